@@ -1,0 +1,239 @@
+// SHA-256d nonce scan for Bitcoin block headers (benchhash).
+//
+// Loaded at run time through CuPy RawModule (NVRTC); also compiled for the host with
+// -DBENCHHASH_HOST_HARNESS so that tests on a machine without a GPU run this same code.
+//
+// Per header the host computes once (benchhash/sha256d/primitives.py, PRE_LAYOUT):
+//   the midstate of bytes 0..63, the first three rounds of the second block (they do not depend
+//   on the nonce), W16/W17 and partial sums of W18, W19 and round 3.
+// Per nonce the kernel then runs rounds 3..63 of the first hash and rounds 0..60 of the second,
+// whose padding, length and initial state are literals the compiler folds. After round 60 the
+// last state word H7 is known; almost every nonce is rejected there (early reject) and only the
+// survivors finish the hash and compare all 256 bits with the threshold.
+//
+// Results: every nonce with hash <= threshold goes to out[9*slot] = {nonce, H0..H7} through an
+// atomic counter. The counter keeps counting past `capacity`, so the host sees an overflow and
+// can scan that range again with a larger buffer; nothing is dropped silently.
+
+typedef unsigned int u32;
+typedef unsigned long long u64;
+
+#if defined(__CUDACC__)
+#define BH_INLINE __host__ __device__ __forceinline__
+#else
+#define BH_INLINE static inline
+#endif
+#if defined(__CUDA_ARCH__)
+#define BH_ROTR(x, n) __funnelshift_r((x), (x), (n))
+#define BH_BSWAP(x) __byte_perm((x), 0u, 0x0123u)
+#else
+#define BH_ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+#define BH_BSWAP(x) ((((x) & 0xffu) << 24) | (((x) & 0xff00u) << 8) | (((x) >> 8) & 0xff00u) | ((x) >> 24))
+#endif
+
+// a + b on the FMA pipe (IMAD a*1+b) instead of the integer ALU pipe, which the rotates and
+// LOP3s already fill: the two pipes then share the work of a round.
+// The multiplier lives in constant memory so that ptxas cannot see it is 1 and turn the IMAD
+// back into an IADD3.
+#if defined(__CUDACC__)
+__constant__ u32 bh_one = 1u;
+#endif
+#if defined(__CUDA_ARCH__)
+BH_INLINE u32 bh_mad_one(u32 a, u32 b) {
+    u32 r;
+    asm("mad.lo.u32 %0, %1, %2, %3;" : "=r"(r) : "r"(a), "r"(bh_one), "r"(b));
+    return r;
+}
+#define bh_add_fma(a, b) bh_mad_one((a), (b))
+#else
+#define bh_add_fma(a, b) ((a) + (b))
+#endif
+
+// Forms that ptxas maps onto one LOP3 each.
+#define BH_CH(e, f, g) ((g) ^ ((e) & ((f) ^ (g))))
+#define BH_MAJ(a, b, c) (((a) & (b)) | ((c) & ((a) | (b))))
+#define BH_S0(a) (BH_ROTR(a, 2) ^ BH_ROTR(a, 13) ^ BH_ROTR(a, 22))
+#define BH_S1(e) (BH_ROTR(e, 6) ^ BH_ROTR(e, 11) ^ BH_ROTR(e, 25))
+#define BH_s0(x) (BH_ROTR(x, 7) ^ BH_ROTR(x, 18) ^ ((x) >> 3))
+#define BH_s1(x) (BH_ROTR(x, 17) ^ BH_ROTR(x, 19) ^ ((x) >> 10))
+
+// Precomputed words (must match PRE_LAYOUT in primitives.py).
+#define PRE_MID 0
+#define PRE_W0 8
+#define PRE_W1 9
+#define PRE_W2 10
+#define PRE_STATE3 11
+#define PRE_W16 19
+#define PRE_W17 20
+#define PRE_W18_PART 21
+#define PRE_W19_PART 22
+#define PRE_T1_3_PART 23
+#define PRE_T2_3 24
+#define PRE_WORDS 25
+
+// The K constants as literals, so that the fully unrolled rounds fold them into immediates.
+#define BH_KL(t) ( \
+    (t) == 0 ? 0x428a2f98u : (t) == 1 ? 0x71374491u : (t) == 2 ? 0xb5c0fbcfu : (t) == 3 ? 0xe9b5dba5u : \
+    (t) == 4 ? 0x3956c25bu : (t) == 5 ? 0x59f111f1u : (t) == 6 ? 0x923f82a4u : (t) == 7 ? 0xab1c5ed5u : \
+    (t) == 8 ? 0xd807aa98u : (t) == 9 ? 0x12835b01u : (t) == 10 ? 0x243185beu : (t) == 11 ? 0x550c7dc3u : \
+    (t) == 12 ? 0x72be5d74u : (t) == 13 ? 0x80deb1feu : (t) == 14 ? 0x9bdc06a7u : (t) == 15 ? 0xc19bf174u : \
+    (t) == 16 ? 0xe49b69c1u : (t) == 17 ? 0xefbe4786u : (t) == 18 ? 0x0fc19dc6u : (t) == 19 ? 0x240ca1ccu : \
+    (t) == 20 ? 0x2de92c6fu : (t) == 21 ? 0x4a7484aau : (t) == 22 ? 0x5cb0a9dcu : (t) == 23 ? 0x76f988dau : \
+    (t) == 24 ? 0x983e5152u : (t) == 25 ? 0xa831c66du : (t) == 26 ? 0xb00327c8u : (t) == 27 ? 0xbf597fc7u : \
+    (t) == 28 ? 0xc6e00bf3u : (t) == 29 ? 0xd5a79147u : (t) == 30 ? 0x06ca6351u : (t) == 31 ? 0x14292967u : \
+    (t) == 32 ? 0x27b70a85u : (t) == 33 ? 0x2e1b2138u : (t) == 34 ? 0x4d2c6dfcu : (t) == 35 ? 0x53380d13u : \
+    (t) == 36 ? 0x650a7354u : (t) == 37 ? 0x766a0abbu : (t) == 38 ? 0x81c2c92eu : (t) == 39 ? 0x92722c85u : \
+    (t) == 40 ? 0xa2bfe8a1u : (t) == 41 ? 0xa81a664bu : (t) == 42 ? 0xc24b8b70u : (t) == 43 ? 0xc76c51a3u : \
+    (t) == 44 ? 0xd192e819u : (t) == 45 ? 0xd6990624u : (t) == 46 ? 0xf40e3585u : (t) == 47 ? 0x106aa070u : \
+    (t) == 48 ? 0x19a4c116u : (t) == 49 ? 0x1e376c08u : (t) == 50 ? 0x2748774cu : (t) == 51 ? 0x34b0bcb5u : \
+    (t) == 52 ? 0x391c0cb3u : (t) == 53 ? 0x4ed8aa4au : (t) == 54 ? 0x5b9cca4fu : (t) == 55 ? 0x682e6ff3u : \
+    (t) == 56 ? 0x748f82eeu : (t) == 57 ? 0x78a5636fu : (t) == 58 ? 0x84c87814u : (t) == 59 ? 0x8cc70208u : \
+    (t) == 60 ? 0x90befffau : (t) == 61 ? 0xa4506cebu : (t) == 62 ? 0xbef9a3f7u : 0xc67178f2u)
+
+// One round on s[0..7] = a..h, rotating names instead of moving values (the arrays live in
+// registers once the loops are unrolled).
+// wlit: w is a literal here (padding or length words), so a plain add lets it fold.
+#define BH_ROUND(s, k, w, wlit)                                               \
+    do {                                                                      \
+        u32 hw_ = (wlit) ? s[7] + (w) : bh_add_fma(s[7], (w));                \
+        u32 t1_ = bh_add_fma(hw_, BH_S1(s[4]) + BH_CH(s[4], s[5], s[6]) + (k)); \
+        u32 t2_ = BH_S0(s[0]) + BH_MAJ(s[0], s[1], s[2]);                    \
+        s[7] = s[6]; s[6] = s[5]; s[5] = s[4]; s[4] = bh_add_fma(s[3], t1_);             \
+        s[3] = s[2]; s[2] = s[1]; s[1] = s[0]; s[0] = t1_ + t2_;              \
+    } while (0)
+
+#define BH_SCHED(w, t) bh_add_fma(w[(t) - 16], BH_s1(w[(t) - 2]) + w[(t) - 7] + BH_s0(w[(t) - 15]))
+
+// The plain SHA-256 compression function: state (8 words) x block (16 big-endian words).
+BH_INLINE void sha256_compress(u32 state[8], const u32 block[16]) {
+    u32 w[64];
+    u32 s[8];
+#pragma unroll
+    for (int t = 0; t < 16; ++t) w[t] = block[t];
+#pragma unroll
+    for (int t = 16; t < 64; ++t) w[t] = BH_SCHED(w, t);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) s[i] = state[i];
+#pragma unroll
+    for (int t = 0; t < 64; ++t) BH_ROUND(s, BH_KL(t), w[t], false);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) state[i] = state[i] + s[i];
+}
+
+// Full SHA-256d of the header with this nonce, the slow path for early-reject survivors.
+BH_INLINE void sha256d_full(const u32* pre, u32 nonce, u32 out[8]) {
+    u32 block[16] = {pre[PRE_W0], pre[PRE_W1], pre[PRE_W2], BH_BSWAP(nonce), 0x80000000u,
+                     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 640u};
+    u32 first[8];
+#pragma unroll
+    for (int i = 0; i < 8; ++i) first[i] = pre[PRE_MID + i];
+    sha256_compress(first, block);
+    u32 block2[16] = {first[0], first[1], first[2], first[3], first[4], first[5], first[6],
+                      first[7], 0x80000000u, 0, 0, 0, 0, 0, 0, 256u};
+    u32 iv[8] = {0x6a09e667u, 0xbb67ae85u, 0x3c6ef372u, 0xa54ff53au,
+                 0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u};
+    sha256_compress(iv, block2);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) out[i] = iv[i];
+}
+
+// The hash read as a little-endian 256-bit integer is <= thr (thr: most significant word first).
+BH_INLINE bool bh_at_most(const u32 h[8], const u32* thr) {
+#pragma unroll
+    for (int k = 0; k < 8; ++k) {
+        u32 v = BH_BSWAP(h[7 - k]);
+        if (v != thr[k]) return v < thr[k];
+    }
+    return true;
+}
+
+// Fast path: H7 of SHA-256d(header with nonce), from the precomputed words.
+BH_INLINE u32 sha256d_h7(const u32 p[PRE_WORDS], u32 nonce) {
+    u32 w[64];
+    u32 s[8];
+    w[0] = p[PRE_W0]; w[1] = p[PRE_W1]; w[2] = p[PRE_W2]; w[3] = BH_BSWAP(nonce);
+    w[4] = 0x80000000u;
+#pragma unroll
+    for (int t = 5; t < 15; ++t) w[t] = 0u;
+    w[15] = 640u;
+    w[16] = p[PRE_W16];
+    w[17] = p[PRE_W17];
+    w[18] = p[PRE_W18_PART] + BH_s0(w[3]);
+    w[19] = p[PRE_W19_PART] + w[3];
+#pragma unroll
+    for (int t = 20; t < 64; ++t) w[t] = BH_SCHED(w, t);
+    // Round 3 from its nonce-independent parts; rounds 0..2 were done on the host.
+    u32 t1 = p[PRE_T1_3_PART] + w[3];
+    s[0] = t1 + p[PRE_T2_3];
+    s[1] = p[PRE_STATE3 + 0]; s[2] = p[PRE_STATE3 + 1]; s[3] = p[PRE_STATE3 + 2];
+    s[4] = p[PRE_STATE3 + 3] + t1;
+    s[5] = p[PRE_STATE3 + 4]; s[6] = p[PRE_STATE3 + 5]; s[7] = p[PRE_STATE3 + 6];
+#pragma unroll
+    for (int t = 4; t < 64; ++t) BH_ROUND(s, BH_KL(t), w[t], t < 16);
+
+    // Second hash: 32 digest bytes, padding and length are literals; initial state is the IV.
+#pragma unroll
+    for (int i = 0; i < 8; ++i) w[i] = bh_add_fma(p[PRE_MID + i], s[i]);
+    w[8] = 0x80000000u;
+#pragma unroll
+    for (int t = 9; t < 15; ++t) w[t] = 0u;
+    w[15] = 256u;
+#pragma unroll
+    for (int t = 16; t < 61; ++t) w[t] = BH_SCHED(w, t);
+    s[0] = 0x6a09e667u; s[1] = 0xbb67ae85u; s[2] = 0x3c6ef372u; s[3] = 0xa54ff53au;
+    s[4] = 0x510e527fu; s[5] = 0x9b05688cu; s[6] = 0x1f83d9abu; s[7] = 0x5be0cd19u;
+#pragma unroll
+    for (int t = 0; t < 61; ++t) BH_ROUND(s, BH_KL(t), w[t], t >= 8 && t < 16);
+    // e after round 60 is h after round 63.
+    return s[4] + 0x5be0cd19u;
+}
+
+// Check one nonce (top = thr[0]); a survivor of the early reject is hashed in full and stored
+// if it qualifies.
+BH_INLINE void bh_scan_nonce(const u32 p[PRE_WORDS], u32 top, const u32* thr, u32 nonce,
+                             u32* count, u32 capacity, u32* out) {
+    if (BH_BSWAP(sha256d_h7(p, nonce)) > top) return;  // the common case
+    u32 h[8];
+    sha256d_full(p, nonce, h);
+    if (!bh_at_most(h, thr)) return;
+#if defined(__CUDA_ARCH__)
+    u32 slot = atomicAdd(count, 1u);
+#else
+    u32 slot = (*count)++;
+#endif
+    if (slot < capacity) {
+        out[9 * slot] = nonce;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) out[9 * slot + 1 + i] = h[i];
+    }
+}
+
+#if defined(__CUDACC__)
+// Each thread takes nonces start+idx, start+idx+stride, ... (per_thread of them, within n).
+extern "C" __global__ void __launch_bounds__(256)
+sha256d_scan(const u32* __restrict__ pre, const u32* __restrict__ thr, u32 start, u32 n,
+             u32 per_thread, u32* __restrict__ count, u32 capacity, u32* __restrict__ out) {
+    u32 p[PRE_WORDS];
+#pragma unroll
+    for (int i = 0; i < PRE_WORDS; ++i) p[i] = pre[i];
+    const u32 top = thr[0];
+    const u64 stride = (u64)gridDim.x * blockDim.x;
+    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    for (u32 k = 0; k < per_thread; ++k, i += stride) {
+        if (i >= n) return;
+        bh_scan_nonce(p, top, thr, start + (u32)i, count, capacity, out);
+    }
+}
+#endif
+
+#if defined(BENCHHASH_HOST_HARNESS)
+// Host entry points for tests: the same functions, run on the CPU.
+extern "C" void bh_host_compress(u32 state[8], const u32 block[16]) { sha256_compress(state, block); }
+
+extern "C" u32 bh_host_scan(const u32* pre, const u32* thr, u32 start, u32 n, u32 capacity,
+                            u32* out) {
+    u32 count = 0;
+    for (u64 i = 0; i < n; ++i) bh_scan_nonce(pre, thr[0], thr, start + (u32)i, &count, capacity, out);
+    return count;
+}
+#endif

@@ -1,0 +1,163 @@
+"""The `benchhash` command: thin wrappers that parse, call and print. Every BenchhashError and
+usage error becomes one line on stderr and exit code 2; Ctrl-C exits 130."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from benchhash.errors import BenchhashError, InputError
+from benchhash.header import BlockHeader, parse_hex
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="SHA-256d and AI workloads on one GPU: rate, energy, revenue per MW.")
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    print(f"benchhash: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def parse_int(text: str, flag: str) -> int:
+    try:
+        return int(text.replace("_", ""), 0)
+    except ValueError:
+        raise InputError(f"{flag} must be an integer, got {text!r}") from None
+
+
+def _progress_bar(total: int, enabled: bool) -> Progress | None:
+    if not enabled:
+        return None
+    return Progress(TextColumn("[bold]scan"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=err,
+                    transient=True)
+
+
+@app.command()
+def scan(
+    header: Annotated[str, typer.Option("--header", help="80-byte block header, 160 hex digits")],
+    start: Annotated[str, typer.Option(help="first nonce")] = "0",
+    count: Annotated[str, typer.Option(help="number of nonces (default: to the end of 2^32)")] = "",
+    target: Annotated[str | None, typer.Option(help="full 256-bit target, hex")] = None,
+    bits: Annotated[str | None, typer.Option(help="compact target (nBits), hex")] = None,
+    share_bits: Annotated[int | None, typer.Option(help="also report shares: hashes with at least K leading zero bits")] = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:I | reference")] = "auto",
+    threads: Annotated[int | None, typer.Option(help="CPU threads (default: every core)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+) -> None:
+    """Scan nonces [start, start+count) of a header for hashes at or below the target."""
+    from benchhash.sha256d.scan import check_range, make_backend
+    from benchhash.sha256d.scan import scan as run_scan
+
+    parsed = BlockHeader.from_hex(header)
+    first = parse_int(start, "--start")
+    n = parse_int(count, "--count") if count else (1 << 32) - first
+    check_range(first, n)
+    if target is not None and bits is not None:
+        raise InputError("give --target or --bits, not both")
+    tgt: int | None = None
+    if target is not None:
+        tgt = int.from_bytes(parse_hex(target, what="--target"), "big")
+        if tgt >= 1 << 256:
+            raise InputError("--target is wider than 256 bits")
+    elif bits is not None:
+        from benchhash.header import bits_to_target
+        tgt = bits_to_target(int.from_bytes(parse_hex(bits, what="--bits", length=4), "big"))
+    backend = make_backend(device, threads)
+    bar = _progress_bar(n, not as_json and n >= 1 << 24 and err.is_terminal)
+    stop = threading.Event()
+    report = None
+    if bar is not None:
+        bar.start()
+        task = bar.add_task("scan", total=n, rate="")
+        report = lambda k: bar.update(task, advance=k)  # noqa: E731
+    try:
+        result = run_scan(parsed, first, n, target=tgt, share_bits=share_bits, backend=backend,
+                          progress=report, stop=stop)
+    except KeyboardInterrupt:
+        stop.set()
+        raise
+    finally:
+        if bar is not None:
+            bar.stop()
+    if as_json:
+        print(json.dumps(result.to_json()))
+        return
+    rate = result.hashes_per_second
+    out.print(f"[bold]{result.backend}[/] on {result.device}")
+    out.print(f"scanned {result.scanned:,} nonces [{first:,}, {first + n:,}) in {result.seconds:.3f} s"
+              + (f" = {rate / 1e6:,.2f} MH/s" if rate else ""))
+    out.print(f"target {result.target:064x}")
+    table = Table("kind", "nonce")
+    table.add_column("hash (display order)", no_wrap=True, min_width=64)
+    for h in result.hits:
+        table.add_row("hit", str(h.nonce), h.hash)
+    for s in result.shares[:20]:
+        table.add_row("share", str(s.nonce), s.hash)
+    if result.hits or result.shares:
+        out.print(table)
+    out.print(f"{len(result.hits)} hit(s)" + (f", {len(result.shares)} share(s)" if share_bits is not None else ""))
+
+
+@app.command()
+def info(as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = False) -> None:
+    """CPU, GPUs and the scan backends this machine can run (and why not)."""
+    from benchhash.env import backend_status, cpu_info, gpu_info
+
+    cpu = cpu_info()
+    gpus, gpu_reason = gpu_info()
+    backends = backend_status()
+    if as_json:
+        print(json.dumps({"cpu": cpu, "gpus": gpus, "gpu_reason": gpu_reason, "backends": backends}))
+        return
+    flags = ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in cpu["flags"].items())
+    out.print(f"[bold]CPU[/] {cpu['model']} ({cpu['usable_cores']}/{cpu['logical_cores']} cores usable)")
+    out.print(f"    {flags}")
+    if gpus:
+        for g in gpus:
+            mem = g["memory_total_bytes"] / 2**30
+            limit = f"{g['power_limit_w']:.0f} W" if g["power_limit_w"] is not None else "n/a"
+            out.print(f"[bold]GPU {g['index']}[/] {g['name']} {g['uuid']} driver {g['driver']}, "
+                      f"{mem:.1f} GiB, power limit {limit}")
+    else:
+        out.print(f"[bold]GPU[/] none ({gpu_reason})")
+    for name, reason in backends.items():
+        out.print(f"backend {name}: " + ("available" if reason is None else f"unavailable - {reason}"))
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: run the Typer app, mapping every expected failure to one line."""
+    try:
+        return app(args=argv, standalone_mode=False)
+    except BenchhashError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        print("benchhash: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+    except BrokenPipeError:
+        raise SystemExit(0) from None
+    except Exception as exc:
+        # Typer's usage errors (bad flag, missing option) and its Exit/Abort come from click,
+        # which newer Typer releases vendor; they are recognised by shape, not by class.
+        kind = type(exc).__name__
+        if kind == "Abort":
+            print("benchhash: interrupted", file=sys.stderr)
+            raise SystemExit(130) from None
+        if kind == "Exit" or (hasattr(exc, "exit_code") and not hasattr(exc, "format_message")):
+            raise SystemExit(getattr(exc, "exit_code", 0)) from None
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            fail(" ".join(exc.format_message().split()))
+        raise
+
+
+if __name__ == "__main__":
+    main()

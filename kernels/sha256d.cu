@@ -97,9 +97,9 @@ BH_INLINE u32 bh_mad_one(u32 a, u32 b) {
     do {                                                                      \
         u32 hw_ = (wlit) ? s[7] + (w) : bh_add_fma(s[7], (w));                \
         u32 t1_ = bh_add_fma(hw_, BH_S1(s[4]) + BH_CH(s[4], s[5], s[6]) + (k)); \
-        u32 t2_ = BH_S0(s[0]) + BH_MAJ(s[0], s[1], s[2]);                    \
+        u32 a_ = bh_add_fma(bh_add_fma(t1_, BH_MAJ(s[0], s[1], s[2])), BH_S0(s[0])); \
         s[7] = s[6]; s[6] = s[5]; s[5] = s[4]; s[4] = bh_add_fma(s[3], t1_);             \
-        s[3] = s[2]; s[2] = s[1]; s[1] = s[0]; s[0] = t1_ + t2_;              \
+        s[3] = s[2]; s[2] = s[1]; s[1] = s[0]; s[0] = a_;                    \
     } while (0)
 
 #define BH_SCHED(w, t) bh_add_fma(w[(t) - 16], BH_s1(w[(t) - 2]) + w[(t) - 7] + BH_s0(w[(t) - 15]))

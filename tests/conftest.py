@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import struct
+import subprocess
+import sys
 
 import pytest
 
@@ -52,3 +54,9 @@ def nvcc() -> str:
     if path is None:
         pytest.skip("nvcc not found: CUDA kernel compile checks skipped")
     return path
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """`benchhash ARGS` in a subprocess, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "benchhash.cli", *args],
+                          capture_output=True, text=True, timeout=300)

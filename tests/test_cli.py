@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import pytest
 
 from benchhash.header import GENESIS
+from conftest import run_cli
 
 G = GENESIS.hex()
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "benchhash.cli", *args],
-                          capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.parametrize(("args", "needle"), [

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -14,14 +12,10 @@ from benchhash.header import GENESIS, hash_to_int, sha256d
 from benchhash.sha256d import scan
 from benchhash.sha256d.cpu import CpuBackend
 from benchhash.sha256d.reference import ReferenceBackend
+from conftest import run_cli
 
 GENESIS_NONCE = 2083236893
 GENESIS_HASH = "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f"
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "benchhash.cli", *args],
-                          capture_output=True, text=True, timeout=300)
 
 
 def test_genesis_found_by_cli_in_2_20_window() -> None:

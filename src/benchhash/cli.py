@@ -10,6 +10,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -97,7 +98,8 @@ def scan(
     out.print(f"scanned {result.scanned:,} nonces [{first:,}, {first + n:,}) in {result.seconds:.3f} s"
               + (f" = {rate / 1e6:,.2f} MH/s" if rate else ""))
     out.print(f"target {result.target:064x}")
-    table = Table("kind", "nonce")
+    table = Table("kind")
+    table.add_column("nonce", no_wrap=True, min_width=10)
     table.add_column("hash (display order)", no_wrap=True, min_width=64)
     for h in result.hits:
         table.add_row("hit", str(h.nonce), h.hash)
@@ -129,9 +131,9 @@ def info(as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")]
             out.print(f"[bold]GPU {g['index']}[/] {g['name']} {g['uuid']} driver {g['driver']}, "
                       f"{mem:.1f} GiB, power limit {limit}")
     else:
-        out.print(f"[bold]GPU[/] none ({gpu_reason})")
+        out.print(f"[bold]GPU[/] none ({escape(str(gpu_reason))})")
     for name, reason in backends.items():
-        out.print(f"backend {name}: " + ("available" if reason is None else f"unavailable - {reason}"))
+        out.print(f"backend {name}: " + ("available" if reason is None else f"unavailable - {escape(reason)}"))
 
 
 def main(argv: list[str] | None = None) -> Any:

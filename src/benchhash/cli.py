@@ -98,7 +98,8 @@ def scan(
     out.print(f"scanned {result.scanned:,} nonces [{first:,}, {first + n:,}) in {result.seconds:.3f} s"
               + (f" = {rate / 1e6:,.2f} MH/s" if rate else ""))
     out.print(f"target {result.target:064x}")
-    table = Table("kind")
+    table = Table()
+    table.add_column("kind", no_wrap=True, min_width=5)
     table.add_column("nonce", no_wrap=True, min_width=10)
     table.add_column("hash (display order)", no_wrap=True, min_width=64)
     for h in result.hits:

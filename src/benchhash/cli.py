@@ -12,7 +12,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from benchhash.errors import BenchhashError, InputError
 from benchhash.header import BlockHeader, parse_hex
@@ -98,16 +97,12 @@ def scan(
     out.print(f"scanned {result.scanned:,} nonces [{first:,}, {first + n:,}) in {result.seconds:.3f} s"
               + (f" = {rate / 1e6:,.2f} MH/s" if rate else ""))
     out.print(f"target {result.target:064x}")
-    table = Table()
-    table.add_column("kind", no_wrap=True, min_width=5)
-    table.add_column("nonce", no_wrap=True, min_width=10)
-    table.add_column("hash (display order)", no_wrap=True, min_width=64)
-    for h in result.hits:
-        table.add_row("hit", str(h.nonce), h.hash)
-    for s in result.shares[:20]:
-        table.add_row("share", str(s.nonce), s.hash)
-    if result.hits or result.shares:
-        out.print(table)
+    # Plain lines, not a table: a 64-digit hash must never be cut to fit a narrow terminal.
+    for kind, rows in (("hit", result.hits), ("share", result.shares[:20])):
+        for h in rows:
+            print(f"{kind:<6} {h.nonce:>10}  {h.hash}")
+    if len(result.shares) > 20:
+        print(f"... {len(result.shares) - 20} more share(s); --json lists them all")
     out.print(f"{len(result.hits)} hit(s)" + (f", {len(result.shares)} share(s)" if share_bits is not None else ""))
 
 

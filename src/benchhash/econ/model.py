@@ -21,6 +21,11 @@ def _positive(name: str, value: float) -> None:
         raise InputError(f"{name} must be positive, got {value}")
 
 
+def _non_negative(name: str, value: float) -> None:
+    if not value >= 0:
+        raise InputError(f"{name} must not be negative, got {value}")
+
+
 def _fraction(name: str, value: float, *, allow_one: bool = True) -> None:
     if not (0 <= value <= 1 if allow_one else 0 <= value < 1):
         raise InputError(f"{name} must be a fraction in [0, 1{']' if allow_one else ')'}, got {value}")
@@ -47,8 +52,7 @@ def hashprice_usd_per_ph_day(difficulty: float, subsidy_btc: float, fee_share: f
     """
     _positive("difficulty", difficulty)
     _positive("BTC price", btc_usd)
-    if subsidy_btc < 0:
-        raise InputError(f"subsidy must not be negative, got {subsidy_btc}")
+    _non_negative("subsidy", subsidy_btc)
     _fraction("fee share", fee_share, allow_one=False)
     blocks_per_day = SECONDS_PER_DAY * PH / (difficulty * TWO_32)
     return blocks_per_day * subsidy_btc / (1 - fee_share) * btc_usd
@@ -76,8 +80,7 @@ def mining_revenue_usd_per_year(facility_mw: float, j_per_th: float, pue: float,
     _positive("facility MW", facility_mw)
     _fraction("uptime", uptime)
     _fraction("pool fee", pool_fee)
-    if hashprice_usd_ph_day < 0:
-        raise InputError(f"hashprice must not be negative, got {hashprice_usd_ph_day}")
+    _non_negative("hashprice", hashprice_usd_ph_day)
     ph = facility_mw * mining_ph_per_facility_mw(j_per_th, pue)
     return ph * hashprice_usd_ph_day * DAYS_PER_YEAR * uptime * (1 - pool_fee)
 
@@ -100,8 +103,7 @@ def rental_revenue_usd_per_year(facility_mw: float, watts_per_gpu_all_in: float,
                                 usd_per_gpu_hour: float, utilisation: float) -> float:
     """Yearly revenue of renting GPUs by the hour on a site of facility_mw."""
     _positive("facility MW", facility_mw)
-    if usd_per_gpu_hour < 0:
-        raise InputError(f"GPU-hour price must not be negative, got {usd_per_gpu_hour}")
+    _non_negative("GPU-hour price", usd_per_gpu_hour)
     _fraction("utilisation", utilisation)
     gpus = facility_mw * gpus_per_facility_mw(watts_per_gpu_all_in, pue)
     return gpus * HOURS_PER_YEAR * utilisation * usd_per_gpu_hour

@@ -17,3 +17,11 @@ class BackendUnavailable(BenchhashError):
 
 class ScanOverflowError(BenchhashError):
     """More qualifying nonces than the result buffer may hold: the target is too easy."""
+
+
+class ResultFileError(InputError):
+    """A result file is unreadable, malformed, of a newer schema, or fails validation."""
+
+
+class MeterError(BenchhashError):
+    """An energy or telemetry reading failed; the message says which and why."""

@@ -1,0 +1,38 @@
+"""Energy meters: NVML (GPU), RAPL (CPU), null, replay; `make_meter` picks one for a device."""
+
+from __future__ import annotations
+
+from benchhash.device import Device
+from benchhash.errors import InputError, MeterError
+from benchhash.meters.base import EnergyMeter, Reading, Sample, Telemetry
+from benchhash.meters.null import NullMeter
+
+METERS = "auto, nvml, rapl, null or replay:FILE"
+
+__all__ = ["EnergyMeter", "METERS", "NullMeter", "Reading", "Sample", "Telemetry", "make_meter"]
+
+
+def make_meter(spec: str, device: Device) -> EnergyMeter:
+    """The meter named by ``spec`` for ``device``. 'auto' falls back to the null meter with the
+    reason; a meter asked for by name that cannot work is an error."""
+    text = spec.strip()
+    if text.startswith("replay:"):
+        from benchhash.meters.replay import ReplayMeter
+        return ReplayMeter.from_file(text.split(":", 1)[1])
+    if text == "null":
+        return NullMeter("energy metering was turned off (--meter null)")
+    if text not in ("auto", "nvml", "rapl"):
+        raise InputError(f"--meter must be one of {METERS}, got {spec!r}")
+    kind = text if text != "auto" else ("nvml" if device.kind == "cuda" else "rapl")
+    try:
+        if kind == "nvml":
+            if device.kind != "cuda":
+                raise InputError("--meter nvml needs a GPU device (--device cuda or cuda:I)")
+            from benchhash.meters.nvml import NvmlMeter
+            return NvmlMeter(device.index, pci_bus_id=device.pci_bus_id)
+        from benchhash.meters.rapl import RaplMeter
+        return RaplMeter()
+    except MeterError as exc:
+        if text != "auto":
+            raise
+        return NullMeter(str(exc))

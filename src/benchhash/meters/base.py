@@ -1,0 +1,270 @@
+"""The energy-meter interface: begin a window, end it, get joules and how they were obtained.
+
+A missing reading is ``None`` with a reason, never zero. Polling meters (NVML, replay) share
+:class:`PollingMeter`: a background thread samples power, clocks, temperature and throttle
+reasons; a window's polled energy is the integral of those samples.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: A polled integral this far from the hardware counter is flagged.
+POLL_GAP_WARN = 0.05
+
+#: NVML clock-event ("throttle") reason bits and the names benchhash records them under.
+THROTTLE_REASONS: dict[int, str] = {
+    0x1: "gpu_idle",
+    0x2: "applications_clocks_setting",
+    0x4: "sw_power_cap",
+    0x8: "hw_slowdown",
+    0x10: "sync_boost",
+    0x20: "sw_thermal_slowdown",
+    0x40: "hw_thermal_slowdown",
+    0x80: "hw_power_brake_slowdown",
+    0x100: "display_clock_setting",
+}
+
+
+def throttle_names(mask: int) -> list[str]:
+    """Names of the reason bits set in ``mask`` (unknown bits as hex)."""
+    names = [name for bit, name in THROTTLE_REASONS.items() if mask & bit]
+    rest = mask & ~sum(THROTTLE_REASONS)
+    if rest:
+        names.append(f"other_{rest:#x}")
+    return names
+
+
+@dataclass
+class Sample:
+    """One poll of a device; a field the device would not give is None."""
+
+    t_s: float
+    power_w: float | None = None
+    sm_clock_mhz: float | None = None
+    temperature_c: float | None = None
+    throttle_reasons: int | None = None
+
+
+@dataclass
+class Telemetry:
+    """What the polls saw in a window (or a whole run)."""
+
+    samples: int
+    power_w_mean: float | None = None
+    power_w_max: float | None = None
+    sm_clock_mhz_median: float | None = None
+    sm_clock_mhz_min: float | None = None
+    temperature_c_first: float | None = None
+    temperature_c_last: float | None = None
+    temperature_c_max: float | None = None
+    throttle_share: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summarize_samples(samples: list[Sample]) -> Telemetry:
+    """Means, extremes and throttle-reason shares of a list of polls."""
+    def vals(name: str) -> list[float]:
+        return [v for s in samples if (v := getattr(s, name)) is not None]
+
+    power, clock, temp = vals("power_w"), vals("sm_clock_mhz"), vals("temperature_c")
+    masks = [s.throttle_reasons for s in samples if s.throttle_reasons is not None]
+    share: dict[str, float] = {}
+    for mask in masks:
+        for name in throttle_names(mask):
+            share[name] = share.get(name, 0.0) + 1.0 / len(masks)
+    return Telemetry(
+        samples=len(samples),
+        power_w_mean=statistics.fmean(power) if power else None,
+        power_w_max=max(power) if power else None,
+        sm_clock_mhz_median=statistics.median(clock) if clock else None,
+        sm_clock_mhz_min=min(clock) if clock else None,
+        temperature_c_first=temp[0] if temp else None,
+        temperature_c_last=temp[-1] if temp else None,
+        temperature_c_max=max(temp) if temp else None,
+        throttle_share={k: round(v, 6) for k, v in sorted(share.items())},
+    )
+
+
+def integrate_power(samples: list[Sample], t0: float, t1: float) -> float | None:
+    """Joules over [t0, t1] from power samples: trapezoids between samples, the first and last
+    value held to the window's edges. None with fewer than two power readings."""
+    pts = [(s.t_s, s.power_w) for s in samples if s.power_w is not None and t0 <= s.t_s <= t1]
+    if len(pts) < 2:
+        return None
+    energy = pts[0][1] * (pts[0][0] - t0) + pts[-1][1] * (t1 - pts[-1][0])
+    for (ta, pa), (tb, pb) in zip(pts, pts[1:]):
+        energy += 0.5 * (pa + pb) * (tb - ta)
+    return energy
+
+
+@dataclass
+class Reading:
+    """The energy of one window and how it was obtained."""
+
+    seconds: float
+    energy_j: float | None
+    method: str
+    reason: str | None = None
+    counter_energy_j: float | None = None
+    polled_energy_j: float | None = None
+    gap_pct: float | None = None
+    domains_j: dict[str, float | None] = field(default_factory=dict)
+    telemetry: Telemetry | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def average_w(self) -> float | None:
+        if self.energy_j is None or self.seconds <= 0:
+            return None
+        return self.energy_j / self.seconds
+
+
+class EnergyMeter(ABC):
+    """begin() / end() a window -> Reading. Meters are context managers; close() is idempotent."""
+
+    name: str = "?"
+
+    def start(self) -> None:
+        """Start background sampling, if the meter has any."""
+
+    @abstractmethod
+    def begin(self) -> None:
+        """Open a window (the caller has synchronised the device)."""
+
+    @abstractmethod
+    def end(self) -> Reading:
+        """Close the window opened by begin() (the caller has synchronised the device)."""
+
+    def close(self) -> None:
+        """Stop sampling and release the device."""
+
+    def describe(self) -> dict[str, Any]:
+        """What this meter measures and how, for the result's provenance."""
+        return {"name": self.name}
+
+    def session(self) -> Telemetry | None:
+        """Telemetry over everything polled since start(), for temperatures before/after/max."""
+        return None
+
+    def __enter__(self) -> EnergyMeter:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class PollingMeter(EnergyMeter):
+    """A meter with a sampling thread; subclasses provide poll() and, optionally, a counter."""
+
+    method_counter = "counter"
+    method_polled = "polling"
+
+    def __init__(self, interval_s: float = 0.1) -> None:
+        self.interval_s = interval_s
+        self._samples: list[Sample] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._t0: float | None = None
+        self._counter0: float | None = None
+        self._counter_error: str | None = None
+
+    # --- what subclasses provide ---------------------------------------------------------
+    @abstractmethod
+    def poll(self) -> Sample:
+        """One sample now (fields the device refuses are None)."""
+
+    def read_counter_j(self) -> float | None:
+        """A monotonically increasing energy counter in joules, or None when there is none."""
+        return None
+
+    def counter_reason(self) -> str:
+        """Why there is no counter (shown when polling is the method)."""
+        return "this meter has no energy counter"
+
+    # --- sampling --------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            sample = self.poll()
+            with self._lock:
+                self._samples.append(sample)
+            self._stop.wait(self.interval_s)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name=f"{self.name}-poll", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+
+    def _window(self, t0: float, t1: float) -> list[Sample]:
+        with self._lock:
+            return [s for s in self._samples if t0 <= s.t_s <= t1]
+
+    def session(self) -> Telemetry | None:
+        with self._lock:
+            samples = list(self._samples)
+        return summarize_samples(samples) if samples else None
+
+    # --- windows ---------------------------------------------------------------------------
+    def _safe_counter(self) -> float | None:
+        try:
+            return self.read_counter_j()
+        except Exception as exc:  # noqa: BLE001 - a failed read falls back to polling, said so
+            self._counter_error = f"energy counter read failed mid-run ({exc})"
+            return None
+
+    def begin(self) -> None:
+        self.start()
+        self._counter_error = None
+        self._counter0 = self._safe_counter()
+        self._t0 = time.monotonic()
+        # A sample at the edge so short windows still integrate.
+        with self._lock:
+            self._samples.append(self.poll())
+
+    def end(self) -> Reading:
+        if self._t0 is None:
+            raise RuntimeError("end() without begin()")
+        with self._lock:
+            self._samples.append(self.poll())
+        t1 = time.monotonic()
+        counter1 = self._safe_counter() if self._counter0 is not None else None
+        t0, self._t0 = self._t0, None
+        window = self._window(t0, t1)
+        polled = integrate_power(window, t0, t1)
+        counter = None if counter1 is None or self._counter0 is None else counter1 - self._counter0
+        reading = Reading(seconds=t1 - t0, energy_j=None, method="none", counter_energy_j=counter,
+                          polled_energy_j=polled, telemetry=summarize_samples(window))
+        if counter is not None:
+            reading.energy_j, reading.method = counter, self.method_counter
+            if polled is not None and counter > 0:
+                reading.gap_pct = 100.0 * (polled - counter) / counter
+                if abs(reading.gap_pct) > 100 * POLL_GAP_WARN:
+                    reading.warnings.append(
+                        f"polled power integral differs from the energy counter by "
+                        f"{reading.gap_pct:+.1f} % (more than {100 * POLL_GAP_WARN:.0f} %)")
+        elif polled is not None:
+            reading.energy_j, reading.method = polled, self.method_polled
+            reading.reason = self._counter_error or self.counter_reason()
+            if self._counter_error:
+                reading.warnings.append(self._counter_error + "; energy from polled power")
+        else:
+            reading.reason = (self._counter_error or self.counter_reason()) + \
+                "; and fewer than two power samples in the window"
+            reading.warnings.append(f"no energy reading: {reading.reason}")
+        return reading

@@ -1,0 +1,111 @@
+"""A fake GPU behind the real ``pynvml`` module: every NVML function the meters and provenance
+call is patched with ``autospec=True`` (so a wrong signature fails the test) and answered from
+this object's state."""
+
+from __future__ import annotations
+
+import contextlib
+from types import SimpleNamespace
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from unittest import mock
+
+import pynvml
+
+
+def nvml_error(name: str) -> pynvml.NVMLError:
+    return pynvml.NVMLError(getattr(pynvml, name))
+
+
+@dataclass
+class FakeGpu:
+    energy_mj: int = 1_000_000
+    power_mw: int = 350_000           # what both power readings report
+    counter: bool = True              # nvmlDeviceGetTotalEnergyConsumption supported
+    instant_field: bool = True        # NVML_FI_DEV_POWER_INSTANT supported
+    sm_clock_mhz: int = 1980
+    temperature_c: int = 60
+    throttle: int = 0
+    init_error: str | None = None
+    #: function name -> NVML error constant name raised by it (from now on)
+    fail: dict[str, str] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+
+    def _check(self, fn: str) -> None:
+        self.calls.append(fn)
+        if fn in self.fail:
+            raise nvml_error(self.fail[fn])
+
+    def field_values(self, handle: Any, ids: list[int]) -> list[Any]:
+        self._check("nvmlDeviceGetFieldValues")
+        out = []
+        for fid in ids:
+            v = pynvml.c_nvmlFieldValue_t()
+            v.fieldId = fid
+            if self.instant_field and fid == pynvml.NVML_FI_DEV_POWER_INSTANT:
+                v.nvmlReturn = pynvml.NVML_SUCCESS
+                v.valueType = pynvml.NVML_VALUE_TYPE_UNSIGNED_INT
+                v.value.uiVal = self.power_mw
+            else:
+                v.nvmlReturn = pynvml.NVML_ERROR_NOT_SUPPORTED
+            out.append(v)
+        return out
+
+    def answers(self) -> dict[str, Any]:
+        def simple(name: str, value: Any) -> Any:
+            def fn(*args: Any) -> Any:
+                self._check(name)
+                return value() if callable(value) else value
+            return fn
+
+        def init() -> None:
+            self._check("nvmlInit")
+            if self.init_error:
+                raise nvml_error(self.init_error)
+
+        def energy(handle: Any) -> int:
+            self._check("nvmlDeviceGetTotalEnergyConsumption")
+            if not self.counter:
+                raise nvml_error("NVML_ERROR_NOT_SUPPORTED")
+            return self.energy_mj
+
+        pci = pynvml.nvmlPciInfo_t()
+        pci.busId = b"00000000:1B:00.0"
+        mem = SimpleNamespace(total=80 * 2**30, free=0, used=0)
+        return {
+            "nvmlInit": init,
+            "nvmlShutdown": simple("nvmlShutdown", None),
+            "nvmlDeviceGetHandleByIndex": simple("nvmlDeviceGetHandleByIndex", "handle0"),
+            "nvmlDeviceGetHandleByPciBusId": simple("nvmlDeviceGetHandleByPciBusId", "handle0"),
+            "nvmlDeviceGetCount": simple("nvmlDeviceGetCount", 1),
+            "nvmlDeviceGetName": simple("nvmlDeviceGetName", "NVIDIA H100 80GB HBM3"),
+            "nvmlDeviceGetUUID": simple("nvmlDeviceGetUUID", "GPU-0000"),
+            "nvmlDeviceGetPciInfo": simple("nvmlDeviceGetPciInfo", pci),
+            "nvmlDeviceGetVbiosVersion": simple("nvmlDeviceGetVbiosVersion", "96.00.99.00.01"),
+            "nvmlDeviceGetMemoryInfo": simple("nvmlDeviceGetMemoryInfo", mem),
+            "nvmlDeviceGetPowerManagementLimit": simple("nvmlDeviceGetPowerManagementLimit", 700_000),
+            "nvmlDeviceGetPowerManagementDefaultLimit": simple("nvmlDeviceGetPowerManagementDefaultLimit", 700_000),
+            "nvmlDeviceGetEnforcedPowerLimit": simple("nvmlDeviceGetEnforcedPowerLimit", 700_000),
+            "nvmlDeviceGetPowerManagementLimitConstraints": simple("nvmlDeviceGetPowerManagementLimitConstraints", [200_000, 700_000]),
+            "nvmlDeviceGetPersistenceMode": simple("nvmlDeviceGetPersistenceMode", 1),
+            "nvmlDeviceGetMigMode": simple("nvmlDeviceGetMigMode", [0, 0]),
+            "nvmlDeviceGetEccMode": simple("nvmlDeviceGetEccMode", [1, 1]),
+            "nvmlDeviceGetClockInfo": simple("nvmlDeviceGetClockInfo", lambda: self.sm_clock_mhz),
+            "nvmlDeviceGetMaxClockInfo": simple("nvmlDeviceGetMaxClockInfo", 1980),
+            "nvmlDeviceGetApplicationsClock": simple("nvmlDeviceGetApplicationsClock", 1755),
+            "nvmlDeviceGetTemperature": simple("nvmlDeviceGetTemperature", lambda: self.temperature_c),
+            "nvmlDeviceGetCurrentClocksEventReasons": simple("nvmlDeviceGetCurrentClocksEventReasons", lambda: self.throttle),
+            "nvmlDeviceGetPowerUsage": simple("nvmlDeviceGetPowerUsage", lambda: self.power_mw),
+            "nvmlDeviceGetTotalEnergyConsumption": energy,
+            "nvmlDeviceGetFieldValues": self.field_values,
+            "nvmlSystemGetDriverVersion": simple("nvmlSystemGetDriverVersion", "580.65.06"),
+            "nvmlSystemGetCudaDriverVersion": simple("nvmlSystemGetCudaDriverVersion", 13000),
+        }
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[FakeGpu]:
+        with contextlib.ExitStack() as stack:
+            for name, fn in self.answers().items():
+                stack.enter_context(mock.patch.object(pynvml, name, autospec=True, side_effect=fn))
+            yield self

@@ -1,0 +1,82 @@
+"""The workload interface the runner drives. A workload sets up on a device and offers one or
+more phases (SHA-256d has one; an LLM has prefill and decode); each phase declares its unit of
+work and runs for a requested window, reporting the work it did."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from benchhash.device import Device
+
+
+@dataclass
+class Window:
+    """What one run of a phase did: ``work`` units in ``seconds`` of wall time (device
+    synchronised), and evidence of that work for the result (e.g. SHA-256d shares)."""
+
+    work: float
+    seconds: float
+    proof: dict[str, Any] | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.work / self.seconds if self.seconds > 0 else 0.0
+
+
+class Phase(ABC):
+    """One measured activity of a workload, e.g. 'scan' or 'decode.b16'."""
+
+    name: str = "run"
+    unit: str = "op"    # singular: hash, FLOP, token
+
+    @abstractmethod
+    def run(self, seconds: float, stop: threading.Event, trial: int | None) -> Window:
+        """Work for about ``seconds`` (or until ``stop``); ``trial`` is None during warm-up."""
+
+    def prepare(self, rate_estimate: float | None, trial_seconds: float) -> None:
+        """Called after warm-up with its last rate (None when there was none)."""
+
+    def params(self) -> dict[str, Any]:
+        """Parameters that decide whether two results of this phase are comparable."""
+        return {}
+
+    def proof_context(self) -> dict[str, Any] | None:
+        """Phase-wide evidence (e.g. SHA-256d headers and share target), after the trials."""
+        return None
+
+
+class Workload(ABC):
+    """Registered by name in workloads/__init__.py; the runner knows only this interface."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    #: Part of a plain `benchhash run` on devices of these kinds.
+    default_on: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
+
+    def __init__(self, device: Device, options: dict[str, Any] | None = None) -> None:
+        self.device = device
+        self.options = dict(options or {})
+
+    @abstractmethod
+    def setup(self) -> None:
+        """Allocate, compile, load: everything that must not be timed."""
+
+    @abstractmethod
+    def phases(self) -> list[Phase]:
+        """The phases to measure, in order (valid after setup)."""
+
+    def synchronize(self) -> None:
+        """Wait until the device has finished queued work (before each energy reading)."""
+
+    def backend(self) -> str | None:
+        """What executes the work (e.g. 'cpu', 'cuda', 'torch'), for the result."""
+        return None
+
+    def device_name(self) -> str:
+        return self.device.name
+
+    def teardown(self) -> None:
+        """Release what setup() took."""

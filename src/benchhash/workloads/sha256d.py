@@ -1,0 +1,142 @@
+"""SHA-256d nonce scanning as a workload: one phase, unit 'hash' (one double SHA-256 of an
+80-byte header), scanned with the cpu or cuda backend until the window closes.
+
+Proof of work is kept as a pool keeps it: a share target easy enough to give ~100-250 shares a
+trial, and every share (header, nonce, hash) with the exact nonce ranges scanned, so a reader can
+re-hash the shares and check the claimed hash count against how many shares it produced.
+Headers are derived from a random seed (merkle root = SHA-256d(seed || j)); when a header's 2^32
+nonces are used up the next one follows, as extranonce rolling does on a real miner.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import struct
+import threading
+import time
+from typing import Any
+
+from benchhash.header import (
+    NONCE_SPACE, display_hex, hash_to_int, sha256d, share_target,
+)
+from benchhash.sha256d.backend import ScanBackend
+from benchhash.workloads.base import Phase, Window, Workload
+
+#: Aim for this many shares per trial (between it and twice it): enough for a Poisson check of
+#: the hash count at a few percent, few enough to keep files small.
+SHARES_PER_TRIAL = 128
+HEADER_RULE = "merkle_root = SHA256d(seed || uint64le(j)), other fields as headers[0]"
+BITS = 0x1D00FFFF        # difficulty 1: the block target plays no part in the measurement
+VERSION = 0x20000000
+
+
+def derive_header(seed: bytes, j: int, prev: bytes, timestamp: int) -> bytes:
+    """The j-th header of a run (serialised, nonce 0): same fields, merkle root from the seed
+    (both hashes in internal byte order, as they are serialised)."""
+    merkle = sha256d(seed + struct.pack("<Q", j))
+    return struct.pack("<I", VERSION) + prev + merkle + struct.pack("<III", timestamp, BITS, 0)
+
+
+def share_bits_for(rate: float, seconds: float) -> int:
+    """Leading zero bits that give SHARES_PER_TRIAL..2x shares in a trial at ``rate``."""
+    expected = max(rate * seconds, 1.0) / SHARES_PER_TRIAL
+    return max(1, min(64, int(math.floor(math.log2(expected))) if expected >= 2 else 1))
+
+
+class ScanPhase(Phase):
+    name = "scan"
+    unit = "hash"
+
+    def __init__(self, backend: ScanBackend, params: dict[str, Any]) -> None:
+        self.backend = backend
+        self._params = params
+        self.seed = os.urandom(16)
+        self.prev = sha256d(b"benchhash prev " + self.seed)
+        self.timestamp = int(time.time())
+        self.headers: list[bytes] = []
+        self.j, self.pos = -1, NONCE_SPACE     # next header is fetched on first use
+        self.share_bits = 32
+
+    def prepare(self, rate_estimate: float | None, trial_seconds: float) -> None:
+        if rate_estimate is None:
+            rate_estimate = self.run(0.25, threading.Event(), None).rate
+        self.share_bits = share_bits_for(rate_estimate, trial_seconds)
+
+    def _next_header(self) -> None:
+        self.j += 1
+        self.pos = 0
+        self.headers.append(derive_header(self.seed, self.j, self.prev, self.timestamp))
+
+    def run(self, seconds: float, stop: threading.Event, trial: int | None) -> Window:
+        share = share_target(self.share_bits)
+        done = threading.Event()
+        timer = threading.Timer(seconds, done.set)
+        ranges: list[list[int]] = []
+        shares: list[dict[str, Any]] = []
+        scanned_total = 0
+        t0 = time.perf_counter()
+        timer.start()
+        try:
+            while not done.is_set() and not stop.is_set():
+                if self.pos >= NONCE_SPACE:
+                    self._next_header()
+                header = self.headers[self.j]
+                found, scanned = self.backend.candidates(
+                    header, self.pos, NONCE_SPACE - self.pos, share, None, done)
+                for c in found:
+                    if hash_to_int(c.digest) <= share:
+                        shares.append({"header": self.j, "nonce": c.nonce, "hash": display_hex(c.digest)})
+                if scanned:
+                    ranges.append([self.j, self.pos, scanned])
+                self.pos += scanned
+                scanned_total += scanned
+        finally:
+            timer.cancel()
+        seconds_taken = time.perf_counter() - t0
+        proof = None if trial is None else {"ranges": ranges, "shares": shares}
+        return Window(work=float(scanned_total), seconds=seconds_taken, proof=proof)
+
+    def params(self) -> dict[str, Any]:
+        return dict(self._params)
+
+    def proof_context(self) -> dict[str, Any]:
+        return {
+            "share_bits": self.share_bits,
+            "share_target": f"{share_target(self.share_bits):064x}",
+            "seed": self.seed.hex(),
+            "header_rule": HEADER_RULE,
+            "headers": [h.hex() for h in self.headers],
+        }
+
+
+class Sha256dWorkload(Workload):
+    name = "sha256d"
+    description = "Bitcoin proof of work: SHA-256d over an 80-byte header, scanning the nonce"
+
+    def setup(self) -> None:
+        threads = self.options.get("threads")
+        if self.device.kind == "cuda":
+            from benchhash.sha256d.cuda import CudaBackend
+            self._backend: ScanBackend = CudaBackend(self.device.index)
+            params: dict[str, Any] = {"backend": "cuda"}
+        else:
+            from benchhash.sha256d.cpu import CpuBackend
+            cpu = CpuBackend(threads)
+            self._backend = cpu
+            params = {"backend": "cpu", "threads": cpu.threads}
+        self._phase = ScanPhase(self._backend, params)
+
+    def phases(self) -> list[Phase]:
+        return [self._phase]
+
+    def synchronize(self) -> None:
+        sync = getattr(self._backend, "synchronize", None)
+        if sync is not None:
+            sync()
+
+    def backend(self) -> str | None:
+        return self._backend.name
+
+    def device_name(self) -> str:
+        return self._backend.device

@@ -1,0 +1,64 @@
+"""The SHA-256d workload: exact nonce ranges, shares that re-hash, header rolling, share bits."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from benchhash.device import Device
+from benchhash.header import NONCE_SPACE, hash_to_int, sha256d
+from benchhash.results.schema import Sha256dProof, Sha256dTrialProof
+from benchhash.sha256d.reference import ReferenceBackend
+from benchhash.workloads import create, defaults, parse_names
+from benchhash.workloads.sha256d import ScanPhase, derive_header, share_bits_for
+
+
+def test_share_bits_give_128_to_256_shares_per_trial() -> None:
+    for rate in (1e5, 5e7, 8e9):
+        k = share_bits_for(rate, 10.0)
+        assert 128 <= rate * 10 / 2 ** k < 256
+
+
+def test_headers_follow_the_rule() -> None:
+    seed, prev = bytes(16), bytes(32)
+    h = derive_header(seed, 3, prev, 1_700_000_000)
+    assert len(h) == 80 and h[36:68] == sha256d(seed + (3).to_bytes(8, "little"))
+    assert h[76:] == bytes(4)
+
+
+def test_phase_records_exact_ranges_and_true_shares() -> None:
+    phase = ScanPhase(ReferenceBackend(), {"backend": "reference"})
+    phase.share_bits = 8                      # 1 share in 256 hashes
+    phase.pos = NONCE_SPACE - 3000            # force a roll onto the next header mid-window
+    phase.j = 0
+    phase.headers.append(derive_header(phase.seed, 0, phase.prev, phase.timestamp))
+    w = phase.run(0.3, threading.Event(), trial=0)
+    proof = Sha256dTrialProof.model_validate(w.proof)
+    context = Sha256dProof.model_validate(phase.proof_context())
+    assert sum(r[2] for r in proof.ranges) == w.work > 3000
+    assert proof.ranges[0] == [0, NONCE_SPACE - 3000, 3000] and proof.ranges[1][:2] == [1, 0]
+    target = int(context.share_target, 16)
+    expected = 0
+    for j, start, count in proof.ranges:      # brute-force the same ranges with hashlib
+        header = bytes.fromhex(context.headers[j])
+        for n in range(start, start + count):
+            d = sha256d(header[:76] + n.to_bytes(4, "little"))
+            expected += hash_to_int(d) <= target
+    assert len(proof.shares) == expected > 0
+    for s in proof.shares:
+        d = sha256d(bytes.fromhex(context.headers[s.header])[:76] + s.nonce.to_bytes(4, "little"))
+        assert d[::-1].hex() == s.hash
+
+
+def test_warmup_windows_keep_no_proof() -> None:
+    phase = ScanPhase(ReferenceBackend(), {})
+    assert phase.run(0.05, threading.Event(), trial=None).proof is None
+
+
+def test_registry() -> None:
+    assert parse_names("sha256d, SHA256D") == ["sha256d"]
+    assert defaults(Device("cpu")) == ["sha256d"]
+    assert create("sha256d", Device("cpu")).name == "sha256d"
+    with pytest.raises(Exception, match="unknown workload"):
+        parse_names("scrypt")

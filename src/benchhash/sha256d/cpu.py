@@ -13,7 +13,6 @@ import importlib.util
 import inspect
 import os
 import sys
-import tempfile
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from functools import cache
@@ -23,6 +22,7 @@ from types import ModuleType
 import numpy as np
 
 from benchhash.errors import BackendUnavailable, InputError
+from benchhash.fsutil import write_atomic
 from benchhash.sha256d import cpu_driver
 from benchhash.sha256d.backend import (
     Candidate, Progress, ScanBackend, check_overflow, threshold_words, words_to_digest,
@@ -83,18 +83,6 @@ def module_source() -> str:
     )
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @cache
 def kernel_module() -> ModuleType:
     """Import (generating and compiling on first use) the numba kernel module."""
@@ -107,7 +95,7 @@ def kernel_module() -> ModuleType:
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     path = cache_dir() / "kernels" / f"sha256d_cpu_{digest}.py"
     if not path.exists():
-        _write_atomic(path, text)
+        write_atomic(path, text)
     spec = importlib.util.spec_from_file_location(f"benchhash_sha256d_cpu_{digest}", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

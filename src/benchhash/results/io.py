@@ -1,0 +1,117 @@
+"""Reading and writing result files: canonical JSON, the integrity digest, atomic writes,
+schema versions (newer refused, older migrated), one-line errors for anything malformed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from benchhash.errors import ResultFileError
+from benchhash.fsutil import write_atomic
+from benchhash.results.schema import SCHEMA_VERSION, Integrity, Result
+
+#: from-version -> function turning a file of that version into the next one (asv-style).
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def canonical_bytes(data: dict[str, Any]) -> bytes:
+    """Sorted keys, no whitespace, UTF-8, no NaN: the byte string the integrity digest covers."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def digest_of(data: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of ``data`` without its ``integrity`` field."""
+    body = {k: v for k, v in data.items() if k != "integrity"}
+    return hashlib.sha256(canonical_bytes(body)).hexdigest()
+
+
+def seal(result: Result) -> dict[str, Any]:
+    """The result as a JSON-ready dict with its integrity digest filled in."""
+    data = result.model_dump(mode="json")
+    data["integrity"] = Integrity(digest=digest_of(data)).model_dump(mode="json")
+    return data
+
+
+def dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def write(result: Result, path: str | Path) -> Path:
+    """Seal and write atomically; returns the path written."""
+    return write_atomic(path, dumps(seal(result)))
+
+
+def integrity_problem(data: dict[str, Any]) -> str | None:
+    """None when the stored digest matches the content, else what is wrong."""
+    stored = data.get("integrity")
+    if not isinstance(stored, dict) or "digest" not in stored:
+        return "no integrity digest"
+    actual = digest_of(data)
+    if stored["digest"] != actual:
+        return f"integrity digest mismatch: file says {str(stored['digest'])[:16]}…, content hashes to {actual[:16]}…"
+    return None
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    more = exc.error_count() - 1
+    return f"{loc}: {err['msg']}" + (f" (and {more} more problem(s))" if more else "")
+
+
+def migrate(data: dict[str, Any], where: str) -> dict[str, Any]:
+    version = data.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ResultFileError(f"{where}: no integer schema_version; not a benchhash result file")
+    if version > SCHEMA_VERSION:
+        raise ResultFileError(
+            f"{where}: schema_version {version} is newer than this benchhash reads "
+            f"(up to {SCHEMA_VERSION}); upgrade benchhash")
+    while version < SCHEMA_VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise ResultFileError(f"{where}: schema_version {version} is not one benchhash knows")
+        data = step(data)
+        version = data["schema_version"]
+    return data
+
+
+def parse(data: Any, where: str = "result") -> Result:
+    """Validate a decoded JSON document as a result (after migrating older versions)."""
+    if not isinstance(data, dict):
+        raise ResultFileError(f"{where}: a result file is a JSON object")
+    data = migrate(data, where)
+    try:
+        return Result.model_validate(data)
+    except ValidationError as exc:
+        raise ResultFileError(f"{where}: {_first_error(exc)}") from None
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ResultFileError(f"{p}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResultFileError(f"{p}: cannot read ({exc})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ResultFileError(f"{p}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise ResultFileError(f"{p}: a result file is a JSON object")
+    return data
+
+
+def load(path: str | Path) -> tuple[Result, dict[str, Any]]:
+    """(validated model, raw dict as stored). Integrity is checked by verify, not here, so that
+    an edited file can still be read and reported on."""
+    raw = read_json(path)
+    return parse(raw, str(path)), raw

@@ -1,0 +1,56 @@
+"""Where a result goes: `results/<device>/<host>-<UTC time>.json` unless --out says otherwise."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from benchhash.errors import InputError
+
+
+def slug(name: str) -> str:
+    """'NVIDIA H100 80GB HBM3' -> 'nvidia-h100-80gb-hbm3'; '(R)', '(TM)', 'CPU @ 2.1GHz' dropped."""
+    text = re.sub(r"\((r|tm|c)\)", " ", name.lower())
+    text = re.sub(r"\bcpu\s*@.*$", " ", text)
+    text = re.sub(r"[^a-z0-9]+", "-", text).strip("-")
+    return text or "device"
+
+
+def file_name(host: str, utc_stamp: str) -> str:
+    """host + compact UTC time, e.g. 'node7-20261121T101500Z.json'."""
+    stamp = utc_stamp.replace("-", "").replace(":", "")
+    return f"{slug(host)}-{stamp}.json"
+
+
+def _check_writable_dir(folder: Path, flag: str) -> None:
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise InputError(f"{flag}: {probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(f"{flag}: cannot write under {probe} (permission denied)")
+
+
+def output_path(out: str | None, device_name: str, host: str, utc_stamp: str,
+                flag: str = "--out") -> Path:
+    """The file to write. ``out``: None (default layout under ./results), a folder (the default
+    name inside it) or a path ending in .json (anything else is taken as a folder)."""
+    name = file_name(host, utc_stamp)
+    if out is None:
+        path = Path("results") / slug(device_name) / name
+    else:
+        if not out.strip():
+            raise InputError(f"{flag} is empty")
+        p = Path(out).expanduser()
+        if p.suffix.lower() == ".json" and not p.is_dir():
+            path = p
+        else:
+            path = p / name
+    _check_writable_dir(path.parent, flag)
+    if path.is_dir():
+        raise InputError(f"{flag}: {path} is a folder")
+    return path

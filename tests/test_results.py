@@ -1,0 +1,123 @@
+"""Result files: golden files validate, the integrity digest catches edits, newer schemas are
+refused, malformed files are one-line errors, the exported JSON Schema matches the models."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from benchhash.errors import InputError, ResultFileError
+from benchhash.fsutil import write_atomic
+from benchhash.results import io
+from benchhash.results.export import SCHEMA_FILE, schema_text
+from benchhash.results.paths import output_path, slug
+from benchhash.results.schema import Result
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = sorted((ROOT / "tests" / "data" / "golden").glob("*.json"))
+
+
+def test_there_are_golden_files() -> None:
+    assert len(GOLDEN) >= 2
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.name)
+def test_golden_files_validate_and_their_digest_holds(path: Path) -> None:
+    result, raw = io.load(path)
+    assert io.integrity_problem(raw) is None
+    # re-sealing the parsed model reproduces the stored file exactly
+    assert io.seal(result) == raw
+    assert result.schema_version == 1 and result.workloads
+
+
+@pytest.mark.parametrize("edit", [
+    lambda d: d["workloads"][0]["stats"]["rate"].__setitem__("median", 1e12),
+    lambda d: d["environment"].__setitem__("host", "elsewhere"),
+    lambda d: d["workloads"][0]["trials"][0]["proof"]["shares"].pop(),
+    lambda d: d["integrity"].__setitem__("digest", "0" * 64),
+])
+def test_any_edit_breaks_the_digest(edit) -> None:  # type: ignore[no-untyped-def]
+    raw = io.read_json(GOLDEN[0])
+    edited = copy.deepcopy(raw)
+    edit(edited)
+    io.parse(edited)                        # still a well-formed file...
+    assert io.integrity_problem(edited)     # ...but not the one that was sealed
+
+
+def test_newer_schema_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    raw = io.read_json(GOLDEN[0])
+    raw["schema_version"] = 2
+    f = tmp_path / "new.json"
+    f.write_text(json.dumps(raw))
+    with pytest.raises(ResultFileError, match="schema_version 2 is newer than this benchhash reads"):
+        io.load(f)
+
+
+@pytest.mark.parametrize(("content", "needle"), [
+    ("{", "not JSON"),
+    ("[]", "JSON object"),
+    ('{"hello": 1}', "no integer schema_version"),
+    ('{"schema_version": 0}', "not one benchhash knows"),
+    ('{"schema_version": 1}', "Field required"),
+])
+def test_malformed_files_are_one_line_errors(tmp_path: Path, content: str, needle: str) -> None:
+    f = tmp_path / "bad.json"
+    f.write_text(content)
+    with pytest.raises(ResultFileError) as info:
+        io.load(f)
+    assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+def test_invalid_field_names_its_location(tmp_path: Path) -> None:
+    raw = io.read_json(GOLDEN[0])
+    raw["workloads"][0]["trials"][0]["seconds"] = -1
+    with pytest.raises(ResultFileError, match=r"workloads\.0\.trials\.0\.seconds"):
+        io.parse(raw, "x.json")
+    raw = io.read_json(GOLDEN[0])
+    raw["surprise"] = True
+    with pytest.raises(ResultFileError, match="surprise: Extra inputs"):
+        io.parse(raw, "x.json")
+
+
+def test_exported_schema_matches_the_models() -> None:
+    stored = (ROOT / "results" / "schema" / SCHEMA_FILE).read_text()
+    assert stored == schema_text(), "run: benchhash schema --out results/schema/" + SCHEMA_FILE
+
+
+def test_schema_validates_a_golden_file_with_jsonschema() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(io.read_json(GOLDEN[0]), json.loads(schema_text()))
+
+
+def test_missing_energy_is_null_never_zero() -> None:
+    for path in GOLDEN:
+        result: Result = io.load(path)[0]
+        for w in result.workloads:
+            for t in w.trials:
+                assert t.energy.energy_j is None or t.energy.energy_j > 0
+                if t.energy.energy_j is None:
+                    assert t.energy.reason
+
+
+def test_default_output_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    p = output_path(None, "NVIDIA H100 80GB HBM3", "node7", "2026-11-21T10:15:00Z")
+    assert p == Path("results/nvidia-h100-80gb-hbm3/node7-20261121T101500Z.json")
+    assert output_path(str(tmp_path / "a.json"), "x", "h", "2026-01-01T00:00:00Z") == tmp_path / "a.json"
+    assert output_path(str(tmp_path / "dir"), "x", "h", "2026-01-01T00:00:00Z").parent == tmp_path / "dir"
+    assert slug("Intel(R) Xeon(R) Platinum 8480+ CPU @ 2.00GHz") == "intel-xeon-platinum-8480"
+    (tmp_path / "file").write_text("")
+    with pytest.raises(InputError, match="is a file, not a folder"):
+        output_path(str(tmp_path / "file" / "x.json"), "x", "h", "2026-01-01T00:00:00Z")
+
+
+def test_atomic_write_leaves_nothing_behind_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "r.json"
+    with pytest.raises(TypeError):
+        write_atomic(target, 42)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+    write_atomic(target, "ok")
+    assert target.read_text() == "ok" and [p.name for p in tmp_path.iterdir()] == ["r.json"]

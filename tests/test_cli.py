@@ -60,3 +60,17 @@ def test_reference_device_scans() -> None:
                    "--device", "reference", "--json")
     assert proc.returncode == 0, proc.stderr
     assert '"nonce": 2083236893' in proc.stdout
+
+
+def test_ctrl_c_during_a_scan_exits_130() -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+    proc = subprocess.Popen([sys.executable, "-m", "benchhash.cli", "scan", "--header", G,
+                             "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(3.0)          # imports and kernel load done; the 2^32 scan takes over a minute
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and stderr.strip().endswith("benchhash: interrupted")

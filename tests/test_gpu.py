@@ -44,3 +44,17 @@ def test_cuda_range_end_of_nonce_space(cuda) -> None:
     result = scan(GENESIS, (1 << 32) - 1000, 1000, target=(1 << 250) - 1, backend=cuda)
     ref = scan(GENESIS, (1 << 32) - 1000, 1000, target=(1 << 250) - 1, backend=ReferenceBackend())
     assert result.hits == ref.hits
+
+
+@pytest.mark.gpu
+def test_quick_run_on_the_gpu_measures_energy_with_nvml(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from benchhash.results import io
+    from conftest import run_cli
+    proc = run_cli("run", "--quick", "--device", "cuda", "--out", str(tmp_path / "gpu.json"))
+    assert proc.returncode == 0, proc.stderr
+    result, raw = io.load(tmp_path / "gpu.json")
+    assert io.integrity_problem(raw) is None
+    (w,) = result.workloads
+    assert w.backend == "cuda" and w.energy.energy_j is not None and w.energy.energy_j > 0
+    assert w.energy.method.startswith("nvml")
+    assert any(g.measured for g in result.environment.gpus)

@@ -132,10 +132,125 @@ def info(as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")]
         out.print(f"backend {name}: " + ("available" if reason is None else f"unavailable - {escape(reason)}"))
 
 
-def main(argv: list[str] | None = None) -> Any:
+class _Bars:
+    """runner.Listener drawing two rich bars on stderr (whole run, current stage) with ETAs, or
+    one line per stage when stderr is not a terminal."""
+
+    def __init__(self, total_s: float, enabled: bool) -> None:
+        import time
+        self._time = time.monotonic
+        self.enabled = enabled
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
+                            console=err, transient=True) if enabled else None
+        self.total_s = total_s
+        self._stage: tuple[Any, float, float] | None = None
+        self._run_task: Any = None
+        self._t0 = self._time()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    def __enter__(self) -> "_Bars":
+        if self.bar is not None:
+            self.bar.start()
+            self._run_task = self.bar.add_task("[bold]run", total=self.total_s)
+            self._ticker = threading.Thread(target=self._tick, daemon=True)
+            self._ticker.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=1)
+        if self.bar is not None:
+            self.bar.stop()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.2):
+            now = self._time()
+            assert self.bar is not None
+            self.bar.update(self._run_task, completed=min(now - self._t0, self.total_s))
+            if self._stage is not None:
+                task, start, seconds = self._stage
+                self.bar.update(task, completed=min(now - start, seconds))
+
+    def stage(self, label: str, seconds: float) -> None:
+        if self.bar is None:
+            print(f"benchhash: {label} ({seconds:g} s)", file=sys.stderr)
+            return
+        if self._stage is not None:
+            self.bar.remove_task(self._stage[0])
+        self._stage = (self.bar.add_task(escape(label), total=max(seconds, 1e-3)), self._time(), seconds)
+
+    def finished(self, record: Any) -> None:
+        pass
+
+
+@app.command()
+def run(
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:I")] = "auto",
+    workloads: Annotated[str | None, typer.Option(help="comma-separated, e.g. sha256d (default: all for the device)")] = None,
+    duration: Annotated[float | None, typer.Option(help="seconds per trial (default 10; --quick 2)")] = None,
+    trials: Annotated[int | None, typer.Option(help="trials per workload (default 3)")] = None,
+    warmup: Annotated[float | None, typer.Option(help="most seconds of warm-up (default 10; --quick 1)")] = None,
+    idle: Annotated[float | None, typer.Option(help="seconds of idle-power baseline first (default 0)")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="short trials: a smoke run in under a minute")] = False,
+    out_path: Annotated[str | None, typer.Option("--out", help="folder or .json file (default results/<device>/<host>-<UTC>.json)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the result JSON on stdout")] = False,
+    notes: Annotated[str | None, typer.Option(help="free text stored in the result")] = None,
+    meter: Annotated[str, typer.Option(help="auto | nvml | rapl | null | replay:FILE")] = "auto",
+    threads: Annotated[int | None, typer.Option(help="CPU threads for sha256d on the CPU (default: every core)")] = None,
+) -> None:
+    """Measure each workload's rate and energy (warm-up, trials, statistics) and write a result."""
+    from benchhash import session
+    from benchhash.report.table import run_table
+    from benchhash.results.io import dumps, seal
+
+    req = session.Request(device=device, workloads=workloads, duration_s=duration, trials=trials,
+                          warmup_s=warmup, idle_s=idle, quick=quick, out=out_path, notes=notes,
+                          meter=meter, threads=threads, command_line=tuple(sys.argv))
+    cfg = req.config()
+    phases = len(workloads.split(",")) if workloads else 1
+    with _Bars(session.plan_seconds(cfg, phases), err.is_terminal and not as_json) as bars:
+        outcome = session.run(req, bars)
+    if as_json:
+        print(dumps(seal(outcome.result)), end="")
+    else:
+        out.print(run_table(outcome.result))
+    print(f"benchhash: result written to {outcome.path}"
+          + ("" if outcome.result.complete else " (incomplete)"), file=sys.stderr)
+    _reraise(outcome.error)
+
+
+def _reraise(error: BaseException | None) -> None:
+    """End the command as the error that stopped a run would have: Ctrl-C -> 130, a
+    BenchhashError -> one line and 2, anything else is a bug and keeps its traceback."""
+    if error is None:
+        return
+    if isinstance(error, KeyboardInterrupt):
+        print("benchhash: interrupted", file=sys.stderr)
+        raise SystemExit(130)
+    if isinstance(error, BenchhashError):
+        fail(str(error))
+    raise error
+
+
+@app.command()
+def schema(out_file: Annotated[str | None, typer.Option("--out", help="write here instead of stdout")] = None) -> None:
+    """The JSON Schema of result files (what results/schema/ holds)."""
+    from benchhash.fsutil import write_atomic
+    from benchhash.results.export import schema_text
+
+    text = schema_text()
+    if out_file:
+        write_atomic(out_file, text)
+    else:
+        print(text, end="")
+
+
+def main(argv: list[str] | None = None) -> None:
     """Entry point: run the Typer app, mapping every expected failure to one line."""
     try:
-        return app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except BenchhashError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
@@ -155,6 +270,11 @@ def main(argv: list[str] | None = None) -> Any:
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             fail(" ".join(exc.format_message().split()))
         raise
+    # Typer (non-standalone) turns Ctrl-C inside a command into a returned exit code 130.
+    if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+        if code == 130:
+            print("benchhash: interrupted", file=sys.stderr)
+        raise SystemExit(code)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Harness overhead of `benchhash run` on SHA-256d: the rate the runner measures (workload,
+meter windows, shares, header rolling) against a bare `scan` of the same length, interleaved in
+this one process on the same backend. Prints JSON: raw samples, medians, and their ratio, which
+should be >= 0.99."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+
+from benchhash.device import resolve
+from benchhash.fsutil import write_atomic
+from benchhash.header import GENESIS
+from benchhash.meters import NullMeter
+from benchhash.runner import RunConfig, Runner
+from benchhash.sha256d import scan
+from benchhash.workloads import create
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:I")
+    ap.add_argument("--seconds", type=float, default=5.0, help="length of each measurement")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--out", help="also write the JSON here (atomically)")
+    args = ap.parse_args()
+
+    device = resolve(args.device)
+    workload = create("sha256d", device)
+    workload.setup()
+    backend = workload._backend  # the very backend the runner drives  # noqa: SLF001
+    # calibrate the bare scan's nonce count to the requested length
+    probe = scan(GENESIS, 0, 1 << 22, backend=backend)
+    count = int(min(probe.hashes_per_second * args.seconds, (1 << 32) - 1))
+    bare, harness = [], []
+    cfg = RunConfig(duration_s=args.seconds, trials=1, warmup_s=0)
+    for r in range(args.repeats):
+        res = scan(GENESIS, 0, count, backend=backend)
+        bare.append(res.scanned / res.seconds)
+        record = Runner(NullMeter("benchmark"), cfg).run([workload])
+        if record.error is not None:
+            raise record.error
+        harness.append(record.phases[0].trials[0].window.rate)
+    med_bare, med_harness = statistics.median(bare), statistics.median(harness)
+    pairs = [h / b for h, b in zip(harness, bare)]
+    report = {
+        "benchmark": "run_overhead_sha256d",
+        "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "host": platform.node(),
+        "device": workload.device_name(),
+        "seconds_per_measurement": args.seconds,
+        "repeats": args.repeats,
+        "bare_scan_hps": bare,
+        "run_hps": harness,
+        "median_bare_scan_hps": med_bare,
+        "median_run_hps": med_harness,
+        "ratio_of_medians": med_harness / med_bare,
+        "median_of_paired_ratios": statistics.median(pairs),
+        "target_ratio": 0.99,
+    }
+    text = json.dumps(report, indent=1)
+    print(text)
+    if args.out:
+        write_atomic(args.out, text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

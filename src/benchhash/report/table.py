@@ -1,0 +1,54 @@
+"""The table `benchhash run` ends with (and `report` will reuse): one row per workload phase."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from benchhash.report.units import si
+from benchhash.results.schema import Result, WorkloadResult
+
+
+def rate_text(w: WorkloadResult) -> str:
+    s = w.stats.rate
+    if s is None:
+        return "-"
+    spread = f" ± {100 * s.mad / s.median:.1f} %" if s.median else ""
+    return si(s.median, w.rate_unit) + spread
+
+
+def rows(result: Result) -> tuple[list[dict[str, str]], list[str]]:
+    """Table rows and the numbered warnings they refer to (long text stays out of cells)."""
+    out, notes = [], []
+    for w in result.workloads:
+        refs = []
+        for text in w.validity.warnings:
+            if text not in notes:
+                notes.append(text)
+            refs.append(str(notes.index(text) + 1))
+        out.append({
+            "workload": w.workload if w.phase in ("", "run") else f"{w.workload} {w.phase}",
+            "device": w.device,
+            "rate": rate_text(w),
+            "watts": si(w.energy.average_w, "W"),
+            "per_joule": si(w.efficiency.work_per_joule, w.efficiency.unit),
+            "method": w.energy.method,
+            "warnings": ",".join(refs) or "-",
+        })
+    return out, notes
+
+
+def run_table(result: Result) -> Group:
+    """The table, then the warnings it numbers."""
+    table = Table(title="benchhash run" + ("" if result.complete else " (incomplete)"))
+    for col, justify in (("workload", "left"), ("device", "left"), ("rate ± MAD", "right"),
+                         ("avg W", "right"), ("work / J", "right"), ("energy method", "left"),
+                         ("warnings", "left")):
+        table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    body, notes = rows(result)
+    for r in body:
+        table.add_row(r["workload"], r["device"], r["rate"], r["watts"], r["per_joule"],
+                      r["method"], r["warnings"])
+    lines = [Text(f"[{i}] {n}") for i, n in enumerate(notes, 1)]
+    return Group(table, *lines)

@@ -1,0 +1,94 @@
+"""One `benchhash run`: resolve the device, pick the meter, create the workloads, run them,
+build the result and write it, also when the run is cut short."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchhash import workloads as registry
+from benchhash.device import Device, resolve
+from benchhash.meters import make_meter
+from benchhash.provenance import environment, gpus
+from benchhash.results import io
+from benchhash.results.build import build, finish_gpus, utc_now
+from benchhash.results.paths import output_path
+from benchhash.results.schema import Result
+from benchhash.runner import Listener, RunConfig, Runner
+
+QUICK = RunConfig(duration_s=2.0, trials=3, warmup_s=1.0, idle_s=0.0)
+FULL = RunConfig(duration_s=10.0, trials=3, warmup_s=10.0, idle_s=0.0)
+
+
+@dataclass
+class Request:
+    device: str = "auto"
+    workloads: str | None = None
+    duration_s: float | None = None
+    trials: int | None = None
+    warmup_s: float | None = None
+    idle_s: float | None = None
+    quick: bool = False
+    out: str | None = None
+    notes: str | None = None
+    meter: str = "auto"
+    threads: int | None = None
+    command_line: tuple[str, ...] = ()
+
+    def config(self) -> RunConfig:
+        base = QUICK if self.quick else FULL
+        cfg = RunConfig(
+            duration_s=base.duration_s if self.duration_s is None else self.duration_s,
+            trials=base.trials if self.trials is None else self.trials,
+            warmup_s=base.warmup_s if self.warmup_s is None else self.warmup_s,
+            idle_s=base.idle_s if self.idle_s is None else self.idle_s,
+        )
+        cfg.check()
+        return cfg
+
+
+@dataclass
+class Outcome:
+    result: Result
+    path: Path
+    error: BaseException | None
+
+
+def plan_seconds(cfg: RunConfig, phases: int) -> float:
+    """Upper bound on the measured time, for the overall progress bar."""
+    return cfg.idle_s + phases * (cfg.warmup_s + cfg.trials * cfg.duration_s)
+
+
+def run(req: Request, listener: Listener | None = None) -> Outcome:
+    """Validate everything up front (flags, output folder), then measure and write."""
+    cfg = req.config()
+    device: Device = resolve(req.device)
+    names = registry.parse_names(req.workloads) if req.workloads else registry.defaults(device)
+    if req.threads is not None and req.threads < 1:
+        from benchhash.errors import InputError
+        raise InputError(f"--threads must be at least 1, got {req.threads}")
+    created = utc_now()
+    host = socket.gethostname()
+    path = output_path(req.out, device.name, host, created)
+    options: dict[str, Any] = {"threads": req.threads} if req.threads else {}
+    loads = [registry.create(n, device, options) for n in names]
+    env = environment(list(req.command_line), req.notes)
+    meter = make_meter(req.meter, device)
+    runner = Runner(meter, cfg, listener)
+    try:
+        record = runner.run(loads)
+        session = meter.session()
+        env["meter"] = meter.describe()
+    finally:
+        meter.close()
+    after, _ = gpus() if env["gpus"] else ([], None)
+    env["gpus"] = finish_gpus(env["gpus"], after, device, session)
+    config_json = {"device": req.device, "workloads": names, "duration_s": cfg.duration_s,
+                   "trials": cfg.trials, "warmup_s": cfg.warmup_s, "idle_s": cfg.idle_s,
+                   "quick": req.quick, "meter": req.meter, "options": options}
+    result = build(record, device=device, config=cfg, config_json=config_json, env=env,
+                   created_utc=created)
+    written = io.write(result, path)
+    return Outcome(result, written, record.error)

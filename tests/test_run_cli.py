@@ -1,0 +1,102 @@
+"""`benchhash run` as a user runs it: a quick CPU run writes a file that validates, Ctrl-C keeps
+the finished trials, bad flags are one line and exit 2."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from benchhash.header import hash_to_int, sha256d
+from benchhash.results import io
+from conftest import run_cli
+
+
+def check_shares(data: dict) -> int:
+    """Re-hash every recorded share with hashlib; return how many there were."""
+    w = next(w for w in data["workloads"] if w["workload"] == "sha256d")
+    headers = [bytes.fromhex(h) for h in w["proof"]["headers"]]
+    target = int(w["proof"]["share_target"], 16)
+    n = 0
+    for t in w["trials"]:
+        assert sum(r[2] for r in t["proof"]["ranges"]) == t["work"]
+        for s in t["proof"]["shares"]:
+            raw = headers[s["header"]][:76] + s["nonce"].to_bytes(4, "little")
+            digest = sha256d(raw)
+            assert digest[::-1].hex() == s["hash"] and hash_to_int(digest) <= target
+            n += 1
+    return n
+
+
+def test_quick_cpu_run_writes_a_valid_sealed_file(tmp_path: Path) -> None:
+    t0 = time.monotonic()
+    proc = run_cli("run", "--quick", "--device", "cpu", "--out", str(tmp_path), "--notes", "ci")
+    elapsed = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stderr
+    (path,) = tmp_path.glob("*.json")
+    assert f"result written to {path}" in proc.stderr
+    result, raw = io.load(path)
+    assert io.integrity_problem(raw) is None
+    assert result.complete and result.stopped is None and result.config.quick
+    assert result.environment.notes == "ci" and result.device.kind == "cpu"
+    (w,) = result.workloads
+    assert w.workload == "sha256d" and w.unit == "hash" and len(w.trials) == 3
+    assert w.stats.rate is not None and w.stats.rate.median > 1e6
+    assert check_shares(raw) > 3 * 64      # 128..256 expected per trial
+    assert "sha256d" in proc.stdout and "hash/s" in proc.stdout
+    assert elapsed < 60, f"--quick took {elapsed:.0f} s"
+
+
+def test_sigint_leaves_a_valid_partial_file(tmp_path: Path) -> None:
+    out = tmp_path / "partial.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchhash.cli", "run", "--device", "cpu", "--warmup", "0",
+         "--duration", "3", "--trials", "5", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:            # stage lines arrive as the run goes
+        seen.append(line)
+        if "trial 2/5" in line:
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    stdout, rest = proc.communicate(timeout=60)
+    assert proc.returncode == 130, "".join(seen) + rest
+    result, raw = io.load(out)
+    assert io.integrity_problem(raw) is None
+    assert result.complete is False and result.stopped == "interrupted (Ctrl-C)"
+    (w,) = result.workloads
+    assert len(w.trials) == 1 and not w.complete and not w.validity.valid
+    check_shares(raw)
+    assert [p.name for p in tmp_path.iterdir()] == ["partial.json"]   # no temp files left
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--workloads", "sha257"], "unknown workload 'sha257'"),
+    (["--workloads", ","], "--workloads is empty"),
+    (["--duration", "0"], "--duration"),
+    (["--duration", "-3"], "--duration"),
+    (["--duration", "ten"], "--duration"),
+    (["--trials", "0"], "--trials"),
+    (["--warmup", "-1"], "--warmup"),
+    (["--idle", "-1"], "--idle"),
+    (["--out", "/proc/version/x"], "is a file, not a folder"),
+    (["--out", ""], "--out is empty"),
+    (["--device", "tpu"], "--device must be one of"),
+    (["--meter", "wattmeter"], "--meter must be one of"),
+    (["--meter", "replay:/nonexistent.json"], "cannot read replay trace"),
+    (["--threads", "0"], "--threads"),
+])
+def test_bad_flags_one_line_exit_2(args: list[str], needle: str, tmp_path: Path) -> None:
+    proc = run_cli("run", "--device", "cpu", "--quick", *(args if "--out" in args else [*args, "--out", str(tmp_path)]))
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("benchhash: error:"), proc.stderr
+    assert needle in lines[0]
+    assert not list(tmp_path.glob("*.json"))

@@ -247,6 +247,29 @@ def schema(out_file: Annotated[str | None, typer.Option("--out", help="write her
         print(text, end="")
 
 
+@app.command()
+def econ(
+    results: Annotated[list[str] | None, typer.Argument(help="result files (default: reference GPU figures)")] = None,
+    market: Annotated[str | None, typer.Option(help="snapshot name or market .json (merged over the default)")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override one input: key=value (repeatable)")] = None,
+    asic: Annotated[str, typer.Option(help="reference ASIC for mining rows")] = "S21",
+    claim: Annotated[bool, typer.Option("--claim", help="test 'AI MW earns what mining MW earns'")] = False,
+    ai_mw: Annotated[float, typer.Option(help="facility MW of AI in the claim")] = 10.0,
+    mining_mw: Annotated[float, typer.Option(help="facility MW of mining in the claim")] = 100.0,
+    draws: Annotated[int, typer.Option(help="Monte Carlo draws for --claim")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Monte Carlo seed")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="inputs (value, unit, source, date) and outputs as JSON")] = False,
+) -> None:
+    """Revenue, cost, margin, capex and payback per facility MW-year for each use of the power."""
+    from benchhash.econ.report import econ_json, print_econ
+
+    data = econ_json(results or [], market, set_ or [], asic, claim, ai_mw, mining_mw, draws, seed)
+    if as_json:
+        print(json.dumps(data, indent=1))
+    else:
+        print_econ(data, out)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the Typer app, mapping every expected failure to one line."""
     try:

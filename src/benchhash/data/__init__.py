@@ -1,0 +1,1 @@
+"""Data shipped with benchhash: market snapshots, ASICs, GPU systems (each figure sourced, dated)."""

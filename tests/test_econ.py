@@ -1,0 +1,168 @@
+"""Market data, overrides, the per-use table, the claim analysis and the `econ` command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from benchhash.econ import claim, market, uses
+from benchhash.econ.report import econ_json
+from benchhash.errors import InputError
+from conftest import run_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "tests" / "data" / "golden" / "cpu-replay.json"
+
+
+def test_every_shipped_figure_has_source_date_and_a_range_around_it() -> None:
+    for name in market.snapshots():
+        m = market.load(name)
+        for key, x in m.inputs.items():
+            assert x.source and x.date and x.low <= x.value <= x.high, key
+
+
+def test_asic_table_is_consistent_with_its_own_specs() -> None:
+    table = market.asics()
+    for model in ("S19j Pro", "S19 XP", "S21", "S21 Pro", "S21 XP", "S21 XP Hydro", "M60S", "M66S"):
+        a = table[model]
+        assert a["source"] and a["date"]
+        assert a["watts"] / a["th_s"] == pytest.approx(a["j_per_th"], rel=0.03), model
+    dgx = market.systems()["systems"]["DGX H100"]
+    assert dgx["system_kw"] * 1000 / dgx["gpus"] == pytest.approx(1275)
+
+
+def test_reference_gpu_all_in_watts_is_the_dgx_share() -> None:
+    w, why = uses.ai_watts_all_in(market.load(), None)
+    assert w == pytest.approx(1275, rel=1e-3) and "DGX H100" in why
+
+
+def test_set_overrides_value_and_source() -> None:
+    m = market.apply_sets(market.load(), ["btc_usd=200_000", "gpu_usd_per_hour=3"])
+    assert m["btc_usd"] == 200_000 and m.inputs["btc_usd"].source == "user override (--set)"
+    assert m.inputs["btc_usd"].high == 200_000       # range widened to hold the new value
+
+
+@pytest.mark.parametrize(("sets", "needle"), [
+    (["btc_usd=-5"], "must not be negative"),
+    (["pue_ai=0.9"], "at least 1"),
+    (["gpu_utilisation=1.5"], "fraction"),
+    (["btc_uds=5"], "did you mean 'btc_usd'"),
+    (["btc_usd"], "key=value"),
+    (["btc_usd=lots"], "not a number"),
+])
+def test_bad_sets(sets: list[str], needle: str) -> None:
+    with pytest.raises(InputError, match=needle):
+        market.apply_sets(market.load(), sets)
+
+
+def test_market_file_merges_over_the_snapshot(tmp_path: Path) -> None:
+    f = tmp_path / "mine.json"
+    f.write_text(json.dumps({"inputs": {"power_usd_per_mwh": {"value": 30, "source": "our PPA", "date": "2026-11-01"}}}))
+    m = market.load(str(f))
+    assert m["power_usd_per_mwh"] == 30 and m.inputs["power_usd_per_mwh"].source == "our PPA"
+    assert m["btc_usd"] == market.load()["btc_usd"]
+
+
+@pytest.mark.parametrize(("content", "needle"), [
+    ("{", "not JSON"),
+    ('{"inputs": 3}', "'inputs' object"),
+    ('{"inputs": {"btc": {"value": 1}}}', "unknown market input 'btc'"),
+    ('{"inputs": {"btc_usd": {"value": -1}}}', "must not be negative"),
+    ('{"inputs": {"btc_usd": {"value": 5, "low": 10}}}', "outside its range"),
+    ('{"inputs": {"btc_usd": {"value": 5, "colour": "red"}}}', "unknown field"),
+])
+def test_malformed_market_files(tmp_path: Path, content: str, needle: str) -> None:
+    f = tmp_path / "m.json"
+    f.write_text(content)
+    with pytest.raises(InputError, match=needle):
+        market.load(str(f))
+
+
+def _setup(m: market.Market) -> claim.Setup:
+    return claim.Setup(10, 100, 17.5, 700, 3.125)
+
+
+def test_claim_figures_by_hand() -> None:
+    m = market.load()
+    s = _setup(m)
+    ai, mining = claim.revenues(m.values(), s)
+    assert ai == pytest.approx(105.7e6, rel=0.002)            # 10 MW of H100 at 2.50 $/h, 80 %
+    # 100 MW of S21: 1000/(17.5*1.05) PH/MW * 100 MW * 38.85 $/PH/day * 365 * 0.97 * 0.98
+    assert mining == pytest.approx(100 * 1000 / (17.5 * 1.05) * 38.85 * 365 * 0.97 * 0.98, rel=0.003)
+    b = claim.breakevens(m, s)
+    at = m.with_value("gpu_usd_per_hour", b["gpu_usd_per_hour"])
+    assert claim.ratio(at.values(), s) == pytest.approx(1.0)
+    at = m.with_value("btc_usd", b["btc_usd"])
+    assert claim.ratio(at.values(), s) == pytest.approx(1.0)
+
+
+def test_tornado_sorted_and_monte_carlo_seeded() -> None:
+    m = market.load()
+    s = _setup(m)
+    t = claim.tornado(m, s)
+    assert [r["swing"] for r in t] == sorted((r["swing"] for r in t), reverse=True)
+    a = claim.monte_carlo(m, s, draws=2000, seed=7)
+    assert a == claim.monte_carlo(m, s, draws=2000, seed=7)
+    assert a != claim.monte_carlo(m, s, draws=2000, seed=8)
+    assert a["p5"] <= a["p50"] <= a["p95"] and 0 <= a["share_claim_holds"] <= 1
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.floats(0.5, 10), st.floats(0.5, 10), st.floats(10_000, 400_000))
+def test_ratio_monotone_in_gpu_price_and_btc_price(p1: float, p2: float, btc: float) -> None:
+    m = market.load()
+    s = _setup(m)
+    v = m.values()
+    lo, hi = sorted((p1, p2))
+    assert claim.ratio({**v, "gpu_usd_per_hour": lo, "btc_usd": btc}, s) <= \
+        claim.ratio({**v, "gpu_usd_per_hour": hi, "btc_usd": btc}, s)
+    assert claim.ratio({**v, "btc_usd": btc}, s) >= claim.ratio({**v, "btc_usd": btc * 1.1}, s)
+
+
+def test_json_holds_every_input_beside_every_output() -> None:
+    data = econ_json([], None, ["power_usd_per_mwh=50"], "S21 XP", True, 10, 100, 500, 0)
+    assert data["inputs"]["power_usd_per_mwh"]["value"] == 50
+    assert all({"value", "unit", "source", "date"} <= set(x) for x in data["inputs"].values())
+    kinds = [u["use"] for u in data["uses"]]
+    assert kinds == ["asic_mining", "device_mining", "ai_rental", "colocation"]
+    assert any("reference figures" in n for n in data["notes"])
+    asic = data["uses"][0]
+    # recompute the ASIC row by hand from the inputs in the JSON
+    i = {k: v["value"] for k, v in data["inputs"].items()}
+    hp = data["derived"]["hashprice_usd_per_ph_day"]
+    rev = 1000 / (13.5 * i["pue_mining"]) * hp * 365 * i["uptime_mining"] * (1 - i["pool_fee"])
+    assert asic["revenue_usd_per_year"] == pytest.approx(rev)
+    assert asic["power_cost_usd_per_year"] == pytest.approx(8760 * i["uptime_mining"] * 50)
+    assert data["claim"]["verdict"] in ("holds", "does not hold")
+
+
+def test_measured_result_gives_a_device_mining_row() -> None:
+    data = econ_json([str(GOLDEN)], None, [], "S21", False, 10, 100, 100, 0)
+    row = next(u for u in data["uses"] if u["use"] == "device_mining")
+    assert "(measured)" in row["label"] and row["basis"]["source"] == str(GOLDEN)
+    assert not data["notes"]
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--set", "btc_usd=-1"], "must not be negative"),
+    (["--set", "pue_mining=0.5"], "at least 1"),
+    (["--set", "nope=1"], "unknown market input"),
+    (["--asic", "S99"], "unknown ASIC"),
+    (["--market", "1999-01-01"], "unknown market"),
+    (["/nonexistent/result.json"], "no such file"),
+    (["--claim", "--ai-mw", "0"], "--ai-mw"),
+])
+def test_econ_bad_input_one_line_exit_2(args: list[str], needle: str) -> None:
+    proc = run_cli("econ", *args)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], proc.stderr
+
+
+def test_econ_claim_prints_verdict() -> None:
+    proc = run_cli("econ", "--claim", "--draws", "1000")
+    assert proc.returncode == 0, proc.stderr
+    assert "ratio" in proc.stdout and "tornado" in proc.stdout and "Monte Carlo" in proc.stdout

@@ -108,6 +108,7 @@ def main() -> int:
     fma = sum(n for op, n in counts.items() if op in FMA_PIPE)
     bound = args.sms * args.alu_per_clock * args.clock_ghz * 1e9 / alu
     print(json.dumps({
+        "benchmark": "kernel_sass",
         "arch": args.arch,
         "instructions_per_nonce": len(ops),
         "by_opcode": dict(counts.most_common()),

@@ -270,6 +270,134 @@ def econ(
         print_econ(data, out)
 
 
+def _load_all(files: list[str]) -> list[tuple[str, Any]]:
+    from benchhash.results import io
+    if not files:
+        raise InputError("give at least one result file")
+    return [(f, io.load(f)[0]) for f in files]
+
+
+@app.command()
+def report(
+    files: Annotated[list[str], typer.Argument(help="result files")],
+    fmt: Annotated[str, typer.Option("--format", help="table | md | csv | html")] = "table",
+    out_file: Annotated[str | None, typer.Option("--out", help="write here instead of stdout")] = None,
+) -> None:
+    """One row per file and workload: rate, watts, work per joule, energy method, warnings."""
+    from benchhash.fsutil import write_atomic
+    from benchhash.report import formats
+
+    if fmt not in ("table", "md", "csv", "html"):
+        raise InputError(f"--format must be table, md, csv or html, got {fmt!r}")
+    results = _load_all(files)
+    if fmt == "table":
+        from rich.table import Table
+        t = Table(title="benchhash report")
+        for h in formats.HEADERS:
+            t.add_column(h, overflow="fold")
+        for r in formats.report_rows(results):
+            t.add_row(*(escape(r[c]) for c in formats.COLUMNS))
+        if out_file:
+            text = Console(file=None, record=True, width=160)
+            text.print(t)
+            write_atomic(out_file, text.export_text())
+        else:
+            out.print(t)
+        return
+    if fmt == "md":
+        text = formats.markdown(formats.report_rows(results))
+    elif fmt == "csv":
+        text = formats.csv_text(results)
+    else:
+        from benchhash.econ.report import econ_json
+        econ_data = None
+        with_energy = [f for f, r in results if any(w.workload == "sha256d" and w.energy.average_w
+                                                     for w in r.workloads)]
+        try:
+            econ_data = econ_json(with_energy, None, [], "S21", False, 10, 100, 1, 0)
+        except BenchhashError as exc:
+            print(f"benchhash: note: no revenue chart ({exc})", file=sys.stderr)
+        text = formats.html_page(results, econ_data)
+    if out_file:
+        write_atomic(out_file, text)
+        print(f"benchhash: report written to {out_file}", file=sys.stderr)
+    else:
+        print(text, end="")
+
+
+@app.command()
+def compare(
+    ref: Annotated[str, typer.Argument(help="reference result")],
+    new: Annotated[str, typer.Argument(help="new result")],
+    threshold: Annotated[float, typer.Option(help="fail (exit 1) on a significant slow-down above this many percent")] = 5.0,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = False,
+) -> None:
+    """NEW against REF per workload: ratio, significance, better / worse / not significant."""
+    from benchhash.results import io
+    from benchhash.results.compare import compare as run_compare
+    from benchhash.results.compare import regressions
+
+    if not 0 <= threshold <= 100:
+        raise InputError(f"--threshold must be between 0 and 100, got {threshold:g}")
+    rows = run_compare(io.load(ref)[0], io.load(new)[0])
+    if as_json:
+        print(json.dumps([r.to_json() for r in rows], indent=1))
+    else:
+        for r in rows:
+            ratio = "-" if r.ratio is None else f"{r.ratio:.3f}x"
+            p = "" if r.p_value is None else f" (p={r.p_value:.3g})"
+            why = f" [{r.reason}]" if r.reason else ""
+            print(f"{r.workload:<24} {ratio:>9}  {r.mark}{p}{why}")
+    bad = regressions(rows, threshold)
+    if bad:
+        print(f"benchhash: {len(bad)} significant regression(s) beyond {threshold:g} %: "
+              + ", ".join(r.workload for r in bad), file=sys.stderr)
+        raise SystemExit(1)
+
+
+@app.command()
+def merge(
+    files: Annotated[list[str], typer.Argument(help="node result files")],
+    out_file: Annotated[str, typer.Option("-o", "--out", help="fleet file to write")] = "",
+) -> None:
+    """Node results into one fleet result: per-node rows with provenance, and totals."""
+    from benchhash.fsutil import write_atomic
+    from benchhash.results.io import dumps
+    from benchhash.results.merge import merge as run_merge
+
+    if not out_file:
+        raise InputError("merge needs -o FLEET.json")
+    fleet = run_merge(files)
+    write_atomic(out_file, dumps(fleet))
+    for t in fleet["totals"]:
+        print(f"{t['workload']:<24} {t['nodes']} node(s)  rate {t['rate']:.4g} {t['unit']}/s"
+              + (f"  {t['average_w']:.1f} W" if t["average_w"] else "  W unknown"))
+    print(f"benchhash: fleet of {len(fleet['nodes'])} node(s) written to {out_file}", file=sys.stderr)
+
+
+@app.command()
+def verify(files: Annotated[list[str], typer.Argument(help="result files")]) -> None:
+    """Schema, integrity digest, statistics and every SHA-256d share re-hashed; exit 1 on failure."""
+    from benchhash.results.verify import verify_file
+
+    failed = 0
+    for f in files:
+        status, problems = verify_file(f)
+        if status == "SKIP":
+            print(f"SKIP {f} ({problems[0]})")
+        elif problems:
+            failed += 1
+            print(f"FAIL {f}")
+            for p in problems[:20]:
+                print(f"  - {p}")
+            if len(problems) > 20:
+                print(f"  - ... {len(problems) - 20} more")
+        else:
+            print(f"OK   {f}")
+    if failed:
+        raise SystemExit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the Typer app, mapping every expected failure to one line."""
     try:

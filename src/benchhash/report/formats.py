@@ -1,0 +1,103 @@
+"""`benchhash report`: one row per file and workload phase, as a table, Markdown, CSV or a single
+self-contained HTML page with charts (PNG embedded as data URIs, so it reads without a network)."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io as stdio
+from typing import Any
+
+from benchhash.report.table import rows as table_rows
+from benchhash.results.schema import Result
+
+COLUMNS = ("file", "workload", "device", "rate", "watts", "per_joule", "method", "warnings")
+HEADERS = ("file", "workload", "device", "rate ± MAD", "avg W", "work / J", "energy method", "warnings")
+
+
+def report_rows(results: list[tuple[str, Result]]) -> list[dict[str, str]]:
+    out = []
+    for path, result in results:
+        body, notes = table_rows(result)
+        for row, w in zip(body, result.workloads):
+            out.append({"file": path, **row, "warnings": "; ".join(w.validity.warnings) or "-"})
+    return out
+
+
+def markdown(rows: list[dict[str, str]]) -> str:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    lines += ["| " + " | ".join(cell(r[c]) for c in COLUMNS) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def csv_text(results: list[tuple[str, Result]]) -> str:
+    """Numbers unformatted, for spreadsheets."""
+    buf = stdio.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["file", "workload", "phase", "device", "unit", "rate_median", "rate_mad", "trials",
+                "average_w", "work_per_joule", "energy_method", "valid", "warnings"])
+    for path, result in results:
+        for x in result.workloads:
+            s = x.stats.rate
+            w.writerow([path, x.workload, x.phase, x.device, x.unit,
+                        "" if s is None else repr(s.median), "" if s is None else repr(s.mad),
+                        len(x.trials), "" if x.energy.average_w is None else repr(x.energy.average_w),
+                        "" if x.efficiency.work_per_joule is None else repr(x.efficiency.work_per_joule),
+                        x.energy.method, x.validity.valid, "; ".join(x.validity.warnings)])
+    return buf.getvalue()
+
+
+def _png(fig: Any) -> str:
+    buf = stdio.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _bars(title: str, labels: list[str], values: list[float], xlabel: str) -> str:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7.5, 0.5 + 0.45 * max(len(labels), 1)))
+    ax.barh(labels, values, color="#3b6ea5")
+    if values and min(values) > 0 and max(values) / min(values) > 100:
+        ax.set_xscale("log")
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.invert_yaxis()
+    data = _png(fig)
+    plt.close(fig)
+    return data
+
+
+def html_page(results: list[tuple[str, Result]], econ: dict[str, Any] | None) -> str:
+    rows = report_rows(results)
+    charts: list[tuple[str, str]] = []
+    per_j = [(f"{w.workload} {w.phase} @ {w.device[:40]} ({w.efficiency.unit})", w.efficiency.work_per_joule)
+             for _, r in results for w in r.workloads if w.efficiency.work_per_joule]
+    if per_j:
+        charts.append(("Work per joule", _bars("Work per joule by workload and device",
+                                               [a for a, _ in per_j], [b for _, b in per_j], "work / J")))
+    rates = [(f"{w.workload} {w.phase} @ {w.device[:40]} ({w.rate_unit})", w.stats.rate.median)
+             for _, r in results for w in r.workloads if w.stats.rate]
+    if rates:
+        charts.append(("Throughput", _bars("Throughput (median of trials)",
+                                           [a for a, _ in rates], [b for _, b in rates], "work / s")))
+    if econ:
+        uses = [(u["label"], u["revenue_usd_per_year"] / 1e6) for u in econ["uses"]
+                if u["revenue_usd_per_year"] > 0]
+        charts.append(("Revenue per MW", _bars(
+            f"Revenue per facility MW-year by use (market {econ['market']})",
+            [a for a, _ in uses], [b for _, b in uses], "million USD per facility MW-year")))
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(r[c])}</td>" for c in COLUMNS) + "</tr>"
+                   for r in rows)
+    figs = "".join(f'<h2>{html.escape(t)}</h2><img alt="{html.escape(t)}" src="data:image/png;base64,{d}">'
+                   for t, d in charts)
+    return ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>benchhash report</title>"
+            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:4px 8px;font-size:90%}</style></head><body>"
+            f"<h1>benchhash report</h1><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+            f"{figs}</body></html>\n")

@@ -1,0 +1,217 @@
+"""verify / compare / merge / report on real and doctored result files."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchhash.results import io
+from benchhash.results.compare import compare, regressions
+from benchhash.results.merge import merge
+from benchhash.results.verify import poisson_interval, verify_data, verify_file
+from conftest import run_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "tests" / "data" / "golden" / "cpu-replay.json"
+GOLDEN_NULL = ROOT / "tests" / "data" / "golden" / "cpu-null.json"
+
+
+def raw() -> dict[str, Any]:
+    return io.read_json(GOLDEN)
+
+
+def reseal(data: dict[str, Any]) -> dict[str, Any]:
+    """What a forger who knows the digest rule would do after editing."""
+    data["integrity"]["digest"] = io.digest_of(data)
+    return data
+
+
+def test_genuine_files_verify() -> None:
+    assert verify_file(GOLDEN) == ("OK", [])
+    assert verify_file(GOLDEN_NULL) == ("OK", [])
+
+
+def test_poisson_interval_by_hand() -> None:
+    lo, hi = poisson_interval(100)
+    assert 69 < lo < 72 and 135 < hi < 138      # exact 99.9 % Garwood bounds for k = 100
+    assert poisson_interval(0)[0] == 0.0
+
+
+def test_edited_rate_fails_even_when_resealed() -> None:
+    d = raw()
+    d["workloads"][0]["trials"][0]["rate"] *= 1.2
+    problems = verify_data(reseal(d), "x")
+    assert any("is not work/seconds" in p for p in problems)
+
+
+def test_edited_work_fails_on_the_nonce_ranges() -> None:
+    d = raw()
+    t = d["workloads"][0]["trials"][0]
+    t["work"] *= 1.5
+    t["rate"] = t["work"] / t["seconds"]
+    assert any("nonce ranges cover" in p for p in verify_data(reseal(d), "x"))
+
+
+def test_inflated_ranges_fail_the_share_count() -> None:
+    d = raw()
+    for t in d["workloads"][0]["trials"]:
+        t["work"] *= 2
+        t["rate"] = t["work"] / t["seconds"]
+        for r in t["proof"]["ranges"]:
+            r[2] *= 2
+    w = d["workloads"][0]
+    from benchhash.stats import summarize
+    w["stats"]["rate"] = summarize([t["rate"] for t in w["trials"]]).to_json()
+    problems = verify_data(reseal(d), "x")
+    assert any("hashes claimed should give about" in p for p in problems), problems
+
+
+def test_removed_share_breaks_the_digest() -> None:
+    d = raw()
+    d["workloads"][0]["trials"][0]["proof"]["shares"].pop()
+    assert any("integrity digest mismatch" in p for p in verify_data(d, "x"))
+
+
+def test_altered_share_fails_the_rehash() -> None:
+    d = raw()
+    s = d["workloads"][0]["trials"][0]["proof"]["shares"][0]
+    s["hash"] = "0" * 64
+    problems = verify_data(reseal(d), "x")
+    assert any("re-hashed to" in p for p in problems)
+    d = raw()
+    d["workloads"][0]["trials"][0]["proof"]["shares"][0]["nonce"] ^= 1
+    assert any("re-hashed to" in p for p in verify_data(reseal(d), "x"))
+
+
+def test_changed_environment_or_digest_fails_integrity() -> None:
+    d = raw()
+    d["environment"]["gpus"] = []
+    d["environment"]["host"] = "somewhere-else"
+    assert verify_data(d, "x") == [next(p for p in verify_data(d, "x") if "integrity" in p)]
+    d = raw()
+    d["integrity"]["digest"] = "f" * 64
+    assert any("integrity digest mismatch" in p for p in verify_data(d, "x"))
+
+
+def test_verify_cli_reports_each_file_and_fails(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    d = raw()
+    d["environment"]["host"] = "edited"
+    bad.write_text(json.dumps(d))
+    newer = tmp_path / "newer.json"
+    newer.write_text(json.dumps({**raw(), "schema_version": 9}))
+    proc = run_cli("verify", str(GOLDEN), str(bad), str(newer))
+    assert proc.returncode == 1
+    assert f"OK   {GOLDEN}" in proc.stdout and f"FAIL {bad}" in proc.stdout
+    assert "newer than this benchhash reads" in proc.stdout
+
+
+def _with_rates(rates: list[float]) -> Any:
+    d = raw()
+    w = d["workloads"][0]
+    template = w["trials"][0]
+    w["trials"] = []
+    for i, r in enumerate(rates):
+        t = copy.deepcopy(template)
+        t["index"], t["rate"], t["work"] = i, r, r * t["seconds"]
+        w["trials"].append(t)
+    return io.parse(d)
+
+
+def test_compare_marks_a_20_percent_regression_and_ignores_identical_samples() -> None:
+    base = [100.0, 101.0, 99.5, 100.5, 99.0]
+    ref = _with_rates(base)
+    slower = _with_rates([x * 0.8 for x in base])
+    (row,) = compare(ref, slower)
+    assert row.mark == "worse" and row.ratio == pytest.approx(0.8) and row.p_value < 0.01
+    assert regressions([row], 5.0) == [row] and regressions([row], 25.0) == []
+    (same,) = compare(ref, _with_rates(base))
+    assert same.mark == "not significant" and same.ratio == 1.0
+
+
+def test_compare_refuses_apples_to_oranges() -> None:
+    ref = _with_rates([1.0, 1.1, 0.9])
+    d = raw()
+    d["methodology_version"] = 2
+    (row,) = compare(ref, io.parse(d))
+    assert row.mark == "incomparable" and "methodology" in (row.reason or "")
+    d = raw()
+    d["workloads"][0]["params"]["threads"] = 64
+    (row,) = compare(ref, io.parse(d))
+    assert row.mark == "incomparable" and "parameters" in (row.reason or "")
+
+
+def test_compare_cli_exit_code(tmp_path: Path) -> None:
+    base = [100.0, 101.0, 99.5, 100.5, 99.0]
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    io.write(_with_rates(base), a)
+    io.write(_with_rates([x * 0.8 for x in base]), b)
+    slow = run_cli("compare", str(a), str(b))
+    assert slow.returncode == 1 and "worse" in slow.stdout and "regression" in slow.stderr
+    same = run_cli("compare", str(a), str(a))
+    assert same.returncode == 0 and "not significant" in same.stdout
+
+
+def test_merge_keeps_both_nodes(tmp_path: Path) -> None:
+    fleet = merge([str(GOLDEN), str(GOLDEN_NULL)])
+    assert [n["file"] for n in fleet["nodes"]] == [str(GOLDEN), str(GOLDEN_NULL)]
+    (total,) = fleet["totals"]
+    assert total["nodes"] == 2 and total["average_w"] is None   # one node had no energy reading
+    rates = [io.load(p)[0].workloads[0].stats.rate.median for p in (GOLDEN, GOLDEN_NULL)]
+    assert total["rate"] == pytest.approx(sum(rates))
+    out = tmp_path / "fleet.json"
+    proc = run_cli("merge", str(GOLDEN), str(GOLDEN), "-o", str(out))
+    assert proc.returncode == 0 and verify_file(out) == ("OK", [])
+
+
+class _Images(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.srcs: list[str] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        if tag == "img":
+            self.srcs.append(dict(attrs)["src"] or "")
+
+
+def test_html_report_is_self_contained_with_charts(tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    proc = run_cli("report", str(GOLDEN), str(GOLDEN_NULL), "--format", "html", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    page = _Images()
+    page.feed(out.read_text())
+    assert "table" in page.tags and len(page.srcs) >= 3      # per joule, throughput, revenue per MW
+    for src in page.srcs:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "http" not in out.read_text().replace("http-equiv", "")
+
+
+def test_csv_and_markdown() -> None:
+    csv_out = run_cli("report", str(GOLDEN), "--format", "csv")
+    header, row = csv_out.stdout.splitlines()[:2]
+    assert header.startswith("file,workload,phase") and ",sha256d,scan," in row
+    md = run_cli("report", str(GOLDEN), "--format", "md")
+    assert md.stdout.startswith("| file | workload |") and "hash/J" in md.stdout
+
+
+@pytest.mark.parametrize("command", [["report"], ["compare", "X"], ["merge", "-o", "/tmp/f.json"]])
+def test_malformed_or_newer_files_are_one_line_errors(tmp_path: Path, command: list[str]) -> None:
+    for content in ("{not json", json.dumps({**raw(), "schema_version": 2})):
+        f = tmp_path / "x.json"
+        f.write_text(content)
+        args = [command[0], str(f) if command[0] != "compare" else str(GOLDEN), *command[1:]]
+        if command[0] == "compare":
+            args[2] = str(f)
+        proc = run_cli(*args)
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("benchhash: error:")

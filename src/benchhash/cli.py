@@ -298,7 +298,8 @@ def report(
         for r in formats.report_rows(results):
             t.add_row(*(escape(r[c]) for c in formats.COLUMNS))
         if out_file:
-            text = Console(file=None, record=True, width=160)
+            import io as stdio
+            text = Console(file=stdio.StringIO(), record=True, width=160)
             text.print(t)
             write_atomic(out_file, text.export_text())
         else:

@@ -67,6 +67,7 @@ class PhaseRecord:
     warmup: Warmup | None = None
     trials: list[Trial] = field(default_factory=list)
     proof: dict[str, Any] | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
     complete: bool = False
 
 
@@ -172,6 +173,8 @@ class Runner:
                             self.measure(workload, phase, record)
                         finally:
                             record.proof = phase.proof_context()
+                            if record.trials:
+                                record.metrics = phase.summary([t.window for t in record.trials])
                         self.listener.finished(record)
                 finally:
                     workload.teardown()

@@ -56,7 +56,8 @@ def phase_json(rec: PhaseRecord, cfg: RunConfig) -> dict[str, Any]:
         wpj = t.window.work / e.energy_j if e.energy_j else None
         trials.append({"index": t.index, "work": t.window.work, "seconds": t.window.seconds,
                        "rate": t.window.rate, "work_per_joule": wpj, "energy": energy_json(e),
-                       "telemetry": _telemetry(e.telemetry), "proof": t.window.proof})
+                       "telemetry": _telemetry(e.telemetry), "metrics": dict(t.window.metrics),
+                       "proof": t.window.proof})
     rates = [t["rate"] for t in trials]
     wpjs = [t["work_per_joule"] for t in trials]
     watts = [t["energy"]["average_w"] for t in trials]
@@ -113,6 +114,7 @@ def phase_json(rec: PhaseRecord, cfg: RunConfig) -> dict[str, Any]:
                        "joules_per_unit": 1 / med_wpj if med_wpj else None,
                        "unit": f"{rec.unit}/J"},
         "validity": {"valid": rec.complete and bool(trials), "warnings": warnings},
+        "metrics": dict(rec.metrics),
         "proof": rec.proof,
     }
 

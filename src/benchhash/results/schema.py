@@ -102,6 +102,7 @@ class Trial(Model):
     work_per_joule: NonNeg | None
     energy: Energy
     telemetry: Telemetry | None = None
+    metrics: dict[str, Any] = Field(default={}, description="workload-specific figures of this trial")
     proof: dict[str, Any] | None = Field(
         default=None, description="evidence of the work, per workload (sha256d: Sha256dTrialProof)")
 
@@ -163,6 +164,8 @@ class WorkloadResult(Model):
     energy: EnergySummary
     efficiency: Efficiency
     validity: Validity
+    metrics: dict[str, Any] = Field(
+        default={}, description="workload-specific figures of the phase (e.g. pct_of_peak, mfu, mbu)")
     proof: dict[str, Any] | None = Field(
         default=None, description="phase-wide evidence, per workload (sha256d: Sha256dProof)")
 

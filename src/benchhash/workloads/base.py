@@ -20,6 +20,7 @@ class Window:
     work: float
     seconds: float
     proof: dict[str, Any] | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)   # e.g. time per output token
 
     @property
     def rate(self) -> float:
@@ -41,6 +42,11 @@ class Phase(ABC):
 
     def params(self) -> dict[str, Any]:
         """Parameters that decide whether two results of this phase are comparable."""
+        return {}
+
+    def summary(self, windows: list[Window]) -> dict[str, Any]:
+        """Phase-level figures derived from its trials (e.g. % of peak, MFU, MBU, J/token need
+        energy too: build.py adds per-joule figures); {} when there are none."""
         return {}
 
     def proof_context(self) -> dict[str, Any] | None:

@@ -1,0 +1,1 @@
+"""LLM inference on a self-contained Llama-architecture decoder with random weights."""

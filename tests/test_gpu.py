@@ -58,3 +58,35 @@ def test_quick_run_on_the_gpu_measures_energy_with_nvml(tmp_path) -> None:  # ty
     assert w.backend == "cuda" and w.energy.energy_j is not None and w.energy.energy_j > 0
     assert w.energy.method.startswith("nvml")
     assert any(g.measured for g in result.environment.gpus)
+
+
+@pytest.mark.gpu
+def test_gemm_bf16_reaches_a_sane_share_of_peak() -> None:
+    from benchhash.device import resolve
+    from benchhash.workloads import create
+    import threading
+    w = create("gemm", resolve("cuda"), {"gemm_dtypes": "bf16", "gemm_size": 4096})
+    w.setup()
+    (phase,) = w.phases()
+    phase.run(1.0, threading.Event(), None)
+    s = phase.summary([phase.run(2.0, threading.Event(), 0)])
+    assert s["tflops"] > 10
+    if "pct_of_peak" in s:
+        assert 10 < s["pct_of_peak"] <= 100
+
+
+@pytest.mark.gpu
+def test_llm_decode_on_gpu_with_cached_decode_matching_full_forward() -> None:
+    import torch
+    from benchhash.workloads.llm.config import PRESETS
+    from benchhash.workloads.llm.model import build
+    model = build(PRESETS["tiny"], 64, torch.device("cuda"), torch.float32, seed=1)
+    tokens = torch.randint(0, PRESETS["tiny"].vocab_size, (2, 40), device="cuda")
+    with torch.no_grad():
+        model.allocate_cache(2)
+        full = model(tokens, torch.arange(40, device="cuda"))
+        model.allocate_cache(2)
+        parts = [model(tokens[:, :30], torch.arange(30, device="cuda"))]
+        for i in range(30, 40):
+            parts.append(model(tokens[:, i:i + 1], torch.tensor([i], device="cuda")))
+    torch.testing.assert_close(torch.cat(parts, 1), full, rtol=2e-3, atol=2e-3)

@@ -181,6 +181,11 @@ class _Bars:
             self.bar.remove_task(self._stage[0])
         self._stage = (self.bar.add_task(escape(label), total=max(seconds, 1e-3)), self._time(), seconds)
 
+    def plan(self, seconds: float) -> None:
+        self.total_s = seconds
+        if self.bar is not None:
+            self.bar.update(self._run_task, total=seconds)
+
     def finished(self, record: Any) -> None:
         pass
 
@@ -199,6 +204,12 @@ def run(
     notes: Annotated[str | None, typer.Option(help="free text stored in the result")] = None,
     meter: Annotated[str, typer.Option(help="auto | nvml | rapl | null | replay:FILE")] = "auto",
     threads: Annotated[int | None, typer.Option(help="CPU threads for sha256d on the CPU (default: every core)")] = None,
+    gemm_dtypes: Annotated[str | None, typer.Option(help="gemm dtypes: fp8,bf16,fp16,tf32,fp32 (default: all the device has; CPU fp32)")] = None,
+    gemm_size: Annotated[int | None, typer.Option(help="gemm M=N=K (default 8192 on GPU, 2048 on CPU)")] = None,
+    gemm_sweep: Annotated[bool, typer.Option("--gemm-sweep", help="try several shapes and keep the fastest")] = False,
+    llm_preset: Annotated[str | None, typer.Option(help="llm shape: tiny | 1b | 3b | 8b (default 8b on GPU, tiny on CPU)")] = None,
+    llm_batches: Annotated[str | None, typer.Option(help="decode batch sizes, e.g. 1,16,64")] = None,
+    no_compile: Annotated[bool, typer.Option("--no-compile", help="run llm decode eager (no torch.compile / CUDA graphs)")] = False,
 ) -> None:
     """Measure each workload's rate and energy (warm-up, trials, statistics) and write a result."""
     from benchhash import session
@@ -207,10 +218,12 @@ def run(
 
     req = session.Request(device=device, workloads=workloads, duration_s=duration, trials=trials,
                           warmup_s=warmup, idle_s=idle, quick=quick, out=out_path, notes=notes,
-                          meter=meter, threads=threads, command_line=tuple(sys.argv))
+                          meter=meter, threads=threads, command_line=tuple(sys.argv),
+                          options={"gemm_dtypes": gemm_dtypes, "gemm_size": gemm_size,
+                                   "gemm_sweep": gemm_sweep, "llm_preset": llm_preset,
+                                   "llm_batches": llm_batches, "no_compile": no_compile})
     cfg = req.config()
-    phases = len(workloads.split(",")) if workloads else 1
-    with _Bars(session.plan_seconds(cfg, phases), err.is_terminal and not as_json) as bars:
+    with _Bars(session.plan_seconds(cfg, 1), err.is_terminal and not as_json) as bars:
         outcome = session.run(req, bars)
     if as_json:
         print(dumps(seal(outcome.result)), end="")

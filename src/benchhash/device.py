@@ -51,7 +51,24 @@ def resolve(text: str) -> Device:
             name = props["name"]
             name = name.decode() if isinstance(name, bytes) else str(name)
             return Device("cuda", index, name, cupy.cuda.Device(index).pci_bus_id)
-        except BackendUnavailable:
+        except BackendUnavailable as exc:
+            found = _torch_gpu(index)
+            if found is not None:
+                return found
             if kind == "cuda":
-                raise
+                raise exc from None
     return Device("cpu", 0, _cpu_name())
+
+
+def _torch_gpu(index: int) -> Device | None:
+    """The GPU as torch sees it, for machines with torch but without CuPy (tensor workloads
+    run; sha256d on the GPU still needs CuPy and says so)."""
+    try:
+        import torch
+        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+            return None
+        p = torch.cuda.get_device_properties(index)
+        pci = f"{p.pci_domain_id:04x}:{p.pci_bus_id:02x}:{p.pci_device_id:02x}.0"
+        return Device("cuda", index, p.name, pci)
+    except Exception:  # noqa: BLE001 - no usable torch CUDA: the caller falls back
+        return None

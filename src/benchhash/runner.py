@@ -83,6 +83,9 @@ class RunRecord:
 class Listener:
     """Progress hooks; the CLI draws bars from them, tests record them."""
 
+    def plan(self, seconds: float) -> None:
+        """The run's expected length, once the workloads are known."""
+
     def stage(self, label: str, seconds: float) -> None:
         """A timed stage begins (idle, warm-up, trial)."""
 

@@ -4,7 +4,7 @@ build the result and write it, also when the run is cut short."""
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ class Request:
     meter: str = "auto"
     threads: int | None = None
     command_line: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)   # workload options (gemm_*, llm_*)
 
     def config(self) -> RunConfig:
         base = QUICK if self.quick else FULL
@@ -72,8 +73,12 @@ def run(req: Request, listener: Listener | None = None) -> Outcome:
     created = utc_now()
     host = socket.gethostname()
     path = output_path(req.out, device.name, host, created)
-    options: dict[str, Any] = {"threads": req.threads} if req.threads else {}
+    options: dict[str, Any] = {k: v for k, v in req.options.items() if v not in (None, False)}
+    if req.threads:
+        options["threads"] = req.threads
     loads = [registry.create(n, device, options) for n in names]
+    if listener is not None:
+        listener.plan(plan_seconds(cfg, sum(w.expected_phases() for w in loads)))
     env = environment(list(req.command_line), req.notes)
     meter = make_meter(req.meter, device)
     runner = Runner(meter, cfg, listener)

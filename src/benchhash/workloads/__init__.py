@@ -13,6 +13,8 @@ from benchhash.workloads.base import Phase, Window, Workload
 #: name -> "module:Class"; imported only when asked for (torch is heavy).
 REGISTRY: dict[str, str] = {
     "sha256d": "benchhash.workloads.sha256d:Sha256dWorkload",
+    "gemm": "benchhash.workloads.gemm:GemmWorkload",
+    "llm": "benchhash.workloads.llm.workload:LlmWorkload",
 }
 
 __all__ = ["REGISTRY", "Phase", "Window", "Workload", "create", "defaults", "parse_names"]

@@ -66,6 +66,10 @@ class Workload(ABC):
         self.device = device
         self.options = dict(options or {})
 
+    def expected_phases(self) -> int:
+        """How many phases setup() will create (for progress estimates)."""
+        return 1
+
     @abstractmethod
     def setup(self) -> None:
         """Allocate, compile, load: everything that must not be timed."""

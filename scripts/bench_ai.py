@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""AI-side benchmarks through the same runner and meters as `benchhash run`: gemm TFLOP/s and % of
+peak per dtype, LLM prefill and decode (tokens/s, MFU, MBU) with energy per phase, so J/token
+comes from the meter. Prints JSON; on a GPU the defaults are gemm bf16 8192^3 and the 8B shape
+at batches 1, 16, 64; on a CPU, fp32 2048^3 and the tiny shape."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from benchhash.device import resolve
+from benchhash.fsutil import write_atomic
+from benchhash.meters import make_meter
+from benchhash.results.build import phase_json
+from benchhash.runner import RunConfig, Runner
+from benchhash.workloads import create
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--duration", type=float, default=10.0)
+    ap.add_argument("--trials", type=int, default=5)
+    ap.add_argument("--warmup", type=float, default=10.0)
+    ap.add_argument("--gemm-dtypes", default=None)
+    ap.add_argument("--llm-preset", default=None)
+    ap.add_argument("--llm-batches", default=None)
+    ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument("--out", help="also write the JSON here (atomically)")
+    args = ap.parse_args()
+
+    device = resolve(args.device)
+    options: dict[str, Any] = {"gemm_dtypes": args.gemm_dtypes or ("bf16" if device.kind == "cuda" else "fp32"),
+                               "llm_preset": args.llm_preset, "llm_batches": args.llm_batches,
+                               "no_compile": args.no_compile}
+    cfg = RunConfig(duration_s=args.duration, trials=args.trials, warmup_s=args.warmup)
+    loads = [create("gemm", device, options), create("llm", device, options)]
+    with make_meter("auto", device) as meter:
+        record = Runner(meter, cfg).run(loads)
+    if record.error is not None:
+        raise record.error
+    phases = [phase_json(p, cfg) for p in record.phases]
+    summary = []
+    for p in phases:
+        row = {"phase": f"{p['workload']} {p['phase']}", "unit": p["unit"],
+               "rate_median": p["stats"]["rate"]["median"] if p["stats"]["rate"] else None,
+               "average_w": p["energy"]["average_w"], "energy_method": p["energy"]["method"],
+               "work_per_joule": p["efficiency"]["work_per_joule"],
+               "joules_per_unit": p["efficiency"]["joules_per_unit"]}
+        row.update({k: v for k, v in p["metrics"].items() if k in (
+            "tflops", "pct_of_peak", "mfu", "mbu", "ttft_ms", "tpot_ms")})
+        summary.append(row)
+    report = {"benchmark": "ai_workloads", "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "device": device.name, "config": vars(args), "summary": summary, "phases": phases}
+    text = json.dumps(report, indent=1)
+    print(text)
+    if args.out:
+        write_atomic(args.out, text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

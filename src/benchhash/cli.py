@@ -263,7 +263,7 @@ def schema(out_file: Annotated[str | None, typer.Option("--out", help="write her
 @app.command()
 def econ(
     results: Annotated[list[str] | None, typer.Argument(help="result files (default: reference GPU figures)")] = None,
-    market: Annotated[str | None, typer.Option(help="snapshot name or market .json (merged over the default)")] = None,
+    market: Annotated[str | None, typer.Option(help="snapshot name, market .json (merged over the default), or live[:URL] (mempool.space API)")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override one input: key=value (repeatable)")] = None,
     asic: Annotated[str, typer.Option(help="reference ASIC for mining rows")] = "S21",
     claim: Annotated[bool, typer.Option("--claim", help="test 'AI MW earns what mining MW earns'")] = False,

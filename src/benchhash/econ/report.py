@@ -33,7 +33,12 @@ def econ_json(results: list[str], market: str | None, sets: list[str], asic: str
         raise InputError("--ai-mw and --mining-mw must be positive")
     if not 1 <= draws <= 1_000_000:
         raise InputError(f"--draws must be between 1 and 1000000, got {draws}")
-    m = markets.apply_sets(markets.load(market), sets)
+    if market is not None and (market == "live" or market.startswith("live:")):
+        from benchhash.econ.live import DEFAULT_URL, live_market
+        base = market.split(":", 1)[1] if ":" in market else DEFAULT_URL
+        m = markets.apply_sets(live_market(base), sets)
+    else:
+        m = markets.apply_sets(markets.load(market), sets)
     spec = _asic(asic)
     measured = [from_result(p) for p in results]
     notes: list[str] = []

@@ -166,3 +166,19 @@ def test_econ_claim_prints_verdict() -> None:
     proc = run_cli("econ", "--claim", "--draws", "1000")
     assert proc.returncode == 0, proc.stderr
     assert "ratio" in proc.stdout and "tornado" in proc.stdout and "Monte Carlo" in proc.stdout
+
+
+def test_tokens_row_needs_an_energy_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchhash.econ.uses import Measured
+    import benchhash.econ.report as rep
+    m = market.load()
+    meas = Measured("r.json", "NVIDIA H100 80GB HBM3", ai_watts=690.0, tokens_per_second=5000.0)
+    row = uses.ai_tokens(m, meas)
+    gpus = 1e6 / (690.0 * m["host_overhead"] * m["pue_ai"])
+    tokens = gpus * 5000 * 3600 * 8760 * m["gpu_utilisation"]
+    assert row.revenue_usd_per_year == pytest.approx(tokens * m["usd_per_m_tokens_8b"] / 1e6)
+    no_energy = Measured("r.json", "cpu", tokens_per_second=5000.0)
+    monkeypatch.setattr(rep, "from_result", lambda p: no_energy)
+    data = econ_json(["r.json"], None, [], "S21", False, 10, 100, 10, 0)
+    assert "ai_tokens" not in [u["use"] for u in data["uses"]]
+    assert any("without an energy reading" in n for n in data["notes"])

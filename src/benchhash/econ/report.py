@@ -54,8 +54,11 @@ def econ_json(results: list[str], market: str | None, sets: list[str], asic: str
     ai_meas = next((x for x in measured if x.ai_watts), None)
     rows.append(uses.ai_rental(m, ai_meas))
     for meas in measured:
-        if meas.tokens_per_second:
+        if meas.tokens_per_second and meas.ai_watts:
             rows.append(uses.ai_tokens(m, meas))
+        elif meas.tokens_per_second:
+            notes.append(f"{meas.source}: llm ran without an energy reading, so tokens per MW "
+                         f"cannot be priced for {meas.device}")
     rows.append(uses.colocation(m))
     out: dict[str, Any] = {
         "market": m.name,

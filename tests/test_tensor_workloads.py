@@ -117,3 +117,21 @@ def test_quick_cpu_run_of_gemm_and_llm(tmp_path: Path) -> None:
     assert result.workloads[3].metrics["context_mean"] > 64
     assert verify_file(tmp_path / "ai.json") == ("OK", [])
     assert elapsed < 60, f"quick gemm,llm took {elapsed:.0f} s"
+
+
+def test_a_compiler_failure_falls_back_to_eager_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_compile(model, **kwargs):  # type: ignore[no-untyped-def]
+        def call(*args):  # type: ignore[no-untyped-def]
+            raise RuntimeError("inductor exploded (simulated)")
+        return call
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    w = create("llm", CPU, {"llm_batches": "2"})
+    w.use_compile = True
+    w.setup()
+    assert w.compiled
+    _, decode = w.phases()
+    win = decode.run(0.1, threading.Event(), 0)
+    assert win.work > 0 and not w.compiled
+    assert "inductor exploded" in decode.summary([win])["compile_error"]
+    assert decode.params()["compiled"] is False

@@ -49,8 +49,10 @@ class Attention(nn.Module):
         self.wk = nn.Linear(c.dim, c.n_kv_heads * hd, bias=False)
         self.wv = nn.Linear(c.dim, c.n_kv_heads * hd, bias=False)
         self.wo = nn.Linear(c.n_heads * hd, c.dim, bias=False)
-        self.k_cache: torch.Tensor | None = None
-        self.v_cache: torch.Tensor | None = None
+        # buffers, not plain attributes: torch.compile then treats their in-place updates as
+        # module state, which CUDA graphs can replay
+        self.register_buffer("k_cache", None, persistent=False)
+        self.register_buffer("v_cache", None, persistent=False)
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor, cos: torch.Tensor,
                 sin: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

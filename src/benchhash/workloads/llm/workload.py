@@ -116,7 +116,7 @@ class DecodePhase(LlmPhase):
         if self.position >= self.w.max_seq:   # cache full: start again after the prompt
             self.position = self.w.prompt
         self.pos.fill_(self.position)
-        logits = self.w.step(self.next, self.pos)
+        logits = self.w.decode_step(self.next, self.pos)
         self.next.copy_(logits[:, -1:].argmax(-1))
         self.contexts.append(self.position + 1)
         self.position += 1
@@ -176,14 +176,33 @@ class LlmWorkload(Workload):
         self.check_memory()
         self.model = build(self.config, self.max_seq, self.dev, self.dtype)
         self.model.allocate_cache(max(self.batches))
-        self.step = self.model
+        self._step = self.model
+        self._step_checked = False
         if self.use_compile:
             try:
-                self.step = torch.compile(self.model, mode="reduce-overhead", dynamic=False)
+                self._step = torch.compile(self.model, mode="reduce-overhead", dynamic=False)
                 self.compiled = True
             except Exception as exc:  # noqa: BLE001 - eager still measures; the reason is kept
                 self.compile_error = f"torch.compile failed, decode runs eager: {exc}"
         self._phases: list[Phase] = [PrefillPhase(self)] + [DecodePhase(self, b) for b in self.batches]
+
+    def decode_step(self, tokens: Any, positions: Any) -> Any:
+        """One decode step; the first compiled call is checked, and a compiler failure falls
+        back to eager with the reason kept (compilation happens lazily, on that first call)."""
+        if self._step_checked:
+            return self._step(tokens, positions)
+        try:
+            out = self._step(tokens, positions)
+            synchronize(self.dev)
+        except Exception as exc:  # noqa: BLE001 - see docstring
+            if self._step is self.model:
+                raise
+            self.compile_error = f"torch.compile failed, decode runs eager: {str(exc)[:300]}"
+            self.compiled = False
+            self._step = self.model
+            out = self._step(tokens, positions)
+        self._step_checked = True
+        return out
 
     def need_bytes(self) -> float:
         c, b = self.config, self.bytes_per_value
@@ -230,7 +249,7 @@ class LlmWorkload(Workload):
 
     def teardown(self) -> None:
         self._phases = []
-        self.model = self.step = None  # type: ignore[assignment]
+        self.model = self._step = None  # type: ignore[assignment]
         torch = import_torch()
         if self.dev.type == "cuda":
             torch.cuda.empty_cache()

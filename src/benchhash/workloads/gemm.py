@@ -144,6 +144,7 @@ class GemmWorkload(Workload):
 
     def __init__(self, device: Any, options: dict[str, Any] | None = None) -> None:
         super().__init__(device, options)
+        torch_device(device)        # no torch, or no CUDA in it: say so before anything runs
         gpu = device.kind == "cuda"
         default = "bf16,fp16,tf32,fp32,fp8" if gpu else "fp32"
         self.dtypes = parse_dtypes(self.options.get("gemm_dtypes") or default)

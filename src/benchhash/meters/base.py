@@ -11,6 +11,7 @@ import statistics
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -127,6 +128,33 @@ class Reading:
         return self.energy_j / self.seconds
 
 
+class Ticker:
+    """A daemon thread calling ``tick`` every ``interval_s`` (first call at once) until stopped;
+    start() and stop() are idempotent. Meters sample with it."""
+
+    def __init__(self, tick: Callable[[], None], interval_s: float, name: str) -> None:
+        self.tick, self.interval_s, self.name = tick, interval_s, name
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.tick()
+            self._stop.wait(self.interval_s)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+
+
 class EnergyMeter(ABC):
     """begin() / end() a window -> Reading. Meters are context managers; close() is idempotent."""
 
@@ -172,8 +200,7 @@ class PollingMeter(EnergyMeter):
         self.interval_s = interval_s
         self._samples: list[Sample] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker(self._sample, interval_s, f"{self.name}-poll")
         self._t0: float | None = None
         self._counter0: float | None = None
         self._counter_error: str | None = None
@@ -192,24 +219,16 @@ class PollingMeter(EnergyMeter):
         return "this meter has no energy counter"
 
     # --- sampling --------------------------------------------------------------------------
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            sample = self.poll()
-            with self._lock:
-                self._samples.append(sample)
-            self._stop.wait(self.interval_s)
+    def _sample(self) -> None:
+        sample = self.poll()
+        with self._lock:
+            self._samples.append(sample)
 
     def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name=f"{self.name}-poll", daemon=True)
-            self._thread.start()
+        self._ticker.start()
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-            self._thread = None
+        self._ticker.stop()
 
     def _window(self, t0: float, t1: float) -> list[Sample]:
         with self._lock:
@@ -233,15 +252,12 @@ class PollingMeter(EnergyMeter):
         self._counter_error = None
         self._counter0 = self._safe_counter()
         self._t0 = time.monotonic()
-        # A sample at the edge so short windows still integrate.
-        with self._lock:
-            self._samples.append(self.poll())
+        self._sample()  # one at the edge, so short windows still integrate
 
     def end(self) -> Reading:
         if self._t0 is None:
             raise RuntimeError("end() without begin()")
-        with self._lock:
-            self._samples.append(self.poll())
+        self._sample()
         t1 = time.monotonic()
         counter1 = self._safe_counter() if self._counter0 is not None else None
         t0, self._t0 = self._t0, None

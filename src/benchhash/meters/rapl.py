@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from benchhash.errors import MeterError
-from benchhash.meters.base import EnergyMeter, Reading
+from benchhash.meters.base import EnergyMeter, Reading, Ticker
 
 POWERCAP = Path("/sys/class/powercap")
 
@@ -82,8 +82,7 @@ class RaplMeter(EnergyMeter):
         self.zones = discover(root)
         self.interval_s = interval_s
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker(self._tick, interval_s, "rapl-poll")
         self._t0: float | None = None
         self._start_uj: dict[str, int] = {}
 
@@ -92,24 +91,17 @@ class RaplMeter(EnergyMeter):
             for z in self.zones:
                 z.update()
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self._update()
-            except OSError:
-                pass  # a transient read error; the next read still unfolds at most one wrap
+    def _tick(self) -> None:
+        try:
+            self._update()
+        except OSError:
+            pass  # a transient read error; the next read still unfolds at most one wrap
 
     def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="rapl-poll", daemon=True)
-            self._thread.start()
+        self._ticker.start()
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-            self._thread = None
+        self._ticker.stop()
 
     def begin(self) -> None:
         self.start()

@@ -1,11 +1,16 @@
-"""Atomic file writes: a temporary file in the same folder, fsync'd, then renamed into place, so
-a reader never sees half a file and an interrupted write leaves nothing behind."""
+"""Files: atomic writes (a temporary file in the same folder, fsync'd, then renamed into place,
+so a reader never sees half a file and an interrupted write leaves nothing behind), and JSON
+reads whose every failure is one line naming the file."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
+
+from benchhash.errors import BenchhashError, InputError
 
 
 def _umask() -> int:
@@ -29,3 +34,19 @@ def write_atomic(path: str | Path, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def read_json(path: str | Path, what: str, error: type[BenchhashError] = InputError) -> Any:
+    """Decode a JSON file; unreadable or malformed -> ``error`` with a one-line message."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"cannot read {what} {p}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise error(f"cannot read {what} {p}: {reason}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"{what} {p} is not JSON: {exc.msg} at line {exc.lineno}") from None

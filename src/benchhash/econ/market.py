@@ -5,7 +5,6 @@ low..high range that the claim analysis sweeps."""
 from __future__ import annotations
 
 import difflib
-import json
 import math
 from dataclasses import asdict, dataclass, replace
 from datetime import date
@@ -13,7 +12,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from benchhash.data import data_json
 from benchhash.errors import InputError
+from benchhash.fsutil import read_json
 
 DEFAULT_SNAPSHOT = "2026-01-12"
 
@@ -36,21 +37,17 @@ class Input:
         return asdict(self)
 
 
-def _data(name: str) -> Any:
-    return json.loads(resources.files("benchhash.data").joinpath(name).read_text())
-
-
 def snapshots() -> list[str]:
     folder = resources.files("benchhash.data").joinpath("market")
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
 
 
 def asics() -> dict[str, dict[str, Any]]:
-    return _data("asics.json")["asics"]
+    return data_json("asics.json")["asics"]
 
 
 def systems() -> dict[str, Any]:
-    return _data("systems.json")
+    return data_json("systems.json")
 
 
 def check(key: str, x: Input, where: str) -> None:
@@ -114,17 +111,12 @@ def load(spec: str | None = None) -> Market:
     """A shipped snapshot by name, or a user file merged over the default snapshot."""
     name = spec or DEFAULT_SNAPSHOT
     if name in snapshots():
-        raw = _data(f"market/{name}.json")
+        raw = data_json(f"market/{name}.json")
         return Market(name, _parse_inputs(raw, f"market {name}", None))
     path = Path(name)
     if not path.suffix == ".json" and not path.exists():
         raise InputError(f"unknown market {name!r}: give a snapshot ({', '.join(snapshots())}) or a .json file")
-    try:
-        raw = json.loads(path.read_text())
-    except OSError as exc:
-        raise InputError(f"cannot read market file {path}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"market file {path} is not JSON: {exc.msg} at line {exc.lineno}") from None
+    raw = read_json(path, "market file")
     base = load(raw.get("base", DEFAULT_SNAPSHOT) if isinstance(raw, dict) else DEFAULT_SNAPSHOT)
     theirs = _parse_inputs(raw, str(path), set(base.inputs))
     merged = dict(base.inputs)

@@ -7,13 +7,13 @@ Trace file (JSON): ``{"interval_s": 0.1, "samples": [{"power_w": 300.0, "sm_cloc
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
 from typing import Any
 
 from benchhash.errors import InputError
+from benchhash.fsutil import read_json
 from benchhash.meters.base import PollingMeter, Sample
 
 FIELDS = ("power_w", "sm_clock_mhz", "temperature_c", "throttle_reasons")
@@ -42,12 +42,7 @@ class ReplayMeter(PollingMeter):
     @classmethod
     def from_file(cls, path: str | Path) -> ReplayMeter:
         p = Path(path)
-        try:
-            data = json.loads(p.read_text())
-        except OSError as exc:
-            raise InputError(f"cannot read replay trace {p}: {exc.strerror}") from None
-        except json.JSONDecodeError as exc:
-            raise InputError(f"replay trace {p} is not JSON: {exc.msg} at line {exc.lineno}") from None
+        data = read_json(p, "replay trace")
         if not isinstance(data, dict) or not isinstance(data.get("samples"), list):
             raise InputError(f"replay trace {p} must be an object with a 'samples' list")
         interval = data.get("interval_s", 0.1)

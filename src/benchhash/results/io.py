@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from benchhash.errors import ResultFileError
+from benchhash import fsutil
 from benchhash.fsutil import write_atomic
 from benchhash.results.schema import SCHEMA_VERSION, Integrity, Result
 
@@ -94,19 +95,9 @@ def parse(data: Any, where: str = "result") -> Result:
 
 
 def read_json(path: str | Path) -> dict[str, Any]:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ResultFileError(f"{p}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ResultFileError(f"{p}: cannot read ({exc})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ResultFileError(f"{p}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    data = fsutil.read_json(path, "result file", ResultFileError)
     if not isinstance(data, dict):
-        raise ResultFileError(f"{p}: a result file is a JSON object")
+        raise ResultFileError(f"{path}: a result file is a JSON object")
     return data
 
 

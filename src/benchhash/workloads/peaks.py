@@ -3,15 +3,15 @@ matched by device name, so tensor workloads can report % of peak, MFU and MBU.""
 
 from __future__ import annotations
 
-import json
 from functools import cache
-from importlib import resources
 from typing import Any
+
+from benchhash.data import data_json
 
 
 @cache
 def table() -> dict[str, Any]:
-    return json.loads(resources.files("benchhash.data").joinpath("gpu_peaks.json").read_text())["gpus"]
+    return data_json("gpu_peaks.json")["gpus"]
 
 
 def lookup(device_name: str) -> tuple[str, dict[str, Any]] | None:

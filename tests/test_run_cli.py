@@ -3,7 +3,6 @@ the finished trials, bad flags are one line and exit 2."""
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys

@@ -9,10 +9,11 @@ import threading
 from typing import Any
 
 from benchhash.errors import BackendUnavailable, InputError
-from benchhash.workloads.base import Phase, Window, Workload
+from benchhash.workloads.base import Phase, Window
 from benchhash.workloads.peaks import peak_flops
 from benchhash.workloads.torch_util import (
-    batch_for, import_torch, parse_dtypes, synchronize, timed_loop, torch_device, torch_dtype,
+    TorchWorkload, batch_for, import_torch, parse_dtypes, synchronize, timed_loop, torch_device,
+    torch_dtype,
 )
 
 GPU_SIZE, CPU_SIZE = 8192, 2048
@@ -137,7 +138,7 @@ class GemmPhase(Phase):
         return out
 
 
-class GemmWorkload(Workload):
+class GemmWorkload(TorchWorkload):
     name = "gemm"
     description = "dense matrix multiply (torch), FLOPs = 2·M·N·K"
     default_on = ("cuda",)
@@ -158,7 +159,6 @@ class GemmWorkload(Workload):
         return len(self.dtypes)
 
     def setup(self) -> None:
-        torch = import_torch()
         self.dev = torch_device(self.device)
         usable = []
         for d in self.dtypes:
@@ -178,19 +178,3 @@ class GemmWorkload(Workload):
         if dtype == "bf16" and not torch.cuda.is_bf16_supported():
             return "this GPU has no bf16"
         return None
-
-    def phases(self) -> list[Phase]:
-        return list(self._phases)
-
-    def synchronize(self) -> None:
-        synchronize(self.dev)
-
-    def backend(self) -> str | None:
-        torch = import_torch()
-        return f"torch {torch.__version__}"
-
-    def teardown(self) -> None:
-        self._phases = []
-        torch = import_torch()
-        if self.dev.type == "cuda":
-            torch.cuda.empty_cache()

@@ -11,6 +11,7 @@ from typing import Any
 
 from benchhash.device import Device
 from benchhash.errors import BackendUnavailable, InputError
+from benchhash.workloads.base import Phase, Workload
 
 DTYPES = ("fp8", "bf16", "fp16", "tf32", "fp32")
 
@@ -88,3 +89,25 @@ def batch_for(seconds_per_call: float | None, target_s: float = 0.05) -> int:
     if not seconds_per_call or seconds_per_call <= 0:
         return 1
     return max(1, min(10_000, int(target_s / seconds_per_call)))
+
+
+class TorchWorkload(Workload):
+    """What gemm and llm share: phases made by setup(), synchronising and freeing the torch
+    device. Subclasses set ``self.dev`` and ``self._phases``."""
+
+    dev: Any
+    _phases: list[Phase]
+
+    def phases(self) -> list[Phase]:
+        return list(self._phases)
+
+    def synchronize(self) -> None:
+        synchronize(self.dev)
+
+    def backend(self) -> str | None:
+        return f"torch {import_torch().__version__}"
+
+    def teardown(self) -> None:
+        self._phases = []
+        if self.dev.type == "cuda":
+            import_torch().cuda.empty_cache()

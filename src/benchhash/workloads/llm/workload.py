@@ -11,12 +11,13 @@ import threading
 from typing import Any
 
 from benchhash.errors import InputError
-from benchhash.workloads.base import Phase, Window, Workload
+from benchhash.workloads.base import Phase, Window
 from benchhash.workloads.llm import accounting as acc
 from benchhash.workloads.llm.config import LlmConfig, preset
 from benchhash.workloads.peaks import memory_bandwidth, peak_flops
 from benchhash.workloads.torch_util import (
-    batch_for, free_memory_bytes, import_torch, synchronize, timed_loop, torch_device,
+    TorchWorkload, batch_for, free_memory_bytes, import_torch, synchronize, timed_loop,
+    torch_device,
 )
 
 GPU = {"preset": "8b", "batches": (1, 16, 64), "prompt": 512, "max_seq": 1024}
@@ -145,7 +146,7 @@ class DecodePhase(LlmPhase):
         return {**out, **self.w.utilisation(flops_rate, bytes_step / step_s)}
 
 
-class LlmWorkload(Workload):
+class LlmWorkload(TorchWorkload):
     name = "llm"
     description = "Llama-architecture decoder with random weights: prefill and decode"
     default_on = ("cuda",)
@@ -237,19 +238,9 @@ class LlmWorkload(Workload):
             out["compile_error"] = self.compile_error
         return out
 
-    def phases(self) -> list[Phase]:
-        return list(self._phases)
-
-    def synchronize(self) -> None:
-        synchronize(self.dev)
-
     def backend(self) -> str | None:
-        torch = import_torch()
-        return f"torch {torch.__version__}" + (" compiled" if self.compiled else "")
+        return super().backend() + (" compiled" if self.compiled else "")  # type: ignore[operator]
 
     def teardown(self) -> None:
-        self._phases = []
         self.model = self._step = None  # type: ignore[assignment]
-        torch = import_torch()
-        if self.dev.type == "cuda":
-            torch.cuda.empty_cache()
+        super().teardown()

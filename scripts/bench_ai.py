@@ -7,13 +7,12 @@ at batches 1, 16, 64; on a CPU, fp32 2048^3 and the tiny shape."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from typing import Any
 
 from benchhash.device import resolve
-from benchhash.fsutil import write_atomic
+from benchhash.fsutil import print_json
 from benchhash.meters import make_meter
 from benchhash.results.build import phase_json
 from benchhash.runner import RunConfig, Runner
@@ -56,10 +55,7 @@ def main() -> int:
         summary.append(row)
     report = {"benchmark": "ai_workloads", "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "device": device.name, "config": vars(args), "summary": summary, "phases": phases}
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.out:
-        write_atomic(args.out, text + "\n")
+    print_json(report, args.out)
     return 0
 
 

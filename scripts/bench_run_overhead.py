@@ -7,14 +7,13 @@ should be >= 0.99."""
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
 import time
 
 from benchhash.device import resolve
-from benchhash.fsutil import write_atomic
+from benchhash.fsutil import print_json
 from benchhash.header import GENESIS
 from benchhash.meters import NullMeter
 from benchhash.runner import RunConfig, Runner
@@ -63,10 +62,7 @@ def main() -> int:
         "median_of_paired_ratios": statistics.median(pairs),
         "target_ratio": 0.99,
     }
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.out:
-        write_atomic(args.out, text + "\n")
+    print_json(report, args.out)
     return 0
 
 

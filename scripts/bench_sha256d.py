@@ -6,13 +6,13 @@ raw samples kept, ratios against the baseline measured in this same process)."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
 import sys
 import time
 
+from benchhash.fsutil import print_json
 from benchhash.header import GENESIS
 from benchhash.sha256d import scan
 from benchhash.sha256d.reference import ReferenceBackend
@@ -85,12 +85,7 @@ def main() -> int:
         g = _summary(_rates(gpu, args.gpu_count, args.repeats))
         g["median_ghps"] = g["median_hps"] / 1e9
         report["cuda"] = {"device": gpu.device, **g}
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        with open(args.out + ".tmp", "w") as fh:
-            fh.write(text + "\n")
-        os.replace(args.out + ".tmp", args.out)
+    print_json(report, args.out, indent=2)
     return 0
 
 

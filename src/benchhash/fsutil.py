@@ -50,3 +50,12 @@ def read_json(path: str | Path, what: str, error: type[BenchhashError] = InputEr
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise error(f"{what} {p} is not JSON: {exc.msg} at line {exc.lineno}") from None
+
+
+def print_json(data: Any, out: str | Path | None = None, indent: int = 1) -> None:
+    """Print ``data`` as JSON and, when ``out`` is given, also write it there atomically (what
+    the benchmark scripts do with their reports)."""
+    text = json.dumps(data, indent=indent)
+    print(text)
+    if out:
+        write_atomic(out, text + "\n")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import shutil
 import struct
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -30,12 +33,19 @@ FIPS_VECTORS = [
 
 
 def has_gpu() -> tuple[bool, str]:
-    try:
-        from benchhash.sha256d.cuda import import_cupy
-        import_cupy()
+    """A GPU that CuPy or torch sees (the cuda backend's own tests then fail, not skip, when
+    the backend does not work on it)."""
+    from benchhash.sha256d.cuda import probe
+    p = probe(0)
+    if p.steps.get("gpu", "") is None:
         return True, ""
-    except Exception as exc:  # noqa: BLE001
-        return False, str(exc)
+    try:
+        import torch
+        if torch.cuda.is_available():
+            return True, ""
+    except ImportError:
+        pass
+    return False, p.reason or "no GPU"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -56,7 +66,57 @@ def nvcc() -> str:
     return path
 
 
+@pytest.fixture(scope="session")
+def host_lib(nvcc: str, tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
+    """kernels/sha256d.cu compiled for the host (its test harness entry points)."""
+    import numpy as np
+    from benchhash.sha256d.kernel_source import kernel_path
+    so = tmp_path_factory.mktemp("kernel") / "sha256d_host.so"
+    proc = subprocess.run([nvcc, "-x", "cu", "-DBENCHHASH_HOST_HARNESS", "--shared",
+                           "-Xcompiler", "-fPIC", "-Werror", "all-warnings", "-o", str(so),
+                           str(kernel_path())], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lib = ctypes.CDLL(str(so))
+    u32p = np.ctypeslib.ndpointer(np.uint32, flags="C_CONTIGUOUS")
+    lib.bh_host_compress.argtypes = [u32p, u32p]
+    lib.bh_host_scan.argtypes = [u32p, u32p, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32, u32p]
+    lib.bh_host_scan.restype = ctypes.c_uint32
+    return lib
+
+
+@pytest.fixture
+def fake_cupy(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
+    """install(**FakeGpuState fields) puts a fake CuPy in sys.modules and resets the cuda
+    backend's per-process caches (again after the test)."""
+    from benchhash.sha256d import cuda
+    from fake_cupy import FakeGpuState, make_cupy
+
+    def install(**kwargs: Any) -> FakeGpuState:
+        state = FakeGpuState(**kwargs)
+        monkeypatch.setitem(sys.modules, "cupy", make_cupy(state))
+        cuda.probe.cache_clear()
+        cuda._module.cache_clear()
+        return state
+
+    yield install
+    cuda.probe.cache_clear()
+    cuda._module.cache_clear()
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     """`benchhash ARGS` in a subprocess, as a user runs it."""
     return subprocess.run([sys.executable, "-m", "benchhash.cli", *args],
                           capture_output=True, text=True, timeout=300)
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """`benchhash ARGS` in this process (for what a subprocess is not needed for):
+    (exit code, stdout, stderr)."""
+    from benchhash.cli import main
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

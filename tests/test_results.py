@@ -14,14 +14,15 @@ from benchhash.fsutil import write_atomic
 from benchhash.results import io
 from benchhash.results.export import SCHEMA_FILE, schema_text
 from benchhash.results.paths import output_path, slug
-from benchhash.results.schema import Result
+from benchhash.results.schema import SCHEMA_VERSION, Result
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = sorted((ROOT / "tests" / "data" / "golden").glob("*.json"))
+GOLDEN_V1 = sorted((ROOT / "tests" / "data" / "golden" / "v1").glob("*.json"))
 
 
 def test_there_are_golden_files() -> None:
-    assert len(GOLDEN) >= 2
+    assert len(GOLDEN) >= 2 and len(GOLDEN_V1) >= 2
 
 
 @pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.name)
@@ -30,7 +31,18 @@ def test_golden_files_validate_and_their_digest_holds(path: Path) -> None:
     assert io.integrity_problem(raw) is None
     # re-sealing the parsed model reproduces the stored file exactly
     assert io.seal(result) == raw
-    assert result.schema_version == 1 and result.workloads
+    assert result.schema_version == SCHEMA_VERSION == 2 and result.workloads
+
+
+@pytest.mark.parametrize("path", GOLDEN_V1, ids=lambda p: p.name)
+def test_v1_files_are_migrated_and_their_digest_still_holds(path: Path) -> None:
+    result, raw = io.load(path)
+    assert raw["schema_version"] == 1 and io.integrity_problem(raw) is None   # as stored
+    assert result.schema_version == 2 and result.failures == []
+    assert all(w.compile_s is None for w in result.workloads)
+    assert "failures" not in raw                       # migrating did not touch the file's dict
+    from benchhash.results.verify import verify_file
+    assert verify_file(path) == ("OK", [])
 
 
 @pytest.mark.parametrize("edit", [
@@ -49,10 +61,10 @@ def test_any_edit_breaks_the_digest(edit) -> None:  # type: ignore[no-untyped-de
 
 def test_newer_schema_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     raw = io.read_json(GOLDEN[0])
-    raw["schema_version"] = 2
+    raw["schema_version"] = SCHEMA_VERSION + 1
     f = tmp_path / "new.json"
     f.write_text(json.dumps(raw))
-    with pytest.raises(ResultFileError, match="schema_version 2 is newer than this benchhash reads"):
+    with pytest.raises(ResultFileError, match=f"schema_version {SCHEMA_VERSION + 1} is newer than this"):
         io.load(f)
 
 

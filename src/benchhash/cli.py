@@ -4,6 +4,7 @@ usage error becomes one line on stderr and exit code 2; Ctrl-C exits 130."""
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import threading
 from typing import Annotated, Any, NoReturn
@@ -106,30 +107,46 @@ def scan(
     out.print(f"{len(result.hits)} hit(s)" + (f", {len(result.shares)} share(s)" if share_bits is not None else ""))
 
 
+def _gpu_line(g: dict[str, Any]) -> str:
+    mem = g.get("memory_total_bytes")
+    limit = (g.get("power_limits") or {}).get("enforced_w")
+    parts = [g.get("name") or "unknown name", g.get("uuid") or "",
+             f"driver {g.get('driver') or 'n/a'}",
+             f"{mem / 2**30:.1f} GiB" if mem is not None else "memory n/a",
+             f"power limit {limit:.0f} W" if limit is not None else "power limit n/a"]
+    if (g.get("mig_mode") or {}).get("current"):
+        parts.append("MIG mode on")
+    return f"[bold]GPU {g['index']}[/] " + escape(" ".join(p for p in parts if p))
+
+
 @app.command()
 def info(as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = False) -> None:
     """CPU, GPUs and the scan backends this machine can run (and why not)."""
-    from benchhash.env import backend_status, cpu_info, gpu_info
+    from benchhash.env import backend_status, cpu_info, cuda_probe_steps, gpu_info
 
     cpu = cpu_info()
     gpus, gpu_reason = gpu_info()
     backends = backend_status()
+    probe = cuda_probe_steps()
     if as_json:
-        print(json.dumps({"cpu": cpu, "gpus": gpus, "gpu_reason": gpu_reason, "backends": backends}))
+        print(json.dumps({"cpu": cpu, "gpus": gpus, "gpu_reason": gpu_reason, "backends": backends,
+                          "cuda_probe": probe}))
         return
     flags = ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in cpu["flags"].items())
-    out.print(f"[bold]CPU[/] {cpu['model']} ({cpu['usable_cores']}/{cpu['logical_cores']} cores usable)")
+    out.print(f"[bold]CPU[/] {escape(str(cpu['model']))} ({cpu['usable_cores']}/{cpu['logical_cores']} cores usable)")
     out.print(f"    {flags}")
-    if gpus:
-        for g in gpus:
-            mem = g["memory_total_bytes"] / 2**30
-            limit = f"{g['power_limit_w']:.0f} W" if g["power_limit_w"] is not None else "n/a"
-            out.print(f"[bold]GPU {g['index']}[/] {g['name']} {g['uuid']} driver {g['driver']}, "
-                      f"{mem:.1f} GiB, power limit {limit}")
-    else:
+    for g in gpus:
+        out.print(_gpu_line(g))
+        for key, why in sorted(g.get("unavailable", {}).items()):
+            out.print(f"    {escape(key)}: unavailable ({escape(why)})")
+    if not gpus:
         out.print(f"[bold]GPU[/] none ({escape(str(gpu_reason))})")
     for name, reason in backends.items():
         out.print(f"backend {name}: " + ("available" if reason is None else f"unavailable - {escape(reason)}"))
+    if backends.get("cuda") is not None:
+        out.print("    cuda probe: " + ", ".join(
+            f"{k} {'ok' if v is None else ('not tried' if v == 'not tried' else 'FAILED')}"
+            for k, v in probe.items()))
 
 
 class _Bars:
@@ -175,7 +192,8 @@ class _Bars:
 
     def stage(self, label: str, seconds: float) -> None:
         if self.bar is None:
-            print(f"benchhash: {label} ({seconds:g} s)", file=sys.stderr)
+            print(f"benchhash: {label}" + (f" ({seconds:g} s)" if seconds > 0 else ""),
+                  file=sys.stderr)
             return
         if self._stage is not None:
             self.bar.remove_task(self._stage[0])
@@ -188,6 +206,14 @@ class _Bars:
 
     def finished(self, record: Any) -> None:
         pass
+
+    def failed(self, failure: Any) -> None:
+        where = " ".join(x for x in (failure.workload, failure.phase) if x)
+        line = f"benchhash: {where} failed ({failure.stage}): {failure.message}"
+        if self.bar is not None:
+            self.bar.console.print(escape(line), soft_wrap=True, highlight=False)
+        else:
+            print(line, file=sys.stderr)
 
 
 @app.command()
@@ -232,6 +258,13 @@ def run(
     print(f"benchhash: result written to {outcome.path}"
           + ("" if outcome.result.complete else " (incomplete)"), file=sys.stderr)
     _reraise(outcome.error)
+    failures = outcome.result.failures
+    if failures:
+        names = ", ".join(dict.fromkeys(" ".join(x for x in (f.workload, f.phase) if x)
+                                        for f in failures))
+        print(f"benchhash: {len(failures)} failure(s), the rest was measured: {names}",
+              file=sys.stderr)
+        raise SystemExit(1)
 
 
 def _reraise(error: BaseException | None) -> None:
@@ -412,8 +445,32 @@ def verify(files: Annotated[list[str], typer.Argument(help="result files")]) -> 
         raise SystemExit(1)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is at the time (tests and redirections swap it)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def _logging() -> None:
+    """Library diagnostics (logging under 'benchhash') as 'benchhash: ...' lines on stderr."""
+    logger = logging.getLogger("benchhash")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("benchhash: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the Typer app, mapping every expected failure to one line."""
+    _logging()
     try:
         code = app(args=argv, standalone_mode=False)
     except BenchhashError as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from benchhash.errors import InputError
@@ -21,6 +21,8 @@ from benchhash.workloads.base import Phase, Window, Workload
 #: this closely.
 SETTLE_RATE = 0.02
 SETTLE_POWER = 0.03
+#: A failure's message is cut to this many characters (compiler logs can be megabytes).
+MAX_MESSAGE = 600
 
 
 @dataclass
@@ -57,6 +59,25 @@ class Warmup:
 
 
 @dataclass
+class Failure:
+    """What went wrong, where: the run records it and goes on with the next phase or workload."""
+
+    workload: str
+    phase: str | None
+    stage: str
+    error: str
+    message: str
+
+    @classmethod
+    def of(cls, workload: str, phase: str | None, stage: str, exc: BaseException) -> Failure:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        return cls(workload, phase, stage, type(exc).__name__, text[:MAX_MESSAGE])
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
 class PhaseRecord:
     workload: str
     phase: str
@@ -69,12 +90,17 @@ class PhaseRecord:
     proof: dict[str, Any] | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     complete: bool = False
+    compile_s: float | None = None
+    notes: list[str] = field(default_factory=list)   # said in the result's warnings
+    metered: bool = True                              # the meter reads the device doing the work
+    stage: str = "compile"                            # where the phase is (for a failure)
 
 
 @dataclass
 class RunRecord:
     idle: Reading | None = None
     phases: list[PhaseRecord] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
     complete: bool = False
     stopped: str | None = None          # why the run ended early
     error: BaseException | None = None  # re-raised by the caller after the file is written
@@ -91,6 +117,9 @@ class Listener:
 
     def finished(self, record: PhaseRecord) -> None:
         """A phase finished its trials."""
+
+    def failed(self, failure: Failure) -> None:
+        """A workload or phase failed; the run goes on with the next one."""
 
 
 def _rel_change(a: float | None, b: float | None) -> float | None:
@@ -143,12 +172,25 @@ class Runner:
         w.seconds = time.monotonic() - t_start
         return w
 
+    def compile(self, workload: Workload, phase: Phase, record: PhaseRecord) -> None:
+        """The phase's compile/capture step, timed on its own, before any energy window."""
+        record.stage = "compile"
+        self.listener.stage(f"{workload.name} {phase.name} compile", 0.0)
+        t0 = time.monotonic()
+        did = phase.compile()
+        workload.synchronize()
+        if did:
+            record.compile_s = time.monotonic() - t0
+        record.params = phase.params()
+
     def measure(self, workload: Workload, phase: Phase, record: PhaseRecord) -> None:
         cfg = self.config
+        record.stage = "warmup"
         record.warmup = self.warm_up(workload, phase)
         last = record.warmup.windows[-1]["rate"] if record.warmup.windows else None
         phase.prepare(last, cfg.duration_s)
         record.params = phase.params()
+        record.stage = "trial"
         for i in range(cfg.trials):
             self.listener.stage(f"{workload.name} {phase.name} trial {i + 1}/{cfg.trials}",
                                 cfg.duration_s)
@@ -156,31 +198,70 @@ class Runner:
             record.trials.append(Trial(i, window, reading))
         record.complete = True
 
+    def _fail(self, out: RunRecord, failure: Failure) -> None:
+        out.failures.append(failure)
+        self.listener.failed(failure)
+
+    def _guarded(self, out: RunRecord, record: PhaseRecord, stage: str,
+                 fn: Callable[[], Any]) -> Any:
+        """fn(), or None with the failure recorded: what is already measured stays."""
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 - recorded with the phase, the run goes on
+            self._fail(out, Failure.of(record.workload, record.phase, stage, exc))
+            return None
+
+    def run_phase(self, workload: Workload, phase: Phase, out: RunRecord) -> None:
+        record = PhaseRecord(workload.name, phase.name, phase.unit, workload.device_name(),
+                             workload.backend(), {}, notes=list(workload.notes()),
+                             metered=workload.metered())
+        out.phases.append(record)
+        try:
+            record.params = phase.params()
+            self.compile(workload, phase, record)
+            self.measure(workload, phase, record)
+        except Exception as exc:  # noqa: BLE001 - the failure stays with this phase
+            self._fail(out, Failure.of(workload.name, phase.name, record.stage, exc))
+        finally:
+            record.device = self._guarded(out, record, "summary", workload.device_name) \
+                or record.device
+            record.backend = self._guarded(out, record, "summary", workload.backend)
+            record.notes += self._guarded(out, record, "summary", phase.notes) or []
+            record.proof = self._guarded(out, record, "proof", phase.proof_context)
+            if record.trials:
+                windows = [t.window for t in record.trials]
+                record.metrics = self._guarded(out, record, "summary",
+                                               lambda: phase.summary(windows)) or {}
+            self._guarded(out, record, "teardown", phase.close)
+        self.listener.finished(record)
+
+    def run_workload(self, workload: Workload, out: RunRecord) -> None:
+        try:
+            workload.setup()
+            phases = workload.phases()
+        except Exception as exc:  # noqa: BLE001 - this workload cannot run; the others can
+            self._fail(out, Failure.of(workload.name, None, "setup", exc))
+            phases = []
+        try:
+            for phase in phases:
+                self.run_phase(workload, phase, out)
+        finally:
+            try:
+                workload.teardown()
+            except Exception as exc:  # noqa: BLE001
+                self._fail(out, Failure.of(workload.name, None, "teardown", exc))
+
     def run(self, workloads: list[Workload]) -> RunRecord:
-        """Measure every phase of every workload; never raises: a failure or Ctrl-C ends the
-        run early and is recorded (``stopped``, ``error``) beside what was finished."""
+        """Measure every phase of every workload. A failing workload or phase is recorded (with
+        what it had measured) and the run goes on; Ctrl-C or a failure of the run itself (the
+        meter) ends it early, recorded as ``stopped`` and ``error``. Never raises."""
         out = RunRecord()
         try:
             self.meter.start()
             if self.config.idle_s > 0:
                 out.idle = self.idle()
             for workload in workloads:
-                workload.setup()
-                try:
-                    for phase in workload.phases():
-                        record = PhaseRecord(workload.name, phase.name, phase.unit,
-                                             workload.device_name(), workload.backend(),
-                                             phase.params())
-                        out.phases.append(record)
-                        try:
-                            self.measure(workload, phase, record)
-                        finally:
-                            record.proof = phase.proof_context()
-                            if record.trials:
-                                record.metrics = phase.summary([t.window for t in record.trials])
-                        self.listener.finished(record)
-                finally:
-                    workload.teardown()
+                self.run_workload(workload, out)
             out.complete = True
         except KeyboardInterrupt as exc:
             self.stop.set()

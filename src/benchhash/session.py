@@ -16,7 +16,9 @@ from benchhash.results import io
 from benchhash.results.build import build, finish_gpus, utc_now
 from benchhash.results.paths import output_path
 from benchhash.results.schema import Result
-from benchhash.runner import Listener, RunConfig, Runner
+from benchhash.errors import BenchhashError
+from benchhash.runner import Failure, Listener, RunConfig, Runner
+from benchhash.workloads.base import Workload
 
 QUICK = RunConfig(duration_s=2.0, trials=3, warmup_s=1.0, idle_s=0.0)
 FULL = RunConfig(duration_s=10.0, trials=3, warmup_s=10.0, idle_s=0.0)
@@ -62,6 +64,23 @@ def plan_seconds(cfg: RunConfig, phases: int) -> float:
     return cfg.idle_s + phases * (cfg.warmup_s + cfg.trials * cfg.duration_s)
 
 
+def create_all(names: list[str], device: Device,
+               options: dict[str, Any]) -> tuple[list[Workload], list[Failure]]:
+    """The workloads, checked before anything runs: what the user asked for that cannot work
+    here (a bad option, a dtype or backend the device lacks) is a BenchhashError, refused up
+    front; an unexpected error in one workload's creation is recorded and the others run."""
+    loads: list[Workload] = []
+    failures: list[Failure] = []
+    for name in names:
+        try:
+            loads.append(registry.create(name, device, options))
+        except BenchhashError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug in one workload must not stop the run
+            failures.append(Failure.of(name, None, "create", exc))
+    return loads, failures
+
+
 def run(req: Request, listener: Listener | None = None) -> Outcome:
     """Validate everything up front (flags, output folder), then measure and write."""
     cfg = req.config()
@@ -73,17 +92,21 @@ def run(req: Request, listener: Listener | None = None) -> Outcome:
     created = utc_now()
     host = socket.gethostname()
     path = output_path(req.out, device.name, host, created)
-    options: dict[str, Any] = {k: v for k, v in req.options.items() if v not in (None, False)}
+    # None means "not given"; 0 and False are values and are passed on as such
+    options: dict[str, Any] = {k: v for k, v in req.options.items() if v is not None}
     if req.threads:
         options["threads"] = req.threads
-    loads = [registry.create(n, device, options) for n in names]
+    loads, failures = create_all(names, device, options)
     if listener is not None:
+        for f in failures:
+            listener.failed(f)
         listener.plan(plan_seconds(cfg, sum(w.expected_phases() for w in loads)))
     env = environment(list(req.command_line), req.notes)
     meter = make_meter(req.meter, device)
     runner = Runner(meter, cfg, listener)
     try:
         record = runner.run(loads)
+        record.failures[:0] = failures
         session = meter.session()
         env["meter"] = meter.describe()
     finally:

@@ -19,9 +19,11 @@ HEADERS = ("file", "workload", "device", "rate ± MAD", "avg W", "work / J", "en
 def report_rows(results: list[tuple[str, Result]]) -> list[dict[str, str]]:
     out = []
     for path, result in results:
-        body, notes = table_rows(result)
-        for row, w in zip(body, result.workloads):
-            out.append({"file": path, **row, "warnings": "; ".join(w.validity.warnings) or "-"})
+        body, _ = table_rows(result)
+        texts = ["; ".join(w.validity.warnings) or "-" for w in result.workloads]
+        texts += [f"{f.error}: {f.message}" for f in result.failures]
+        for row, text in zip(body, texts):
+            out.append({"file": path, **row, "warnings": text})
     return out
 
 

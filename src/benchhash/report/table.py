@@ -21,12 +21,13 @@ def rate_text(w: WorkloadResult) -> str:
 def rows(result: Result) -> tuple[list[dict[str, str]], list[str]]:
     """Table rows and the numbered warnings they refer to (long text stays out of cells)."""
     out, notes = [], []
+    def ref(text: str) -> str:
+        if text not in notes:
+            notes.append(text)
+        return str(notes.index(text) + 1)
+
     for w in result.workloads:
-        refs = []
-        for text in w.validity.warnings:
-            if text not in notes:
-                notes.append(text)
-            refs.append(str(notes.index(text) + 1))
+        refs = [ref(text) for text in w.validity.warnings]
         out.append({
             "workload": w.workload if w.phase in ("", "run") else f"{w.workload} {w.phase}",
             "device": w.device,
@@ -35,6 +36,12 @@ def rows(result: Result) -> tuple[list[dict[str, str]], list[str]]:
             "per_joule": si(w.efficiency.work_per_joule, w.efficiency.unit),
             "method": w.energy.method,
             "warnings": ",".join(refs) or "-",
+        })
+    for f in result.failures:
+        out.append({
+            "workload": " ".join(x for x in (f.workload, f.phase) if x),
+            "device": "-", "rate": f"failed ({f.stage})", "watts": "-", "per_joule": "-",
+            "method": "-", "warnings": ref(f"{f.error}: {f.message}"),
         })
     return out, notes
 

@@ -8,8 +8,12 @@ from typing import Any
 from benchhash import __version__
 from benchhash.device import Device
 from benchhash.meters.base import Reading, Telemetry
-from benchhash.results.schema import METHODOLOGY_VERSION, PROOF_MODELS, SCHEMA_VERSION, Result
-from benchhash.runner import PhaseRecord, RunConfig, RunRecord
+from pydantic import ValidationError
+
+from benchhash.results.schema import (
+    METHODOLOGY_VERSION, PROOF_MODELS, SCHEMA_VERSION, Result, WorkloadResult,
+)
+from benchhash.runner import Failure, PhaseRecord, RunConfig, RunRecord
 from benchhash.stats import stability_warnings, summarize
 
 #: Clock-event reasons that mean the clocks were held back by power or heat.
@@ -48,12 +52,18 @@ def check_proofs(rec: PhaseRecord) -> None:
             models[1].model_validate(t.window.proof)
 
 
+def _drop_proofs(rec: PhaseRecord) -> None:
+    """A proof that does not validate is no proof: keep the measurements, drop the evidence."""
+    rec.proof = None
+    for t in rec.trials:
+        t.window.proof = None
+
+
 def phase_json(rec: PhaseRecord, cfg: RunConfig) -> dict[str, Any]:
-    check_proofs(rec)
     trials = []
     for t in rec.trials:
         e = t.energy
-        wpj = t.window.work / e.energy_j if e.energy_j else None
+        wpj = t.window.work / e.energy_j if e.energy_j and rec.metered else None
         trials.append({"index": t.index, "work": t.window.work, "seconds": t.window.seconds,
                        "rate": t.window.rate, "work_per_joule": wpj, "energy": energy_json(e),
                        "telemetry": _telemetry(e.telemetry), "metrics": dict(t.window.metrics),
@@ -72,7 +82,10 @@ def phase_json(rec: PhaseRecord, cfg: RunConfig) -> dict[str, Any]:
         "work_per_joule": summarize(wpjs).to_json() if wpjs and None not in wpjs else None,  # type: ignore[arg-type]
         "power_w": summarize(watts).to_json() if watts and None not in watts else None,  # type: ignore[arg-type]
     }
-    warnings: list[str] = []
+    warnings: list[str] = list(dict.fromkeys(rec.notes))
+    if not rec.metered:
+        warnings.append("the meter read another device than the one doing this work: "
+                        "no per-joule figures")
     if not rec.complete:
         warnings.append(f"incomplete: {len(trials)} of {cfg.trials} trial(s) finished")
     if rates:
@@ -116,7 +129,25 @@ def phase_json(rec: PhaseRecord, cfg: RunConfig) -> dict[str, Any]:
         "validity": {"valid": rec.complete and bool(trials), "warnings": warnings},
         "metrics": dict(rec.metrics),
         "proof": rec.proof,
+        "compile_s": rec.compile_s,
     }
+
+
+def phase_result(rec: PhaseRecord, cfg: RunConfig, failures: list[Failure]) -> WorkloadResult | None:
+    """The phase as a validated model. A proof that does not validate is dropped (and recorded
+    as a failure); a phase that still cannot be built becomes a failure: what the other phases
+    measured is never lost to it."""
+    try:
+        check_proofs(rec)
+    except ValidationError as exc:
+        failures.append(Failure.of(rec.workload, rec.phase, "proof", exc))
+        rec.notes.append("its proof of work was malformed and was dropped (a benchhash bug)")
+        _drop_proofs(rec)
+    try:
+        return WorkloadResult.model_validate(phase_json(rec, cfg))
+    except Exception as exc:  # noqa: BLE001 - e.g. a NaN rate from a broken workload
+        failures.append(Failure.of(rec.workload, rec.phase, "build", exc))
+        return None
 
 
 def _same_pci(a: str | None, b: str | None) -> bool:
@@ -156,6 +187,10 @@ def finish_gpus(before: list[dict[str, Any]], after: list[dict[str, Any]], devic
 
 def build(record: RunRecord, *, device: Device, config: RunConfig, config_json: dict[str, Any],
           env: dict[str, Any], created_utc: str) -> Result:
+    failures = list(record.failures)
+    failed = {(f.workload, f.phase) for f in failures}
+    kept = [r for r in record.phases if r.trials or (r.workload, r.phase) not in failed]
+    phases = [p for p in (phase_result(r, config, failures) for r in kept) if p is not None]
     idle = None
     if record.idle is not None:
         r = record.idle
@@ -167,12 +202,13 @@ def build(record: RunRecord, *, device: Device, config: RunConfig, config_json: 
         "benchhash_version": __version__,
         "created_utc": created_utc,
         "finished_utc": utc_now(),
-        "complete": record.complete and all(p.complete for p in record.phases),
+        "complete": record.complete and all(p.complete for p in record.phases) and not failures,
         "stopped": record.stopped,
         "device": {"kind": device.kind, "index": device.index, "label": device.label,
                    "name": device.name},
         "environment": env,
         "config": config_json,
         "idle": idle,
-        "workloads": [phase_json(p, config) for p in record.phases],
+        "workloads": phases,
+        "failures": [f.to_json() for f in failures],
     })

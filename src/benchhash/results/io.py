@@ -3,6 +3,7 @@ schema versions (newer refused, older migrated), one-line errors for anything ma
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Callable
@@ -16,8 +17,22 @@ from benchhash import fsutil
 from benchhash.fsutil import write_atomic
 from benchhash.results.schema import SCHEMA_VERSION, Integrity, Result
 
+
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v2 added per-phase ``compile_s`` and the run's ``failures`` (a v1 run had none recorded:
+    a failure stopped it)."""
+    out = copy.deepcopy(data)
+    out["schema_version"] = 2
+    out.setdefault("failures", [])
+    for w in out.get("workloads") or []:
+        if isinstance(w, dict):
+            w.setdefault("compile_s", None)
+    return out
+
+
 #: from-version -> function turning a file of that version into the next one (asv-style).
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+#: The integrity digest always covers the file as stored, before any migration.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
 
 
 def canonical_bytes(data: dict[str, Any]) -> bytes:

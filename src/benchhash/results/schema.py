@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 METHODOLOGY_VERSION = 1
 
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -168,6 +168,20 @@ class WorkloadResult(Model):
         default={}, description="workload-specific figures of the phase (e.g. pct_of_peak, mfu, mbu)")
     proof: dict[str, Any] | None = Field(
         default=None, description="phase-wide evidence, per workload (sha256d: Sha256dProof)")
+    compile_s: NonNeg | None = Field(
+        default=None, description="seconds of the phase's own compile/capture step before warm-up "
+                                  "(torch.compile, CUDA graphs, kernel load); never inside a trial")
+
+
+class Failure(Model):
+    """A workload or phase that could not run or stopped with an error; the run went on."""
+
+    workload: str
+    phase: str | None = Field(description="null when the workload failed before its phases")
+    stage: str = Field(description="create | setup | compile | warmup | trial | summary | proof | "
+                                   "teardown | build")
+    error: str = Field(description="the exception's type")
+    message: str
 
 
 # --- environment -------------------------------------------------------------------------------
@@ -289,7 +303,7 @@ class Integrity(Model):
 
 
 class Result(Model):
-    schema_version: Literal[1]
+    schema_version: Literal[2]
     methodology_version: int = Field(ge=1)
     benchhash_version: str
     created_utc: UtcTime
@@ -301,4 +315,6 @@ class Result(Model):
     config: Config
     idle: Idle | None
     workloads: list[WorkloadResult]
+    failures: list[Failure] = Field(
+        default=[], description="what failed; each failure stays with its workload or phase")
     integrity: Integrity | None = None

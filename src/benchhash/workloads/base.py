@@ -37,6 +37,21 @@ class Phase(ABC):
     def run(self, seconds: float, stop: threading.Event, trial: int | None) -> Window:
         """Work for about ``seconds`` (or until ``stop``); ``trial`` is None during warm-up."""
 
+    def compile(self) -> bool:
+        """Compile, capture, load or allocate what the phase needs (torch.compile, CUDA graphs,
+        a kernel's first load), before warm-up and outside every energy window; the runner
+        records its duration as ``compile_s``. Returns False when there was nothing to do."""
+        return False
+
+    def close(self) -> None:
+        """Release what the phase holds (buffers, graphs, global flags) after its trials, also
+        when it failed."""
+
+    def notes(self) -> list[str]:
+        """What a reader of this phase's figures must know (e.g. it ran eager because compiling
+        failed); shown among the phase's warnings."""
+        return []
+
     def prepare(self, rate_estimate: float | None, trial_seconds: float) -> None:
         """Called after warm-up with its last rate (None when there was none)."""
 
@@ -87,6 +102,20 @@ class Workload(ABC):
 
     def device_name(self) -> str:
         return self.device.name
+
+    def notes(self) -> list[str]:
+        """What a reader of every phase of this workload must know (e.g. it fell back to the
+        CPU, with the reason)."""
+        if self.device.is_mig and self.metered():
+            return [f"MIG instance {self.device.mig_profile}: energy and power are the whole "
+                    "card's (every instance on it), so per-joule figures understate this "
+                    "instance's efficiency; peaks are scaled to its share"]
+        return []
+
+    def metered(self) -> bool:
+        """Whether the run's meter reads the device this workload's work runs on (False e.g.
+        when sha256d fell back to the CPU on a GPU run: per-joule figures would be wrong)."""
+        return True
 
     def teardown(self) -> None:
         """Release what setup() took."""

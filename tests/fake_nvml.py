@@ -5,6 +5,7 @@ this object's state."""
 from __future__ import annotations
 
 import contextlib
+import time
 from types import SimpleNamespace
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,7 +28,14 @@ class FakeGpu:
     sm_clock_mhz: int = 1980
     temperature_c: int = 60
     throttle: int = 0
+    #: NVML_VALUE_TYPE_* of the instant-power field (1: unsigned int; 5: signed int, 6: ushort)
+    value_type: int = 1
+    mig_mode: tuple[int, int] = (0, 0)
+    name: str = "NVIDIA H100 80GB HBM3"
     init_error: str | None = None
+    #: the energy counter integrates power_mw over wall time, as a real one does
+    live_counter: bool = False
+    _t0: float = field(default_factory=time.monotonic)
     #: function name -> NVML error constant name raised by it (from now on)
     fail: dict[str, str] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
@@ -45,8 +53,12 @@ class FakeGpu:
             v.fieldId = fid
             if self.instant_field and fid == pynvml.NVML_FI_DEV_POWER_INSTANT:
                 v.nvmlReturn = pynvml.NVML_SUCCESS
-                v.valueType = pynvml.NVML_VALUE_TYPE_UNSIGNED_INT
-                v.value.uiVal = self.power_mw
+                v.valueType = self.value_type
+                member = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal",
+                          5: "siVal", 6: "usVal"}[self.value_type]
+                # a ushort holds at most 65535: report in those units as a driver would not;
+                # the test that uses type 6 sets a power that fits
+                setattr(v.value, member, self.power_mw)
             else:
                 v.nvmlReturn = pynvml.NVML_ERROR_NOT_SUPPORTED
             out.append(v)
@@ -68,6 +80,8 @@ class FakeGpu:
             self._check("nvmlDeviceGetTotalEnergyConsumption")
             if not self.counter:
                 raise nvml_error("NVML_ERROR_NOT_SUPPORTED")
+            if self.live_counter:
+                return int(self.energy_mj + self.power_mw * (time.monotonic() - self._t0))
             return self.energy_mj
 
         pci = pynvml.nvmlPciInfo_t()
@@ -79,7 +93,7 @@ class FakeGpu:
             "nvmlDeviceGetHandleByIndex": simple("nvmlDeviceGetHandleByIndex", "handle0"),
             "nvmlDeviceGetHandleByPciBusId": simple("nvmlDeviceGetHandleByPciBusId", "handle0"),
             "nvmlDeviceGetCount": simple("nvmlDeviceGetCount", 1),
-            "nvmlDeviceGetName": simple("nvmlDeviceGetName", "NVIDIA H100 80GB HBM3"),
+            "nvmlDeviceGetName": simple("nvmlDeviceGetName", lambda: self.name),
             "nvmlDeviceGetUUID": simple("nvmlDeviceGetUUID", "GPU-0000"),
             "nvmlDeviceGetPciInfo": simple("nvmlDeviceGetPciInfo", pci),
             "nvmlDeviceGetVbiosVersion": simple("nvmlDeviceGetVbiosVersion", "96.00.99.00.01"),
@@ -89,13 +103,14 @@ class FakeGpu:
             "nvmlDeviceGetEnforcedPowerLimit": simple("nvmlDeviceGetEnforcedPowerLimit", 700_000),
             "nvmlDeviceGetPowerManagementLimitConstraints": simple("nvmlDeviceGetPowerManagementLimitConstraints", [200_000, 700_000]),
             "nvmlDeviceGetPersistenceMode": simple("nvmlDeviceGetPersistenceMode", 1),
-            "nvmlDeviceGetMigMode": simple("nvmlDeviceGetMigMode", [0, 0]),
+            "nvmlDeviceGetMigMode": simple("nvmlDeviceGetMigMode", lambda: list(self.mig_mode)),
             "nvmlDeviceGetEccMode": simple("nvmlDeviceGetEccMode", [1, 1]),
             "nvmlDeviceGetClockInfo": simple("nvmlDeviceGetClockInfo", lambda: self.sm_clock_mhz),
             "nvmlDeviceGetMaxClockInfo": simple("nvmlDeviceGetMaxClockInfo", 1980),
             "nvmlDeviceGetApplicationsClock": simple("nvmlDeviceGetApplicationsClock", 1755),
             "nvmlDeviceGetTemperature": simple("nvmlDeviceGetTemperature", lambda: self.temperature_c),
             "nvmlDeviceGetCurrentClocksEventReasons": simple("nvmlDeviceGetCurrentClocksEventReasons", lambda: self.throttle),
+            "nvmlDeviceGetCurrentClocksThrottleReasons": simple("nvmlDeviceGetCurrentClocksThrottleReasons", lambda: self.throttle),
             "nvmlDeviceGetPowerUsage": simple("nvmlDeviceGetPowerUsage", lambda: self.power_mw),
             "nvmlDeviceGetTotalEnergyConsumption": energy,
             "nvmlDeviceGetFieldValues": self.field_values,

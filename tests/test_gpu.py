@@ -46,17 +46,27 @@ def test_cuda_range_end_of_nonce_space(cuda) -> None:
     assert result.hits == ref.hits
 
 
-@pytest.mark.gpu
+def test_probe_and_launch_shape_on_the_gpu(cuda) -> None:  # type: ignore[no-untyped-def]
+    from benchhash.sha256d.cuda import probe
+    assert probe(0).ok, probe(0).steps
+    info = cuda.launch_info()
+    assert info["blocks_per_sm"] >= 1 and info["grid_blocks"] == info["sms"] * info["blocks_per_sm"]
+    assert info["registers"] is None or info["registers"] <= 255
+    assert info["local_bytes"] in (None, 0)          # no spills to local memory
+
+
 def test_quick_run_on_the_gpu_measures_energy_with_nvml(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from benchhash.results import io
     from conftest import run_cli
-    proc = run_cli("run", "--quick", "--device", "cuda", "--out", str(tmp_path / "gpu.json"))
+    proc = run_cli("run", "--quick", "--device", "cuda", "--workloads", "sha256d",
+                   "--out", str(tmp_path / "gpu.json"))
     assert proc.returncode == 0, proc.stderr
     result, raw = io.load(tmp_path / "gpu.json")
-    assert io.integrity_problem(raw) is None
+    assert io.integrity_problem(raw) is None and not result.failures
     (w,) = result.workloads
     assert w.backend == "cuda" and w.energy.energy_j is not None and w.energy.energy_j > 0
-    assert w.energy.method.startswith("nvml")
+    assert w.energy.method.startswith("nvml") and w.compile_s is not None
+    assert w.params["launch"]["blocks_per_sm"] >= 1
     assert any(g.measured for g in result.environment.gpus)
 
 
@@ -68,6 +78,7 @@ def test_gemm_bf16_reaches_a_sane_share_of_peak() -> None:
     w = create("gemm", resolve("cuda"), {"gemm_dtypes": "bf16", "gemm_size": 4096})
     w.setup()
     (phase,) = w.phases()
+    phase.compile()
     phase.run(1.0, threading.Event(), None)
     s = phase.summary([phase.run(2.0, threading.Event(), 0)])
     assert s["tflops"] > 10
@@ -90,3 +101,47 @@ def test_llm_decode_on_gpu_with_cached_decode_matching_full_forward() -> None:
         for i in range(30, 40):
             parts.append(model(tokens[:, i:i + 1], torch.tensor([i], device="cuda")))
     torch.testing.assert_close(torch.cat(parts, 1), full, rtol=2e-3, atol=2e-3)
+
+
+@pytest.mark.gpu
+def test_gemm_fp8_runs_with_fast_accumulation_where_the_gpu_has_fp8() -> None:
+    import threading
+
+    import torch
+
+    from benchhash.device import resolve
+    from benchhash.workloads import create
+    if torch.cuda.get_device_capability() < (8, 9):
+        pytest.skip("this GPU has no fp8")
+    w = create("gemm", resolve("cuda"), {"gemm_dtypes": "fp8", "gemm_size": 4096})
+    w.setup()
+    (phase,) = w.phases()
+    phase.compile()
+    s = phase.summary([phase.run(1.0, threading.Event(), 0)])
+    assert phase.params()["fp8_fast_accum"] is True and s["tflops"] > 50
+
+
+@pytest.mark.gpu
+def test_compiled_decode_step_with_cuda_graphs_matches_eager() -> None:
+    import torch
+
+    from benchhash.workloads.llm.config import PRESETS
+    from benchhash.workloads.llm.model import build, decode_next
+    c = PRESETS["tiny"]
+    model = build(c, 64, torch.device("cuda"), torch.float32, seed=2)
+    model.allocate_cache(4)
+    step = torch.compile(decode_next, mode="reduce-overhead", fullgraph=True, dynamic=False)
+    tokens = torch.randint(0, c.vocab_size, (4, 1), device="cuda")
+    with torch.no_grad():
+        nxt, want = tokens.clone(), []
+        for i in range(8):
+            nxt = decode_next(model, nxt, torch.tensor([i], device="cuda"))
+            want.append(nxt.clone())
+        model.allocate_cache(4)
+        nxt, got = tokens.clone(), []
+        pos = torch.zeros(1, dtype=torch.long, device="cuda")
+        for _ in range(8):
+            nxt = step(model, nxt, pos).clone()
+            pos.add_(1)
+            got.append(nxt)
+    assert torch.equal(torch.cat(got, 1), torch.cat(want, 1))

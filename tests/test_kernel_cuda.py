@@ -28,21 +28,6 @@ def test_kernel_compiles_without_warnings(nvcc: str, arch: str, tmp_path: Path) 
     assert "warning" not in (proc.stdout + proc.stderr).lower()
 
 
-@pytest.fixture(scope="module")
-def host_lib(nvcc: str, tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
-    so = tmp_path_factory.mktemp("kernel") / "sha256d_host.so"
-    proc = subprocess.run([nvcc, "-x", "cu", "-DBENCHHASH_HOST_HARNESS", "--shared",
-                           "-Xcompiler", "-fPIC", "-Werror", "all-warnings", "-o", str(so),
-                           str(kernel_path())], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    lib = ctypes.CDLL(str(so))
-    u32p = np.ctypeslib.ndpointer(np.uint32, flags="C_CONTIGUOUS")
-    lib.bh_host_compress.argtypes = [u32p, u32p]
-    lib.bh_host_scan.argtypes = [u32p, u32p, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32, u32p]
-    lib.bh_host_scan.restype = ctypes.c_uint32
-    return lib
-
-
 @pytest.mark.parametrize(("message", "expected"), FIPS_VECTORS[:4], ids=lambda v: str(len(v)))
 def test_fips_vectors_through_kernel_compress(host_lib: ctypes.CDLL, message: bytes, expected: str) -> None:
     state = np.array(IV, dtype=np.uint32)
@@ -76,3 +61,53 @@ def test_kernel_code_equals_reference(host_lib: ctypes.CDLL, seed: int) -> None:
     assert found == [(c.nonce, c.digest[::-1].hex()) for c in ref]
     assert all(hash_to_int(hashlib.sha256(hashlib.sha256(
         header[:76] + n.to_bytes(4, "little")).digest()).digest()) <= threshold for n, _ in found)
+
+
+def _libnvrtc() -> ctypes.CDLL | None:
+    """NVRTC as the cuda backend would load it: a pip wheel (nvidia-cuda-nvrtc) or the toolkit."""
+    import ctypes.util
+    import glob
+    import site
+    roots = [*site.getsitepackages(), site.getusersitepackages()]
+    candidates = [p for r in roots for p in sorted(glob.glob(f"{r}/nvidia/*/lib/libnvrtc.so*"))]
+    candidates += sorted(glob.glob("/usr/local/cuda*/lib64/libnvrtc.so*"))
+    found = ctypes.util.find_library("nvrtc")
+    for path in [*candidates, *([found] if found else [])]:
+        if "builtins" in path:
+            continue
+        try:
+            return ctypes.CDLL(path)
+        except OSError:
+            continue
+    return None
+
+
+@pytest.fixture(scope="module")
+def nvrtc() -> ctypes.CDLL:
+    lib = _libnvrtc()
+    if lib is None:
+        pytest.skip("NVRTC not found (pip install nvidia-cuda-nvrtc): NVRTC compile check skipped")
+    return lib
+
+
+@pytest.mark.parametrize("arch", ["sm_90", "sm_80", "compute_90"])
+def test_kernel_compiles_through_nvrtc_with_the_backends_options(nvrtc: ctypes.CDLL,
+                                                                  arch: str) -> None:
+    """What CuPy's RawModule does on a GPU: NVRTC with cuda.NVRTC_OPTIONS plus the device's
+    -arch (a cubin for a known sm_XX, PTX for compute_XX)."""
+    from benchhash.sha256d.cuda import NVRTC_OPTIONS
+    prog = ctypes.c_void_p()
+    src = kernel_path().read_bytes()
+    assert nvrtc.nvrtcCreateProgram(ctypes.byref(prog), src, b"sha256d.cu", 0, None, None) == 0
+    opts = [o.encode() for o in (*NVRTC_OPTIONS, f"-arch={arch}")]
+    rc = nvrtc.nvrtcCompileProgram(prog, len(opts), (ctypes.c_char_p * len(opts))(*opts))
+    size = ctypes.c_size_t()
+    nvrtc.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
+    log = ctypes.create_string_buffer(size.value)
+    nvrtc.nvrtcGetProgramLog(prog, log)
+    assert rc == 0, log.value.decode()
+    assert "warning" not in log.value.decode().lower(), log.value.decode()
+    out = ctypes.c_size_t()
+    getter = nvrtc.nvrtcGetCUBINSize if arch.startswith("sm_") else nvrtc.nvrtcGetPTXSize
+    assert getter(prog, ctypes.byref(out)) == 0 and out.value > 1000
+    nvrtc.nvrtcDestroyProgram(ctypes.byref(prog))

@@ -94,7 +94,7 @@ def test_gpu_lost_mid_run_gives_no_energy_rather_than_zero() -> None:
     with gpu.installed(), NvmlMeter(0, interval_s=0.02) as meter:
         time.sleep(0.05)
         for fn in ("nvmlDeviceGetTotalEnergyConsumption", "nvmlDeviceGetFieldValues",
-                   "nvmlDeviceGetClockInfo", "nvmlDeviceGetTemperature",
+                   "nvmlDeviceGetPowerUsage", "nvmlDeviceGetClockInfo", "nvmlDeviceGetTemperature",
                    "nvmlDeviceGetCurrentClocksEventReasons"):
             gpu.fail[fn] = "NVML_ERROR_GPU_IS_LOST"
         meter.begin()
@@ -152,3 +152,104 @@ def test_provenance_reads_every_field_and_names_the_missing_ones() -> None:
                                  "min_w": 200.0, "max_w": 700.0}
     assert g["cuda_driver_version"] == "13.0" and g["ecc_mode"] == {"current": True, "pending": True}
     assert g["vbios"] is None and "vbios" in g["unavailable"]
+
+
+@pytest.mark.parametrize(("value_type", "milliwatts"), [(0, 350_000), (1, 350_000), (2, 350_000),
+                                                       (3, 350_000), (4, 350_000), (5, 350_000),
+                                                       (6, 60_000)])
+def test_every_field_value_type_is_decoded(value_type: int, milliwatts: int) -> None:
+    gpu = FakeGpu(value_type=value_type, power_mw=milliwatts)
+    with gpu.installed(), NvmlMeter(0, interval_s=0.02) as meter:
+        r = window(meter, gpu, 0.2, joules=10)
+        described = meter.describe()
+    assert described["instant_power_value_type"] == value_type
+    assert described["power_source"] == "NVML_FI_DEV_POWER_INSTANT"
+    assert r.telemetry is not None and r.telemetry.power_w_mean == pytest.approx(milliwatts / 1000)
+
+
+def test_a_value_type_this_library_cannot_decode_is_none_not_garbage() -> None:
+    import pynvml
+    from benchhash.meters.nvml import field_value
+    v = pynvml.c_nvmlFieldValue_t()
+    v.nvmlReturn, v.valueType = pynvml.NVML_SUCCESS, 42
+    assert field_value(pynvml, v) is None
+
+
+def test_instant_field_failing_mid_run_falls_back_with_a_warning() -> None:
+    gpu = FakeGpu(power_mw=300_000)
+    with gpu.installed(), NvmlMeter(0, interval_s=0.02) as meter:
+        first = window(meter, gpu, 0.2, joules=60)
+        gpu.fail["nvmlDeviceGetFieldValues"] = "NVML_ERROR_UNKNOWN"
+        second = window(meter, gpu, 0.2, joules=60)
+        described = meter.describe()
+    assert not first.warnings
+    assert any("instant-power field stopped answering" in w for w in second.warnings)
+    assert second.polled_energy_j == pytest.approx(300 * second.seconds, rel=1e-6)
+    assert "nvmlDeviceGetPowerUsage" in gpu.calls and "1 s average" in described["power_source"]
+    assert described["power_fallback"]
+
+
+def test_drivers_without_clock_event_reasons_use_the_throttle_reasons_call() -> None:
+    gpu = FakeGpu(throttle=0x4, fail={"nvmlDeviceGetCurrentClocksEventReasons":
+                                      "NVML_ERROR_FUNCTION_NOT_FOUND"})
+    with gpu.installed(), NvmlMeter(0, interval_s=0.02) as meter:
+        r = window(meter, gpu, 0.15, joules=10)
+        described = meter.describe()
+    assert r.telemetry is not None and "sw_power_cap" in r.telemetry.throttle_share
+    assert described["clock_reasons_call"] == "nvmlDeviceGetCurrentClocksThrottleReasons"
+    assert "throttle_reasons" not in described["poll_errors"]
+
+
+def test_info_survives_every_per_gpu_call_failing(capsys: pytest.CaptureFixture[str]) -> None:
+    from conftest import run_main
+    failing = {f: "NVML_ERROR_UNKNOWN" for f in (
+        "nvmlDeviceGetName", "nvmlDeviceGetUUID", "nvmlDeviceGetMemoryInfo",
+        "nvmlDeviceGetEnforcedPowerLimit", "nvmlDeviceGetPciInfo", "nvmlDeviceGetMigMode",
+        "nvmlDeviceGetTemperature", "nvmlDeviceGetClockInfo")}
+    with FakeGpu(fail=failing).installed():
+        code, out, err = run_main(capsys, "info")
+    assert code == 0, err
+    assert "GPU 0 unknown name" in out and "memory n/a" in out and "power limit n/a" in out
+    assert "Traceback" not in err
+
+
+def test_a_mig_instance_is_measured_as_such(fake_cupy: object) -> None:
+    from benchhash.device import resolve
+    from benchhash.workloads.peaks import device_memory_bandwidth, device_peak_flops
+    fake_cupy(name="NVIDIA H100 80GB HBM3 MIG 3g.40gb", sms=60,  # type: ignore[operator]
+              memory_bytes=40 * 2**30)
+    with FakeGpu(mig_mode=(1, 1)).installed():
+        device = resolve("auto")
+        meter = NvmlMeter(0, pci_bus_id=device.pci_bus_id, mig_profile=device.mig_profile)
+        described = meter.describe()
+        meter.close()
+    assert device.is_mig and device.mig_profile == "3g.40gb"
+    peak = device_peak_flops(device, "bf16")
+    assert peak is not None and peak[0] == pytest.approx(989.4e12 * 60 / 132)
+    assert "scaled to MIG 3g.40gb: 60/132 SMs" in peak[1]
+    bw = device_memory_bandwidth(device)
+    assert bw is not None and bw[0] == pytest.approx(3350e9 * 40 / 80)
+    assert described["scope"].startswith("whole card") and described["mig_profile"] == "3g.40gb"
+    from benchhash.workloads import create
+    notes = create("sha256d", device).notes()
+    assert notes and "energy and power are the whole card's" in notes[0]
+
+
+def test_mig_mode_on_without_a_mig_name_is_still_a_mig_instance(fake_cupy: object) -> None:
+    from benchhash.device import mig_profile, resolve
+    fake_cupy()  # type: ignore[operator]
+    with FakeGpu(mig_mode=(1, 1)).installed():
+        device = resolve("auto")
+    assert device.mig_profile == "unknown"
+    assert mig_profile("NVIDIA A100-SXM4-40GB MIG 1g.5gb", None) == "1g.5gb"
+    assert mig_profile("NVIDIA H100 80GB HBM3", False) is None
+    from benchhash.workloads.peaks import device_peak_flops
+    assert device_peak_flops(device, "bf16") is not None       # SMs still scale it
+
+
+def test_a_gpu_whose_handle_fails_is_listed_not_fatal() -> None:
+    from benchhash.provenance import gpus
+    with FakeGpu(fail={"nvmlDeviceGetHandleByIndex": "NVML_ERROR_GPU_IS_LOST"}).installed():
+        found, reason = gpus()
+    assert reason is None and found[0]["name"] is None
+    assert "fell off the bus" in found[0]["unavailable"]["handle"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from benchhash.errors import BenchhashError
 
 CPU_FLAGS_OF_INTEREST = ("sha_ni", "avx2", "avx512f", "avx512vl", "avx512bw", "bmi2")
 
@@ -27,55 +26,31 @@ def cpu_info() -> dict[str, Any]:
     }
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def gpu_info() -> tuple[list[dict[str, Any]], str | None]:
-    """Per GPU: name, UUID, driver, memory, power limit. Returns (gpus, reason when none)."""
-    try:
-        import pynvml
-    except ImportError:
-        return [], "nvidia-ml-py is not installed"
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError as exc:
-        return [], f"NVML unavailable: {exc}"
-    try:
-        driver = _text(pynvml.nvmlSystemGetDriverVersion())
-        gpus = []
-        for i in range(pynvml.nvmlDeviceGetCount()):
-            h = pynvml.nvmlDeviceGetHandleByIndex(i)
-            mem = pynvml.nvmlDeviceGetMemoryInfo(h)
-            try:
-                limit_w: float | None = pynvml.nvmlDeviceGetEnforcedPowerLimit(h) / 1000.0
-            except pynvml.NVMLError:
-                limit_w = None
-            gpus.append({
-                "index": i,
-                "name": _text(pynvml.nvmlDeviceGetName(h)),
-                "uuid": _text(pynvml.nvmlDeviceGetUUID(h)),
-                "driver": driver,
-                "memory_total_bytes": int(mem.total),
-                "power_limit_w": limit_w,
-            })
-        return gpus, None if gpus else "NVML sees no GPU"
-    finally:
-        pynvml.nvmlShutdown()
+    """Every GPU NVML sees, each field guarded (a field NVML refuses is None, with the reason
+    under ``unavailable``); (gpus, reason when there are none)."""
+    from benchhash.provenance import gpus
+    return gpus()
 
 
 def backend_status() -> dict[str, str | None]:
     """Each scan backend -> None when it can run here, else the reason it cannot."""
+    from benchhash.sha256d.cuda import probe
+
     status: dict[str, str | None] = {"reference": None}
     try:
         import numba  # noqa: F401
         status["cpu"] = None
     except ImportError as exc:
         status["cpu"] = f"numba missing ({exc})"
-    try:
-        from benchhash.sha256d.cuda import import_cupy
-        import_cupy()
-        status["cuda"] = None
-    except BenchhashError as exc:
-        status["cuda"] = str(exc)
+    status["cuda"] = probe(0).reason
     return status
+
+
+def cuda_probe_steps() -> dict[str, str | None]:
+    """The cuda backend's probe, step by step (cupy, gpu, nvrtc, compile, launch): None where
+    the step worked, the reason where it failed, 'not tried' after a failure."""
+    from benchhash.sha256d.cuda import PROBE_STEPS, probe
+
+    steps = probe(0).steps
+    return {k: steps.get(k, "not tried") for k in PROBE_STEPS}

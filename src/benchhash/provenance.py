@@ -48,10 +48,15 @@ def _gpu(nv: Any, i: int) -> dict[str, Any]:
     from benchhash.meters.nvml import text
     from benchhash.meters.nvml_errors import NvmlError, call
 
-    h = call(nv, "handle by index", nv.nvmlDeviceGetHandleByIndex, i)
     gaps: dict[str, str] = {}
+    try:
+        h = call(nv, "handle by index", nv.nvmlDeviceGetHandleByIndex, i)
+    except NvmlError as exc:        # this GPU is listed with every field unavailable, the rest go on
+        h, gaps["handle"] = None, str(exc)
 
     def get(key: str, fn: Callable[..., Any], *args: Any, conv: Callable[[Any], Any] = lambda v: v) -> Any:
+        if h is None:
+            return None
         try:
             return conv(call(nv, key, fn, h, *args))
         except NvmlError as exc:

@@ -19,12 +19,13 @@ def from_result(path: str | Path) -> Measured:
     meas = Measured(source=str(path), device=result.device.name)
     ai_watts: list[float] = []
     for w in result.workloads:
-        if w.workload == "sha256d" and w.energy.average_w is not None:
+        metered = w.efficiency.work_per_joule is not None   # the watts belong to this work
+        if w.workload == "sha256d" and metered and w.energy.average_w is not None:
             meas.sha256d_hps = _median_rate(w)
             meas.sha256d_watts = w.energy.average_w
         elif w.workload == "sha256d":
             meas.sha256d_hps = _median_rate(w)
-        elif w.workload in ("gemm", "llm") and w.energy.average_w is not None:
+        elif w.workload in ("gemm", "llm") and metered and w.energy.average_w is not None:
             ai_watts.append(w.energy.average_w)
         if w.workload == "llm" and w.unit == "token" and w.phase.startswith("decode"):
             rate = _median_rate(w)

@@ -29,7 +29,8 @@ def make_meter(spec: str, device: Device) -> EnergyMeter:
             if device.kind != "cuda":
                 raise InputError("--meter nvml needs a GPU device (--device cuda or cuda:I)")
             from benchhash.meters.nvml import NvmlMeter
-            return NvmlMeter(device.index, pci_bus_id=device.pci_bus_id)
+            return NvmlMeter(device.index, pci_bus_id=device.pci_bus_id,
+                             mig_profile=device.mig_profile)
         from benchhash.meters.rapl import RaplMeter
         return RaplMeter()
     except MeterError as exc:

@@ -218,6 +218,11 @@ class PollingMeter(EnergyMeter):
         """Why there is no counter (shown when polling is the method)."""
         return "this meter has no energy counter"
 
+    def notes(self) -> list[str]:
+        """What changed in how the meter reads (e.g. a fallback mid-run), added to each window's
+        warnings from then on."""
+        return []
+
     # --- sampling --------------------------------------------------------------------------
     def _sample(self) -> None:
         sample = self.poll()
@@ -283,4 +288,5 @@ class PollingMeter(EnergyMeter):
             reading.reason = (self._counter_error or self.counter_reason()) + \
                 "; and fewer than two power samples in the window"
             reading.warnings.append(f"no energy reading: {reading.reason}")
+        reading.warnings += [n for n in self.notes() if n not in reading.warnings]
         return reading

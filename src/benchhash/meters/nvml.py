@@ -14,27 +14,27 @@ from collections.abc import Callable
 from typing import Any
 
 from benchhash.meters.base import PollingMeter, Sample
-from benchhash.meters.nvml_errors import NvmlError, call, import_pynvml
+from benchhash.meters.nvml_errors import NvmlError, NvmlFunctionNotFound, call, import_pynvml
 
 
 def text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+#: NVML_VALUE_TYPE_* -> the c_nvmlValue_t member holding it (numbers, so that an older
+#: nvidia-ml-py without the newer constants still decodes them).
+VALUE_MEMBERS = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5: "siVal",
+                 6: "usVal"}
+
+
 def field_value(nvml: Any, value: Any) -> float | None:
-    """A c_nvmlFieldValue_t as a number, or None when NVML refused it."""
+    """A c_nvmlFieldValue_t as a number, or None when NVML refused it or its type is one this
+    nvidia-ml-py cannot decode."""
     if value.nvmlReturn != nvml.NVML_SUCCESS:
         return None
-    kind = value.valueType
-    members = {
-        nvml.NVML_VALUE_TYPE_DOUBLE: "dVal",
-        nvml.NVML_VALUE_TYPE_UNSIGNED_INT: "uiVal",
-        nvml.NVML_VALUE_TYPE_UNSIGNED_LONG: "ulVal",
-        nvml.NVML_VALUE_TYPE_UNSIGNED_LONG_LONG: "ullVal",
-        nvml.NVML_VALUE_TYPE_SIGNED_LONG_LONG: "sllVal",
-    }
-    member = members.get(kind)
-    return None if member is None else float(getattr(value.value, member))
+    member = VALUE_MEMBERS.get(int(value.valueType))
+    raw = None if member is None else getattr(value.value, member, None)
+    return None if raw is None else float(raw)
 
 
 class NvmlMeter(PollingMeter):
@@ -44,8 +44,9 @@ class NvmlMeter(PollingMeter):
     method_counter = "nvml-energy-counter"
 
     def __init__(self, index: int = 0, *, pci_bus_id: str | None = None,
-                 interval_s: float = 0.1) -> None:
+                 interval_s: float = 0.1, mig_profile: str | None = None) -> None:
         super().__init__(interval_s)
+        self.mig_profile = mig_profile
         self.nvml = nv = import_pynvml()
         call(nv, "init", nv.nvmlInit)
         self._open = True
@@ -64,9 +65,12 @@ class NvmlMeter(PollingMeter):
                      self.handle)
             except NvmlError as exc:
                 self.counter_unsupported = str(exc)
+            self.instant_value_type: int | None = None
             self.instant_power = self._instant_power_w() is not None
             self.method_polled = ("nvml-power-polling" if self.instant_power
                                   else "nvml-power-polling-1s-average")
+            self.power_fallback: str | None = None
+            self._reasons_fn = self._pick_reasons_fn()
         except BaseException:
             self._shutdown()
             raise
@@ -81,6 +85,7 @@ class NvmlMeter(PollingMeter):
             values = call(nv, "field values", nv.nvmlDeviceGetFieldValues, self.handle, [fid])
         except NvmlError:
             return None
+        self.instant_value_type = int(values[0].valueType)
         mw = field_value(nv, values[0])
         return None if mw is None else mw / 1000.0
 
@@ -93,15 +98,37 @@ class NvmlMeter(PollingMeter):
 
     def _power_w(self) -> float | None:
         if self.instant_power:
-            return self._instant_power_w()
+            watts = self._instant_power_w()
+            if watts is not None:
+                return watts
+            # the field answered at start and stopped: poll the 1 s average from now on, said so
+            self.instant_power = False
+            self.method_polled = "nvml-power-polling-1s-average"
+            self.power_fallback = ("the instant-power field stopped answering mid-run; polled "
+                                   "power is nvmlDeviceGetPowerUsage (a 1 s average) from then on")
         nv = self.nvml
         return call(nv, "power usage", nv.nvmlDeviceGetPowerUsage, self.handle) / 1000.0
 
-    def _reasons(self) -> float | None:
+    def _pick_reasons_fn(self) -> Callable[..., Any]:
+        """nvmlDeviceGetCurrentClocksEventReasons, or on drivers older than it (no such symbol)
+        the call it replaced, nvmlDeviceGetCurrentClocksThrottleReasons."""
         nv = self.nvml
-        fn = getattr(nv, "nvmlDeviceGetCurrentClocksEventReasons", None) or \
-            nv.nvmlDeviceGetCurrentClocksThrottleReasons
-        return call(nv, "clock event reasons", fn, self.handle)
+        newer = getattr(nv, "nvmlDeviceGetCurrentClocksEventReasons", None)
+        if newer is not None:
+            try:
+                call(nv, "clock event reasons", newer, self.handle)
+                return newer
+            except NvmlFunctionNotFound:
+                pass
+            except NvmlError:
+                return newer        # a symbol that exists but refuses: poll() records why
+        return nv.nvmlDeviceGetCurrentClocksThrottleReasons
+
+    def _reasons(self) -> float | None:
+        return call(self.nvml, "clock event reasons", self._reasons_fn, self.handle)
+
+    def notes(self) -> list[str]:
+        return [self.power_fallback] if self.power_fallback else []
 
     def poll(self) -> Sample:
         nv, h = self.nvml, self.handle
@@ -138,6 +165,11 @@ class NvmlMeter(PollingMeter):
             "energy_counter_reason": self.counter_unsupported,
             "power_source": ("NVML_FI_DEV_POWER_INSTANT" if self.instant_power
                              else "nvmlDeviceGetPowerUsage (1 s average on Hopper and later)"),
+            "instant_power_value_type": self.instant_value_type,
+            "power_fallback": self.power_fallback,
+            "clock_reasons_call": getattr(self._reasons_fn, "__name__", str(self._reasons_fn)),
+            "scope": "whole card (every MIG instance on it)" if self.mig_profile else "whole card",
+            "mig_profile": self.mig_profile,
             "interval_s": self.interval_s,
             "poll_errors": dict(self.poll_errors),
         }

@@ -54,6 +54,10 @@ class ScanBackend(ABC):
     def device(self) -> str:
         """Where it runs, in words (CPU model or GPU name)."""
 
+    def load(self) -> None:
+        """Compile or load the kernel (idempotent); candidates() calls it, and a caller that
+        wants the compile timed on its own calls it first."""
+
     @abstractmethod
     def candidates(self, header: bytes, start: int, count: int, threshold: int,
                    progress: Progress | None = None,

@@ -8,6 +8,7 @@ compiles for ~10 s, later processes load the machine code in well under a second
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import inspect
@@ -15,6 +16,7 @@ import os
 import sys
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -43,24 +45,35 @@ def cache_dir() -> Path:
     return Path(base) / "benchhash"
 
 
-def _prefer_wide_vectors() -> None:
-    """Let LLVM use 512-bit vectors where the CPU has AVX-512 (it defaults to 256 on Intel).
+@contextlib.contextmanager
+def _wide_vectors() -> Iterator[None]:
+    """While the kernel compiles (or loads from numba's cache, whose key holds the CPU
+    features), let LLVM use 512-bit vectors where the CPU has AVX-512 (it defaults to 256 on
+    Intel); the process's environment and numba's configuration are restored after.
 
     Measured on a 2-core Xeon (Emerald Rapids): 19 MH/s per thread with 256-bit lanes, 29 with
     512-bit. A user's own NUMBA_CPU_FEATURES is left alone.
     """
     if "NUMBA_CPU_FEATURES" in os.environ:
+        yield
         return
     try:
         import llvmlite.binding as llvm
         features = llvm.get_host_cpu_features()
     except Exception:  # noqa: BLE001 - an odd host only loses the tuning
+        yield
         return
-    if features.get("avx512f"):
-        os.environ["NUMBA_CPU_FEATURES"] = features.flatten() + ",-prefer-256-bit"
-        if "numba" in sys.modules:
-            from numba.core import config
-            config.reload_config()
+    if not features.get("avx512f"):
+        yield
+        return
+    from numba.core import config
+    os.environ["NUMBA_CPU_FEATURES"] = features.flatten() + ",-prefer-256-bit"
+    config.reload_config()
+    try:
+        yield
+    finally:
+        os.environ.pop("NUMBA_CPU_FEATURES", None)
+        config.reload_config()
 
 
 def module_source() -> str:
@@ -90,7 +103,6 @@ def kernel_module() -> ModuleType:
         import numba  # noqa: F401
     except ImportError as exc:
         raise BackendUnavailable(f"the cpu backend needs numba ({exc})") from None
-    _prefer_wide_vectors()
     text = module_source()
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     path = cache_dir() / "kernels" / f"sha256d_cpu_{digest}.py"
@@ -103,7 +115,8 @@ def kernel_module() -> ModuleType:
     fresh = not any(path.parent.glob(f"__pycache__/{path.stem}.*.nbi"))
     if fresh:
         print("benchhash: compiling the CPU kernel (once per machine, about 20 s)", file=sys.stderr)
-    spec.loader.exec_module(module)
+    with _wide_vectors():
+        spec.loader.exec_module(module)   # compiles scan_chunk (explicit signature) right here
     return module
 
 
@@ -126,13 +139,18 @@ class CpuBackend(ScanBackend):
         if threads is not None and threads < 1:
             raise InputError(f"--threads must be at least 1, got {threads}")
         self.threads = threads or available or 1
-        self._kernel = kernel_module()
+        self._kernel: ModuleType | None = None
+
+    def load(self) -> None:
+        if self._kernel is None:
+            self._kernel = kernel_module()
 
     @property
     def device(self) -> str:
         return f"{_cpu_name()} x{self.threads} threads"
 
     def _chunk(self, pre: np.ndarray, start: int, n: int, thr: np.ndarray) -> list[Candidate]:
+        assert self._kernel is not None
         cap = CHUNK_BUFFER
         while True:
             nonces = np.empty(cap, np.int64)
@@ -146,6 +164,7 @@ class CpuBackend(ScanBackend):
     def candidates(self, header: bytes, start: int, count: int, threshold: int,
                    progress: Progress | None = None,
                    stop: threading.Event | None = None) -> tuple[list[Candidate], int]:
+        self.load()
         pre = precompute(header)
         thr = threshold_words(threshold)
         starts = range(start, start + count, CHUNK)

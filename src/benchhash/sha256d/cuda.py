@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -15,52 +16,172 @@ from benchhash.sha256d.backend import (
 from benchhash.sha256d.kernel_source import kernel_path
 from benchhash.sha256d.primitives import precompute
 
-THREADS_PER_BLOCK = 256
-NONCES_PER_THREAD = 64          # each thread loops over this many nonces
-BLOCKS_PER_SM = 8
+THREADS_PER_BLOCK = 256         # the kernel's __launch_bounds__
+NONCES_PER_THREAD = 64          # fewest nonces a thread loops over (small scans use fewer blocks)
 LAUNCH_MAX = 1 << 30            # nonces per launch: keeps progress and Ctrl-C responsive
 BUFFER = 1024                   # result slots per launch; more found -> that launch is redone
+#: NVRTC options for the kernel (CuPy adds the -arch of the device); tests compile with these.
+NVRTC_OPTIONS = ("--std=c++14",)
+PROBE_STEPS = ("cupy", "gpu", "nvrtc", "compile", "launch")
+_PROBE_SOURCE = r"""
+extern "C" __global__ void benchhash_probe(unsigned int* out) {
+    out[threadIdx.x] = threadIdx.x * 3u + 1u;
+}
+"""
 
 
-def import_cupy() -> Any:
-    """CuPy, with a GPU behind it, or BackendUnavailable saying which of the two is missing."""
+@dataclass(frozen=True)
+class CudaProbe:
+    """Whether the cuda backend can run on a GPU: each step's failure (None: it worked; absent:
+    not tried because an earlier step failed) and the first failure as the reason."""
+
+    index: int
+    steps: dict[str, str | None]
+    nvrtc_version: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(self.steps.get(k, "not tried") is None for k in PROBE_STEPS)
+
+    @property
+    def reason(self) -> str | None:
+        return next((f"cuda backend: {v}" for v in self.steps.values() if v is not None), None)
+
+
+def _probe_steps(index: int, steps: dict[str, str | None]) -> str | None:
+    """Run the probe's steps in order, filling ``steps``; returns NVRTC's version."""
     try:
         import cupy
-    except ImportError as exc:
-        raise BackendUnavailable(
-            f"cuda backend needs CuPy: pip install 'benchhash[cuda12]' or '[cuda13]' ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - ImportError, or a CuPy built for another CUDA
+        steps["cupy"] = (f"CuPy is not importable ({exc}); pip install 'benchhash[cuda12]' "
+                         "or '[cuda13]', matching the driver's CUDA version")
+        return None
+    steps["cupy"] = None
     try:
-        n = cupy.cuda.runtime.getDeviceCount()
+        count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # noqa: BLE001 - CUDA raises its own error types
-        raise BackendUnavailable(f"cuda backend: no usable CUDA driver or GPU ({exc})") from None
-    if n == 0:
-        raise BackendUnavailable("cuda backend: no CUDA GPU found")
+        steps["gpu"] = f"no usable CUDA driver or GPU ({exc})"
+        return None
+    steps["gpu"] = None if 0 <= index < count else (
+        "no CUDA GPU found" if count == 0 else f"cuda:{index} does not exist ({count} GPU(s) found)")
+    if steps["gpu"]:
+        return None
+    try:
+        major, minor = cupy.cuda.nvrtc.getVersion()
+    except Exception as exc:  # noqa: BLE001 - the library is loaded on first use
+        steps["nvrtc"] = (f"NVRTC (the CUDA runtime compiler) could not be loaded ({exc}); "
+                          "install the CUDA toolkit or pip install nvidia-cuda-nvrtc")
+        return None
+    steps["nvrtc"] = None
+    version = f"{major}.{minor}"
+    with cupy.cuda.Device(index):
+        try:
+            fn = cupy.RawModule(code=_PROBE_SOURCE, options=NVRTC_OPTIONS).get_function(
+                "benchhash_probe")
+        except Exception as exc:  # noqa: BLE001 - NVRTC too old for this GPU, bad install
+            steps["compile"] = f"NVRTC {version} could not compile a test kernel for this GPU ({exc})"
+            return version
+        steps["compile"] = None
+        try:
+            out = cupy.zeros(32, dtype=cupy.uint32)
+            fn((1,), (32,), (out,))
+            got = [int(v) for v in cupy.asnumpy(out)]
+        except Exception as exc:  # noqa: BLE001
+            steps["launch"] = f"a test kernel could not run ({exc})"
+            return version
+        want = [3 * i + 1 for i in range(32)]
+        steps["launch"] = None if got == want else "a test kernel ran but computed wrong values"
+    return version
+
+
+@cache
+def probe(index: int = 0) -> CudaProbe:
+    """Can the cuda backend run on GPU ``index``: CuPy imports, the GPU is there, NVRTC loads, a
+    tiny kernel compiles for this GPU and computes what it should. Cached per process."""
+    steps: dict[str, str | None] = {}
+    version = _probe_steps(index, steps)
+    return CudaProbe(index, steps, version)
+
+
+def import_cupy(index: int = 0) -> Any:
+    """CuPy, once the probe says the cuda backend can run; else BackendUnavailable naming the
+    part that is missing."""
+    p = probe(index)
+    if not p.ok:
+        raise BackendUnavailable(p.reason or "cuda backend unavailable")
+    import cupy
     return cupy
+
+
+def grid_for(n: int, sms: int, blocks_per_sm: int, threads: int = THREADS_PER_BLOCK,
+             min_per_thread: int = NONCES_PER_THREAD) -> tuple[int, int]:
+    """(blocks, nonces per thread) for a launch of ``n`` nonces: one full wave (every SM holding
+    as many blocks as the occupancy API allows), fewer blocks when n is too small for that."""
+    wave = max(1, sms * blocks_per_sm)
+    blocks = max(1, min(wave, -(-n // (threads * min_per_thread))))
+    return blocks, -(-n // (blocks * threads))
 
 
 @cache
 def _module(device_index: int) -> Any:
-    cupy = import_cupy()
+    cupy = import_cupy(device_index)
     with cupy.cuda.Device(device_index):
         source = kernel_path().read_text()
-        module = cupy.RawModule(code=source, options=("--std=c++14",), name_expressions=None)
+        module = cupy.RawModule(code=source, options=NVRTC_OPTIONS, name_expressions=None)
         return module.get_function("sha256d_scan")
+
+
+def _attribute(cupy: Any, fn: Any, name: str, code: int) -> int | None:
+    """A kernel attribute (CUfunction_attribute ``code``), or None when CuPy cannot say."""
+    try:
+        value = getattr(fn, name, None)
+        if value is None:
+            value = cupy.cuda.driver.funcGetAttribute(code, fn.ptr)
+        return int(value)
+    except Exception:  # noqa: BLE001 - informational only
+        return None
 
 
 class CudaBackend(ScanBackend):
     name = "cuda"
 
     def __init__(self, device_index: int = 0) -> None:
-        cupy = import_cupy()
-        count = cupy.cuda.runtime.getDeviceCount()
-        if not 0 <= device_index < count:
-            raise BackendUnavailable(f"cuda:{device_index} does not exist ({count} GPU(s) found)")
+        cupy = import_cupy(device_index)
         self.index = device_index
         self._cupy = cupy
         props = cupy.cuda.runtime.getDeviceProperties(device_index)
         self._name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
         self._sms = int(props["multiProcessorCount"])
-        self._kernel = _module(device_index)
+        self._kernel: Any = None
+        self.blocks_per_sm = 0
+        self.registers: int | None = None
+        self.local_bytes: int | None = None
+
+    def load(self) -> None:
+        """Compile the kernel with NVRTC and size the grid with the occupancy API."""
+        if self._kernel is not None:
+            return
+        cupy = self._cupy
+        kernel = _module(self.index)
+        with cupy.cuda.Device(self.index):
+            per_sm = int(cupy.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(
+                kernel.ptr, THREADS_PER_BLOCK, 0))
+        if per_sm < 1:
+            raise BackendUnavailable(f"cuda:{self.index}: the kernel cannot be resident with "
+                                     f"{THREADS_PER_BLOCK} threads per block")
+        self.blocks_per_sm = per_sm
+        self.registers = _attribute(cupy, kernel, "num_regs", 4)
+        self.local_bytes = _attribute(cupy, kernel, "local_size_bytes", 3)
+        self._kernel = kernel
+
+    def launch_info(self) -> dict[str, Any]:
+        """How the kernel is launched on this GPU (recorded with a result)."""
+        self.load()
+        p = probe(self.index)
+        return {"threads_per_block": THREADS_PER_BLOCK, "blocks_per_sm": self.blocks_per_sm,
+                "sms": self._sms, "grid_blocks": self._sms * self.blocks_per_sm,
+                "registers": self.registers, "local_bytes": self.local_bytes,
+                "nvrtc": p.nvrtc_version, "nvrtc_options": list(NVRTC_OPTIONS)}
 
     @property
     def device(self) -> str:
@@ -71,9 +192,7 @@ class CudaBackend(ScanBackend):
         count = cp.zeros(1, dtype=cp.uint32)
         out = cp.zeros(9 * cap, dtype=cp.uint32)
         threads = THREADS_PER_BLOCK
-        blocks = min(self._sms * BLOCKS_PER_SM, -(-n // (threads * NONCES_PER_THREAD)))
-        blocks = max(blocks, 1)
-        per_thread = -(-n // (blocks * threads))
+        blocks, per_thread = grid_for(n, self._sms, self.blocks_per_sm)
         self._kernel((blocks,), (threads,),
                      (pre, thr, np.uint32(start), np.uint32(n), np.uint32(per_thread), count,
                       np.uint32(cap), out))
@@ -82,6 +201,7 @@ class CudaBackend(ScanBackend):
     def candidates(self, header: bytes, start: int, count: int, threshold: int,
                    progress: Progress | None = None,
                    stop: threading.Event | None = None) -> tuple[list[Candidate], int]:
+        self.load()
         cp = self._cupy
         found: list[Candidate] = []
         scanned = 0

@@ -3,6 +3,7 @@ found into hits (hash <= target) and shares (hash <= share target)."""
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -15,6 +16,7 @@ from benchhash.header import (
 from benchhash.sha256d.backend import Candidate, Progress, ScanBackend
 
 DEVICES = "auto, cpu, cuda, cuda:I or reference"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -81,10 +83,12 @@ def make_backend(device: str = "auto", threads: int | None = None) -> ScanBacken
     """The backend for a device string; 'auto' takes the GPU when CuPy sees one, else the CPU."""
     kind, index = parse_device(device)
     if kind == "auto":
+        from benchhash.sha256d.cuda import CudaBackend, probe
         try:
-            from benchhash.sha256d.cuda import CudaBackend
             return CudaBackend(index)
-        except BackendUnavailable:
+        except BackendUnavailable as exc:
+            if probe(index).steps.get("gpu", "") is None:     # a GPU is there: say why not it
+                log.warning("%s; scanning on the CPU instead", exc)
             kind = "cpu"
     if kind == "cuda":
         from benchhash.sha256d.cuda import CudaBackend

@@ -17,6 +17,8 @@ import threading
 import time
 from typing import Any
 
+from benchhash.device import Device
+from benchhash.errors import BackendUnavailable
 from benchhash.header import (
     NONCE_SPACE, display_hex, hash_to_int, sha256d, share_target,
 )
@@ -58,6 +60,13 @@ class ScanPhase(Phase):
         self.j, self.pos = -1, NONCE_SPACE     # next header is fetched on first use
         self.share_bits = 32
 
+    def compile(self) -> bool:
+        """Load the kernel (numba: compiled once per machine; cuda: NVRTC) and run it once."""
+        self.backend.load()
+        warm = derive_header(self.seed, 1 << 40, self.prev, self.timestamp)
+        self.backend.candidates(warm, 0, 1 << 12, 0)
+        return True
+
     def prepare(self, rate_estimate: float | None, trial_seconds: float) -> None:
         if rate_estimate is None:
             rate_estimate = self.run(0.25, threading.Event(), None).rate
@@ -98,7 +107,8 @@ class ScanPhase(Phase):
         return Window(work=float(scanned_total), seconds=seconds_taken, proof=proof)
 
     def params(self) -> dict[str, Any]:
-        return dict(self._params)
+        launch = getattr(self.backend, "launch_info", None)
+        return {**self._params, **({"launch": launch()} if launch is not None else {})}
 
     def proof_context(self) -> dict[str, Any]:
         return {
@@ -114,9 +124,19 @@ class Sha256dWorkload(Workload):
     name = "sha256d"
     description = "Bitcoin proof of work: SHA-256d over an 80-byte header, scanning the nonce"
 
+    def __init__(self, device: Device, options: dict[str, Any] | None = None) -> None:
+        super().__init__(device, options)
+        self.fallback: str | None = None
+        if device.kind == "cuda":
+            from benchhash.sha256d.cuda import probe
+            reason = probe(device.index).reason
+            if reason is not None and device.explicit:
+                raise BackendUnavailable(f"sha256d on {device.label}: {reason}")
+            self.fallback = reason
+
     def setup(self) -> None:
         threads = self.options.get("threads")
-        if self.device.kind == "cuda":
+        if self.device.kind == "cuda" and self.fallback is None:
             from benchhash.sha256d.cuda import CudaBackend
             self._backend: ScanBackend = CudaBackend(self.device.index)
             params: dict[str, Any] = {"backend": "cuda"}
@@ -140,3 +160,11 @@ class Sha256dWorkload(Workload):
 
     def device_name(self) -> str:
         return self._backend.device
+
+    def notes(self) -> list[str]:
+        if self.fallback is None:
+            return super().notes()
+        return [f"{self.fallback}; sha256d ran on the CPU instead (--device auto)"]
+
+    def metered(self) -> bool:
+        return self.fallback is None or self.device.kind == "cpu"

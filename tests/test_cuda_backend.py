@@ -1,0 +1,162 @@
+"""The cuda backend without a GPU: the probe names the missing part, `--device auto` falls back
+to the CPU for sha256d with the reason while an explicit `--device cuda` is refused, and the
+scan loop (grid from the occupancy API, launches, overflow, sorting) runs against the kernel's
+own code compiled for the host, behind a fake CuPy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from benchhash.device import resolve
+from benchhash.errors import BackendUnavailable
+from benchhash.header import GENESIS
+from benchhash.results import io
+from benchhash.sha256d import cuda, scan
+from benchhash.sha256d.reference import ReferenceBackend
+from benchhash.workloads import create
+from conftest import run_main
+
+
+def test_probe_without_cupy_names_cupy() -> None:
+    cuda.probe.cache_clear()
+    try:
+        p = cuda.probe(0)
+    finally:
+        cuda.probe.cache_clear()
+    try:
+        import cupy  # noqa: F401
+        pytest.skip("CuPy is installed here")
+    except ImportError:
+        pass
+    assert not p.ok and list(p.steps) == ["cupy"] and "pip install" in (p.reason or "")
+
+
+@pytest.mark.parametrize(("state", "failed_step", "needle"), [
+    ({"driver_error": "cudaErrorInsufficientDriver"}, "gpu", "no usable CUDA driver"),
+    ({"devices": 0}, "gpu", "no CUDA GPU found"),
+    ({"nvrtc_error": "CuPy failed to load libnvrtc.so.12"}, "nvrtc", "NVRTC"),
+    ({"compile_error": "nvrtc: error: invalid value for --gpu-architecture"}, "compile",
+     "could not compile a test kernel"),
+    ({"wrong_probe_result": True}, "launch", "computed wrong values"),
+])
+def test_probe_names_the_missing_part(fake_cupy: Any, state: dict[str, Any], failed_step: str,
+                                      needle: str) -> None:
+    fake_cupy(**state)
+    p = cuda.probe(0)
+    assert not p.ok and needle in (p.reason or "")
+    assert [k for k, v in p.steps.items() if v is not None] == [failed_step]
+    assert list(p.steps)[-1] == failed_step           # later steps were not tried
+
+
+def test_probe_passes_and_is_cached(fake_cupy: Any) -> None:
+    state = fake_cupy()
+    assert cuda.probe(0).ok and cuda.probe(0).nvrtc_version == "12.9"
+    state.nvrtc_error = "gone"
+    assert cuda.probe(0).ok                               # once per process
+    assert "cuda:3 does not exist" in (cuda.probe(3).reason or "")
+
+
+def test_info_says_which_part_is_missing(fake_cupy: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    fake_cupy(nvrtc_error="CuPy failed to load libnvrtc.so.12")
+    code, out, err = run_main(capsys, "info", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["cuda_probe"]["cupy"] is None and data["cuda_probe"]["gpu"] is None
+    assert "libnvrtc" in data["cuda_probe"]["nvrtc"]
+    assert data["cuda_probe"]["compile"] == "not tried"
+    assert "NVRTC" in data["backends"]["cuda"]
+    code, out, _ = run_main(capsys, "info")
+    assert "nvrtc FAILED" in out and "compile not tried" in out
+
+
+@given(n=st.integers(1, 1 << 30), sms=st.integers(1, 200), per_sm=st.integers(1, 32))
+def test_grid_covers_every_nonce_in_one_wave(n: int, sms: int, per_sm: int) -> None:
+    blocks, per_thread = cuda.grid_for(n, sms, per_sm)
+    assert 1 <= blocks <= sms * per_sm
+    assert blocks * cuda.THREADS_PER_BLOCK * per_thread >= n               # covered
+    assert blocks * cuda.THREADS_PER_BLOCK * (per_thread - 1) < n           # no idle round
+    if n >= sms * per_sm * cuda.THREADS_PER_BLOCK * cuda.NONCES_PER_THREAD:
+        assert blocks == sms * per_sm                                       # a full wave
+
+
+def test_backend_sizes_the_grid_with_the_occupancy_api(fake_cupy: Any, host_lib: Any) -> None:
+    state = fake_cupy(host_lib=host_lib, blocks_per_sm=3, sms=132)
+    backend = cuda.CudaBackend(0)
+    info = backend.launch_info()
+    assert info["blocks_per_sm"] == 3 and info["grid_blocks"] == 396 and info["registers"] == 79
+    assert info["nvrtc_options"] == list(cuda.NVRTC_OPTIONS)
+    result = scan(GENESIS, 2083236893 - (1 << 19), 1 << 20, backend=backend)
+    assert [(h.nonce, h.hash) for h in result.hits] == [(2083236893, GENESIS.hash_hex())]
+    assert result.scanned == 1 << 20 and result.backend == "cuda"
+    (blocks, threads, n, per_thread), = state.launches
+    assert (blocks, threads, n) == (64, 256, 1 << 20) and per_thread == 64
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_backend_equals_reference(fake_cupy: Any, host_lib: Any, seed: int) -> None:
+    fake_cupy(host_lib=host_lib)
+    rng = np.random.default_rng(300 + seed)
+    header = rng.integers(0, 256, 80, dtype=np.uint8).tobytes()
+    start = int(rng.integers(0, (1 << 32) - 70000))
+    kwargs: dict[str, Any] = dict(target=(1 << 248) - 1, share_bits=6)
+    fast = scan(header, start, 20000, backend=cuda.CudaBackend(0), **kwargs)
+    slow = scan(header, start, 20000, backend=ReferenceBackend(), **kwargs)
+    assert fast.hits == slow.hits and fast.shares == slow.shares and fast.shares
+
+
+def test_a_full_result_buffer_is_redone_exactly_sized(fake_cupy: Any, host_lib: Any) -> None:
+    state = fake_cupy(host_lib=host_lib)
+    result = scan(GENESIS, 0, 3000, target=(1 << 256) - 1, backend=cuda.CudaBackend(0))
+    assert [h.nonce for h in result.hits] == list(range(3000))
+    assert len(state.launches) == 2                          # 3000 > 1024 slots: once more
+
+
+def _quick(*extra: str) -> list[str]:
+    return ["run", "--workloads", "sha256d", "--duration", "0.2", "--trials", "1",
+            "--warmup", "0", "--meter", "null", *extra]
+
+
+def test_auto_falls_back_to_the_cpu_for_sha256d_with_the_reason(
+        fake_cupy: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fake_cupy(nvrtc_error="CuPy failed to load libnvrtc.so.12")
+    device = resolve("auto")
+    assert device.kind == "cuda" and not device.explicit       # CuPy sees the GPU
+    w = create("sha256d", device)
+    assert not w.metered() and "libnvrtc" in w.notes()[0]
+    code, _, err = run_main(capsys, *_quick("--device", "auto", "--out", str(tmp_path / "r.json")))
+    assert code == 0, err
+    result, _ = io.load(tmp_path / "r.json")
+    (phase,) = result.workloads
+    assert result.device.kind == "cuda" and phase.backend == "cpu"
+    assert any("sha256d ran on the CPU instead" in x and "libnvrtc" in x
+               for x in phase.validity.warnings)
+    assert phase.efficiency.work_per_joule is None      # GPU energy says nothing of CPU work
+
+
+def test_explicit_cuda_that_cannot_hash_is_one_line_exit_2(
+        fake_cupy: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fake_cupy(nvrtc_error="CuPy failed to load libnvrtc.so.12")
+    with pytest.raises(BackendUnavailable, match="sha256d on cuda:0: cuda backend: NVRTC"):
+        create("sha256d", resolve("cuda"))
+    code, _, err = run_main(capsys, *_quick("--device", "cuda", "--out", str(tmp_path)))
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("benchhash: error: sha256d on cuda:0")
+    assert not list(tmp_path.iterdir())
+
+
+def test_scan_auto_says_why_it_is_not_on_the_gpu(fake_cupy: Any,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    fake_cupy(compile_error="nvrtc: error: invalid value for --gpu-architecture (-arch)")
+    code, out, err = run_main(capsys, "scan", "--header", GENESIS.hex(), "--start", "2083236890",
+                              "--count", "8", "--json")
+    assert code == 0, err
+    assert json.loads(out)["backend"] == "cpu"
+    assert "could not compile a test kernel" in err and "scanning on the CPU instead" in err

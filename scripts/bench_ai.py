@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """AI-side benchmarks through the same runner and meters as `benchhash run`: gemm TFLOP/s and % of
 peak per dtype, LLM prefill and decode (tokens/s, MFU, MBU) with energy per phase, so J/token
-comes from the meter. Prints JSON; on a GPU the defaults are gemm bf16 8192^3 and the 8B shape
-at batches 1, 16, 64; on a CPU, fp32 2048^3 and the tiny shape."""
+comes from the meter. Each phase's compile step is timed on its own (compile_s). Prints JSON; a
+phase that fails is recorded with its reason and the others still run. On a GPU the defaults are
+gemm bf16 8192^3 and the 8B shape at batches 1, 16, 64; on a CPU, fp32 2048^3 and the tiny shape."""
 
 from __future__ import annotations
 
@@ -14,18 +15,22 @@ from typing import Any
 from benchhash.device import resolve
 from benchhash.fsutil import print_json
 from benchhash.meters import make_meter
-from benchhash.results.build import phase_json
+from benchhash.results.build import phase_result
 from benchhash.runner import RunConfig, Runner
 from benchhash.workloads import create
+
+SUMMARY_METRICS = ("tflops", "pct_of_peak", "mfu", "mbu", "ttft_ms", "tpot_ms", "context_mean")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--workloads", default="gemm,llm", help="gemm, llm or both")
     ap.add_argument("--duration", type=float, default=10.0)
     ap.add_argument("--trials", type=int, default=5)
     ap.add_argument("--warmup", type=float, default=10.0)
     ap.add_argument("--gemm-dtypes", default=None)
+    ap.add_argument("--gemm-size", type=int, default=None)
     ap.add_argument("--llm-preset", default=None)
     ap.add_argument("--llm-batches", default=None)
     ap.add_argument("--no-compile", action="store_true")
@@ -34,29 +39,35 @@ def main() -> int:
 
     device = resolve(args.device)
     options: dict[str, Any] = {"gemm_dtypes": args.gemm_dtypes or ("bf16" if device.kind == "cuda" else "fp32"),
-                               "llm_preset": args.llm_preset, "llm_batches": args.llm_batches,
-                               "no_compile": args.no_compile}
+                               "gemm_size": args.gemm_size, "llm_preset": args.llm_preset,
+                               "llm_batches": args.llm_batches, "no_compile": args.no_compile}
+    options = {k: v for k, v in options.items() if v is not None}
     cfg = RunConfig(duration_s=args.duration, trials=args.trials, warmup_s=args.warmup)
-    loads = [create("gemm", device, options), create("llm", device, options)]
+    loads = [create(name.strip(), device, options) for name in args.workloads.split(",")]
     with make_meter("auto", device) as meter:
         record = Runner(meter, cfg).run(loads)
+        described = meter.describe()
     if record.error is not None:
         raise record.error
-    phases = [phase_json(p, cfg) for p in record.phases]
+    failures = list(record.failures)
+    phases = [p.model_dump(mode="json") for r in record.phases
+              if (p := phase_result(r, cfg, failures)) is not None]
     summary = []
     for p in phases:
         row = {"phase": f"{p['workload']} {p['phase']}", "unit": p["unit"],
                "rate_median": p["stats"]["rate"]["median"] if p["stats"]["rate"] else None,
                "average_w": p["energy"]["average_w"], "energy_method": p["energy"]["method"],
                "work_per_joule": p["efficiency"]["work_per_joule"],
-               "joules_per_unit": p["efficiency"]["joules_per_unit"]}
-        row.update({k: v for k, v in p["metrics"].items() if k in (
-            "tflops", "pct_of_peak", "mfu", "mbu", "ttft_ms", "tpot_ms")})
+               "joules_per_unit": p["efficiency"]["joules_per_unit"], "compile_s": p["compile_s"],
+               "compiled": p["params"].get("compiled"), "cuda_graphs": p["params"].get("cuda_graphs")}
+        row.update({k: v for k, v in p["metrics"].items() if k in SUMMARY_METRICS})
         summary.append(row)
     report = {"benchmark": "ai_workloads", "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "device": device.name, "config": vars(args), "summary": summary, "phases": phases}
+              "device": device.name, "config": vars(args), "summary": summary,
+              "failures": [f.to_json() for f in failures], "meter": described,
+              "phases": phases}
     print_json(report, args.out)
-    return 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

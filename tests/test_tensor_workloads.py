@@ -34,6 +34,7 @@ def test_gemm_window_counts_2mnk_per_call() -> None:
     w = create("gemm", CPU, {"gemm_size": 256})
     w.setup()
     (phase,) = w.phases()
+    assert phase.fn is None and phase.compile() and phase.fn is not None   # allocated here
     window = phase.run(0.1, threading.Event(), 0)
     calls = window.metrics["calls"]
     assert window.work == calls * 2 * 256 ** 3 and calls >= 1
@@ -48,15 +49,16 @@ def test_gemm_out_of_memory_falls_back_to_a_smaller_size(monkeypatch: pytest.Mon
     real = gemm_mod.MatMul
 
     class Tight(real):  # type: ignore[misc, valid-type]
-        def __init__(self, t, dtype, m, n, k, dev):  # type: ignore[no-untyped-def]
+        def __init__(self, t, dtype, m, n, k, dev, gen=None):  # type: ignore[no-untyped-def]
             if max(m, n, k) > 512:
                 raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
-            super().__init__(t, dtype, m, n, k, dev)
+            super().__init__(t, dtype, m, n, k, dev, gen)
 
     monkeypatch.setattr(gemm_mod, "MatMul", Tight)
     w = create("gemm", CPU, {"gemm_size": 2048})
     w.setup()
     (phase,) = w.phases()
+    phase.compile()
     assert phase.params()["m"] == 512 and phase.params()["oom_fallback_from"] == 2048
 
 
@@ -64,6 +66,7 @@ def test_gemm_sweep_keeps_the_fastest_shape() -> None:
     w = create("gemm", CPU, {"gemm_sweep": True})
     w.setup()
     (phase,) = w.phases()
+    phase.compile()
     tried = phase.summary([phase.run(0.05, threading.Event(), 0)])["sweep"]
     best = max(tried, key=lambda r: r["tflops"] or 0)
     assert [phase.shape[0], phase.shape[1], phase.shape[2]] == best["shape"]
@@ -119,19 +122,141 @@ def test_quick_cpu_run_of_gemm_and_llm(tmp_path: Path) -> None:
     assert elapsed < 60, f"quick gemm,llm took {elapsed:.0f} s"
 
 
-def test_a_compiler_failure_falls_back_to_eager_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken_compile(model, **kwargs):  # type: ignore[no-untyped-def]
+def test_a_compiler_failure_falls_back_to_eager_per_phase_and_says_so(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_compile(fn, **kwargs):  # type: ignore[no-untyped-def]
         def call(*args):  # type: ignore[no-untyped-def]
             raise RuntimeError("inductor exploded (simulated)")
         return call
 
     monkeypatch.setattr(torch, "compile", broken_compile)
+    w = create("llm", CPU, {"llm_batches": "2,3"})
+    w.use_compile = True
+    w.setup()
+    for phase in w.phases():
+        assert phase.compile()
+        win = phase.run(0.1, threading.Event(), 0)
+        assert win.work > 0 and phase.params()["compiled"] is False
+        assert phase.params()["cuda_graphs"] is False
+        (note,) = phase.notes()
+        assert f"{phase.name} runs eager" in note and "inductor exploded" in note
+
+
+def test_compile_step_runs_under_tuned_config_and_restores_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = []
+
+    def recording_compile(fn, **kwargs):  # type: ignore[no-untyped-def]
+        def call(*args):  # type: ignore[no-untyped-def]
+            seen.append((kwargs.get("mode"), kwargs.get("fullgraph"),
+                         torch._inductor.config.coordinate_descent_tuning,
+                         torch._dynamo.config.recompile_limit))
+            return fn(*args)
+        return call
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
     w = create("llm", CPU, {"llm_batches": "2"})
     w.use_compile = True
     w.setup()
-    assert w.compiled
+    prefill, decode = w.phases()
+    assert prefill.compile() and decode.compile()
+    assert prefill.params()["compiled"] and decode.params()["compiled"]
+    assert (None, True, True, 1024) in seen and ("reduce-overhead", True, True, 1024) in seen
+    assert torch._inductor.config.coordinate_descent_tuning is False
+    assert torch._dynamo.config.recompile_limit == 8
+
+
+def test_decode_synchronises_once_per_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    import benchhash.workloads.torch_util as tu
+    w = create("llm", CPU, {"llm_batches": "4"})
+    w.setup()
     _, decode = w.phases()
-    win = decode.run(0.1, threading.Event(), 0)
-    assert win.work > 0 and not w.compiled
-    assert "inductor exploded" in decode.summary([win])["compile_error"]
-    assert decode.params()["compiled"] is False
+    decode.compile()
+    first = decode.run(0.3, threading.Event(), None)            # warm-up: no estimate yet
+    decode.prepare(first.rate, 0.3)
+    syncs: list[int] = []
+    real = tu.synchronize
+    monkeypatch.setattr(tu, "synchronize", lambda dev: (syncs.append(1), real(dev)))
+    win = decode.run(0.3, threading.Event(), 0)
+    assert win.work > 4 * 10 and len(syncs) <= 2            # one batch, at most one short top-up
+    assert 0.2 < win.seconds < 0.6
+
+
+def test_eager_decode_attends_over_the_valid_length_and_reads_kv_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import benchhash.workloads.llm.model as model_mod
+    calls: list[tuple[tuple[int, ...], int]] = []
+    real = model_mod.F.scaled_dot_product_attention
+
+    def spy(q, k, v, **kw):  # type: ignore[no-untyped-def]
+        calls.append((tuple(k.shape), k.untyped_storage().data_ptr()))
+        return real(q, k, v, **kw)
+
+    w = create("llm", CPU, {"llm_batches": "2"})
+    w.setup()
+    _, decode = w.phases()
+    decode.compile()
+    monkeypatch.setattr(model_mod.F, "scaled_dot_product_attention", spy)
+    position = decode.position
+    with torch.no_grad():
+        decode._call()
+    cache = w.model.layers[0].attn.k_cache
+    c = w.config
+    (shape, ptr) = calls[0]
+    assert shape == (2, c.n_kv_heads, position + 1, c.head_dim)   # KV heads, not query heads
+    assert ptr == cache.untyped_storage().data_ptr()               # the cache itself, no copy
+    assert len(calls) == c.n_layers
+
+
+def test_grouped_attention_equals_repeating_the_kv_heads() -> None:
+    from benchhash.workloads.llm.model import grouped_attention
+    gen = torch.Generator().manual_seed(5)
+    q = torch.randn(3, 8, 5, 16, generator=gen)
+    k = torch.randn(3, 2, 11, 16, generator=gen)
+    v = torch.randn(3, 2, 11, 16, generator=gen)
+    mask = torch.arange(11)[None, :] <= torch.arange(6, 11)[:, None]
+    want = torch.nn.functional.scaled_dot_product_attention(
+        q, k.repeat_interleave(4, 1), v.repeat_interleave(4, 1), attn_mask=mask)
+    torch.testing.assert_close(grouped_attention(q, k, v, mask), want, rtol=1e-5, atol=1e-5)
+
+
+def test_workloads_leave_the_process_state_alone() -> None:
+    from benchhash.workloads.torch_util import tf32_matmul
+    rng = torch.get_rng_state()
+    precision = torch.backends.cuda.matmul.fp32_precision
+    dtype = torch.get_default_dtype()
+    for name, opts in (("gemm", {"gemm_size": 256}), ("llm", {"llm_batches": "1"})):
+        w = create(name, CPU, opts)
+        w.setup()
+        for phase in w.phases():
+            phase.compile()
+            phase.run(0.05, threading.Event(), 0)
+            phase.close()
+        w.teardown()
+    with tf32_matmul(True):
+        assert torch.backends.cuda.matmul.fp32_precision == "tf32"
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert torch.backends.cuda.matmul.fp32_precision == precision
+    assert torch.get_default_dtype() == dtype
+
+
+def test_fp8_uses_fast_accumulation_and_sizes_of_16(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(InputError, match="multiples of 16"):
+        gemm_mod.MatMul(torch, "fp8", 1000, 1024, 1024, torch.device("cpu"))
+    seen = {}
+    monkeypatch.setattr(torch, "_scaled_mm", lambda *a, **kw: seen.update(kw))
+    gemm_mod.MatMul(torch, "fp8", 32, 48, 64, torch.device("cpu"))()
+    assert seen["use_fast_accum"] is True and seen["out_dtype"] == torch.bfloat16
+    w = create("gemm", CPU, {"gemm_size": 1024})
+    assert gemm_mod.GemmPhase(w, "fp8").params()["fp8_fast_accum"] is True
+    for shape in [(10000, 10000, 10000), (8200, 4104, 1000)]:
+        assert all(s % 16 == 0 for s in gemm_mod.halved(shape))   # after out-of-memory too
+
+
+@pytest.mark.parametrize(("opts", "needle"), [
+    ({"gemm_dtypes": "fp8"}, "--gemm-dtypes fp8: on the CPU only fp32 and bf16"),
+    ({"gemm_dtypes": "fp32,tf32"}, "--gemm-dtypes tf32"),
+    ({"gemm_size": 0}, "--gemm-size must be between 256 and 65536, got 0"),
+])
+def test_what_the_device_cannot_run_is_refused_before_anything_runs(opts: dict, needle: str) -> None:
+    with pytest.raises(InputError, match=needle):
+        create("gemm", CPU, opts)

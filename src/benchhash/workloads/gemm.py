@@ -1,6 +1,8 @@
 """Dense matrix multiply: one phase per dtype (bf16, fp16, tf32, fp32, and fp8 e4m3 through
-torch._scaled_mm where the GPU has it). FLOPs = 2·M·N·K per call; % of the device's dense peak
-for the dtype from data/gpu_peaks.json. Out of memory gives a smaller size, recorded."""
+torch._scaled_mm with fast accumulation, as production fp8 GEMMs run, where the GPU has it).
+FLOPs = 2·M·N·K per call; % of the device's dense peak for the dtype from data/gpu_peaks.json.
+Inputs are allocated in the phase's compile step and freed after it; out of memory gives a
+smaller size, recorded."""
 
 from __future__ import annotations
 
@@ -8,42 +10,56 @@ import statistics
 import threading
 from typing import Any
 
-from benchhash.errors import BackendUnavailable, InputError
+from benchhash.errors import InputError
 from benchhash.workloads.base import Phase, Window
-from benchhash.workloads.peaks import peak_flops
+from benchhash.workloads.peaks import device_peak_flops
 from benchhash.workloads.torch_util import (
-    TorchWorkload, batch_for, import_torch, parse_dtypes, synchronize, timed_loop, torch_device,
+    TorchWorkload, import_torch, parse_dtypes, synchronize, tf32_matmul, timed_loop, torch_device,
     torch_dtype,
 )
 
 GPU_SIZE, CPU_SIZE = 8192, 2048
 MIN_SIZE = 256
+#: torch._scaled_mm (cuBLASLt fp8) wants every dimension a multiple of 16.
+FP8_MULTIPLE = 16
+FP8_FAST_ACCUM = True
 SWEEP_GPU = [(s, s, s) for s in (4096, 6144, 8192, 10240, 12288, 16384)] + \
     [(8192, 8192, 16384), (16384, 16384, 8192), (4096, 16384, 8192)]
 SWEEP_CPU = [(s, s, s) for s in (256, 512, 1024, 2048)]
 
 
+def halved(shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    """The next smaller shape after an out-of-memory: half, kept a multiple of 16 (fp8)."""
+    m, n, k = (max(MIN_SIZE, s // 2 // FP8_MULTIPLE * FP8_MULTIPLE) for s in shape)
+    return m, n, k
+
+
 class MatMul:
     """One M×K @ K×N product in a dtype, inputs allocated once; calling it runs the product."""
 
-    def __init__(self, torch: Any, dtype: str, m: int, n: int, k: int, dev: Any) -> None:
+    def __init__(self, torch: Any, dtype: str, m: int, n: int, k: int, dev: Any,
+                 gen: Any = None) -> None:
         self.torch, self.dtype = torch, dtype
         if dtype == "fp8":
-            self.a = torch.randn(m, k, device=dev).to(torch.float8_e4m3fn)
+            if any(d % FP8_MULTIPLE for d in (m, n, k)):
+                raise InputError(f"gemm fp8 needs M, N and K that are multiples of {FP8_MULTIPLE}, "
+                                 f"got {m}x{n}x{k}")
+            self.a = torch.randn(m, k, device=dev, generator=gen).to(torch.float8_e4m3fn)
             # _scaled_mm wants the second operand column-major
-            self.b = torch.randn(n, k, device=dev).to(torch.float8_e4m3fn).t()
+            self.b = torch.randn(n, k, device=dev, generator=gen).to(torch.float8_e4m3fn).t()
             self.scale = torch.ones((), device=dev)
             self.out = None
         else:
             t = torch_dtype(dtype)
-            self.a = torch.randn(m, k, device=dev, dtype=t)
-            self.b = torch.randn(k, n, device=dev, dtype=t)
+            self.a = torch.randn(m, k, device=dev, dtype=t, generator=gen)
+            self.b = torch.randn(k, n, device=dev, dtype=t, generator=gen)
             self.out = torch.empty(m, n, device=dev, dtype=t)
 
     def __call__(self) -> Any:
         if self.dtype == "fp8":
             return self.torch._scaled_mm(self.a, self.b, scale_a=self.scale, scale_b=self.scale,
-                                         out_dtype=self.torch.bfloat16)
+                                         out_dtype=self.torch.bfloat16,
+                                         use_fast_accum=FP8_FAST_ACCUM)
         return self.torch.matmul(self.a, self.b, out=self.out)
 
 
@@ -56,43 +72,37 @@ class GemmPhase(Phase):
         self.oom_from: int | None = None
         self.sweep: list[dict[str, Any]] = []
         self.shape = (workload.size, workload.size, workload.size)
-        if workload.sweep:
-            self.shape = self._sweep()
-        self._allocate()
-        self.batch = 1
-
-    def _tf32(self) -> None:
-        self.torch.backends.cuda.matmul.allow_tf32 = self.dtype == "tf32"
-        self.torch.backends.cudnn.allow_tf32 = self.dtype == "tf32"
+        self.fn: MatMul | None = None
+        self.per_call_s: float | None = None
 
     def _allocate(self) -> None:
         """Inputs for the shape; on out-of-memory halve it, down to MIN_SIZE."""
         torch = self.torch
         while True:
             try:
-                self.fn = MatMul(torch, self.dtype, *self.shape, self.w.dev)
-                self._tf32()
-                self.fn()
+                self.fn = MatMul(torch, self.dtype, *self.shape, self.w.dev, self.w.gen)
+                with tf32_matmul(self.dtype == "tf32"):
+                    self.fn()
                 synchronize(self.w.dev)
                 return
             except torch.OutOfMemoryError:
-                self.fn = None  # type: ignore[assignment]
+                self.fn = None
                 if self.w.dev.type == "cuda":
                     torch.cuda.empty_cache()
                 if max(self.shape) // 2 < MIN_SIZE:
                     raise
                 self.oom_from = self.oom_from or max(self.shape)
-                self.shape = tuple(max(MIN_SIZE, s // 2) for s in self.shape)  # type: ignore[assignment]
+                self.shape = halved(self.shape)
 
     def _sweep(self) -> tuple[int, int, int]:
         """Try each candidate shape briefly; keep the fastest (as mamf-finder does)."""
         best: tuple[float, tuple[int, int, int]] | None = None
         for shape in (SWEEP_GPU if self.w.dev.type == "cuda" else SWEEP_CPU):
             try:
-                fn = MatMul(self.torch, self.dtype, *shape, self.w.dev)
-                self._tf32()
-                fn()
-                calls, secs, _ = timed_loop(fn, self.w.dev, 0.2, threading.Event(), 1)
+                fn = MatMul(self.torch, self.dtype, *shape, self.w.dev, self.w.gen)
+                with tf32_matmul(self.dtype == "tf32"):
+                    fn()
+                    calls, secs, _ = timed_loop(fn, self.w.dev, 0.2, threading.Event())
             except self.torch.OutOfMemoryError:
                 self.sweep.append({"shape": list(shape), "tflops": None, "note": "out of memory"})
                 continue
@@ -105,6 +115,18 @@ class GemmPhase(Phase):
             raise InputError("gemm sweep: every shape ran out of memory")
         return best[1]
 
+    def compile(self) -> bool:
+        """Sweep shapes (--gemm-sweep) and allocate the inputs; the first call loads cuBLAS."""
+        if self.w.sweep and not self.sweep:
+            self.shape = self._sweep()
+        self._allocate()
+        return True
+
+    def close(self) -> None:
+        self.fn = None
+        if self.w.dev.type == "cuda":
+            self.torch.cuda.empty_cache()
+
     @property
     def flops_per_call(self) -> float:
         m, n, k = self.shape
@@ -112,23 +134,29 @@ class GemmPhase(Phase):
 
     def prepare(self, rate_estimate: float | None, trial_seconds: float) -> None:
         if rate_estimate:
-            self.batch = batch_for(self.flops_per_call / rate_estimate)
+            self.per_call_s = self.flops_per_call / rate_estimate
 
     def run(self, seconds: float, stop: threading.Event, trial: int | None) -> Window:
-        self._tf32()
-        calls, secs, per_call = timed_loop(self.fn, self.w.dev, seconds, stop, self.batch)
+        if self.fn is None:
+            self.compile()
+        assert self.fn is not None
+        with tf32_matmul(self.dtype == "tf32"):
+            calls, secs, per_call = timed_loop(self.fn, self.w.dev, seconds, stop, self.per_call_s)
         return Window(calls * self.flops_per_call, secs,
                       metrics={"calls": calls, "ms_per_call_median": 1e3 * statistics.median(per_call)})
 
     def params(self) -> dict[str, Any]:
         m, n, k = self.shape
-        return {"dtype": self.dtype, "m": m, "n": n, "k": k, "sweep": self.w.sweep,
-                "oom_fallback_from": self.oom_from}
+        out: dict[str, Any] = {"dtype": self.dtype, "m": m, "n": n, "k": k, "sweep": self.w.sweep,
+                               "oom_fallback_from": self.oom_from}
+        if self.dtype == "fp8":
+            out["fp8_fast_accum"] = FP8_FAST_ACCUM
+        return out
 
     def summary(self, windows: list[Window]) -> dict[str, Any]:
         rate = statistics.median(w.rate for w in windows)
         out: dict[str, Any] = {"tflops": rate / 1e12}
-        peak = peak_flops(self.w.device.name, self.dtype) if self.w.dev.type == "cuda" else None
+        peak = device_peak_flops(self.w.device, self.dtype) if self.w.dev.type == "cuda" else None
         if peak:
             out.update(peak_tflops=peak[0] / 1e12, pct_of_peak=100 * rate / peak[0], peak_source=peak[1])
         else:
@@ -145,29 +173,41 @@ class GemmWorkload(TorchWorkload):
 
     def __init__(self, device: Any, options: dict[str, Any] | None = None) -> None:
         super().__init__(device, options)
-        torch_device(device)        # no torch, or no CUDA in it: say so before anything runs
+        self.dev = torch_device(device)     # no torch, or no CUDA in it: said before anything runs
         gpu = device.kind == "cuda"
         default = "bf16,fp16,tf32,fp32,fp8" if gpu else "fp32"
+        self.explicit = bool(self.options.get("gemm_dtypes"))
         self.dtypes = parse_dtypes(self.options.get("gemm_dtypes") or default)
-        self.size = int(self.options.get("gemm_size") or (GPU_SIZE if gpu else CPU_SIZE))
+        size = self.options.get("gemm_size")
+        self.size = int(size) if size is not None else (GPU_SIZE if gpu else CPU_SIZE)
         if not MIN_SIZE <= self.size <= 65_536:
             raise InputError(f"--gemm-size must be between {MIN_SIZE} and 65536, got {self.size}")
         self.sweep = bool(self.options.get("gemm_sweep"))
-        self.explicit = bool(self.options.get("gemm_dtypes"))
+        self.skipped: dict[str, str] = {}
+        for d in list(self.dtypes):
+            reason = self.unsupported(d)
+            if reason is not None and self.explicit:
+                raise InputError(f"--gemm-dtypes {d}: {reason} ({device.label})")
+            if reason is not None:
+                self.skipped[d] = reason
+                self.dtypes.remove(d)
+        if "fp8" in self.dtypes and self.size % FP8_MULTIPLE and not self.sweep:
+            raise InputError(f"--gemm-size {self.size}: fp8 needs a multiple of {FP8_MULTIPLE}")
+        if not self.dtypes:
+            raise InputError(f"gemm: none of the dtypes can run on {device.label} ("
+                             + "; ".join(f"{d}: {r}" for d, r in self.skipped.items()) + ")")
 
     def expected_phases(self) -> int:
         return len(self.dtypes)
 
     def setup(self) -> None:
-        self.dev = torch_device(self.device)
-        usable = []
-        for d in self.dtypes:
-            reason = self.unsupported(d)
-            if reason is None:
-                usable.append(d)
-            elif self.explicit:
-                raise BackendUnavailable(f"gemm {d}: {reason}")
-        self._phases = [GemmPhase(self, d) for d in usable]
+        # random inputs from a generator of its own: the process's random state is left alone
+        self.gen = import_torch().Generator(device=self.dev).manual_seed(0)
+        self._phases = [GemmPhase(self, d) for d in self.dtypes]
+
+    def notes(self) -> list[str]:
+        skipped = [f"gemm {d} not run: {r}" for d, r in self.skipped.items()]
+        return super().notes() + skipped
 
     def unsupported(self, dtype: str) -> str | None:
         torch = import_torch()

@@ -3,10 +3,11 @@ free memory, dtype names, and timing loops that synchronise only every batch of 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from benchhash.device import Device
@@ -32,6 +33,27 @@ def torch_device(device: Device) -> Any:
             raise BackendUnavailable("torch sees no CUDA GPU (a CPU-only torch build?)")
         return torch.device("cuda", device.index)
     return torch.device("cpu")
+
+
+@contextlib.contextmanager
+def tf32_matmul(enabled: bool) -> Iterator[None]:
+    """TF32 for float32 matmuls on or off inside the block, the process's setting restored
+    after (torch >= 2.9 has fp32_precision, and refuses reads that mix it with allow_tf32)."""
+    matmul = import_torch().backends.cuda.matmul
+    if hasattr(matmul, "fp32_precision"):
+        saved = matmul.fp32_precision
+        matmul.fp32_precision = "tf32" if enabled else "ieee"
+        try:
+            yield
+        finally:
+            matmul.fp32_precision = saved
+    else:
+        saved = matmul.allow_tf32
+        matmul.allow_tf32 = enabled
+        try:
+            yield
+        finally:
+            matmul.allow_tf32 = saved
 
 
 def synchronize(dev: Any) -> None:
@@ -65,30 +87,35 @@ def parse_dtypes(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+#: A window ends once less than this share of it is left (no tiny last batch, no sync for it).
+WINDOW_SLACK = 0.02
+MAX_BATCH = 1_000_000
+
+
 def timed_loop(fn: Callable[[], Any], dev: Any, seconds: float, stop: threading.Event,
-               batch: int) -> tuple[int, float, list[float]]:
-    """Call fn in batches until ``seconds`` pass; synchronise after each batch. Returns
-    (calls, elapsed seconds, seconds per call of each batch)."""
+               per_call_s: float | None = None) -> tuple[int, float, list[float]]:
+    """Call fn until ``seconds`` pass, synchronising the device only between batches, each
+    batch sized to fill what is left of the window from the estimated seconds per call. With a
+    good estimate (from warm-up) that is one synchronisation per window; without one, a single
+    call first measures it. Returns (calls, elapsed seconds, seconds per call of each batch)."""
     calls, per_call = 0, []
     t0 = time.perf_counter()
     deadline = t0 + seconds
+    estimate = per_call_s if per_call_s and per_call_s > 0 else None
     while True:
         tb = time.perf_counter()
-        for _ in range(batch):
+        left = deadline - tb
+        n = 1 if estimate is None else max(1, min(MAX_BATCH, int(left / estimate)))
+        for _ in range(n):
             fn()
         synchronize(dev)
         now = time.perf_counter()
-        calls += batch
-        per_call.append((now - tb) / batch)
-        if now >= deadline or stop.is_set():
+        calls += n
+        estimate = (now - tb) / n
+        per_call.append(estimate)
+        left = deadline - now
+        if left <= max(WINDOW_SLACK * seconds, 0.5 * estimate) or stop.is_set():
             return calls, now - t0, per_call
-
-
-def batch_for(seconds_per_call: float | None, target_s: float = 0.05) -> int:
-    """Calls per synchronisation so that a batch lasts about target_s."""
-    if not seconds_per_call or seconds_per_call <= 0:
-        return 1
-    return max(1, min(10_000, int(target_s / seconds_per_call)))
 
 
 class TorchWorkload(Workload):

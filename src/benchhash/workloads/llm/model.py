@@ -1,8 +1,16 @@
 """A decoder of the Llama architecture in plain torch: RMSNorm, rotary embeddings (RoPE), SwiGLU,
 grouped-query attention through scaled_dot_product_attention, and a static KV cache.
 
-Decoding attends over the whole static cache with a mask of the valid positions, so every decode
-step has the same shapes: torch.compile and CUDA graphs can capture it once."""
+Built for decode at the memory-bandwidth limit, as gpt-fast builds it:
+- Q, K and V come from one fused projection, and the SwiGLU gate and up projections from
+  another: one weight read and one kernel each instead of three and two;
+- grouped-query attention reads each KV head once: the query heads that share a KV head are
+  folded into the query-length axis, so K and V are never repeated per query head;
+- attention covers the valid cache length when it is known on the host (prefill, eager decode);
+  a compiled decode step attends over the whole static cache with a mask, so that every step
+  has the same shapes and one CUDA graph replays it;
+- :func:`decode_next` is a whole decode step, the next-token choice included, for one graph.
+"""
 
 from __future__ import annotations
 
@@ -40,51 +48,76 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return out.to(x.dtype)
 
 
+def grouped_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+                      mask: torch.Tensor) -> torch.Tensor:
+    """Attention of q [B, H, T, D] over keys/values [B, Hkv, S, D] (H = rep * Hkv; query head h
+    uses KV head h // rep) with a boolean mask [T, S], reading each KV head once: the rep query
+    heads of a group become rep * T query rows against that group's K and V."""
+    b, h, t, d = q.shape
+    kv = keys.shape[1]
+    rep = h // kv
+    if rep == 1:
+        return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+    qg = q.reshape(b, kv, rep * t, d)               # head kv*rep + r, token i -> row r*T + i
+    mg = mask.unsqueeze(0).expand(rep, t, mask.shape[-1]).reshape(rep * t, mask.shape[-1])
+    out = F.scaled_dot_product_attention(qg, keys, values, attn_mask=mg)
+    return out.reshape(b, h, t, d)
+
+
 class Attention(nn.Module):
     def __init__(self, c: LlmConfig) -> None:
         super().__init__()
         self.c = c
         hd = c.head_dim
-        self.wq = nn.Linear(c.dim, c.n_heads * hd, bias=False)
-        self.wk = nn.Linear(c.dim, c.n_kv_heads * hd, bias=False)
-        self.wv = nn.Linear(c.dim, c.n_kv_heads * hd, bias=False)
+        self.wqkv = nn.Linear(c.dim, (c.n_heads + 2 * c.n_kv_heads) * hd, bias=False)
         self.wo = nn.Linear(c.n_heads * hd, c.dim, bias=False)
         # buffers, not plain attributes: torch.compile then treats their in-place updates as
         # module state, which CUDA graphs can replay
         self.register_buffer("k_cache", None, persistent=False)
         self.register_buffer("v_cache", None, persistent=False)
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor, cos: torch.Tensor,
-                sin: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def project(self, x: torch.Tensor, positions: torch.Tensor, cos: torch.Tensor,
+                sin: torch.Tensor) -> torch.Tensor:
+        """Q, K, V from the fused projection, rotated; K and V written into the cache at
+        ``positions``. Returns Q [B, H, T, D]."""
         b, t, _ = x.shape
         c = self.c
-        q = self.wq(x).view(b, t, c.n_heads, c.head_dim).transpose(1, 2)
-        k = self.wk(x).view(b, t, c.n_kv_heads, c.head_dim).transpose(1, 2)
-        v = self.wv(x).view(b, t, c.n_kv_heads, c.head_dim).transpose(1, 2)
+        hd = c.head_dim
+        q, k, v = self.wqkv(x).split([c.n_heads * hd, c.n_kv_heads * hd, c.n_kv_heads * hd], -1)
+        q = q.view(b, t, c.n_heads, hd).transpose(1, 2)
+        k = k.view(b, t, c.n_kv_heads, hd).transpose(1, 2)
+        v = v.view(b, t, c.n_kv_heads, hd).transpose(1, 2)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         assert self.k_cache is not None and self.v_cache is not None, "allocate the KV cache first"
         self.k_cache[:b].index_copy_(2, positions, k)
         self.v_cache[:b].index_copy_(2, positions, v)
-        keys, values = self.k_cache[:b], self.v_cache[:b]
-        rep = c.n_heads // c.n_kv_heads
-        if rep > 1:  # grouped-query attention: each KV head serves `rep` query heads
-            keys = keys.repeat_interleave(rep, dim=1)
-            values = values.repeat_interleave(rep, dim=1)
-        out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
-        return self.wo(out.transpose(1, 2).reshape(b, t, c.n_heads * c.head_dim))
+        return q
+
+    def output(self, out: torch.Tensor) -> torch.Tensor:
+        """Attention output [B, H, T, D] -> the residual stream [B, T, dim]."""
+        b, h, t, d = out.shape
+        return self.wo(out.transpose(1, 2).reshape(b, t, h * d))
+
+    def forward(self, x: torch.Tensor, positions: torch.Tensor, cos: torch.Tensor,
+                sin: torch.Tensor, mask: torch.Tensor, kv_len: int) -> torch.Tensor:
+        q = self.project(x, positions, cos, sin)
+        b = x.shape[0]
+        assert self.k_cache is not None and self.v_cache is not None
+        keys, values = self.k_cache[:b, :, :kv_len], self.v_cache[:b, :, :kv_len]
+        return self.output(grouped_attention(q, keys, values, mask))
 
 
 class FeedForward(nn.Module):
-    """SwiGLU: w2(silu(w1 x) * w3 x)."""
+    """SwiGLU: w2(silu(gate x) * up x), gate and up in one fused projection (w13)."""
 
     def __init__(self, c: LlmConfig) -> None:
         super().__init__()
-        self.w1 = nn.Linear(c.dim, c.ffn_dim, bias=False)
-        self.w3 = nn.Linear(c.dim, c.ffn_dim, bias=False)
+        self.w13 = nn.Linear(c.dim, 2 * c.ffn_dim, bias=False)
         self.w2 = nn.Linear(c.ffn_dim, c.dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+        gate, up = self.w13(x).chunk(2, dim=-1)
+        return self.w2(F.silu(gate) * up)
 
 
 class Block(nn.Module):
@@ -96,8 +129,8 @@ class Block(nn.Module):
         self.ffn = FeedForward(c)
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor, cos: torch.Tensor,
-                sin: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.attn_norm(x), positions, cos, sin, mask)
+                sin: torch.Tensor, mask: torch.Tensor, kv_len: int) -> torch.Tensor:
+        x = x + self.attn(self.attn_norm(x), positions, cos, sin, mask, kv_len)
         return x + self.ffn(self.ffn_norm(x))
 
 
@@ -121,36 +154,55 @@ class Decoder(nn.Module):
             layer.attn.k_cache = torch.zeros(shape, dtype=w.dtype, device=w.device)
             layer.attn.v_cache = torch.zeros(shape, dtype=w.dtype, device=w.device)
 
-    def forward(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """tokens [B, T] at absolute ``positions`` [T] -> logits [B, T, vocab]. Each token
-        attends to cached positions up to and including its own."""
+    def forward(self, tokens: torch.Tensor, positions: torch.Tensor, kv_len: int | None = None,
+                last_only: bool = False) -> torch.Tensor:
+        """tokens [B, T] at absolute ``positions`` [T] -> logits [B, T, vocab] (the last
+        token's only with ``last_only``). Each token attends to cached positions up to and
+        including its own, among the first ``kv_len`` (default: the whole static cache)."""
+        span = self.max_seq if kv_len is None else kv_len
         x = self.embed(tokens)
         cos, sin = self.cos[positions], self.sin[positions]
-        keys = torch.arange(self.max_seq, device=tokens.device)
-        mask = keys[None, :] <= positions[:, None]           # [T, max_seq], True = attend
+        keys = torch.arange(span, device=tokens.device)
+        mask = keys[None, :] <= positions[:, None]           # [T, span], True = attend
         for layer in self.layers:
-            x = layer(x, positions, cos, sin, mask)
-        x = self.norm(x)
+            x = layer(x, positions, cos, sin, mask, span)
+        x = self.norm(x[:, -1:] if last_only else x)
         weight = self.embed.weight if self.head is None else self.head.weight
         return F.linear(x, weight)
 
 
+def decode_next(model: Decoder, tokens: torch.Tensor, positions: torch.Tensor,
+                kv_len: int | None = None) -> torch.Tensor:
+    """One whole decode step: tokens [B, 1] at ``positions`` [1] -> the next tokens [B, 1]
+    (greedy). Compiled with CUDA graphs, this is one graph replay per step."""
+    return model(tokens, positions, kv_len, last_only=True).argmax(-1)
+
+
+def prefill_next(model: Decoder, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """A prompt's prefill, every position's logits computed (what accounting.prefill_flops
+    counts), attending over the prompt only: -> the first generated token [B]."""
+    return model(tokens, positions, kv_len=tokens.shape[1])[:, -1].argmax(-1)
+
+
 def build(c: LlmConfig, max_seq: int, device: torch.device, dtype: torch.dtype,
           seed: int = 0) -> Decoder:
-    """Random weights (std 0.02), made directly on the device in the target dtype."""
-    torch.manual_seed(seed)
+    """Random weights (std 0.02) from a generator of its own (the process's seed is left
+    alone), made directly on the device in the target dtype; no autograd."""
     old = torch.get_default_dtype()
     torch.set_default_dtype(dtype if dtype.is_floating_point else old)
     try:
-        with torch.device(device):
+        with torch.device("meta"):          # no default init: it would draw from the global RNG
             model = Decoder(c, max_seq)
     finally:
         torch.set_default_dtype(old)
+    model = model.to_empty(device=device)
+    gen = torch.Generator(device=device).manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "norm" in name:
                 p.fill_(1.0)
             else:
-                p.normal_(0.0, 0.02)
+                p.normal_(0.0, 0.02, generator=gen)
+            p.requires_grad_(False)
     model.cos, model.sin = rope_tables(c.head_dim, max_seq, c.rope_theta, device)
     return model.eval()

@@ -1,11 +1,13 @@
 """LLM inference as a workload: prefill (tokens/s, time to first token) and decode at several
 batch sizes (tokens/s, time per output token), each phase in its own measured windows. MFU and,
 for decode, MBU (bytes that must be read per step / step time / memory bandwidth) are reported
-against the device's peaks. bf16 on GPU, fp32 on CPU; decode is compiled (torch.compile with CUDA
-graphs) on GPU unless turned off."""
+against the device's peaks. bf16 on GPU, fp32 on CPU. On a GPU each phase is compiled in its own
+step before warm-up (torch.compile; decode with CUDA graphs, the next-token choice inside the
+graph) unless turned off; a phase whose compile fails runs eager and says why."""
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import threading
 from typing import Any
@@ -14,10 +16,9 @@ from benchhash.errors import InputError
 from benchhash.workloads.base import Phase, Window
 from benchhash.workloads.llm import accounting as acc
 from benchhash.workloads.llm.config import LlmConfig, preset
-from benchhash.workloads.peaks import memory_bandwidth, peak_flops
+from benchhash.workloads.peaks import device_memory_bandwidth, device_peak_flops
 from benchhash.workloads.torch_util import (
-    TorchWorkload, batch_for, free_memory_bytes, import_torch, synchronize, timed_loop,
-    torch_device,
+    TorchWorkload, free_memory_bytes, import_torch, synchronize, timed_loop, torch_device,
 )
 
 GPU = {"preset": "8b", "batches": (1, 16, 64), "prompt": 512, "max_seq": 1024}
@@ -34,24 +35,99 @@ def parse_batches(text: str) -> tuple[int, ...]:
     return tuple(sorted(set(values)))
 
 
+def _compile_config(torch: Any) -> contextlib.ExitStack:
+    """What a compile step runs under, as gpt-fast compiles: coordinate-descent tuning of the
+    generated kernels, and room for one graph per batch size (torch's default of 8 recompiles
+    would silently run a ninth batch size eager). Restored after the step."""
+    stack = contextlib.ExitStack()
+    inductor = torch._inductor.config
+    patch = {k: True for k in ("coordinate_descent_tuning", "triton.unique_kernel_names",
+                               "fx_graph_cache") if _has_option(inductor, k)}
+    stack.enter_context(inductor.patch(patch))
+    dynamo = torch._dynamo.config
+    limit = next((k for k in ("recompile_limit", "cache_size_limit") if hasattr(dynamo, k)), None)
+    if limit is not None:
+        stack.enter_context(dynamo.patch(**{limit: 1024}))
+    return stack
+
+
+def _has_option(config: Any, dotted: str) -> bool:
+    obj = config
+    for part in dotted.split("."):
+        if not hasattr(obj, part):
+            return False
+        obj = getattr(obj, part)
+    return True
+
+
 class LlmPhase(Phase):
     unit = "token"
+    #: torch.compile mode for this phase's compiled function (None: inductor's default)
+    mode: str | None = None
 
     def __init__(self, w: LlmWorkload) -> None:
         self.w = w
-        self.batch_calls = 1
+        self.per_call_s: float | None = None
+        self.fn: Any = None
+        self.compiled = False
+        self.cuda_graphs = False
+        self.compile_error: str | None = None
 
     def prepare(self, rate_estimate: float | None, trial_seconds: float) -> None:
         if rate_estimate:
-            self.batch_calls = batch_for(self.tokens_per_call / rate_estimate)
+            self.per_call_s = self.tokens_per_call / rate_estimate
 
     @property
     def tokens_per_call(self) -> int:
         raise NotImplementedError
 
+    def eager(self) -> Any:
+        raise NotImplementedError
+
+    def compiled_fn(self, torch: Any) -> Any:
+        raise NotImplementedError
+
+    def first_calls(self, fn: Any) -> None:
+        """Call ``fn`` as the phase will (compiling and capturing it when it is compiled)."""
+        raise NotImplementedError
+
+    def compile(self) -> bool:
+        """torch.compile (with CUDA graphs for decode) and the first calls that build and
+        capture the graphs, outside every energy window; a compiler failure falls back to eager
+        for this phase, with the reason kept. Eager, the first calls still warm the allocator."""
+        torch = import_torch()
+        if self.w.use_compile:
+            from torch._dynamo.utils import counters
+            skips = sum(counters["inductor"].get(k, 0) for k in ("cudagraph_skips",))
+            try:
+                with _compile_config(torch), torch.no_grad():
+                    fn = self.compiled_fn(torch)
+                    self.first_calls(fn)
+                    synchronize(self.w.dev)
+                self.fn, self.compiled = fn, True
+                self.cuda_graphs = self.mode == "reduce-overhead" and \
+                    sum(counters["inductor"].get(k, 0) for k in ("cudagraph_skips",)) == skips
+                return True
+            except Exception as exc:  # noqa: BLE001 - eager still measures; the reason is kept
+                self.compile_error = (f"torch.compile failed, {self.name} runs eager: "
+                                      + " ".join(str(exc).split())[:300])
+        self.fn = self.eager()
+        with torch.no_grad():
+            self.first_calls(self.fn)
+        synchronize(self.w.dev)
+        return True
+
+    def notes(self) -> list[str]:
+        return [self.compile_error] if self.compile_error else []
+
+    def close(self) -> None:
+        self.fn = None
+
     def base_params(self) -> dict[str, Any]:
         return {"preset": self.w.config.name, "dtype": self.w.dtype_name, "prompt": self.w.prompt,
-                "max_seq": self.w.max_seq, "compiled": self.w.compiled}
+                "max_seq": self.w.max_seq, "compiled": self.compiled,
+                "cuda_graphs": self.cuda_graphs, "attention": "grouped-query, KV read once",
+                "fused_projections": True}
 
 
 class PrefillPhase(LlmPhase):
@@ -60,20 +136,35 @@ class PrefillPhase(LlmPhase):
     def __init__(self, w: LlmWorkload) -> None:
         super().__init__(w)
         torch = import_torch()
-        self.tokens = torch.randint(0, w.config.vocab_size, (1, w.prompt), device=w.dev)
+        self.tokens = torch.randint(0, w.config.vocab_size, (1, w.prompt), device=w.dev,
+                                    generator=w.gen)
         self.positions = torch.arange(w.prompt, device=w.dev)
 
     @property
     def tokens_per_call(self) -> int:
         return self.w.prompt
 
+    def eager(self) -> Any:
+        from benchhash.workloads.llm.model import prefill_next
+        return prefill_next
+
+    def compiled_fn(self, torch: Any) -> Any:
+        from benchhash.workloads.llm.model import prefill_next
+        return torch.compile(prefill_next, fullgraph=True, dynamic=False)
+
+    def first_calls(self, fn: Any) -> None:
+        for _ in range(2):
+            fn(self.w.model, self.tokens, self.positions)
+
     def _call(self) -> Any:
-        return self.w.model(self.tokens, self.positions)[:, -1].argmax(-1)
+        return self.fn(self.w.model, self.tokens, self.positions)
 
     def run(self, seconds: float, stop: threading.Event, trial: int | None) -> Window:
-        with import_torch().inference_mode():
-            calls, secs, per_call = timed_loop(self._call, self.w.dev, seconds, stop, self.batch_calls)
-        return Window(calls * self.w.prompt, secs, metrics={"ttft_ms": 1e3 * statistics.median(per_call)})
+        if self.fn is None:
+            self.compile()
+        with import_torch().no_grad():
+            calls, secs, per_call = timed_loop(self._call, self.w.dev, seconds, stop, self.per_call_s)
+        return Window(calls * self.w.prompt, secs, metrics={"ttft_ms": 1e3 * secs / calls})
 
     def params(self) -> dict[str, Any]:
         return {**self.base_params(), "batch": 1}
@@ -88,6 +179,8 @@ class PrefillPhase(LlmPhase):
 
 
 class DecodePhase(LlmPhase):
+    mode = "reduce-overhead"      # CUDA graphs: one replay per step
+
     def __init__(self, w: LlmWorkload, batch: int) -> None:
         super().__init__(w)
         self.batch, self.name = batch, f"decode.b{batch}"
@@ -95,41 +188,59 @@ class DecodePhase(LlmPhase):
         self.next = torch.zeros((batch, 1), dtype=torch.long, device=w.dev)
         self.pos = torch.zeros(1, dtype=torch.long, device=w.dev)
         self.position = w.prompt
-        self.contexts: list[int] = []
-        self.ready = False
+        self.context_sum = 0
+        self.steps = 0
 
     @property
     def tokens_per_call(self) -> int:
         return self.batch
 
     def _fill(self) -> None:
-        """Prefill this phase's batch of prompts (not timed)."""
+        """Prefill this phase's batch of prompts (in the compile step, never timed)."""
         torch = import_torch()
         w = self.w
-        prompt = torch.randint(0, w.config.vocab_size, (self.batch, w.prompt), device=w.dev)
-        with torch.inference_mode():
-            logits = w.model(prompt, torch.arange(w.prompt, device=w.dev))
-            self.next.copy_(logits[:, -1:].argmax(-1))
+        prompt = torch.randint(0, w.config.vocab_size, (self.batch, w.prompt), device=w.dev,
+                               generator=w.gen)
+        with torch.no_grad():
+            logits = w.model(prompt, torch.arange(w.prompt, device=w.dev), w.prompt, last_only=True)
+            self.next.copy_(logits.argmax(-1))
         self.position = w.prompt
-        self.ready = True
+        self.pos.fill_(self.position)
+
+    def eager(self) -> Any:
+        from benchhash.workloads.llm.model import decode_next
+        # eager knows the step's position on the host: attend over the valid length only
+        return lambda model, tokens, pos: decode_next(model, tokens, pos, self.position + 1)
+
+    def compiled_fn(self, torch: Any) -> Any:
+        from benchhash.workloads.llm.model import decode_next
+        return torch.compile(decode_next, mode=self.mode, fullgraph=True, dynamic=False)
+
+    def first_calls(self, fn: Any) -> None:
+        self._fill()
+        self.fn = fn
+        for _ in range(3):          # cudagraph trees: warm-up, record, replay
+            self._call()
 
     def _call(self) -> None:
+        """One step, with no host synchronisation: positions are known on the host."""
         if self.position >= self.w.max_seq:   # cache full: start again after the prompt
             self.position = self.w.prompt
-        self.pos.fill_(self.position)
-        logits = self.w.decode_step(self.next, self.pos)
-        self.next.copy_(logits[:, -1:].argmax(-1))
-        self.contexts.append(self.position + 1)
+            self.pos.fill_(self.position)
+        self.next.copy_(self.fn(self.w.model, self.next, self.pos))
+        self.pos.add_(1)
         self.position += 1
+        self.context_sum += self.position
+        self.steps += 1
 
     def run(self, seconds: float, stop: threading.Event, trial: int | None) -> Window:
-        if not self.ready:
-            self._fill()
-        self.contexts = []
-        with import_torch().inference_mode():
-            calls, secs, per_call = timed_loop(self._call, self.w.dev, seconds, stop, self.batch_calls)
+        if self.fn is None:
+            self.compile()
+        self.context_sum = self.steps = 0
+        with import_torch().no_grad():
+            calls, secs, _ = timed_loop(self._call, self.w.dev, seconds, stop, self.per_call_s)
         return Window(calls * self.batch, secs, metrics={
-            "tpot_ms": 1e3 * secs / calls, "context_mean": statistics.fmean(self.contexts)})
+            "tpot_ms": 1e3 * secs / calls, "context_mean": self.context_sum / self.steps})
 
     def params(self) -> dict[str, Any]:
         return {**self.base_params(), "batch": self.batch}
@@ -159,8 +270,6 @@ class LlmWorkload(TorchWorkload):
             else base["batches"]
         self.prompt, self.max_seq = int(base["prompt"]), int(base["max_seq"])
         self.use_compile = not self.options.get("no_compile") and device.kind == "cuda"
-        self.compiled = False
-        self.compile_error: str | None = None
         gpu = device.kind == "cuda"
         self.dtype_name = "bf16" if gpu else "fp32"
         self.bytes_per_value = 2 if gpu else 4
@@ -175,35 +284,10 @@ class LlmWorkload(TorchWorkload):
         from benchhash.workloads.llm.model import build
         self.dtype = torch.bfloat16 if self.dev.type == "cuda" else torch.float32
         self.check_memory()
+        self.gen = torch.Generator(device=self.dev).manual_seed(1)
         self.model = build(self.config, self.max_seq, self.dev, self.dtype)
         self.model.allocate_cache(max(self.batches))
-        self._step = self.model
-        self._step_checked = False
-        if self.use_compile:
-            try:
-                self._step = torch.compile(self.model, mode="reduce-overhead", dynamic=False)
-                self.compiled = True
-            except Exception as exc:  # noqa: BLE001 - eager still measures; the reason is kept
-                self.compile_error = f"torch.compile failed, decode runs eager: {exc}"
         self._phases: list[Phase] = [PrefillPhase(self)] + [DecodePhase(self, b) for b in self.batches]
-
-    def decode_step(self, tokens: Any, positions: Any) -> Any:
-        """One decode step; the first compiled call is checked, and a compiler failure falls
-        back to eager with the reason kept (compilation happens lazily, on that first call)."""
-        if self._step_checked:
-            return self._step(tokens, positions)
-        try:
-            out = self._step(tokens, positions)
-            synchronize(self.dev)
-        except Exception as exc:  # noqa: BLE001 - see docstring
-            if self._step is self.model:
-                raise
-            self.compile_error = f"torch.compile failed, decode runs eager: {str(exc)[:300]}"
-            self.compiled = False
-            self._step = self.model
-            out = self._step(tokens, positions)
-        self._step_checked = True
-        return out
 
     def need_bytes(self) -> float:
         c, b = self.config, self.bytes_per_value
@@ -222,25 +306,20 @@ class LlmWorkload(TorchWorkload):
 
     def utilisation(self, flops_per_s: float, bytes_per_s: float | None) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        name = self.device.name if self.dev.type == "cuda" else ""
-        peak = peak_flops(name, self.dtype_name) if name else None
+        gpu = self.dev.type == "cuda"
+        peak = device_peak_flops(self.device, self.dtype_name) if gpu else None
         if peak:
             out.update(mfu=flops_per_s / peak[0], peak_tflops=peak[0] / 1e12, peak_source=peak[1])
         else:
             out["mfu_reason"] = "no peak known for this device"
         if bytes_per_s is not None:
-            bw = memory_bandwidth(name) if name else None
+            bw = device_memory_bandwidth(self.device) if gpu else None
             if bw:
                 out.update(mbu=bytes_per_s / bw[0], memory_bandwidth_gb_s=bw[0] / 1e9)
             else:
                 out["mbu_reason"] = "no memory bandwidth known for this device"
-        if self.compile_error:
-            out["compile_error"] = self.compile_error
         return out
 
-    def backend(self) -> str | None:
-        return super().backend() + (" compiled" if self.compiled else "")  # type: ignore[operator]
-
     def teardown(self) -> None:
-        self.model = self._step = None  # type: ignore[assignment]
+        self.model = None  # type: ignore[assignment]
         super().teardown()

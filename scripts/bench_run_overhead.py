@@ -44,6 +44,8 @@ def main() -> int:
         record = Runner(NullMeter("benchmark"), cfg).run([workload])
         if record.error is not None:
             raise record.error
+        if record.failures:
+            raise SystemExit(f"bench_run_overhead: {record.failures[0]}")
         harness.append(record.phases[0].trials[0].window.rate)
     med_bare, med_harness = statistics.median(bare), statistics.median(harness)
     pairs = [h / b for h, b in zip(harness, bare)]

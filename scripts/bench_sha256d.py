@@ -13,16 +13,24 @@ import sys
 import time
 
 from benchhash.fsutil import print_json
-from benchhash.header import GENESIS
+from benchhash.header import GENESIS, NONCE_SPACE
 from benchhash.sha256d import scan
 from benchhash.sha256d.reference import ReferenceBackend
+
+
+def start_for(repeat: int, count: int) -> int:
+    """Where repeat r starts: successive ranges of ``count`` nonces, wrapped so that
+    [start, start + count) stays inside the 2^32 nonce space (count = 2^32 starts at 0)."""
+    if not 1 <= count <= NONCE_SPACE:
+        raise ValueError(f"count must be between 1 and 2^32, got {count}")
+    return repeat * count % (NONCE_SPACE - count + 1)
 
 
 def _rates(backend, count: int, repeats: int) -> list[float]:
     scan(GENESIS, 0, min(count, 1 << 16), backend=backend)  # warm-up: compile, caches, clocks
     rates = []
     for r in range(repeats):
-        res = scan(GENESIS, r * count % ((1 << 32) - count), count, backend=backend)
+        res = scan(GENESIS, start_for(r, count), count, backend=backend)
         rates.append(res.scanned / res.seconds)
     return rates
 
@@ -58,35 +66,53 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--cpu-count", type=int, default=1 << 26, help="nonces per CPU run")
     ap.add_argument("--baseline-count", type=int, default=1 << 19)
-    ap.add_argument("--gpu-count", type=int, default=1 << 34 >> 2, help="nonces per GPU run")
+    ap.add_argument("--gpu-count", type=int, default=NONCE_SPACE,
+                    help="nonces per GPU run (at most 2^32, one header's nonce space)")
+    ap.add_argument("--only", choices=("all", "cpu", "gpu"), default="all",
+                    help="gpu: skip the CPU and hashlib parts (what the GPU check runs)")
     ap.add_argument("--out", help="also write the JSON here")
     args = ap.parse_args()
+    for flag in ("cpu_count", "baseline_count", "gpu_count"):
+        if not 1 <= getattr(args, flag) <= NONCE_SPACE:
+            ap.error(f"--{flag.replace('_', '-')} must be between 1 and 2^32")
 
-    from benchhash.sha256d.cpu import CpuBackend
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     report: dict[str, object] = {"benchmark": "sha256d", "python": platform.python_version(),
                                  "machine": platform.machine(), "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if args.only in ("all", "cpu"):
+        report.update(_cpu_part(args))
+    if args.only in ("all", "gpu"):
+        report["cuda"] = _gpu_part(args)
+    print_json(report, args.out, indent=2)
+    return 0
+
+
+def _cpu_part(args: argparse.Namespace) -> dict[str, object]:
+    from benchhash.sha256d.cpu import CpuBackend
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    report: dict[str, object] = {}
     base = _summary(_hashlib_loop(args.baseline_count, args.repeats))
     report["hashlib_midstate_1thread"] = base
     report["reference_backend_1thread"] = _summary(_rates(ReferenceBackend(), args.baseline_count, args.repeats))
     one = CpuBackend(threads=1)
     report["cpu_device"] = one.device
-    report["cpu_1thread"] = _summary(_rates(one, args.cpu_count, args.repeats))
-    report["cpu_all_threads"] = {"threads": cores, **_summary(_rates(CpuBackend(threads=cores), args.cpu_count, args.repeats))}
-    b = base["median_hps"]
-    report["ratio_cpu_1thread_vs_hashlib"] = report["cpu_1thread"]["median_hps"] / b
-    report["ratio_cpu_all_vs_hashlib_1thread"] = report["cpu_all_threads"]["median_hps"] / b
+    report["cpu_1thread"] = one_t = _summary(_rates(one, args.cpu_count, args.repeats))
+    report["cpu_all_threads"] = all_t = {"threads": cores, **_summary(_rates(CpuBackend(threads=cores), args.cpu_count, args.repeats))}
+    b = float(base["median_hps"])  # type: ignore[arg-type]
+    report["ratio_cpu_1thread_vs_hashlib"] = float(one_t["median_hps"]) / b  # type: ignore[arg-type]
+    report["ratio_cpu_all_vs_hashlib_1thread"] = float(all_t["median_hps"]) / b  # type: ignore[arg-type]
+    return report
+
+
+def _gpu_part(args: argparse.Namespace) -> dict[str, object]:
     try:
         from benchhash.sha256d.cuda import CudaBackend
         gpu = CudaBackend(0)
+        gpu.load()
     except Exception as exc:  # noqa: BLE001
-        report["cuda"] = {"skipped": str(exc)}
-    else:
-        g = _summary(_rates(gpu, args.gpu_count, args.repeats))
-        g["median_ghps"] = g["median_hps"] / 1e9
-        report["cuda"] = {"device": gpu.device, **g}
-    print_json(report, args.out, indent=2)
-    return 0
+        return {"skipped": str(exc)}
+    g = _summary(_rates(gpu, args.gpu_count, args.repeats))
+    g["median_ghps"] = float(g["median_hps"]) / 1e9  # type: ignore[arg-type]
+    return {"device": gpu.device, "launch": gpu.launch_info(), "count": args.gpu_count, **g}
 
 
 if __name__ == "__main__":

@@ -1,0 +1,6 @@
+"""`python -m benchhash ...` runs the benchhash command."""
+
+from benchhash.cli import main
+
+if __name__ == "__main__":
+    main()

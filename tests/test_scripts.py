@@ -1,0 +1,88 @@
+"""The benchmark scripts' own logic (their figures come from running them, never from tests)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from benchhash.header import NONCE_SPACE
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"script_{name}", SCRIPTS / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("count", [1, 1 << 20, NONCE_SPACE - 1, NONCE_SPACE])
+def test_bench_sha256d_ranges_stay_in_the_nonce_space(count: int) -> None:
+    bench = load("bench_sha256d")
+    for r in range(7):
+        start = bench.start_for(r, count)
+        assert 0 <= start and start + count <= NONCE_SPACE
+    assert bench.start_for(0, NONCE_SPACE) == 0      # the default GPU count: no division by 0
+    with pytest.raises(ValueError):
+        bench.start_for(0, NONCE_SPACE + 1)
+
+
+def _run_script(name: str, args: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
+    module = load(name)
+    monkeypatch.setattr(sys, "argv", [name, *args])
+    return int(module.main())
+
+
+def test_nvml_selfcheck_against_fakes(fake_cupy, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                      monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from fake_nvml import FakeGpu
+    fake_cupy()
+    out = tmp_path / "nvml.json"
+    with FakeGpu(live_counter=True, power_mw=420_000).installed():
+        code = _run_script("nvml_selfcheck", ["--seconds", "0.5", "--idle", "0.3",
+                                              "--out", str(out)], monkeypatch)
+    report = json.loads(out.read_text())
+    checks = report["checks"]
+    assert checks["energy_counter"] and checks["instant_power_field"] and checks["sm_clock_read"]
+    assert checks["counter_vs_polled_within_5pct"] and checks["polling_at_least_8_hz"]
+    assert report["meter"]["instant_power_value_type"] == 1
+    assert report["hashing"]["average_w"] == pytest.approx(420, rel=0.05)
+    # the fake draws the same power idle and busy: the self-check says so and exits 1
+    assert not checks["busy_draws_10pct_more_than_idle"] and code == 1 and not report["ok"]
+
+
+def test_gpu_check_interrupts_a_step_that_overruns_and_goes_on(tmp_path: Path) -> None:
+    gpu_check = load("gpu_check")
+    st = gpu_check.Stage("quick", tmp_path, budget_s=60)
+    slow = st.run("sleeper", [sys.executable, "-c",
+                              "import time\ntry:\n time.sleep(30)\nexcept KeyboardInterrupt:\n"
+                              " print('interrupted, partial result kept')\n raise SystemExit(130)"],
+                  cap_s=2)
+    fast = st.run("ok", [sys.executable, "-c", "print('fine')"], cap_s=10)
+    st.close()
+    assert slow["timed_out"] and not slow["ok"] and slow["rc"] == 130
+    assert "partial result kept" in slow["tail"] and slow["seconds"] < 15
+    assert fast["ok"] and fast["rc"] == 0
+    log = (tmp_path / "quick.log").read_text()
+    assert "===== sleeper" in log and "(timed out)" in log and "fine" in log
+
+
+def test_gpu_check_targets() -> None:
+    gpu_check = load("gpu_check")
+    rows = [{"phase": "gemm bf16", "tflops": 781.0}, {"phase": "llm decode.b1", "mbu": 0.64},
+            {"phase": "llm decode.b64", "joules_per_unit": 0.09}]
+    met = [t["met"] for t in gpu_check.ai_targets(rows, "NVIDIA H100 80GB HBM3")]
+    assert met == [True, False, True]
+    assert [t["met"] for t in gpu_check.ai_targets(rows, "NVIDIA A100-SXM4-80GB")] == [None] * 3
+    assert [t["met"] for t in gpu_check.ai_targets([], "NVIDIA H100 80GB HBM3")] == [None] * 3
+    assert gpu_check._pytest_counts("3 passed, 2 skipped in 4.1s") == {"passed": 3, "skipped": 2}

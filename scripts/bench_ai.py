@@ -12,11 +12,11 @@ import sys
 import time
 from typing import Any
 
-from benchhash.device import resolve
 from benchhash.fsutil import print_json
+from benchhash.hw.device import resolve
 from benchhash.meters import make_meter
-from benchhash.results.build import phase_result
-from benchhash.runner import RunConfig, Runner
+from benchhash.results.model import Config
+from benchhash.runner import Runner
 from benchhash.workloads import create
 
 SUMMARY_METRICS = ("tflops", "pct_of_peak", "mfu", "mbu", "ttft_ms", "tpot_ms", "context_mean")
@@ -42,16 +42,15 @@ def main() -> int:
                                "gemm_size": args.gemm_size, "llm_preset": args.llm_preset,
                                "llm_batches": args.llm_batches, "no_compile": args.no_compile}
     options = {k: v for k, v in options.items() if v is not None}
-    cfg = RunConfig(duration_s=args.duration, trials=args.trials, warmup_s=args.warmup)
+    cfg = Config.for_run(duration_s=args.duration, trials=args.trials, warmup_s=args.warmup)
     loads = [create(name.strip(), device, options) for name in args.workloads.split(",")]
     with make_meter("auto", device) as meter:
         record = Runner(meter, cfg).run(loads)
         described = meter.describe()
     if record.error is not None:
         raise record.error
-    failures = list(record.failures)
-    phases = [p.model_dump(mode="json") for r in record.phases
-              if (p := phase_result(r, cfg, failures)) is not None]
+    failures = record.failures
+    phases = [p.model_dump(mode="json") for p in record.phases]
     summary = []
     for p in phases:
         row = {"phase": f"{p['workload']} {p['phase']}", "unit": p["unit"],

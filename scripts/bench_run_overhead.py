@@ -12,11 +12,12 @@ import statistics
 import sys
 import time
 
-from benchhash.device import resolve
+from benchhash.hw.device import resolve
 from benchhash.fsutil import print_json
-from benchhash.header import GENESIS
+from benchhash.sha256d.header import GENESIS
 from benchhash.meters import NullMeter
-from benchhash.runner import RunConfig, Runner
+from benchhash.results.model import Config
+from benchhash.runner import Runner
 from benchhash.sha256d import scan
 from benchhash.workloads import create
 
@@ -37,7 +38,7 @@ def main() -> int:
     probe = scan(GENESIS, 0, 1 << 22, backend=backend)
     count = int(min(probe.hashes_per_second * args.seconds, (1 << 32) - 1))
     bare, harness = [], []
-    cfg = RunConfig(duration_s=args.seconds, trials=1, warmup_s=0)
+    cfg = Config.for_run(duration_s=args.seconds, trials=1, warmup_s=0)
     for r in range(args.repeats):
         res = scan(GENESIS, 0, count, backend=backend)
         bare.append(res.scanned / res.seconds)
@@ -46,7 +47,7 @@ def main() -> int:
             raise record.error
         if record.failures:
             raise SystemExit(f"bench_run_overhead: {record.failures[0]}")
-        harness.append(record.phases[0].trials[0].window.rate)
+        harness.append(record.phases[0].trials[0].rate)
     med_bare, med_harness = statistics.median(bare), statistics.median(harness)
     pairs = [h / b for h, b in zip(harness, bare)]
     report = {

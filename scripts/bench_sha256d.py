@@ -13,7 +13,7 @@ import sys
 import time
 
 from benchhash.fsutil import print_json
-from benchhash.header import GENESIS, NONCE_SPACE
+from benchhash.sha256d.header import GENESIS, NONCE_SPACE
 from benchhash.sha256d import scan
 from benchhash.sha256d.reference import ReferenceBackend
 

@@ -13,10 +13,11 @@ import threading
 import time
 from typing import Any
 
-from benchhash.device import resolve
 from benchhash.fsutil import print_json
-from benchhash.header import GENESIS
-from benchhash.meters.base import POLL_GAP_WARN, Reading
+from benchhash.hw.device import resolve
+from benchhash.meters.base import POLL_GAP_WARN
+from benchhash.results.model import Reading
+from benchhash.sha256d.header import GENESIS
 
 
 def _hash_for(seconds: float, index: int) -> dict[str, Any]:
@@ -39,11 +40,8 @@ def _hash_for(seconds: float, index: int) -> dict[str, Any]:
 
 
 def _reading(r: Reading) -> dict[str, Any]:
-    t = r.telemetry
-    return {"seconds": r.seconds, "method": r.method, "energy_j": r.energy_j,
-            "counter_energy_j": r.counter_energy_j, "polled_energy_j": r.polled_energy_j,
-            "gap_pct": r.gap_pct, "average_w": r.average_w, "warnings": r.warnings,
-            "telemetry": None if t is None else t.to_json()}
+    return {**r.energy.model_dump(mode="json"),
+            "telemetry": None if r.telemetry is None else r.telemetry.model_dump(mode="json")}
 
 
 def main() -> int:
@@ -69,15 +67,17 @@ def main() -> int:
     finally:
         meter.close()
     samples = busy.telemetry.samples if busy.telemetry else 0
+    gap = busy.energy.gap_pct
     checks = {
         "energy_counter": described["energy_counter"],
         "instant_power_field": described["power_source"] == "NVML_FI_DEV_POWER_INSTANT",
-        "counter_vs_polled_within_5pct": busy.gap_pct is not None and abs(busy.gap_pct) <= 100 * POLL_GAP_WARN,
-        "polling_at_least_8_hz": samples >= 8 * busy.seconds,
+        "counter_vs_polled_within_5pct": gap is not None and abs(gap) <= 100 * POLL_GAP_WARN,
+        "polling_at_least_8_hz": samples >= 8 * busy.energy.seconds,
         "sm_clock_read": bool(busy.telemetry and busy.telemetry.sm_clock_mhz_median),
         "temperature_read": bool(busy.telemetry and busy.telemetry.temperature_c_max is not None),
         "no_poll_errors": not described["poll_errors"],
-        "busy_draws_10pct_more_than_idle": (busy.average_w or 0) > 1.1 * (idle.average_w or float("inf")),
+        "busy_draws_10pct_more_than_idle":
+            (busy.energy.average_w or 0) > 1.1 * (idle.energy.average_w or float("inf")),
     }
     report = {"check": "nvml_selfcheck", "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "device": device.name, "pci_bus_id": device.pci_bus_id, "mig_profile": device.mig_profile,

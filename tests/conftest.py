@@ -35,7 +35,7 @@ FIPS_VECTORS = [
 def has_gpu() -> tuple[bool, str]:
     """A GPU that CuPy or torch sees (the cuda backend's own tests then fail, not skip, when
     the backend does not work on it)."""
-    from benchhash.sha256d.cuda import probe
+    from benchhash.hw.cuda import probe
     p = probe(0)
     if p.steps.get("gpu", "") is None:
         return True, ""
@@ -88,18 +88,19 @@ def host_lib(nvcc: str, tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL
 def fake_cupy(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
     """install(**FakeGpuState fields) puts a fake CuPy in sys.modules and resets the cuda
     backend's per-process caches (again after the test)."""
+    from benchhash.hw import cuda as hw_cuda
     from benchhash.sha256d import cuda
     from fake_cupy import FakeGpuState, make_cupy
 
     def install(**kwargs: Any) -> FakeGpuState:
         state = FakeGpuState(**kwargs)
         monkeypatch.setitem(sys.modules, "cupy", make_cupy(state))
-        cuda.probe.cache_clear()
+        hw_cuda.probe.cache_clear()
         cuda._module.cache_clear()
         return state
 
     yield install
-    cuda.probe.cache_clear()
+    hw_cuda.probe.cache_clear()
     cuda._module.cache_clear()
 
 

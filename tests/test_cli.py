@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchhash.header import GENESIS
+from benchhash.sha256d.header import GENESIS
 from conftest import run_cli
 
 G = GENESIS.hex()

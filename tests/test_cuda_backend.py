@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from benchhash.device import resolve
+from benchhash.hw.device import resolve
 from benchhash.errors import BackendUnavailable
-from benchhash.header import GENESIS
+from benchhash.sha256d.header import GENESIS
 from benchhash.results import io
 from benchhash.sha256d import cuda, scan
 from benchhash.sha256d.reference import ReferenceBackend

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from benchhash.econ import claim, market, uses
-from benchhash.econ.report import econ_json
+from benchhash.econ.report import EconRequest, econ_json
 from benchhash.errors import InputError
 from conftest import run_cli
 
@@ -123,7 +123,7 @@ def test_ratio_monotone_in_gpu_price_and_btc_price(p1: float, p2: float, btc: fl
 
 
 def test_json_holds_every_input_beside_every_output() -> None:
-    data = econ_json([], None, ["power_usd_per_mwh=50"], "S21 XP", True, 10, 100, 500, 0)
+    data = econ_json(EconRequest(sets=("power_usd_per_mwh=50",), asic="S21 XP", claim=True, draws=500))
     assert data["inputs"]["power_usd_per_mwh"]["value"] == 50
     assert all({"value", "unit", "source", "date"} <= set(x) for x in data["inputs"].values())
     kinds = [u["use"] for u in data["uses"]]
@@ -140,7 +140,7 @@ def test_json_holds_every_input_beside_every_output() -> None:
 
 
 def test_measured_result_gives_a_device_mining_row() -> None:
-    data = econ_json([str(GOLDEN)], None, [], "S21", False, 10, 100, 100, 0)
+    data = econ_json(EconRequest(results=(str(GOLDEN),), draws=100))
     row = next(u for u in data["uses"] if u["use"] == "device_mining")
     assert "(measured)" in row["label"] and row["basis"]["source"] == str(GOLDEN)
     assert not data["notes"]
@@ -179,6 +179,6 @@ def test_tokens_row_needs_an_energy_reading(monkeypatch: pytest.MonkeyPatch) -> 
     assert row.revenue_usd_per_year == pytest.approx(tokens * m["usd_per_m_tokens_8b"] / 1e6)
     no_energy = Measured("r.json", "cpu", tokens_per_second=5000.0)
     monkeypatch.setattr(rep, "from_result", lambda p: no_energy)
-    data = econ_json(["r.json"], None, [], "S21", False, 10, 100, 10, 0)
+    data = econ_json(EconRequest(results=("r.json",), draws=10))
     assert "ai_tokens" not in [u["use"] for u in data["uses"]]
     assert any("without an energy reading" in n for n in data["notes"])

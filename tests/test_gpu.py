@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchhash.header import GENESIS
+from benchhash.sha256d.header import GENESIS
 from benchhash.sha256d import scan
 from benchhash.sha256d.reference import ReferenceBackend
 
@@ -47,7 +47,7 @@ def test_cuda_range_end_of_nonce_space(cuda) -> None:
 
 
 def test_probe_and_launch_shape_on_the_gpu(cuda) -> None:  # type: ignore[no-untyped-def]
-    from benchhash.sha256d.cuda import probe
+    from benchhash.hw.cuda import probe
     assert probe(0).ok, probe(0).steps
     info = cuda.launch_info()
     assert info["blocks_per_sm"] >= 1 and info["grid_blocks"] == info["sms"] * info["blocks_per_sm"]
@@ -72,7 +72,7 @@ def test_quick_run_on_the_gpu_measures_energy_with_nvml(tmp_path) -> None:  # ty
 
 @pytest.mark.gpu
 def test_gemm_bf16_reaches_a_sane_share_of_peak() -> None:
-    from benchhash.device import resolve
+    from benchhash.hw.device import resolve
     from benchhash.workloads import create
     import threading
     w = create("gemm", resolve("cuda"), {"gemm_dtypes": "bf16", "gemm_size": 4096})
@@ -109,7 +109,7 @@ def test_gemm_fp8_runs_with_fast_accumulation_where_the_gpu_has_fp8() -> None:
 
     import torch
 
-    from benchhash.device import resolve
+    from benchhash.hw.device import resolve
     from benchhash.workloads import create
     if torch.cuda.get_device_capability() < (8, 9):
         pytest.skip("this GPU has no fp8")

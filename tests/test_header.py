@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from benchhash.errors import InputError
-from benchhash.header import (
+from benchhash.sha256d.header import (
     DIFF1_TARGET, GENESIS, BlockHeader, bits_to_target, difficulty, share_target, target_to_bits,
 )
 

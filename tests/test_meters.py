@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchhash.device import Device
+from benchhash.results.model import Device
 from benchhash.errors import InputError, MeterError
 from benchhash.meters import NullMeter, make_meter
 from benchhash.meters.base import Sample, integrate_power, summarize_samples, throttle_names
@@ -50,9 +50,9 @@ def test_rapl_sums_package_and_dram_and_unfolds_a_wrap(tmp_path: Path) -> None:
     (dram / "energy_uj").write_text("12500000\n")            # +2.5 J
     r = meter.end()
     meter.close()
-    assert r.method == "rapl"
-    assert r.domains_j == pytest.approx({"package-0": 5.0, "dram-1": 2.5})
-    assert r.energy_j == pytest.approx(7.5)
+    assert r.energy.method == "rapl"
+    assert r.energy.domains_j == pytest.approx({"package-0": 5.0, "dram-1": 2.5})
+    assert r.energy.energy_j == pytest.approx(7.5)
 
 
 def test_rapl_unreadable_or_missing_says_why(tmp_path: Path,
@@ -79,21 +79,21 @@ def test_auto_meter_falls_back_to_null_with_the_reason(monkeypatch: pytest.Monke
     import benchhash.meters.rapl as rapl
     monkeypatch.setattr(rapl, "POWERCAP", tmp_path / "missing")
     monkeypatch.setattr(rapl.RaplMeter.__init__, "__defaults__", (tmp_path / "missing", 1.0))
-    meter = make_meter("auto", Device("cpu"))
+    meter = make_meter("auto", Device(kind="cpu"))
     assert isinstance(meter, NullMeter) and "does not exist" in meter.reason
     with pytest.raises(MeterError):
-        make_meter("rapl", Device("cpu"))
+        make_meter("rapl", Device(kind="cpu"))
     with pytest.raises(InputError, match="needs a GPU"):
-        make_meter("nvml", Device("cpu"))
+        make_meter("nvml", Device(kind="cpu"))
     with pytest.raises(InputError, match="--meter must be one of"):
-        make_meter("wattmeter", Device("cpu"))
+        make_meter("wattmeter", Device(kind="cpu"))
 
 
 def test_null_meter_reads_none_not_zero() -> None:
     m = NullMeter("nothing to read")
     m.begin()
     r = m.end()
-    assert r.energy_j is None and r.average_w is None and r.reason == "nothing to read"
+    assert r.energy.energy_j is None and r.energy.average_w is None and r.energy.reason == "nothing to read"
 
 
 def test_replay_meter_energy_matches_its_trace(tmp_path: Path) -> None:
@@ -103,7 +103,7 @@ def test_replay_meter_energy_matches_its_trace(tmp_path: Path) -> None:
         m.begin()
         time.sleep(0.2)
         r = m.end()
-    assert r.method == "replay" and r.energy_j == pytest.approx(250 * r.seconds, rel=1e-6)
+    assert r.energy.method == "replay" and r.energy.energy_j == pytest.approx(250 * r.energy.seconds, rel=1e-6)
 
 
 @pytest.mark.parametrize(("content", "needle"), [

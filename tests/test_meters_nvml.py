@@ -7,7 +7,7 @@ import time
 import pytest
 
 from benchhash.meters.nvml import NvmlMeter
-from benchhash.meters.nvml_errors import (
+from benchhash.hw.nvml import (
     NvmlGpuLost, NvmlLibraryNotFound, NvmlNoPermission, NvmlNotSupported, NvmlUnknown, call,
 )
 from fake_nvml import FakeGpu, nvml_error
@@ -25,11 +25,11 @@ def test_counter_is_the_method_and_polling_cross_checks() -> None:
     gpu = FakeGpu(power_mw=350_000)
     with gpu.installed(), NvmlMeter(0, interval_s=0.02) as meter:
         r = window(meter, gpu, 0.5, joules=0.5 * 350)
-    assert r.method == "nvml-energy-counter"
-    assert r.energy_j == pytest.approx(175.0)
-    assert r.counter_energy_j == pytest.approx(175.0)
+    assert r.energy.method == "nvml-energy-counter"
+    assert r.energy.energy_j == pytest.approx(175.0)
+    assert r.energy.counter_energy_j == pytest.approx(175.0)
     # 350 W held over the window: the polled integral agrees within the poll jitter
-    assert r.polled_energy_j == pytest.approx(350 * r.seconds, rel=1e-6)
+    assert r.energy.polled_energy_j == pytest.approx(350 * r.energy.seconds, rel=1e-6)
     assert r.telemetry is not None and r.telemetry.samples >= 10
     assert r.telemetry.power_w_mean == pytest.approx(350.0)
     assert "nvmlDeviceGetFieldValues" in gpu.calls and "nvmlDeviceGetPowerUsage" not in gpu.calls
@@ -39,8 +39,8 @@ def test_gap_between_counter_and_polling_is_flagged() -> None:
     gpu = FakeGpu(power_mw=350_000)
     with gpu.installed(), NvmlMeter(0, interval_s=0.02) as meter:
         r = window(meter, gpu, 0.3, joules=0.3 * 250)   # counter says 250 W, polls say 350 W
-    assert r.gap_pct is not None and r.gap_pct > 30
-    assert any("differs from the energy counter" in w for w in r.warnings)
+    assert r.energy.gap_pct is not None and r.energy.gap_pct > 30
+    assert any("differs from the energy counter" in w for w in r.energy.warnings)
 
 
 def test_polling_is_the_method_when_the_counter_is_unsupported() -> None:
@@ -48,10 +48,10 @@ def test_polling_is_the_method_when_the_counter_is_unsupported() -> None:
     with gpu.installed(), NvmlMeter(0, interval_s=0.02) as meter:
         r = window(meter, gpu, 0.3, joules=0)
         described = meter.describe()
-    assert r.method == "nvml-power-polling"
-    assert r.energy_j == pytest.approx(200 * r.seconds, rel=1e-6)
-    assert r.counter_energy_j is None
-    assert "energy counter unsupported" in (r.reason or "")
+    assert r.energy.method == "nvml-power-polling"
+    assert r.energy.energy_j == pytest.approx(200 * r.energy.seconds, rel=1e-6)
+    assert r.energy.counter_energy_j is None
+    assert "energy counter unsupported" in (r.energy.reason or "")
     assert described["energy_counter"] is False
 
 
@@ -62,7 +62,7 @@ def test_instant_field_unsupported_falls_back_to_power_usage_and_says_so() -> No
         described = meter.describe()
     assert "nvmlDeviceGetPowerUsage" in gpu.calls
     assert "1 s average" in described["power_source"]
-    assert r.polled_energy_j == pytest.approx(300 * r.seconds, rel=1e-6)
+    assert r.energy.polled_energy_j == pytest.approx(300 * r.energy.seconds, rel=1e-6)
 
 
 def test_unsupported_telemetry_fields_are_none_not_zero() -> None:
@@ -73,7 +73,7 @@ def test_unsupported_telemetry_fields_are_none_not_zero() -> None:
         errors = meter.describe()["poll_errors"]
     assert r.telemetry is not None
     assert r.telemetry.temperature_c_max is None and r.telemetry.sm_clock_mhz_median is None
-    assert r.energy_j == pytest.approx(70)
+    assert r.energy.energy_j == pytest.approx(70)
     assert "not offer" in errors["temperature_c"] and "privileges" in errors["sm_clock_mhz"]
 
 
@@ -84,9 +84,9 @@ def test_counter_failing_mid_run_falls_back_to_polling_with_a_warning() -> None:
         time.sleep(0.2)
         gpu.fail["nvmlDeviceGetTotalEnergyConsumption"] = "NVML_ERROR_UNKNOWN"
         r = meter.end()
-    assert r.method == "nvml-power-polling"
-    assert r.energy_j == pytest.approx(400 * r.seconds, rel=1e-6)
-    assert any("energy counter read failed mid-run" in w for w in r.warnings)
+    assert r.energy.method == "nvml-power-polling"
+    assert r.energy.energy_j == pytest.approx(400 * r.energy.seconds, rel=1e-6)
+    assert any("energy counter read failed mid-run" in w for w in r.energy.warnings)
 
 
 def test_gpu_lost_mid_run_gives_no_energy_rather_than_zero() -> None:
@@ -100,8 +100,8 @@ def test_gpu_lost_mid_run_gives_no_energy_rather_than_zero() -> None:
         meter.begin()
         time.sleep(0.1)
         r = meter.end()
-    assert r.energy_j is None and r.average_w is None
-    assert "fell off the bus" in (r.reason or "")
+    assert r.energy.energy_j is None and r.energy.average_w is None
+    assert "fell off the bus" in (r.energy.reason or "")
 
 
 def test_throttle_reasons_are_named_and_shared() -> None:
@@ -141,12 +141,12 @@ def test_init_failure_is_a_one_line_error() -> None:
 
 
 def test_provenance_reads_every_field_and_names_the_missing_ones() -> None:
-    from benchhash.provenance import gpus
+    from benchhash.hw.gpus import gpus
     gpu = FakeGpu(fail={"nvmlDeviceGetVbiosVersion": "NVML_ERROR_NOT_SUPPORTED"})
     with gpu.installed():
         found, reason = gpus()
     assert reason is None and len(found) == 1
-    g = found[0]
+    g = found[0].model_dump()
     assert g["name"] == "NVIDIA H100 80GB HBM3" and g["pci_bus_id"] == "00000000:1B:00.0"
     assert g["power_limits"] == {"current_w": 700.0, "default_w": 700.0, "enforced_w": 700.0,
                                  "min_w": 200.0, "max_w": 700.0}
@@ -182,9 +182,9 @@ def test_instant_field_failing_mid_run_falls_back_with_a_warning() -> None:
         gpu.fail["nvmlDeviceGetFieldValues"] = "NVML_ERROR_UNKNOWN"
         second = window(meter, gpu, 0.2, joules=60)
         described = meter.describe()
-    assert not first.warnings
-    assert any("instant-power field stopped answering" in w for w in second.warnings)
-    assert second.polled_energy_j == pytest.approx(300 * second.seconds, rel=1e-6)
+    assert not first.energy.warnings
+    assert any("instant-power field stopped answering" in w for w in second.energy.warnings)
+    assert second.energy.polled_energy_j == pytest.approx(300 * second.energy.seconds, rel=1e-6)
     assert "nvmlDeviceGetPowerUsage" in gpu.calls and "1 s average" in described["power_source"]
     assert described["power_fallback"]
 
@@ -214,7 +214,7 @@ def test_info_survives_every_per_gpu_call_failing(capsys: pytest.CaptureFixture[
 
 
 def test_a_mig_instance_is_measured_as_such(fake_cupy: object) -> None:
-    from benchhash.device import resolve
+    from benchhash.hw.device import resolve
     from benchhash.workloads.peaks import device_memory_bandwidth, device_peak_flops
     fake_cupy(name="NVIDIA H100 80GB HBM3 MIG 3g.40gb", sms=60,  # type: ignore[operator]
               memory_bytes=40 * 2**30)
@@ -236,7 +236,7 @@ def test_a_mig_instance_is_measured_as_such(fake_cupy: object) -> None:
 
 
 def test_mig_mode_on_without_a_mig_name_is_still_a_mig_instance(fake_cupy: object) -> None:
-    from benchhash.device import mig_profile, resolve
+    from benchhash.hw.device import mig_profile, resolve
     fake_cupy()  # type: ignore[operator]
     with FakeGpu(mig_mode=(1, 1)).installed():
         device = resolve("auto")
@@ -248,8 +248,8 @@ def test_mig_mode_on_without_a_mig_name_is_still_a_mig_instance(fake_cupy: objec
 
 
 def test_a_gpu_whose_handle_fails_is_listed_not_fatal() -> None:
-    from benchhash.provenance import gpus
+    from benchhash.hw.gpus import gpus
     with FakeGpu(fail={"nvmlDeviceGetHandleByIndex": "NVML_ERROR_GPU_IS_LOST"}).installed():
         found, reason = gpus()
-    assert reason is None and found[0]["name"] is None
-    assert "fell off the bus" in found[0]["unavailable"]["handle"]
+    assert reason is None and found[0].name is None
+    assert "fell off the bus" in found[0].unavailable["handle"]

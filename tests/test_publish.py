@@ -14,7 +14,8 @@ import pytest
 from benchhash.results import io
 from benchhash.results.compare import compare, regressions
 from benchhash.results.merge import merge
-from benchhash.results.verify import poisson_interval, verify_data, verify_file
+from benchhash.results.verify import verify_data, verify_file
+from benchhash.stats import poisson_interval
 from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]

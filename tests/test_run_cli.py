@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchhash.header import hash_to_int, sha256d
+from benchhash.sha256d.header import hash_to_int, sha256d
 from benchhash.results import io
 from conftest import run_cli
 

@@ -1,30 +1,51 @@
-"""The runner with a scripted workload: warm-up, trials, statistics, interruption, and that a
-workload it has never seen plugs in without changes."""
+"""The runner with scripted workloads on a fake clock (nothing sleeps): warm-up, trials,
+statistics, interruption, failures that stay with their workload or phase, and that a workload it
+has never seen plugs in without changes."""
 
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
 
-from benchhash.device import Device
 from benchhash.errors import InputError
 from benchhash.meters import NullMeter
 from benchhash.meters.replay import ReplayMeter
 from benchhash.results.build import build
-from benchhash.runner import Listener, RunConfig, Runner
+from benchhash.results.model import Config, Device, Environment, Result
+from benchhash.runner import Clock, Listener, RunRecord, Runner
 from benchhash.workloads.base import Phase, Window, Workload
+
+CPU = Device(kind="cpu")
+
+
+class FakeClock(Clock):
+    """Time that moves only when work 'takes' it."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def now(self) -> float:
+        return self.t
+
+    def wait(self, event: threading.Event, seconds: float) -> None:
+        self.t += seconds
+
+    def take(self, seconds: float) -> None:
+        self.t += seconds
 
 
 class Scripted(Phase):
-    """Does ``rates[k]`` units per second on its k-th call (the last one repeats)."""
+    """Does ``rates[k]`` units per second on its k-th call (the last one repeats), taking the
+    window's time from the fake clock."""
 
     unit = "widget"
 
-    def __init__(self, rates: list[float], interrupt_at_trial: int | None = None) -> None:
-        self.rates, self.calls, self.interrupt = rates, 0, interrupt_at_trial
+    def __init__(self, rates: list[float], clock: FakeClock | None = None,
+                 interrupt_at_trial: int | None = None, name: str = "run") -> None:
+        self.rates, self.calls, self.interrupt, self.name = rates, 0, interrupt_at_trial, name
+        self.clock = clock or FakeClock()
         self.prepared: tuple[float | None, float] | None = None
 
     def run(self, seconds: float, stop: threading.Event, trial: int | None) -> Window:
@@ -32,7 +53,7 @@ class Scripted(Phase):
             raise KeyboardInterrupt
         rate = self.rates[min(self.calls, len(self.rates) - 1)]
         self.calls += 1
-        time.sleep(seconds)
+        self.clock.take(seconds)
         return Window(rate * seconds, seconds, None if trial is None else {"trial": trial})
 
     def prepare(self, rate_estimate: float | None, trial_seconds: float) -> None:
@@ -45,11 +66,16 @@ class Scripted(Phase):
 class Toy(Workload):
     name = "toy"
 
+    def __init__(self, device: Device, phases: list[Phase]) -> None:
+        super().__init__(device)
+        self._phases = phases
+        self.synced = 0
+
     def setup(self) -> None:
         self.synced = 0
 
     def phases(self) -> list[Phase]:
-        return self.options["phases"]
+        return self._phases
 
     def synchronize(self) -> None:
         self.synced += 1
@@ -58,108 +84,120 @@ class Toy(Workload):
 class Recorder(Listener):
     def __init__(self) -> None:
         self.stages: list[str] = []
+        self.failures: list[str] = []
 
     def stage(self, label: str, seconds: float) -> None:
         self.stages.append(label)
 
+    def failed(self, failure: Any) -> None:
+        self.failures.append(f"{failure.workload}/{failure.phase}/{failure.stage}")
+
+
+ENV = Environment.model_validate({
+    "host": "test", "os": "test", "python": "3", "packages": {}, "notes": None,
+    "git": {"commit": None, "dirty": None, "reason": "test"}, "command_line": [],
+    "cpu": {"model": None, "arch": None, "logical_cores": 1, "usable_cores": 1, "flags": {}},
+    "gpus": [], "gpu_reason": "test", "meter": {"name": "test"},
+})
+
+
+def result_of(out: RunRecord, cfg: Config) -> Result:
+    return build(device=CPU, config=cfg, env=ENV, created_utc="2026-11-21T00:00:00Z",
+                 phases=out.phases, failures=out.failures, idle=out.idle,
+                 complete=out.complete, stopped=out.stopped)
+
 
 def test_trials_stats_and_listener() -> None:
-    phase = Scripted([50.0, 100.0, 100.0])
-    toy = Toy(Device("cpu"), {"phases": [phase]})
+    clock = FakeClock()
+    phase = Scripted([50.0, 100.0, 100.0], clock)
+    toy = Toy(CPU, [phase])
     rec = Recorder()
-    cfg = RunConfig(duration_s=0.1, trials=3, warmup_s=1.0)
-    out = Runner(NullMeter("test"), cfg, rec).run([toy])
+    cfg = Config(duration_s=10, trials=3, warmup_s=10.0)
+    out = Runner(NullMeter("test"), cfg, rec, clock).run([toy])
     assert out.complete and out.error is None
     (p,) = out.phases
     assert p.warmup is not None and p.warmup.settled and len(p.warmup.windows) == 3
-    assert phase.prepared == (pytest.approx(100.0), 0.1)
-    assert [t.window.rate for t in p.trials] == pytest.approx([100.0] * 3)
+    assert p.warmup.seconds == pytest.approx(6.0)               # three 2 s windows, on the clock
+    assert phase.prepared == (pytest.approx(100.0), 10)
+    assert [t.rate for t in p.trials] == pytest.approx([100.0] * 3)
     assert toy.synced == 1 + 2 * (3 + 3)       # after compiling, before and after every window
     assert rec.stages == ["toy run compile", "toy run warm-up", "toy run trial 1/3",
                           "toy run trial 2/3", "toy run trial 3/3"]
-    result = build(out, device=Device("cpu"), config=cfg, config_json=config(cfg), env=ENV,
-                   created_utc="2026-11-21T00:00:00Z")
-    w = result.workloads[0]
+    w = result_of(out, cfg).workloads[0]
     assert w.stats.rate is not None and w.stats.rate.median == pytest.approx(100.0)
     assert w.energy.energy_j is None and w.efficiency.work_per_joule is None
     assert any("no energy reading: test" in x for x in w.validity.warnings)
-    assert w.params == {"size": 7} and w.rate_unit == "widget/s"
+    assert w.params == {"size": 7} and w.rate_unit == "widget/s" and w.compile_s is None
 
 
 def test_warmup_is_bounded_when_the_rate_never_settles() -> None:
-    phase = Scripted([float(2 ** k) for k in range(20)])
-    out = Runner(NullMeter(), RunConfig(duration_s=0.05, trials=1, warmup_s=1.0)).run(
-        [Toy(Device("cpu"), {"phases": [phase]})])
+    clock = FakeClock()
+    phase = Scripted([float(2 ** k) for k in range(20)], clock)
+    out = Runner(NullMeter(), Config(duration_s=1, trials=1, warmup_s=10.0), clock=clock).run(
+        [Toy(CPU, [phase])])
     w = out.phases[0].warmup
-    assert w is not None and not w.settled and w.seconds < 1.5 and 3 <= len(w.windows) <= 4
+    assert w is not None and not w.settled and w.seconds == pytest.approx(10.0)
+    assert len(w.windows) == 5                  # 2 s windows until the 10 s bound
 
 
 def test_interrupt_keeps_finished_trials() -> None:
-    phase = Scripted([10.0], interrupt_at_trial=2)
-    cfg = RunConfig(duration_s=0.05, trials=5, warmup_s=0)
-    out = Runner(NullMeter(), cfg).run([Toy(Device("cpu"), {"phases": [phase]})])
+    clock = FakeClock()
+    phase = Scripted([10.0], clock, interrupt_at_trial=2)
+    cfg = Config(duration_s=5, trials=5, warmup_s=0)
+    out = Runner(NullMeter(), cfg, clock=clock).run([Toy(CPU, [phase])])
     assert not out.complete and isinstance(out.error, KeyboardInterrupt)
     assert out.stopped == "interrupted (Ctrl-C)"
     (p,) = out.phases
     assert not p.complete and len(p.trials) == 2
-    result = build(out, device=Device("cpu"), config=cfg, config_json=config(cfg), env=ENV,
-                   created_utc="2026-11-21T00:00:00Z")
+    result = result_of(out, cfg)
     assert not result.complete and result.workloads[0].validity.valid is False
     assert "incomplete: 2 of 5 trial(s) finished" in result.workloads[0].validity.warnings
 
 
 def test_energy_per_trial_with_a_replayed_trace() -> None:
-    phase = Scripted([1000.0])
-    cfg = RunConfig(duration_s=0.3, trials=3, warmup_s=0, idle_s=0.2)
+    cfg = Config(duration_s=0.3, trials=3, warmup_s=0, idle_s=0.2)
+
+    class Sleeping(Scripted):
+        def run(self, seconds: float, stop: threading.Event, trial: int | None) -> Window:
+            stop.wait(seconds)                  # the replay meter polls in real time
+            return super().run(seconds, stop, trial)
+
+    phase = Sleeping([1000.0])
     with ReplayMeter([{"power_w": 200.0}], interval_s=0.01) as meter:
-        out = Runner(meter, cfg).run([Toy(Device("cpu"), {"phases": [phase]})])
+        out = Runner(meter, cfg).run([Toy(CPU, [phase])])
     assert out.idle is not None and out.idle.average_w == pytest.approx(200.0)
-    result = build(out, device=Device("cpu"), config=cfg, config_json=config(cfg), env=ENV,
-                   created_utc="2026-11-21T00:00:00Z")
+    result = result_of(out, cfg)
     w = result.workloads[0]
     assert w.energy.average_w == pytest.approx(200.0)
     assert w.efficiency.work_per_joule == pytest.approx(5.0, rel=0.05)   # 1000/s over 200 W
     assert result.idle is not None and result.idle.average_w == pytest.approx(200.0)
 
 
-@pytest.mark.parametrize(("cfg", "needle"), [
-    (RunConfig(duration_s=0), "--duration"),
-    (RunConfig(trials=0), "--trials"),
-    (RunConfig(warmup_s=-1), "--warmup"),
-    (RunConfig(idle_s=-1), "--idle"),
+@pytest.mark.parametrize(("values", "needle"), [
+    ({"duration_s": 0}, "--duration"),
+    ({"trials": 0}, "--trials"),
+    ({"warmup_s": -1}, "--warmup"),
+    ({"idle_s": -1}, "--idle"),
 ])
-def test_bad_config(cfg: RunConfig, needle: str) -> None:
+def test_bad_config(values: dict[str, Any], needle: str) -> None:
     with pytest.raises(InputError, match=needle):
-        Runner(NullMeter(), cfg)
-
-
-def config(cfg: RunConfig) -> dict[str, Any]:
-    return {"device": "cpu", "workloads": ["toy"], "duration_s": cfg.duration_s,
-            "trials": cfg.trials, "warmup_s": cfg.warmup_s, "idle_s": cfg.idle_s,
-            "quick": False, "meter": "test"}
-
-
-ENV: dict[str, Any] = {
-    "host": "test", "os": "test", "python": "3", "packages": {}, "notes": None,
-    "git": {"commit": None, "dirty": None, "reason": "test"}, "command_line": [],
-    "cpu": {"model": None, "arch": None, "logical_cores": 1, "usable_cores": 1, "flags": {}},
-    "gpus": [], "gpu_reason": "test", "meter": {"name": "test"},
-}
+        Config.for_run(**values)
 
 
 class Failing(Scripted):
     """A Scripted phase that raises at a chosen step: 'compile', 'warmup', 'trial:K',
     'summary', 'proof' or 'close'."""
 
-    def __init__(self, where: str, name: str = "bad", compile_s: float = 0.0) -> None:
-        super().__init__([10.0])
-        self.where, self.name, self.compile_s = where, name, compile_s
+    def __init__(self, where: str, name: str = "bad", compile_s: float = 0.0,
+                 clock: FakeClock | None = None) -> None:
+        super().__init__([10.0], clock, name=name)
+        self.where, self.compile_s = where, compile_s
         self.closed = False
 
     def compile(self) -> bool:
         if self.where == "compile":
             raise RuntimeError("CUDA graph capture failed (simulated)")
-        time.sleep(self.compile_s)
+        self.clock.take(self.compile_s)
         return self.compile_s > 0
 
     def run(self, seconds: float, stop: threading.Event, trial: int | None) -> Window:
@@ -167,6 +205,8 @@ class Failing(Scripted):
             raise MemoryError("out of memory (simulated)")
         if self.where.startswith("trial:") and trial == int(self.where.split(":")[1]):
             raise RuntimeError("illegal memory access (simulated)")
+        if self.where == "nan" and trial is not None:
+            return Window(float("nan"), seconds)
         return super().run(seconds, stop, trial)
 
     def summary(self, windows: list[Window]) -> dict[str, Any]:
@@ -192,74 +232,61 @@ class Broken(Toy):
         raise RuntimeError("no loadable NVRTC (simulated)")
 
 
-class FailRecorder(Recorder):
-    def __init__(self) -> None:
-        super().__init__()
-        self.failures: list[str] = []
-
-    def failed(self, failure: Any) -> None:
-        self.failures.append(f"{failure.workload}/{failure.phase}/{failure.stage}")
-
-
-def _build(out: Any, cfg: RunConfig) -> Any:
-    return build(out, device=Device("cpu"), config=cfg, config_json=config(cfg), env=ENV,
-                 created_utc="2026-11-21T00:00:00Z")
-
-
 def test_a_failing_workload_and_phases_stay_with_themselves() -> None:
-    cfg = RunConfig(duration_s=0.05, trials=3, warmup_s=0)
-    phases = [Failing("compile", "a"), Failing("trial:1", "b"), Failing("summary", "c"),
-              Failing("close", "d"), Failing("none", "e", compile_s=0.05)]
-    rec = FailRecorder()
-    out = Runner(NullMeter(), cfg, rec).run([Broken(Device("cpu"), {}),
-                                            Toy(Device("cpu"), {"phases": phases})])
+    clock = FakeClock()
+    cfg = Config(duration_s=1, trials=3, warmup_s=0)
+    phases = [Failing("compile", "a", clock=clock), Failing("trial:1", "b", clock=clock),
+              Failing("summary", "c", clock=clock), Failing("close", "d", clock=clock),
+              Failing("none", "e", compile_s=7.5, clock=clock)]
+    rec = Recorder()
+    out = Runner(NullMeter(), cfg, rec, clock).run([Broken(CPU, []), Toy(CPU, phases)])
     assert out.complete and out.error is None          # the run itself went to the end
     assert rec.failures == ["broken/None/setup", "toy/a/compile", "toy/b/trial", "toy/c/summary",
                             "toy/d/teardown"]
     assert all(p.closed for p in phases)
     by_name = {p.phase: p for p in out.phases}
+    assert set(by_name) == {"b", "c", "d", "e"}                       # 'a' measured nothing
     assert len(by_name["b"].trials) == 1 and not by_name["b"].complete   # trial 0 is kept
     assert len(by_name["c"].trials) == 3 and by_name["c"].metrics == {}
-    assert by_name["e"].complete and by_name["e"].compile_s == pytest.approx(0.05, abs=0.04)
+    assert by_name["e"].complete and by_name["e"].compile_s == pytest.approx(7.5)
     assert by_name["d"].compile_s is None                                 # nothing compiled
-    result = _build(out, cfg)
+    result = result_of(out, cfg)
     assert not result.complete and result.stopped is None
-    assert [(w.phase, len(w.trials)) for w in result.workloads] == [
-        ("b", 1), ("c", 3), ("d", 3), ("e", 3)]                          # 'a' measured nothing
     assert [(f.workload, f.phase, f.stage, f.error) for f in result.failures] == [
         ("broken", None, "setup", "RuntimeError"), ("toy", "a", "compile", "RuntimeError"),
         ("toy", "b", "trial", "RuntimeError"), ("toy", "c", "summary", "KeyError"),
         ("toy", "d", "teardown", "RuntimeError")]
     assert "NVRTC" in result.failures[0].message
-    e = next(w for w in result.workloads if w.phase == "e")
-    assert e.validity.valid and e.compile_s is not None
+    assert by_name["e"].validity.valid
 
 
 def test_a_failure_in_warm_up_is_recorded_as_such() -> None:
-    cfg = RunConfig(duration_s=0.05, trials=2, warmup_s=0.5)
-    out = Runner(NullMeter(), cfg).run([Toy(Device("cpu"), {"phases": [Failing("warmup")]})])
+    cfg = Config(duration_s=1, trials=2, warmup_s=5)
+    out = Runner(NullMeter(), cfg, clock=FakeClock()).run([Toy(CPU, [Failing("warmup")])])
     assert [(f.stage, f.error) for f in out.failures] == [("warmup", "MemoryError")]
 
 
-def test_a_proof_check_that_raises_keeps_the_measurements() -> None:
-    from benchhash.results.schema import PROOF_MODELS, Sha256dProof, Sha256dTrialProof
-    cfg = RunConfig(duration_s=0.05, trials=2, warmup_s=0)
-    phase = Scripted([10.0])                # its trial proofs are {"trial": i}: not sha256d's
-    out = Runner(NullMeter(), cfg).run([Toy(Device("cpu"), {"phases": [phase]})])
-    out.phases[0].workload = "sha256d"      # so the sha256d proof models are applied
-    assert PROOF_MODELS["sha256d"] == (Sha256dProof, Sha256dTrialProof)
-    result = _build(out, cfg)
-    (w,) = result.workloads
+def test_a_proof_that_does_not_validate_is_dropped_and_the_measurements_kept() -> None:
+    from benchhash.workloads.sha256d_proof import Sha256dProof, Sha256dTrialProof
+
+    class Proving(Toy):
+        proof_models = (Sha256dProof, Sha256dTrialProof)
+
+    clock = FakeClock()
+    cfg = Config(duration_s=1, trials=2, warmup_s=0)
+    phase = Scripted([10.0], clock)         # its trial proofs are {"trial": i}: not sha256d's
+    out = Runner(NullMeter(), cfg, clock=clock).run([Proving(CPU, [phase])])
+    (w,) = out.phases
     assert len(w.trials) == 2 and all(t.proof is None for t in w.trials)
     assert any("proof of work was malformed" in x for x in w.validity.warnings)
-    assert [(f.phase, f.stage) for f in result.failures] == [("run", "proof")]
+    assert [(f.phase, f.stage) for f in out.failures] == [("run", "proof")]
 
 
-def test_a_phase_that_cannot_be_built_does_not_take_the_others_with_it() -> None:
-    cfg = RunConfig(duration_s=0.05, trials=1, warmup_s=0)
-    good, bad = Scripted([10.0]), Failing("none", "nan")
-    out = Runner(NullMeter(), cfg).run([Toy(Device("cpu"), {"phases": [good, bad]})])
-    out.phases[1].trials[0].window.work = float("nan")        # a broken workload's figure
-    result = _build(out, cfg)
-    assert [w.phase for w in result.workloads] == ["run"]
-    assert [(f.phase, f.stage) for f in result.failures] == [("nan", "build")]
+def test_a_nan_figure_fails_its_phase_not_the_others() -> None:
+    clock = FakeClock()
+    cfg = Config(duration_s=1, trials=1, warmup_s=0)
+    good, bad = Scripted([10.0], clock), Failing("nan", "nan", clock=clock)
+    out = Runner(NullMeter(), cfg, clock=clock).run([Toy(CPU, [bad, good])])
+    assert [w.phase for w in out.phases] == ["run"]
+    assert [(f.phase, f.stage) for f in out.failures] == [("nan", "trial")]
+    assert "work" in out.failures[0].message

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from benchhash.errors import ScanOverflowError
-from benchhash.header import GENESIS, hash_to_int, sha256d
+from benchhash.sha256d.header import GENESIS, hash_to_int, sha256d
 from benchhash.sha256d import scan
 from benchhash.sha256d.cpu import CpuBackend
 from benchhash.sha256d.reference import ReferenceBackend

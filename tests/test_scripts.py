@@ -9,7 +9,7 @@ from types import ModuleType
 
 import pytest
 
-from benchhash.header import NONCE_SPACE
+from benchhash.sha256d.header import NONCE_SPACE
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
@@ -57,6 +57,7 @@ def test_nvml_selfcheck_against_fakes(fake_cupy, tmp_path: Path,  # type: ignore
     assert checks["counter_vs_polled_within_5pct"] and checks["polling_at_least_8_hz"]
     assert report["meter"]["instant_power_value_type"] == 1
     assert report["hashing"]["average_w"] == pytest.approx(420, rel=0.05)
+    assert report["hashing"]["telemetry"]["samples"] >= 4
     # the fake draws the same power idle and busy: the self-check says so and exits 1
     assert not checks["busy_draws_10pct_more_than_idle"] and code == 1 and not report["ok"]
 

@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from benchhash.device import Device
-from benchhash.header import NONCE_SPACE, hash_to_int, sha256d
-from benchhash.results.schema import Sha256dProof, Sha256dTrialProof
+from benchhash.results.model import Device
+from benchhash.sha256d.header import NONCE_SPACE, hash_to_int, sha256d
+from benchhash.workloads.sha256d_proof import Sha256dProof, Sha256dTrialProof
 from benchhash.sha256d.reference import ReferenceBackend
 from benchhash.workloads import create, defaults, parse_names
 from benchhash.workloads.sha256d import ScanPhase, derive_header, share_bits_for
@@ -58,7 +58,7 @@ def test_warmup_windows_keep_no_proof() -> None:
 
 def test_registry() -> None:
     assert parse_names("sha256d, SHA256D") == ["sha256d"]
-    assert defaults(Device("cpu")) == ["sha256d"]
-    assert create("sha256d", Device("cpu")).name == "sha256d"
+    assert defaults(Device(kind="cpu")) == ["sha256d"]
+    assert create("sha256d", Device(kind="cpu")).name == "sha256d"
     with pytest.raises(Exception, match="unknown workload"):
         parse_names("scrypt")

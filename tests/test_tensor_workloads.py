@@ -12,7 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from benchhash.device import Device  # noqa: E402
+from benchhash.results.model import Device  # noqa: E402
 from benchhash.errors import InputError  # noqa: E402
 from benchhash.results import io  # noqa: E402
 from benchhash.results.verify import verify_file  # noqa: E402
@@ -20,7 +20,7 @@ from benchhash.workloads import create  # noqa: E402
 from benchhash.workloads import gemm as gemm_mod  # noqa: E402
 from conftest import run_cli  # noqa: E402
 
-CPU = Device("cpu", 0, "test cpu")
+CPU = Device(kind="cpu", name="test cpu")
 
 
 def test_matmul_matches_numpy() -> None:

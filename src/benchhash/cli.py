@@ -15,10 +15,22 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from benchhash.errors import BenchhashError, InputError
-from benchhash.header import BlockHeader, parse_hex
+from benchhash.sha256d.header import BlockHeader, parse_hex
 
+log = logging.getLogger("benchhash.cli")
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="SHA-256d and AI workloads on one GPU: rate, energy, revenue per MW.")
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="more detail on stderr")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="errors only on stderr")] = False,
+) -> None:
+    """SHA-256d and AI workloads on one GPU: rate, energy, revenue per MW."""
+    if verbose and quiet:
+        raise InputError("give --verbose or --quiet, not both")
+    setup_logging(1 if verbose else -1 if quiet else 0)
 out = Console()
 err = Console(stderr=True)
 
@@ -71,7 +83,7 @@ def scan(
         if tgt >= 1 << 256:
             raise InputError("--target is wider than 256 bits")
     elif bits is not None:
-        from benchhash.header import bits_to_target
+        from benchhash.sha256d.header import bits_to_target
         tgt = bits_to_target(int.from_bytes(parse_hex(bits, what="--bits", length=4), "big"))
     backend = make_backend(device, threads)
     bar = _progress_bar(n, not as_json and n >= 1 << 24 and err.is_terminal)
@@ -122,18 +134,21 @@ def _gpu_line(g: dict[str, Any]) -> str:
 @app.command()
 def info(as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = False) -> None:
     """CPU, GPUs and the scan backends this machine can run (and why not)."""
-    from benchhash.env import backend_status, cpu_info, cuda_probe_steps, gpu_info
+    from benchhash.hw.backends import cuda_probe_steps, status
+    from benchhash.hw.cpu import cpu as cpu_info
+    from benchhash.hw.gpus import gpus as gpu_info
 
     cpu = cpu_info()
-    gpus, gpu_reason = gpu_info()
-    backends = backend_status()
+    found, gpu_reason = gpu_info()
+    gpus = [g.model_dump(mode="json") for g in found]
+    backends = status()
     probe = cuda_probe_steps()
     if as_json:
-        print(json.dumps({"cpu": cpu, "gpus": gpus, "gpu_reason": gpu_reason, "backends": backends,
-                          "cuda_probe": probe}))
+        print(json.dumps({"cpu": cpu.model_dump(mode="json"), "gpus": gpus, "gpu_reason": gpu_reason,
+                          "backends": backends, "cuda_probe": probe}))
         return
-    flags = ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in cpu["flags"].items())
-    out.print(f"[bold]CPU[/] {escape(str(cpu['model']))} ({cpu['usable_cores']}/{cpu['logical_cores']} cores usable)")
+    flags = ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in cpu.flags.items())
+    out.print(f"[bold]CPU[/] {escape(str(cpu.model))} ({cpu.usable_cores}/{cpu.logical_cores} cores usable)")
     out.print(f"    {flags}")
     for g in gpus:
         out.print(_gpu_line(g))
@@ -147,73 +162,6 @@ def info(as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")]
         out.print("    cuda probe: " + ", ".join(
             f"{k} {'ok' if v is None else ('not tried' if v == 'not tried' else 'FAILED')}"
             for k, v in probe.items()))
-
-
-class _Bars:
-    """runner.Listener drawing two rich bars on stderr (whole run, current stage) with ETAs, or
-    one line per stage when stderr is not a terminal."""
-
-    def __init__(self, total_s: float, enabled: bool) -> None:
-        import time
-        self._time = time.monotonic
-        self.enabled = enabled
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
-                            console=err, transient=True) if enabled else None
-        self.total_s = total_s
-        self._stage: tuple[Any, float, float] | None = None
-        self._run_task: Any = None
-        self._t0 = self._time()
-        self._stop = threading.Event()
-        self._ticker: threading.Thread | None = None
-
-    def __enter__(self) -> "_Bars":
-        if self.bar is not None:
-            self.bar.start()
-            self._run_task = self.bar.add_task("[bold]run", total=self.total_s)
-            self._ticker = threading.Thread(target=self._tick, daemon=True)
-            self._ticker.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._ticker is not None:
-            self._ticker.join(timeout=1)
-        if self.bar is not None:
-            self.bar.stop()
-
-    def _tick(self) -> None:
-        while not self._stop.wait(0.2):
-            now = self._time()
-            assert self.bar is not None
-            self.bar.update(self._run_task, completed=min(now - self._t0, self.total_s))
-            if self._stage is not None:
-                task, start, seconds = self._stage
-                self.bar.update(task, completed=min(now - start, seconds))
-
-    def stage(self, label: str, seconds: float) -> None:
-        if self.bar is None:
-            print(f"benchhash: {label}" + (f" ({seconds:g} s)" if seconds > 0 else ""),
-                  file=sys.stderr)
-            return
-        if self._stage is not None:
-            self.bar.remove_task(self._stage[0])
-        self._stage = (self.bar.add_task(escape(label), total=max(seconds, 1e-3)), self._time(), seconds)
-
-    def plan(self, seconds: float) -> None:
-        self.total_s = seconds
-        if self.bar is not None:
-            self.bar.update(self._run_task, total=seconds)
-
-    def finished(self, record: Any) -> None:
-        pass
-
-    def failed(self, failure: Any) -> None:
-        where = " ".join(x for x in (failure.workload, failure.phase) if x)
-        line = f"benchhash: {where} failed ({failure.stage}): {failure.message}"
-        if self.bar is not None:
-            self.bar.console.print(escape(line), soft_wrap=True, highlight=False)
-        else:
-            print(line, file=sys.stderr)
 
 
 @app.command()
@@ -239,17 +187,19 @@ def run(
 ) -> None:
     """Measure each workload's rate and energy (warm-up, trials, statistics) and write a result."""
     from benchhash import session
+    from benchhash.report.progress import RunProgress
     from benchhash.report.table import run_table
     from benchhash.results.io import dumps, seal
 
     req = session.Request(device=device, workloads=workloads, duration_s=duration, trials=trials,
                           warmup_s=warmup, idle_s=idle, quick=quick, out=out_path, notes=notes,
-                          meter=meter, threads=threads, command_line=tuple(sys.argv),
-                          options={"gemm_dtypes": gemm_dtypes, "gemm_size": gemm_size,
-                                   "gemm_sweep": gemm_sweep, "llm_preset": llm_preset,
-                                   "llm_batches": llm_batches, "no_compile": no_compile})
+                          meter=meter, command_line=tuple(sys.argv),
+                          flags={"threads": threads, "gemm_dtypes": gemm_dtypes,
+                                 "gemm_size": gemm_size, "gemm_sweep": gemm_sweep,
+                                 "llm_preset": llm_preset, "llm_batches": llm_batches,
+                                 "no_compile": no_compile})
     cfg = req.config()
-    with _Bars(session.plan_seconds(cfg, 1), err.is_terminal and not as_json) as bars:
+    with RunProgress(err, session.plan_seconds(cfg, 1), err.is_terminal and not as_json) as bars:
         outcome = session.run(req, bars)
     if as_json:
         print(dumps(seal(outcome.result)), end="")
@@ -260,8 +210,7 @@ def run(
     _reraise(outcome.error)
     failures = outcome.result.failures
     if failures:
-        names = ", ".join(dict.fromkeys(" ".join(x for x in (f.workload, f.phase) if x)
-                                        for f in failures))
+        names = ", ".join(dict.fromkeys(f.label for f in failures))
         print(f"benchhash: {len(failures)} failure(s), the rest was measured: {names}",
               file=sys.stderr)
         raise SystemExit(1)
@@ -307,9 +256,11 @@ def econ(
     as_json: Annotated[bool, typer.Option("--json", help="inputs (value, unit, source, date) and outputs as JSON")] = False,
 ) -> None:
     """Revenue, cost, margin, capex and payback per facility MW-year for each use of the power."""
-    from benchhash.econ.report import econ_json, print_econ
+    from benchhash.econ.report import EconRequest, econ_json, print_econ
 
-    data = econ_json(results or [], market, set_ or [], asic, claim, ai_mw, mining_mw, draws, seed)
+    data = econ_json(EconRequest(results=tuple(results or ()), market=market, sets=tuple(set_ or ()),
+                                 asic=asic, claim=claim, ai_mw=ai_mw, mining_mw=mining_mw,
+                                 draws=draws, seed=seed))
     if as_json:
         print(json.dumps(data, indent=1))
     else:
@@ -356,14 +307,12 @@ def report(
     elif fmt == "csv":
         text = formats.csv_text(results)
     else:
-        from benchhash.econ.report import econ_json
+        from benchhash.econ.report import EconRequest, econ_json
         econ_data = None
-        with_energy = [f for f, r in results if any(w.workload == "sha256d" and w.energy.average_w
-                                                     for w in r.workloads)]
         try:
-            econ_data = econ_json(with_energy, None, [], "S21", False, 10, 100, 1, 0)
+            econ_data = econ_json(EconRequest(results=tuple(f for f, _ in results), draws=1))
         except BenchhashError as exc:
-            print(f"benchhash: note: no revenue chart ({exc})", file=sys.stderr)
+            log.warning("note: no revenue chart (%s)", exc)
         text = formats.html_page(results, econ_data)
     if out_file:
         write_atomic(out_file, text)
@@ -457,20 +406,22 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-def _logging() -> None:
-    """Library diagnostics (logging under 'benchhash') as 'benchhash: ...' lines on stderr."""
+def setup_logging(verbosity: int = 0) -> None:
+    """Diagnostics (logging under 'benchhash') as 'benchhash: ...' lines on stderr: warnings
+    and the run's stage lines by default; -v adds debug detail, --quiet leaves errors only."""
     logger = logging.getLogger("benchhash")
     if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("benchhash: %(message)s"))
         logger.addHandler(handler)
-        logger.setLevel(logging.WARNING)
         logger.propagate = False
+    logger.setLevel({-1: logging.ERROR, 0: logging.WARNING}.get(verbosity, logging.DEBUG))
+    logging.getLogger("benchhash.run").setLevel(logging.ERROR if verbosity < 0 else logging.INFO)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the Typer app, mapping every expected failure to one line."""
-    _logging()
+    setup_logging()
     try:
         code = app(args=argv, standalone_mode=False)
     except BenchhashError as exc:

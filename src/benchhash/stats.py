@@ -62,3 +62,16 @@ def stability_warnings(rate: Summary, trial_seconds: Sequence[float], *,
         warnings.append(f"{len(short)} trial(s) shorter than {min_trial_s:g} s "
                         f"(shortest {min(short):.2f} s)")
     return warnings
+
+
+#: Confidence of the Poisson interval a count of shares implies.
+CONFIDENCE = 0.999
+
+
+def poisson_interval(k: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Exact (Garwood) interval for the mean of a Poisson count k."""
+    from scipy.stats import chi2
+    alpha = 1 - confidence
+    lower = 0.0 if k == 0 else float(chi2.ppf(alpha / 2, 2 * k) / 2)
+    upper = float(chi2.ppf(1 - alpha / 2, 2 * k + 2) / 2)
+    return lower, upper

@@ -7,29 +7,24 @@ from pathlib import Path
 
 from benchhash.econ.uses import Measured
 from benchhash.results import io
-from benchhash.results.schema import WorkloadResult
-
-
-def _median_rate(w: WorkloadResult) -> float | None:
-    return w.stats.rate.median if w.stats.rate is not None else None
+from benchhash.workloads import known
 
 
 def from_result(path: str | Path) -> Measured:
+    """What each workload of the file says economics can use (asked of the workload)."""
     result, _ = io.load(path)
     meas = Measured(source=str(path), device=result.device.name)
     ai_watts: list[float] = []
     for w in result.workloads:
-        metered = w.efficiency.work_per_joule is not None   # the watts belong to this work
-        if w.workload == "sha256d" and metered and w.energy.average_w is not None:
-            meas.sha256d_hps = _median_rate(w)
-            meas.sha256d_watts = w.energy.average_w
-        elif w.workload == "sha256d":
-            meas.sha256d_hps = _median_rate(w)
-        elif w.workload in ("gemm", "llm") and metered and w.energy.average_w is not None:
-            ai_watts.append(w.energy.average_w)
-        if w.workload == "llm" and w.unit == "token" and w.phase.startswith("decode"):
-            rate = _median_rate(w)
-            if rate and (meas.tokens_per_second or 0) < rate:
-                meas.tokens_per_second = rate
+        workload = known(w.workload)
+        figures = workload.econ_figures(w) if workload is not None else {}
+        if "hashes_per_second" in figures:
+            meas.sha256d_hps = figures["hashes_per_second"]
+            meas.sha256d_watts = figures.get("hashing_watts")
+        if "ai_watts" in figures:
+            ai_watts.append(figures["ai_watts"])
+        tps = figures.get("tokens_per_second")
+        if tps and (meas.tokens_per_second or 0) < tps:
+            meas.tokens_per_second = tps
     meas.ai_watts = max(ai_watts) if ai_watts else None
     return meas

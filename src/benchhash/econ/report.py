@@ -3,6 +3,7 @@ print it as tables."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
@@ -27,8 +28,24 @@ def _asic(name: str) -> dict[str, Any]:
     return {"name": match, **table[match]}
 
 
-def econ_json(results: list[str], market: str | None, sets: list[str], asic: str, claim: bool,
-              ai_mw: float, mining_mw: float, draws: int, seed: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class EconRequest:
+    """What `benchhash econ` is asked (its flags), with the command's defaults."""
+
+    results: tuple[str, ...] = ()
+    market: str | None = None
+    sets: tuple[str, ...] = ()
+    asic: str = "S21"
+    claim: bool = False
+    ai_mw: float = 10.0
+    mining_mw: float = 100.0
+    draws: int = 10_000
+    seed: int = 0
+
+
+def econ_json(req: EconRequest) -> dict[str, Any]:
+    results, market, sets, asic, claim = list(req.results), req.market, list(req.sets), req.asic, req.claim
+    ai_mw, mining_mw, draws, seed = req.ai_mw, req.mining_mw, req.draws, req.seed
     if not ai_mw > 0 or not mining_mw > 0:
         raise InputError("--ai-mw and --mining-mw must be positive")
     if not 1 <= draws <= 1_000_000:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchhash.device import Device
+from benchhash.hw.device import Device
 from benchhash.errors import InputError, MeterError
 from benchhash.meters.base import EnergyMeter, Reading, Sample, Telemetry
 from benchhash.meters.null import NullMeter

@@ -1,6 +1,7 @@
 """The energy-meter interface: begin a window, end it, get joules and how they were obtained.
 
-A missing reading is ``None`` with a reason, never zero. Polling meters (NVML, replay) share
+A missing reading is ``None`` with a reason, never zero. Readings, energies and telemetry are the
+result's own models (results.model), so what a meter reads goes into a file unconverted. Polling meters (NVML, replay) share
 :class:`PollingMeter`: a background thread samples power, clocks, temperature and throttle
 reasons; a window's polled energy is the integral of those samples.
 """
@@ -12,8 +13,10 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from benchhash.results.model import Energy, Reading, Telemetry
 
 #: A polled integral this far from the hardware counter is flagged.
 POLL_GAP_WARN = 0.05
@@ -52,24 +55,6 @@ class Sample:
     throttle_reasons: int | None = None
 
 
-@dataclass
-class Telemetry:
-    """What the polls saw in a window (or a whole run)."""
-
-    samples: int
-    power_w_mean: float | None = None
-    power_w_max: float | None = None
-    sm_clock_mhz_median: float | None = None
-    sm_clock_mhz_min: float | None = None
-    temperature_c_first: float | None = None
-    temperature_c_last: float | None = None
-    temperature_c_max: float | None = None
-    throttle_share: dict[str, float] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def summarize_samples(samples: list[Sample]) -> Telemetry:
     """Means, extremes and throttle-reason shares of a list of polls."""
     def vals(name: str) -> list[float]:
@@ -106,26 +91,10 @@ def integrate_power(samples: list[Sample], t0: float, t1: float) -> float | None
     return energy
 
 
-@dataclass
-class Reading:
-    """The energy of one window and how it was obtained."""
-
-    seconds: float
-    energy_j: float | None
-    method: str
-    reason: str | None = None
-    counter_energy_j: float | None = None
-    polled_energy_j: float | None = None
-    gap_pct: float | None = None
-    domains_j: dict[str, float | None] = field(default_factory=dict)
-    telemetry: Telemetry | None = None
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def average_w(self) -> float | None:
-        if self.energy_j is None or self.seconds <= 0:
-            return None
-        return self.energy_j / self.seconds
+def energy(seconds: float, energy_j: float | None, method: str, **fields: Any) -> Energy:
+    """A window's Energy, its average power derived (None, never 0, without a reading)."""
+    average = energy_j / seconds if energy_j is not None and seconds > 0 else None
+    return Energy(seconds=seconds, energy_j=energy_j, average_w=average, method=method, **fields)
 
 
 class Ticker:
@@ -269,24 +238,27 @@ class PollingMeter(EnergyMeter):
         window = self._window(t0, t1)
         polled = integrate_power(window, t0, t1)
         counter = None if counter1 is None or self._counter0 is None else counter1 - self._counter0
-        reading = Reading(seconds=t1 - t0, energy_j=None, method="none", counter_energy_j=counter,
-                          polled_energy_j=polled, telemetry=summarize_samples(window))
+        warnings: list[str] = []
+        gap = reason = None
         if counter is not None:
-            reading.energy_j, reading.method = counter, self.method_counter
+            joules, method = counter, self.method_counter
             if polled is not None and counter > 0:
-                reading.gap_pct = 100.0 * (polled - counter) / counter
-                if abs(reading.gap_pct) > 100 * POLL_GAP_WARN:
-                    reading.warnings.append(
-                        f"polled power integral differs from the energy counter by "
-                        f"{reading.gap_pct:+.1f} % (more than {100 * POLL_GAP_WARN:.0f} %)")
+                gap = 100.0 * (polled - counter) / counter
+                if abs(gap) > 100 * POLL_GAP_WARN:
+                    warnings.append(f"polled power integral differs from the energy counter by "
+                                    f"{gap:+.1f} % (more than {100 * POLL_GAP_WARN:.0f} %)")
         elif polled is not None:
-            reading.energy_j, reading.method = polled, self.method_polled
-            reading.reason = self._counter_error or self.counter_reason()
+            joules, method = polled, self.method_polled
+            reason = self._counter_error or self.counter_reason()
             if self._counter_error:
-                reading.warnings.append(self._counter_error + "; energy from polled power")
+                warnings.append(self._counter_error + "; energy from polled power")
         else:
-            reading.reason = (self._counter_error or self.counter_reason()) + \
+            joules, method = None, "none"
+            reason = (self._counter_error or self.counter_reason()) + \
                 "; and fewer than two power samples in the window"
-            reading.warnings.append(f"no energy reading: {reading.reason}")
-        reading.warnings += [n for n in self.notes() if n not in reading.warnings]
-        return reading
+            warnings.append(f"no energy reading: {reason}")
+        warnings += [n for n in self.notes() if n not in warnings]
+        return Reading(energy=energy(t1 - t0, joules, method, reason=reason,
+                                     counter_energy_j=counter, polled_energy_j=polled,
+                                     gap_pct=gap, warnings=warnings),
+                       telemetry=summarize_samples(window))

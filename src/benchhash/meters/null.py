@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from benchhash.meters.base import EnergyMeter, Reading
+from benchhash.meters.base import EnergyMeter, Reading, energy
 
 
 class NullMeter(EnergyMeter):
@@ -22,7 +22,7 @@ class NullMeter(EnergyMeter):
         if self._t0 is None:
             raise RuntimeError("end() without begin()")
         seconds, self._t0 = time.monotonic() - self._t0, None
-        return Reading(seconds=seconds, energy_j=None, method="none", reason=self.reason)
+        return Reading(energy=energy(seconds, None, "none", reason=self.reason))
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "reason": self.reason}

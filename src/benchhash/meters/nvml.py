@@ -14,11 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from benchhash.meters.base import PollingMeter, Sample
-from benchhash.meters.nvml_errors import NvmlError, NvmlFunctionNotFound, call, import_pynvml
-
-
-def text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+from benchhash.hw.nvml import NvmlError, NvmlFunctionNotFound, call, import_pynvml, text
 
 
 #: NVML_VALUE_TYPE_* -> the c_nvmlValue_t member holding it (numbers, so that an older

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from benchhash.errors import MeterError
-from benchhash.meters.base import EnergyMeter, Reading, Ticker
+from benchhash.meters.base import EnergyMeter, Reading, Ticker, energy
 
 POWERCAP = Path("/sys/class/powercap")
 
@@ -115,9 +115,9 @@ class RaplMeter(EnergyMeter):
         self._update()
         seconds, self._t0 = time.monotonic() - self._t0, None
         domains = {z.label: (z.total_uj - self._start_uj[z.label]) / 1e6 for z in self.zones}
-        return Reading(seconds=seconds, energy_j=sum(domains.values()), method=self.method,
-                       domains_j=dict(domains),
-                       reason="whole CPU packages and DRAM, including other processes")
+        return Reading(energy=energy(seconds, sum(domains.values()), self.method,
+                                     domains_j=dict(domains),
+                                     reason="whole CPU packages and DRAM, including other processes"))
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "root": str(self.root),

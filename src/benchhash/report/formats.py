@@ -10,7 +10,7 @@ import io as stdio
 from typing import Any
 
 from benchhash.report.table import rows as table_rows
-from benchhash.results.schema import Result
+from benchhash.results.model import Result
 
 COLUMNS = ("file", "workload", "device", "rate", "watts", "per_joule", "method", "warnings")
 HEADERS = ("file", "workload", "device", "rate ± MAD", "avg W", "work / J", "energy method", "warnings")

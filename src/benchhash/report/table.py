@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from benchhash.report.units import si
-from benchhash.results.schema import Result, WorkloadResult
+from benchhash.results.model import Result, WorkloadResult
 
 
 def rate_text(w: WorkloadResult) -> str:
@@ -29,7 +29,7 @@ def rows(result: Result) -> tuple[list[dict[str, str]], list[str]]:
     for w in result.workloads:
         refs = [ref(text) for text in w.validity.warnings]
         out.append({
-            "workload": w.workload if w.phase in ("", "run") else f"{w.workload} {w.phase}",
+            "workload": w.label,
             "device": w.device,
             "rate": rate_text(w),
             "watts": si(w.energy.average_w, "W"),

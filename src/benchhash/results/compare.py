@@ -10,7 +10,7 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from benchhash.results.schema import Result, WorkloadResult
+from benchhash.results.model import Result, WorkloadResult
 
 ALPHA = 0.05
 

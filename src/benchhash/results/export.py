@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from benchhash.results.schema import SCHEMA_VERSION, Result
+from benchhash.results.model import SCHEMA_VERSION, Result
 
 SCHEMA_FILE = f"result-v{SCHEMA_VERSION}.schema.json"
 

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from benchhash.errors import ResultFileError
 from benchhash import fsutil
 from benchhash.fsutil import write_atomic
-from benchhash.results.schema import SCHEMA_VERSION, Integrity, Result
+from benchhash.results.model import SCHEMA_VERSION, Integrity, Result
 
 
 def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ def merge(paths: list[str]) -> dict[str, Any]:
             raise InputError(f"{path}: {bad}; run `benchhash verify` on it")
         rows = []
         for w in result.workloads:
-            name = w.workload if w.phase in ("", "run") else f"{w.workload} {w.phase}"
+            name = w.label
             rate = w.stats.rate.median if w.stats.rate else None
             rows.append({"workload": name, "unit": w.unit, "rate": rate,
                          "average_w": w.energy.average_w,

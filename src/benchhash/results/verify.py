@@ -1,38 +1,23 @@
 """`benchhash verify`: is a published result what it says it is?
 
 Checks, each reported with its reason: the schema; the integrity digest; that every trial's rate
-is its work over its seconds and the statistics follow from the trials; and for SHA-256d, that
-every share re-hashes (hashlib) to its recorded hash, meets the share target and lies in a
-recorded nonce range of a header derived by the stated rule, and that the claimed number of
-hashes agrees with the number of shares (a Poisson count: the expected count must lie in the
-99.9 % interval the observed count implies)."""
+is its work over its seconds and the statistics follow from the trials; that each workload is
+one benchhash knows, and whatever that workload checks of its own results (for SHA-256d: every
+share re-hashed, the hash count against the share count; see workloads/sha256d_proof.py)."""
 
 from __future__ import annotations
 
 import math
-import struct
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from benchhash.errors import ResultFileError
-from benchhash.header import hash_to_int, sha256d
 from benchhash.results import io
-from benchhash.results.schema import Result, Sha256dProof, Sha256dTrialProof, WorkloadResult
+from benchhash.results.model import Result, WorkloadResult
 from benchhash.stats import summarize
+from benchhash.workloads import known
 
-CONFIDENCE = 0.999
 REL_TOL = 1e-9
-
-
-def poisson_interval(k: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Exact (Garwood) interval for the mean of a Poisson count k."""
-    from scipy.stats import chi2
-    alpha = 1 - confidence
-    lower = 0.0 if k == 0 else float(chi2.ppf(alpha / 2, 2 * k) / 2)
-    upper = float(chi2.ppf(1 - alpha / 2, 2 * k + 2) / 2)
-    return lower, upper
 
 
 def _close(a: float, b: float) -> bool:
@@ -58,71 +43,6 @@ def check_stats(w: WorkloadResult, name: str) -> list[str]:
     return problems
 
 
-def _rule_header(proof: Sha256dProof, j: int) -> bytes | None:
-    """The header j as the rule derives it from headers[0] and the seed."""
-    try:
-        first = bytes.fromhex(proof.headers[0])
-        merkle = sha256d(bytes.fromhex(proof.seed) + struct.pack("<Q", j))
-    except (ValueError, IndexError):
-        return None
-    return first[:36] + merkle + first[68:76] + bytes(4)
-
-
-def check_sha256d(w: WorkloadResult, name: str) -> list[str]:
-    problems: list[str] = []
-    try:
-        proof = Sha256dProof.model_validate(w.proof)
-        trials = [Sha256dTrialProof.model_validate(t.proof) for t in w.trials]
-    except ValidationError as exc:
-        return [f"{name}: proof is malformed ({exc.errors()[0]['msg']})"]
-    target = int(proof.share_target, 16)
-    if target != (1 << (256 - proof.share_bits)) - 1:
-        problems.append(f"{name}: share_target does not match share_bits {proof.share_bits}")
-    headers = [bytes.fromhex(h) for h in proof.headers]
-    for j, h in enumerate(headers):
-        if h[:76] != (_rule_header(proof, j) or b"")[:76]:
-            problems.append(f"{name}: header {j} does not follow the header rule from the seed")
-            break
-    total_work = 0.0
-    total_shares = 0
-    seen: set[tuple[int, int]] = set()
-    for t, tp in zip(w.trials, trials):
-        covered = sum(r[2] for r in tp.ranges)
-        if covered != t.work:
-            problems.append(f"{name} trial {t.index}: nonce ranges cover {covered} hashes, "
-                            f"the trial claims {t.work:.0f}")
-        for r in tp.ranges:
-            if not (0 <= r[0] < len(headers) and r[1] >= 0 and r[2] > 0 and r[1] + r[2] <= 1 << 32):
-                problems.append(f"{name} trial {t.index}: nonce range {r} is impossible")
-        total_work += t.work
-        for i, s in enumerate(tp.shares):
-            where = f"{name} trial {t.index} share {i} (nonce {s.nonce})"
-            if s.header >= len(headers):
-                problems.append(f"{where}: no header {s.header}")
-                continue
-            if (s.header, s.nonce) in seen:
-                problems.append(f"{where}: duplicate share")
-            seen.add((s.header, s.nonce))
-            if not any(r[0] == s.header and r[1] <= s.nonce < r[1] + r[2] for r in tp.ranges):
-                problems.append(f"{where}: nonce outside the ranges this trial scanned")
-            digest = sha256d(headers[s.header][:76] + struct.pack("<I", s.nonce))
-            if digest[::-1].hex() != s.hash:
-                problems.append(f"{where}: re-hashed to {digest[::-1].hex()[:16]}…, file says {s.hash[:16]}…")
-            elif hash_to_int(digest) > target:
-                problems.append(f"{where}: hash does not meet the share target")
-            total_shares += 1
-    if w.trials:
-        expected = total_work * (target + 1) / 2 ** 256
-        lo, hi = poisson_interval(total_shares)
-        if not lo <= expected <= hi:
-            problems.append(
-                f"{name}: {total_work:.4g} hashes claimed should give about {expected:.0f} shares; "
-                f"{total_shares} found, which implies {lo / expected * total_work:.4g}.."
-                f"{hi / expected * total_work:.4g} hashes (99.9 %)" if expected > 0 else
-                f"{name}: no hashes claimed but {total_shares} shares")
-    return problems
-
-
 def verify_data(raw: dict[str, Any], where: str) -> list[str]:
     """Every problem found in a decoded result file; empty when it verifies."""
     try:
@@ -134,10 +54,12 @@ def verify_data(raw: dict[str, Any], where: str) -> list[str]:
     if bad:
         problems.append(bad)
     for w in result.workloads:
-        name = w.workload if w.phase in ("", "run") else f"{w.workload} {w.phase}"
-        problems += check_stats(w, name)
-        if w.workload == "sha256d":
-            problems += check_sha256d(w, name)
+        problems += check_stats(w, w.label)
+        workload = known(w.workload)
+        if workload is None:
+            problems.append(f"{w.label}: {w.workload!r} is not a workload benchhash knows")
+        else:
+            problems += workload.check_result(w)
     return problems
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from benchhash.errors import BackendUnavailable, InputError
 from benchhash.fsutil import write_atomic
+from benchhash.hw.cpu import cpu_name, usable_cores
 from benchhash.sha256d import cpu_driver
 from benchhash.sha256d.backend import (
     Candidate, Progress, ScanBackend, check_overflow, threshold_words, words_to_digest,
@@ -120,25 +121,15 @@ def kernel_module() -> ModuleType:
     return module
 
 
-def _cpu_name() -> str:
-    try:
-        import cpuinfo
-        return str(cpuinfo.get_cpu_info().get("brand_raw") or "cpu")
-    except Exception:  # noqa: BLE001 - the name is decoration only
-        import platform
-        return platform.processor() or "cpu"
-
-
 class CpuBackend(ScanBackend):
     """numba kernel; ``threads`` defaults to every core this process may use."""
 
     name = "cpu"
 
     def __init__(self, threads: int | None = None) -> None:
-        available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         if threads is not None and threads < 1:
             raise InputError(f"--threads must be at least 1, got {threads}")
-        self.threads = threads or available or 1
+        self.threads = threads or usable_cores()
         self._kernel: ModuleType | None = None
 
     def load(self) -> None:
@@ -147,7 +138,7 @@ class CpuBackend(ScanBackend):
 
     @property
     def device(self) -> str:
-        return f"{_cpu_name()} x{self.threads} threads"
+        return f"{cpu_name()} x{self.threads} threads"
 
     def _chunk(self, pre: np.ndarray, start: int, n: int, thr: np.ndarray) -> list[Candidate]:
         assert self._kernel is not None

@@ -14,7 +14,7 @@ import struct
 import numpy as np
 
 from benchhash.errors import InputError
-from benchhash.header import HEADER_BYTES
+from benchhash.sha256d.header import HEADER_BYTES
 
 MASK = 0xFFFFFFFF
 

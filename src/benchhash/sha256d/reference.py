@@ -8,7 +8,7 @@ import platform
 import struct
 import threading
 
-from benchhash.header import hash_to_int
+from benchhash.sha256d.header import hash_to_int
 from benchhash.sha256d.backend import Candidate, Progress, ScanBackend, check_overflow
 
 _REPORT_EVERY = 1 << 16

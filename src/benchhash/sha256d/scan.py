@@ -10,12 +10,12 @@ import time
 from dataclasses import dataclass, field
 
 from benchhash.errors import BackendUnavailable, InputError
-from benchhash.header import (
+from benchhash.hw.device import parse
+from benchhash.sha256d.header import (
     NONCE_SPACE, BlockHeader, bits_to_target, display_hex, hash_to_int, share_target,
 )
 from benchhash.sha256d.backend import Candidate, Progress, ScanBackend
 
-DEVICES = "auto, cpu, cuda, cuda:I or reference"
 log = logging.getLogger(__name__)
 
 
@@ -68,22 +68,12 @@ class ScanResult:
         }
 
 
-def parse_device(device: str) -> tuple[str, int]:
-    """'auto' | 'cpu' | 'reference' | 'cuda' | 'cuda:I' -> (kind, index)."""
-    text = device.strip().lower()
-    if text in ("auto", "cpu", "reference", "cuda"):
-        return text, 0
-    match = re.fullmatch(r"cuda:(\d+)", text)
-    if match:
-        return "cuda", int(match.group(1))
-    raise InputError(f"unknown device {device!r}; expected {DEVICES}")
-
-
 def make_backend(device: str = "auto", threads: int | None = None) -> ScanBackend:
     """The backend for a device string; 'auto' takes the GPU when CuPy sees one, else the CPU."""
-    kind, index = parse_device(device)
+    kind, index = parse(device, reference=True)
     if kind == "auto":
-        from benchhash.sha256d.cuda import CudaBackend, probe
+        from benchhash.hw.cuda import probe
+        from benchhash.sha256d.cuda import CudaBackend
         try:
             return CudaBackend(index)
         except BackendUnavailable as exc:

@@ -4,11 +4,12 @@ runner never changes."""
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from typing import Any
 
-from benchhash.device import Device
+from benchhash.results.model import Device
 from benchhash.errors import InputError
-from benchhash.workloads.base import Phase, Window, Workload
+from benchhash.workloads.base import Options, Phase, Window, Workload
 
 #: name -> "module:Class"; imported only when asked for (torch is heavy).
 REGISTRY: dict[str, str] = {
@@ -17,7 +18,8 @@ REGISTRY: dict[str, str] = {
     "llm": "benchhash.workloads.llm.workload:LlmWorkload",
 }
 
-__all__ = ["REGISTRY", "Phase", "Window", "Workload", "create", "defaults", "parse_names"]
+__all__ = ["REGISTRY", "Options", "Phase", "Window", "Workload", "create", "defaults", "known",
+           "parse_names"]
 
 
 def load(name: str) -> type[Workload]:
@@ -41,5 +43,16 @@ def defaults(device: Device) -> list[str]:
     return [n for n in REGISTRY if device.kind in load(n).default_on]
 
 
-def create(name: str, device: Device, options: dict[str, Any] | None = None) -> Workload:
-    return load(name)(device, options)
+def create(name: str, device: Device,
+           options: Options | Mapping[str, Any] | None = None) -> Workload:
+    """The workload ``name`` on ``device``; ``options`` is its Options, or the command's flags
+    (each workload takes the ones it declares)."""
+    cls = load(name)
+    if options is None or isinstance(options, Options):
+        return cls(device, options)
+    return cls(device, cls.options_model.from_flags(options))
+
+
+def known(name: str) -> type[Workload] | None:
+    """The workload class registered as ``name`` (exactly), or None."""
+    return load(name) if name in REGISTRY else None

@@ -1,15 +1,51 @@
 """The workload interface the runner drives. A workload sets up on a device and offers one or
 more phases (SHA-256d has one; an LLM has prefill and decode); each phase declares its unit of
-work and runs for a requested window, reporting the work it did."""
+work and runs for a requested window, reporting the work it did.
+
+A workload declares its options as a typed model (``Options``: each field is the CLI flag of
+that name), and answers what is special about it: the models its proofs follow, the checks
+`verify` runs on its results, the figures economics takes from them. Nothing outside
+workloads/ tests a workload by name."""
 
 from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from benchhash.device import Device
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from benchhash.errors import InputError
+from benchhash.results.model import Device
+
+if TYPE_CHECKING:
+    from benchhash.results.model import WorkloadResult
+
+
+class Options(BaseModel):
+    """A workload's options. Each field is the CLI flag of the same name (gemm_size is
+    --gemm-size); None means not given (the workload's own default), 0 and False are values."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    @classmethod
+    def from_flags(cls, flags: Mapping[str, Any]) -> Self:
+        """The options among ``flags`` (every flag of the command), validated; a bad value is
+        an InputError naming the flag."""
+        values = {k: v for k, v in flags.items() if k in cls.model_fields and v is not None}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            flag = "--" + str(err["loc"][0]).replace("_", "-") if err["loc"] else "option"
+            raise InputError(msg if flag in msg else f"{flag}: {msg}") from None
+
+    def recorded(self) -> dict[str, Any]:
+        """What the result's config.options keeps of these (given values and defaults)."""
+        return self.model_dump(mode="json", exclude_none=True)
 
 
 @dataclass
@@ -76,10 +112,26 @@ class Workload(ABC):
     description: ClassVar[str] = ""
     #: Part of a plain `benchhash run` on devices of these kinds.
     default_on: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
+    #: The options this workload takes.
+    options_model: ClassVar[type[Options]] = Options
+    #: (phase-wide, per-trial) models its proofs of work follow, when it keeps any.
+    proof_models: ClassVar[tuple[type[BaseModel], type[BaseModel]] | None] = None
 
-    def __init__(self, device: Device, options: dict[str, Any] | None = None) -> None:
+    def __init__(self, device: Device, options: Options | None = None) -> None:
         self.device = device
-        self.options = dict(options or {})
+        self.options = options if options is not None else self.options_model()
+
+    @classmethod
+    def check_result(cls, w: WorkloadResult) -> list[str]:
+        """What `verify` finds wrong with a result of this workload beyond what holds for
+        every workload (e.g. SHA-256d shares that do not re-hash); [] when nothing."""
+        return []
+
+    @classmethod
+    def econ_figures(cls, w: WorkloadResult) -> dict[str, float]:
+        """What economics takes from a result phase of this workload: hashes_per_second,
+        hashing_watts, ai_watts, tokens_per_second (only those that apply); {} for none."""
+        return {}
 
     def expected_phases(self) -> int:
         """How many phases setup() will create (for progress estimates)."""

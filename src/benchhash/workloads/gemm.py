@@ -10,8 +10,11 @@ import statistics
 import threading
 from typing import Any
 
+from pydantic import Field, field_validator
+
 from benchhash.errors import InputError
-from benchhash.workloads.base import Phase, Window
+from benchhash.results.model import Device, WorkloadResult
+from benchhash.workloads.base import Options, Phase, Window
 from benchhash.workloads.peaks import device_peak_flops
 from benchhash.workloads.torch_util import (
     TorchWorkload, import_torch, parse_dtypes, synchronize, tf32_matmul, timed_loop, torch_device,
@@ -19,6 +22,7 @@ from benchhash.workloads.torch_util import (
 )
 
 GPU_SIZE, CPU_SIZE = 8192, 2048
+DTYPES_GPU = ("bf16", "fp16", "tf32", "fp32", "fp8")
 MIN_SIZE = 256
 #: torch._scaled_mm (cuBLASLt fp8) wants every dimension a multiple of 16.
 FP8_MULTIPLE = 16
@@ -166,23 +170,41 @@ class GemmPhase(Phase):
         return out
 
 
+class GemmOptions(Options):
+    gemm_dtypes: tuple[str, ...] | None = Field(
+        default=None, description="--gemm-dtypes (default: every dtype the device has; CPU fp32)")
+    gemm_size: int | None = Field(default=None, description="--gemm-size: M = N = K")
+    gemm_sweep: bool = Field(default=False, description="--gemm-sweep: try shapes, keep the fastest")
+
+    @field_validator("gemm_dtypes", mode="before")
+    @classmethod
+    def _dtypes(cls, value: Any) -> Any:
+        return tuple(parse_dtypes(value)) if isinstance(value, str) else value
+
+    @field_validator("gemm_size")
+    @classmethod
+    def _size(cls, value: int | None) -> int | None:
+        if value is not None and not MIN_SIZE <= value <= 65_536:
+            raise ValueError(f"--gemm-size must be between {MIN_SIZE} and 65536, got {value}")
+        return value
+
+
 class GemmWorkload(TorchWorkload):
     name = "gemm"
     description = "dense matrix multiply (torch), FLOPs = 2·M·N·K"
     default_on = ("cuda",)
+    options_model = GemmOptions
+    options: GemmOptions
 
-    def __init__(self, device: Any, options: dict[str, Any] | None = None) -> None:
+    def __init__(self, device: Device, options: Options | None = None) -> None:
         super().__init__(device, options)
         self.dev = torch_device(device)     # no torch, or no CUDA in it: said before anything runs
         gpu = device.kind == "cuda"
-        default = "bf16,fp16,tf32,fp32,fp8" if gpu else "fp32"
-        self.explicit = bool(self.options.get("gemm_dtypes"))
-        self.dtypes = parse_dtypes(self.options.get("gemm_dtypes") or default)
-        size = self.options.get("gemm_size")
-        self.size = int(size) if size is not None else (GPU_SIZE if gpu else CPU_SIZE)
-        if not MIN_SIZE <= self.size <= 65_536:
-            raise InputError(f"--gemm-size must be between {MIN_SIZE} and 65536, got {self.size}")
-        self.sweep = bool(self.options.get("gemm_sweep"))
+        self.explicit = self.options.gemm_dtypes is not None
+        self.dtypes = list(self.options.gemm_dtypes or (DTYPES_GPU if gpu else ("fp32",)))
+        size = self.options.gemm_size
+        self.size = size if size is not None else (GPU_SIZE if gpu else CPU_SIZE)
+        self.sweep = self.options.gemm_sweep
         self.skipped: dict[str, str] = {}
         for d in list(self.dtypes):
             reason = self.unsupported(d)
@@ -208,6 +230,11 @@ class GemmWorkload(TorchWorkload):
     def notes(self) -> list[str]:
         skipped = [f"gemm {d} not run: {r}" for d, r in self.skipped.items()]
         return super().notes() + skipped
+
+    @classmethod
+    def econ_figures(cls, w: WorkloadResult) -> dict[str, float]:
+        metered = w.efficiency.work_per_joule is not None and w.energy.average_w is not None
+        return {"ai_watts": w.energy.average_w} if metered and w.energy.average_w else {}
 
     def unsupported(self, dtype: str) -> str | None:
         torch = import_torch()

@@ -8,7 +8,7 @@ from functools import cache
 from typing import Any
 
 from benchhash.data import data_json
-from benchhash.device import Device
+from benchhash.results.model import Device
 
 
 @cache

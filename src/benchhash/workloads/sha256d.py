@@ -12,32 +12,35 @@ from __future__ import annotations
 
 import math
 import os
-import struct
 import threading
 import time
 from typing import Any
 
-from benchhash.device import Device
+from pydantic import Field, model_validator
+
 from benchhash.errors import BackendUnavailable
-from benchhash.header import (
-    NONCE_SPACE, display_hex, hash_to_int, sha256d, share_target,
-)
+from benchhash.results.model import Device, WorkloadResult
 from benchhash.sha256d.backend import ScanBackend
-from benchhash.workloads.base import Phase, Window, Workload
+from benchhash.sha256d.header import NONCE_SPACE, display_hex, hash_to_int, sha256d, share_target
+from benchhash.workloads import sha256d_proof
+from benchhash.workloads.base import Options, Phase, Window, Workload
+from benchhash.workloads.sha256d_proof import HEADER_RULE, Sha256dProof, Sha256dTrialProof, derive_header
+
+__all__ = ["ScanPhase", "Sha256dOptions", "Sha256dWorkload", "derive_header", "share_bits_for"]
 
 #: Aim for this many shares per trial (between it and twice it): enough for a Poisson check of
 #: the hash count at a few percent, few enough to keep files small.
 SHARES_PER_TRIAL = 128
-HEADER_RULE = "merkle_root = SHA256d(seed || uint64le(j)), other fields as headers[0]"
-BITS = 0x1D00FFFF        # difficulty 1: the block target plays no part in the measurement
-VERSION = 0x20000000
 
 
-def derive_header(seed: bytes, j: int, prev: bytes, timestamp: int) -> bytes:
-    """The j-th header of a run (serialised, nonce 0): same fields, merkle root from the seed
-    (both hashes in internal byte order, as they are serialised)."""
-    merkle = sha256d(seed + struct.pack("<Q", j))
-    return struct.pack("<I", VERSION) + prev + merkle + struct.pack("<III", timestamp, BITS, 0)
+class Sha256dOptions(Options):
+    threads: int | None = Field(default=None, description="--threads: CPU threads (default: every core)")
+
+    @model_validator(mode="after")
+    def _threads(self) -> Sha256dOptions:
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"--threads must be at least 1, got {self.threads}")
+        return self
 
 
 def share_bits_for(rate: float, seconds: float) -> int:
@@ -124,18 +127,35 @@ class Sha256dWorkload(Workload):
     name = "sha256d"
     description = "Bitcoin proof of work: SHA-256d over an 80-byte header, scanning the nonce"
 
-    def __init__(self, device: Device, options: dict[str, Any] | None = None) -> None:
+    options_model = Sha256dOptions
+    proof_models = (Sha256dProof, Sha256dTrialProof)
+    options: Sha256dOptions
+
+    def __init__(self, device: Device, options: Options | None = None) -> None:
         super().__init__(device, options)
         self.fallback: str | None = None
         if device.kind == "cuda":
-            from benchhash.sha256d.cuda import probe
+            from benchhash.hw.cuda import probe
             reason = probe(device.index).reason
             if reason is not None and device.explicit:
                 raise BackendUnavailable(f"sha256d on {device.label}: {reason}")
             self.fallback = reason
 
+    @classmethod
+    def check_result(cls, w: WorkloadResult) -> list[str]:
+        return sha256d_proof.check(w)
+
+    @classmethod
+    def econ_figures(cls, w: WorkloadResult) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if w.stats.rate is not None:
+            out["hashes_per_second"] = w.stats.rate.median
+        if w.efficiency.work_per_joule is not None and w.energy.average_w is not None:
+            out["hashing_watts"] = w.energy.average_w     # the watts belong to this work
+        return out
+
     def setup(self) -> None:
-        threads = self.options.get("threads")
+        threads = self.options.threads
         if self.device.kind == "cuda" and self.fallback is None:
             from benchhash.sha256d.cuda import CudaBackend
             self._backend: ScanBackend = CudaBackend(self.device.index)

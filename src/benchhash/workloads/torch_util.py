@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from benchhash.device import Device
+from benchhash.results.model import Device
 from benchhash.errors import BackendUnavailable, InputError
 from benchhash.workloads.base import Phase, Workload
 

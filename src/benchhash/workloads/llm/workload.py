@@ -10,10 +10,14 @@ from __future__ import annotations
 import contextlib
 import statistics
 import threading
+from dataclasses import dataclass
 from typing import Any
 
+from pydantic import Field, field_validator
+
 from benchhash.errors import InputError
-from benchhash.workloads.base import Phase, Window
+from benchhash.results.model import Device, WorkloadResult
+from benchhash.workloads.base import Options, Phase, Window
 from benchhash.workloads.llm import accounting as acc
 from benchhash.workloads.llm.config import LlmConfig, preset
 from benchhash.workloads.peaks import device_memory_bandwidth, device_peak_flops
@@ -21,8 +25,16 @@ from benchhash.workloads.torch_util import (
     TorchWorkload, free_memory_bytes, import_torch, synchronize, timed_loop, torch_device,
 )
 
-GPU = {"preset": "8b", "batches": (1, 16, 64), "prompt": 512, "max_seq": 1024}
-CPU = {"preset": "tiny", "batches": (1, 16), "prompt": 64, "max_seq": 256}
+@dataclass(frozen=True)
+class Defaults:
+    preset: str
+    batches: tuple[int, ...]
+    prompt: int
+    max_seq: int
+
+
+GPU = Defaults(preset="8b", batches=(1, 16, 64), prompt=512, max_seq=1024)
+CPU = Defaults(preset="tiny", batches=(1, 16), prompt=64, max_seq=256)
 
 
 def parse_batches(text: str) -> tuple[int, ...]:
@@ -257,19 +269,36 @@ class DecodePhase(LlmPhase):
         return {**out, **self.w.utilisation(flops_rate, bytes_step / step_s)}
 
 
+class LlmOptions(Options):
+    llm_preset: str | None = Field(default=None, description="--llm-preset: tiny | 1b | 3b | 8b")
+    llm_batches: tuple[int, ...] | None = Field(default=None, description="--llm-batches: decode batch sizes")
+    no_compile: bool = Field(default=False, description="--no-compile: run eager")
+
+    @field_validator("llm_preset")
+    @classmethod
+    def _preset(cls, value: str | None) -> str | None:
+        return None if value is None else preset(value).name
+
+    @field_validator("llm_batches", mode="before")
+    @classmethod
+    def _batches(cls, value: Any) -> Any:
+        return parse_batches(value) if isinstance(value, str) else value
+
+
 class LlmWorkload(TorchWorkload):
     name = "llm"
     description = "Llama-architecture decoder with random weights: prefill and decode"
     default_on = ("cuda",)
+    options_model = LlmOptions
+    options: LlmOptions
 
-    def __init__(self, device: Any, options: dict[str, Any] | None = None) -> None:
+    def __init__(self, device: Device, options: Options | None = None) -> None:
         super().__init__(device, options)
         base = GPU if device.kind == "cuda" else CPU
-        self.config: LlmConfig = preset(self.options.get("llm_preset") or base["preset"])
-        self.batches = parse_batches(self.options["llm_batches"]) if self.options.get("llm_batches") \
-            else base["batches"]
-        self.prompt, self.max_seq = int(base["prompt"]), int(base["max_seq"])
-        self.use_compile = not self.options.get("no_compile") and device.kind == "cuda"
+        self.config: LlmConfig = preset(self.options.llm_preset or base.preset)
+        self.batches: tuple[int, ...] = self.options.llm_batches or base.batches
+        self.prompt, self.max_seq = base.prompt, base.max_seq
+        self.use_compile = not self.options.no_compile and device.kind == "cuda"
         gpu = device.kind == "cuda"
         self.dtype_name = "bf16" if gpu else "fp32"
         self.bytes_per_value = 2 if gpu else 4
@@ -318,6 +347,15 @@ class LlmWorkload(TorchWorkload):
                 out.update(mbu=bytes_per_s / bw[0], memory_bandwidth_gb_s=bw[0] / 1e9)
             else:
                 out["mbu_reason"] = "no memory bandwidth known for this device"
+        return out
+
+    @classmethod
+    def econ_figures(cls, w: WorkloadResult) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if w.efficiency.work_per_joule is not None and w.energy.average_w:
+            out["ai_watts"] = w.energy.average_w
+        if w.phase.startswith("decode") and w.stats.rate is not None:
+            out["tokens_per_second"] = w.stats.rate.median
         return out
 
     def teardown(self) -> None:

@@ -1,8 +1,10 @@
-"""Every NVML error mapped to a benchhash exception with a message a person can act on."""
+"""NVML access: every NVML error mapped to a benchhash exception with a message a person can act
+on, and a session (init ... shutdown) for the readers of GPU facts (hw.gpus, the NVML meter)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from benchhash.errors import MeterError
@@ -111,3 +113,23 @@ def import_pynvml() -> Any:
     except ImportError as exc:
         raise MeterError(f"NVML readings need nvidia-ml-py ({exc})") from None
     return pynvml
+
+
+def text(value: Any) -> str:
+    """An NVML string (bytes in older nvidia-ml-py releases) as str."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@contextlib.contextmanager
+def session() -> Iterator[Any]:
+    """The pynvml module, initialised for the block and shut down after (NVML counts nested
+    init/shutdown pairs). MeterError when NVML cannot be used at all."""
+    nv = import_pynvml()
+    call(nv, "init", nv.nvmlInit)
+    try:
+        yield nv
+    finally:
+        try:
+            nv.nvmlShutdown()
+        except Exception:  # noqa: BLE001 - shutting down is best effort
+            pass

@@ -1,5 +1,7 @@
-"""Result file, schema version 1, as pydantic models. The JSON Schema in results/schema/ is
-generated from these (`benchhash schema`), and a test keeps the two in step.
+"""The result, as pydantic models: one model per concept, used by the run as it goes (a meter's
+reading, a trial, a phase, a failure) and by everything that reads a result file (verify,
+compare, merge, report, econ). The JSON Schema in results/schema/ is generated from these
+(`benchhash schema`), and a test keeps the two in step.
 
 ``schema_version`` changes when the file's shape changes; ``methodology_version`` when the way of
 measuring changes (warm-up rule, what a trial is, what a unit of work counts), so that
@@ -10,10 +12,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from benchhash.errors import InputError
 
 SCHEMA_VERSION = 2
 METHODOLOGY_VERSION = 1
+#: A failure's message is cut to this many characters (compiler logs can be megabytes).
+MAX_MESSAGE = 600
 
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 HeaderHex = Annotated[str, Field(pattern=r"^[0-9a-f]{160}$")]
@@ -66,31 +72,12 @@ class Energy(Model):
     warnings: list[str] = []
 
 
-# --- SHA-256d proof of work (validated by verify and when a sha256d result is built) ----------
-class Share(Model):
-    header: int = Field(ge=0, description="index into proof.headers")
-    nonce: int = Field(ge=0, lt=1 << 32)
-    hash: Hex64 = Field(description="block hash, display order")
+class Reading(Model):
+    """What a meter read over one window: its energy and the telemetry polled meanwhile (a trial
+    stores the two side by side)."""
 
-
-class Sha256dTrialProof(Model):
-    ranges: list[Annotated[list[int], Field(min_length=3, max_length=3)]] = Field(
-        description="[header index, first nonce, count] scanned in this trial")
-    shares: list[Share]
-
-
-class Sha256dProof(Model):
-    share_bits: int = Field(ge=1, le=256)
-    share_target: Hex64
-    seed: str = Field(pattern=r"^[0-9a-f]+$")
-    header_rule: str
-    headers: list[HeaderHex]
-
-
-#: workload -> (phase-wide proof model, per-trial proof model), for workloads that keep proofs.
-PROOF_MODELS: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
-    "sha256d": (Sha256dProof, Sha256dTrialProof),
-}
+    energy: Energy
+    telemetry: Telemetry | None = None
 
 
 # --- trials and phases -------------------------------------------------------------------------
@@ -149,6 +136,11 @@ class Validity(Model):
     warnings: list[str]
 
 
+def label(workload: str, phase: str | None) -> str:
+    """How a phase is named to a person: 'gemm bf16', 'llm decode.b16', 'sha256d scan'."""
+    return workload if phase in (None, "", "run") else f"{workload} {phase}"
+
+
 class WorkloadResult(Model):
     workload: str
     phase: str
@@ -172,6 +164,10 @@ class WorkloadResult(Model):
         default=None, description="seconds of the phase's own compile/capture step before warm-up "
                                   "(torch.compile, CUDA graphs, kernel load); never inside a trial")
 
+    @property
+    def label(self) -> str:
+        return label(self.workload, self.phase)
+
 
 class Failure(Model):
     """A workload or phase that could not run or stopped with an error; the run went on."""
@@ -182,6 +178,16 @@ class Failure(Model):
                                    "teardown | build")
     error: str = Field(description="the exception's type")
     message: str
+
+    @classmethod
+    def of(cls, workload: str, phase: str | None, stage: str, exc: BaseException) -> Failure:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        return cls(workload=workload, phase=phase, stage=stage, error=type(exc).__name__,
+                   message=text[:MAX_MESSAGE])
+
+    @property
+    def label(self) -> str:
+        return label(self.workload, self.phase)
 
 
 # --- environment -------------------------------------------------------------------------------
@@ -265,23 +271,66 @@ class Environment(Model):
     meter: dict[str, Any]
 
 
-class DeviceInfo(Model):
+class Device(Model):
+    """The device a run measures: the CPU, a GPU (found by CuPy or torch; NVML finds the same
+    GPU by its PCI bus id) or a MIG instance of one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     kind: Literal["cpu", "cuda"]
-    index: int = Field(ge=0)
-    label: str
-    name: str
+    index: int = Field(default=0, ge=0)
+    label: str = Field(default="", description="cpu or cuda:I")
+    name: str = "cpu"
+    pci_bus_id: str | None = None
+    sm_count: int | None = Field(default=None, description="streaming multiprocessors (cuda)")
+    memory_bytes: int | None = None
+    mig_profile: str | None = Field(default=None, description="e.g. 3g.40gb on a MIG instance")
+    explicit: bool = Field(default=False, exclude=True,
+                           description="asked for by name (--device cuda), not found by auto")
+
+    @model_validator(mode="after")
+    def _label(self) -> Device:
+        want = "cpu" if self.kind == "cpu" else f"cuda:{self.index}"
+        if not self.label:
+            object.__setattr__(self, "label", want)
+        return self
+
+    @property
+    def is_mig(self) -> bool:
+        return self.mig_profile is not None
 
 
 class Config(Model):
-    device: str
-    workloads: list[str]
-    duration_s: NonNeg
-    trials: int = Field(ge=1)
-    warmup_s: NonNeg
-    idle_s: NonNeg
-    quick: bool
-    meter: str
+    """What a run was asked to do. The runner reads the timing fields; ``check`` says, as a
+    user-facing error, what is out of range."""
+
+    device: str = "auto"
+    workloads: list[str] = []
+    duration_s: NonNeg = 10.0
+    trials: int = Field(default=3, ge=1)
+    warmup_s: NonNeg = Field(default=10.0, description="upper bound; warm-up ends once settled")
+    idle_s: NonNeg = 0.0
+    quick: bool = False
+    meter: str = "auto"
     options: dict[str, Any] = {}
+
+    @classmethod
+    def for_run(cls, **values: Any) -> Config:
+        """A config from what the user gave, each value out of range refused with the flag's
+        name (before pydantic would refuse it less helpfully)."""
+        duration = values.get("duration_s", 10.0)
+        trials = values.get("trials", 3)
+        warmup = values.get("warmup_s", 10.0)
+        idle = values.get("idle_s", 0.0)
+        if not 0 < duration <= 86_400:
+            raise InputError(f"--duration must be more than 0 and at most 86400 s, got {duration:g}")
+        if not 1 <= trials <= 1000:
+            raise InputError(f"--trials must be between 1 and 1000, got {trials}")
+        if not 0 <= warmup <= 3600:
+            raise InputError(f"--warmup must be between 0 and 3600 s, got {warmup:g}")
+        if not 0 <= idle <= 3600:
+            raise InputError(f"--idle must be between 0 and 3600 s, got {idle:g}")
+        return cls(**values)
 
 
 class Idle(Model):
@@ -310,7 +359,7 @@ class Result(Model):
     finished_utc: UtcTime
     complete: bool
     stopped: str | None = Field(description="why the run ended early; null when it did not")
-    device: DeviceInfo
+    device: Device
     environment: Environment
     config: Config
     idle: Idle | None

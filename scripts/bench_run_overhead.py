@@ -12,13 +12,13 @@ import statistics
 import sys
 import time
 
-from benchhash.hw.device import resolve
 from benchhash.fsutil import print_json
-from benchhash.sha256d.header import GENESIS
+from benchhash.hw.device import resolve
 from benchhash.meters import NullMeter
 from benchhash.results.model import Config
 from benchhash.runner import Runner
 from benchhash.sha256d import scan
+from benchhash.sha256d.header import GENESIS
 from benchhash.workloads import create
 
 
@@ -33,13 +33,13 @@ def main() -> int:
     device = resolve(args.device)
     workload = create("sha256d", device)
     workload.setup()
-    backend = workload._backend  # the very backend the runner drives  # noqa: SLF001
+    backend = workload._backend  # the very backend the runner drives
     # calibrate the bare scan's nonce count to the requested length
     probe = scan(GENESIS, 0, 1 << 22, backend=backend)
     count = int(min(probe.hashes_per_second * args.seconds, (1 << 32) - 1))
     bare, harness = [], []
     cfg = Config.for_run(duration_s=args.seconds, trials=1, warmup_s=0)
-    for r in range(args.repeats):
+    for _ in range(args.repeats):
         res = scan(GENESIS, 0, count, backend=backend)
         bare.append(res.scanned / res.seconds)
         record = Runner(NullMeter("benchmark"), cfg).run([workload])
@@ -49,7 +49,7 @@ def main() -> int:
             raise SystemExit(f"bench_run_overhead: {record.failures[0]}")
         harness.append(record.phases[0].trials[0].rate)
     med_bare, med_harness = statistics.median(bare), statistics.median(harness)
-    pairs = [h / b for h, b in zip(harness, bare)]
+    pairs = [h / b for h, b in zip(harness, bare, strict=True)]
     report = {
         "benchmark": "run_overhead_sha256d",
         "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

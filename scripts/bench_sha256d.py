@@ -13,8 +13,8 @@ import sys
 import time
 
 from benchhash.fsutil import print_json
-from benchhash.sha256d.header import GENESIS, NONCE_SPACE
 from benchhash.sha256d import scan
+from benchhash.sha256d.header import GENESIS, NONCE_SPACE
 from benchhash.sha256d.reference import ReferenceBackend
 
 
@@ -77,7 +77,8 @@ def main() -> int:
             ap.error(f"--{flag.replace('_', '-')} must be between 1 and 2^32")
 
     report: dict[str, object] = {"benchmark": "sha256d", "python": platform.python_version(),
-                                 "machine": platform.machine(), "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                                 "machine": platform.machine(),
+                                 "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if args.only in ("all", "cpu"):
         report.update(_cpu_part(args))
     if args.only in ("all", "gpu"):
@@ -96,7 +97,8 @@ def _cpu_part(args: argparse.Namespace) -> dict[str, object]:
     one = CpuBackend(threads=1)
     report["cpu_device"] = one.device
     report["cpu_1thread"] = one_t = _summary(_rates(one, args.cpu_count, args.repeats))
-    report["cpu_all_threads"] = all_t = {"threads": cores, **_summary(_rates(CpuBackend(threads=cores), args.cpu_count, args.repeats))}
+    every = _summary(_rates(CpuBackend(threads=cores), args.cpu_count, args.repeats))
+    report["cpu_all_threads"] = all_t = {"threads": cores, **every}
     b = float(base["median_hps"])  # type: ignore[arg-type]
     report["ratio_cpu_1thread_vs_hashlib"] = float(one_t["median_hps"]) / b  # type: ignore[arg-type]
     report["ratio_cpu_all_vs_hashlib_1thread"] = float(all_t["median_hps"]) / b  # type: ignore[arg-type]

@@ -70,6 +70,7 @@ def nvcc() -> str:
 def host_lib(nvcc: str, tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
     """kernels/sha256d.cu compiled for the host (its test harness entry points)."""
     import numpy as np
+
     from benchhash.sha256d.kernel_source import kernel_path
     so = tmp_path_factory.mktemp("kernel") / "sha256d_host.so"
     proc = subprocess.run([nvcc, "-x", "cu", "-DBENCHHASH_HOST_HARNESS", "--shared",

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from types import SimpleNamespace
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
@@ -101,7 +101,8 @@ class FakeGpu:
             "nvmlDeviceGetPowerManagementLimit": simple("nvmlDeviceGetPowerManagementLimit", 700_000),
             "nvmlDeviceGetPowerManagementDefaultLimit": simple("nvmlDeviceGetPowerManagementDefaultLimit", 700_000),
             "nvmlDeviceGetEnforcedPowerLimit": simple("nvmlDeviceGetEnforcedPowerLimit", 700_000),
-            "nvmlDeviceGetPowerManagementLimitConstraints": simple("nvmlDeviceGetPowerManagementLimitConstraints", [200_000, 700_000]),
+            "nvmlDeviceGetPowerManagementLimitConstraints": simple(
+                "nvmlDeviceGetPowerManagementLimitConstraints", [200_000, 700_000]),
             "nvmlDeviceGetPersistenceMode": simple("nvmlDeviceGetPersistenceMode", 1),
             "nvmlDeviceGetMigMode": simple("nvmlDeviceGetMigMode", lambda: list(self.mig_mode)),
             "nvmlDeviceGetEccMode": simple("nvmlDeviceGetEccMode", [1, 1]),
@@ -109,8 +110,10 @@ class FakeGpu:
             "nvmlDeviceGetMaxClockInfo": simple("nvmlDeviceGetMaxClockInfo", 1980),
             "nvmlDeviceGetApplicationsClock": simple("nvmlDeviceGetApplicationsClock", 1755),
             "nvmlDeviceGetTemperature": simple("nvmlDeviceGetTemperature", lambda: self.temperature_c),
-            "nvmlDeviceGetCurrentClocksEventReasons": simple("nvmlDeviceGetCurrentClocksEventReasons", lambda: self.throttle),
-            "nvmlDeviceGetCurrentClocksThrottleReasons": simple("nvmlDeviceGetCurrentClocksThrottleReasons", lambda: self.throttle),
+            "nvmlDeviceGetCurrentClocksEventReasons": simple(
+                "nvmlDeviceGetCurrentClocksEventReasons", lambda: self.throttle),
+            "nvmlDeviceGetCurrentClocksThrottleReasons": simple(
+                "nvmlDeviceGetCurrentClocksThrottleReasons", lambda: self.throttle),
             "nvmlDeviceGetPowerUsage": simple("nvmlDeviceGetPowerUsage", lambda: self.power_mw),
             "nvmlDeviceGetTotalEnergyConsumption": energy,
             "nvmlDeviceGetFieldValues": self.field_values,

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from benchhash.hw.device import resolve
 from benchhash.errors import BackendUnavailable
-from benchhash.sha256d.header import GENESIS
+from benchhash.hw.device import resolve
 from benchhash.results import io
 from benchhash.sha256d import cuda, scan
+from benchhash.sha256d.header import GENESIS
 from benchhash.sha256d.reference import ReferenceBackend
 from benchhash.workloads import create
 from conftest import run_main

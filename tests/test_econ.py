@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from benchhash.econ import claim, market, uses
 from benchhash.econ.report import EconRequest, econ_json
@@ -60,7 +61,8 @@ def test_bad_sets(sets: list[str], needle: str) -> None:
 
 def test_market_file_merges_over_the_snapshot(tmp_path: Path) -> None:
     f = tmp_path / "mine.json"
-    f.write_text(json.dumps({"inputs": {"power_usd_per_mwh": {"value": 30, "source": "our PPA", "date": "2026-11-01"}}}))
+    mine = {"power_usd_per_mwh": {"value": 30, "source": "our PPA", "date": "2026-11-01"}}
+    f.write_text(json.dumps({"inputs": mine}))
     m = market.load(str(f))
     assert m["power_usd_per_mwh"] == 30 and m.inputs["power_usd_per_mwh"].source == "our PPA"
     assert m["btc_usd"] == market.load()["btc_usd"]
@@ -169,8 +171,8 @@ def test_econ_claim_prints_verdict() -> None:
 
 
 def test_tokens_row_needs_an_energy_reading(monkeypatch: pytest.MonkeyPatch) -> None:
-    from benchhash.econ.uses import Measured
     import benchhash.econ.report as rep
+    from benchhash.econ.uses import Measured
     m = market.load()
     meas = Measured("r.json", "NVIDIA H100 80GB HBM3", ai_watts=690.0, tokens_per_second=5000.0)
     row = uses.ai_tokens(m, meas)

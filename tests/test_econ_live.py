@@ -28,7 +28,7 @@ def api() -> Iterator[str]:
     answers = dict(ANSWERS)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             if self.path not in answers:
                 self.send_error(404)
                 return

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchhash.sha256d.header import GENESIS
 from benchhash.sha256d import scan
+from benchhash.sha256d.header import GENESIS
 from benchhash.sha256d.reference import ReferenceBackend
 
 pytestmark = pytest.mark.gpu
@@ -72,9 +72,10 @@ def test_quick_run_on_the_gpu_measures_energy_with_nvml(tmp_path) -> None:  # ty
 
 @pytest.mark.gpu
 def test_gemm_bf16_reaches_a_sane_share_of_peak() -> None:
+    import threading
+
     from benchhash.hw.device import resolve
     from benchhash.workloads import create
-    import threading
     w = create("gemm", resolve("cuda"), {"gemm_dtypes": "bf16", "gemm_size": 4096})
     w.setup()
     (phase,) = w.phases()
@@ -89,6 +90,7 @@ def test_gemm_bf16_reaches_a_sane_share_of_peak() -> None:
 @pytest.mark.gpu
 def test_llm_decode_on_gpu_with_cached_decode_matching_full_forward() -> None:
     import torch
+
     from benchhash.workloads.llm.config import PRESETS
     from benchhash.workloads.llm.model import build
     model = build(PRESETS["tiny"], 64, torch.device("cuda"), torch.float32, seed=1)

@@ -1,11 +1,18 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from benchhash.errors import InputError
 from benchhash.sha256d.header import (
-    DIFF1_TARGET, GENESIS, BlockHeader, bits_to_target, difficulty, share_target, target_to_bits,
+    DIFF1_TARGET,
+    GENESIS,
+    BlockHeader,
+    bits_to_target,
+    difficulty,
+    share_target,
+    target_to_bits,
 )
 
 GENESIS_HEX = (

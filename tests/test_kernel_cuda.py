@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchhash.sha256d.header import GENESIS, hash_to_int
 from benchhash.sha256d.backend import threshold_words
+from benchhash.sha256d.header import GENESIS, hash_to_int
 from benchhash.sha256d.kernel_source import kernel_path
 from benchhash.sha256d.primitives import IV, precompute
 from benchhash.sha256d.reference import ReferenceBackend

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from benchhash.results.model import Device
 from benchhash.errors import InputError, MeterError
 from benchhash.meters import NullMeter, make_meter
 from benchhash.meters.base import Sample, integrate_power, summarize_samples, throttle_names
 from benchhash.meters.rapl import RaplMeter
 from benchhash.meters.replay import ReplayMeter
+from benchhash.results.model import Device
 
 
 def zone(root: Path, name: str, label: str, energy: int, max_range: int = 262_143_328_850) -> Path:

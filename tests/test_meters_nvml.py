@@ -6,10 +6,15 @@ import time
 
 import pytest
 
-from benchhash.meters.nvml import NvmlMeter
 from benchhash.hw.nvml import (
-    NvmlGpuLost, NvmlLibraryNotFound, NvmlNoPermission, NvmlNotSupported, NvmlUnknown, call,
+    NvmlGpuLost,
+    NvmlLibraryNotFound,
+    NvmlNoPermission,
+    NvmlNotSupported,
+    NvmlUnknown,
+    call,
 )
+from benchhash.meters.nvml import NvmlMeter
 from fake_nvml import FakeGpu, nvml_error
 
 
@@ -126,7 +131,7 @@ def test_every_nvml_error_becomes_a_readable_benchhash_error() -> None:
                       ("NVML_ERROR_GPU_IS_LOST", NvmlGpuLost),
                       ("NVML_ERROR_LIBRARY_NOT_FOUND", NvmlLibraryNotFound),
                       ("NVML_ERROR_UNKNOWN", NvmlUnknown)):
-        def boom() -> None:
+        def boom(name: str = name) -> None:
             raise nvml_error(name)
         with pytest.raises(cls) as info:
             call(pynvml, "power", boom)
@@ -169,6 +174,7 @@ def test_every_field_value_type_is_decoded(value_type: int, milliwatts: int) -> 
 
 def test_a_value_type_this_library_cannot_decode_is_none_not_garbage() -> None:
     import pynvml
+
     from benchhash.meters.nvml import field_value
     v = pynvml.c_nvmlFieldValue_t()
     v.nvmlReturn, v.valueType = pynvml.NVML_SUCCESS, 42

@@ -13,8 +13,8 @@ from benchhash.errors import InputError, ResultFileError
 from benchhash.fsutil import write_atomic
 from benchhash.results import io
 from benchhash.results.export import SCHEMA_FILE, schema_text
-from benchhash.results.paths import output_path, slug
 from benchhash.results.model import SCHEMA_VERSION, Result
+from benchhash.results.paths import output_path, slug
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = sorted((ROOT / "tests" / "data" / "golden").glob("*.json"))

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from benchhash.sha256d.header import hash_to_int, sha256d
 from benchhash.results import io
+from benchhash.sha256d.header import hash_to_int, sha256d
 from conftest import run_cli
 
 

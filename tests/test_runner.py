@@ -14,7 +14,7 @@ from benchhash.meters import NullMeter
 from benchhash.meters.replay import ReplayMeter
 from benchhash.results.build import build
 from benchhash.results.model import Config, Device, Environment, Result
-from benchhash.runner import Clock, Listener, RunRecord, Runner
+from benchhash.runner import Clock, Listener, Runner, RunRecord
 from benchhash.workloads.base import Phase, Window, Workload
 
 CPU = Device(kind="cpu")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from benchhash.errors import ScanOverflowError
-from benchhash.sha256d.header import GENESIS, hash_to_int, sha256d
 from benchhash.sha256d import scan
 from benchhash.sha256d.cpu import CpuBackend
+from benchhash.sha256d.header import GENESIS, hash_to_int, sha256d
 from benchhash.sha256d.reference import ReferenceBackend
 from conftest import run_cli
 

@@ -8,10 +8,10 @@ import pytest
 
 from benchhash.results.model import Device
 from benchhash.sha256d.header import NONCE_SPACE, hash_to_int, sha256d
-from benchhash.workloads.sha256d_proof import Sha256dProof, Sha256dTrialProof
 from benchhash.sha256d.reference import ReferenceBackend
 from benchhash.workloads import create, defaults, parse_names
 from benchhash.workloads.sha256d import ScanPhase, derive_header, share_bits_for
+from benchhash.workloads.sha256d_proof import Sha256dProof, Sha256dTrialProof
 
 
 def test_share_bits_give_128_to_256_shares_per_trial() -> None:

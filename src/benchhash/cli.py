@@ -62,7 +62,8 @@ def scan(
     count: Annotated[str, typer.Option(help="number of nonces (default: to the end of 2^32)")] = "",
     target: Annotated[str | None, typer.Option(help="full 256-bit target, hex")] = None,
     bits: Annotated[str | None, typer.Option(help="compact target (nBits), hex")] = None,
-    share_bits: Annotated[int | None, typer.Option(help="also report shares: hashes with at least K leading zero bits")] = None,
+    share_bits: Annotated[int | None, typer.Option(
+        help="also report shares: hashes with at least K leading zero bits")] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:I | reference")] = "auto",
     threads: Annotated[int | None, typer.Option(help="CPU threads (default: every core)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
@@ -167,23 +168,29 @@ def info(as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")]
 @app.command()
 def run(
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:I")] = "auto",
-    workloads: Annotated[str | None, typer.Option(help="comma-separated, e.g. sha256d (default: all for the device)")] = None,
+    workloads: Annotated[str | None, typer.Option(
+        help="comma-separated, e.g. sha256d (default: all for the device)")] = None,
     duration: Annotated[float | None, typer.Option(help="seconds per trial (default 10; --quick 2)")] = None,
     trials: Annotated[int | None, typer.Option(help="trials per workload (default 3)")] = None,
     warmup: Annotated[float | None, typer.Option(help="most seconds of warm-up (default 10; --quick 1)")] = None,
     idle: Annotated[float | None, typer.Option(help="seconds of idle-power baseline first (default 0)")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="short trials: a smoke run in under a minute")] = False,
-    out_path: Annotated[str | None, typer.Option("--out", help="folder or .json file (default results/<device>/<host>-<UTC>.json)")] = None,
+    out_path: Annotated[str | None, typer.Option(
+        "--out", help="folder or .json file (default results/<device>/<host>-<UTC>.json)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the result JSON on stdout")] = False,
     notes: Annotated[str | None, typer.Option(help="free text stored in the result")] = None,
     meter: Annotated[str, typer.Option(help="auto | nvml | rapl | null | replay:FILE")] = "auto",
-    threads: Annotated[int | None, typer.Option(help="CPU threads for sha256d on the CPU (default: every core)")] = None,
-    gemm_dtypes: Annotated[str | None, typer.Option(help="gemm dtypes: fp8,bf16,fp16,tf32,fp32 (default: all the device has; CPU fp32)")] = None,
+    threads: Annotated[int | None, typer.Option(
+        help="CPU threads for sha256d on the CPU (default: every core)")] = None,
+    gemm_dtypes: Annotated[str | None, typer.Option(
+        help="gemm dtypes: fp8,bf16,fp16,tf32,fp32 (default: all the device has; CPU fp32)")] = None,
     gemm_size: Annotated[int | None, typer.Option(help="gemm M=N=K (default 8192 on GPU, 2048 on CPU)")] = None,
     gemm_sweep: Annotated[bool, typer.Option("--gemm-sweep", help="try several shapes and keep the fastest")] = False,
-    llm_preset: Annotated[str | None, typer.Option(help="llm shape: tiny | 1b | 3b | 8b (default 8b on GPU, tiny on CPU)")] = None,
+    llm_preset: Annotated[str | None, typer.Option(
+        help="llm shape: tiny | 1b | 3b | 8b (default 8b on GPU, tiny on CPU)")] = None,
     llm_batches: Annotated[str | None, typer.Option(help="decode batch sizes, e.g. 1,16,64")] = None,
-    no_compile: Annotated[bool, typer.Option("--no-compile", help="run llm decode eager (no torch.compile / CUDA graphs)")] = False,
+    no_compile: Annotated[bool, typer.Option(
+        "--no-compile", help="run llm decode eager (no torch.compile / CUDA graphs)")] = False,
 ) -> None:
     """Measure each workload's rate and energy (warm-up, trials, statistics) and write a result."""
     from benchhash import session
@@ -245,7 +252,8 @@ def schema(out_file: Annotated[str | None, typer.Option("--out", help="write her
 @app.command()
 def econ(
     results: Annotated[list[str] | None, typer.Argument(help="result files (default: reference GPU figures)")] = None,
-    market: Annotated[str | None, typer.Option(help="snapshot name, market .json (merged over the default), or live[:URL] (mempool.space API)")] = None,
+    market: Annotated[str | None, typer.Option(
+        help="snapshot name, market .json (merged over the default), or live[:URL] (mempool.space API)")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override one input: key=value (repeatable)")] = None,
     asic: Annotated[str, typer.Option(help="reference ASIC for mining rows")] = "S21",
     claim: Annotated[bool, typer.Option("--claim", help="test 'AI MW earns what mining MW earns'")] = False,
@@ -253,7 +261,8 @@ def econ(
     mining_mw: Annotated[float, typer.Option(help="facility MW of mining in the claim")] = 100.0,
     draws: Annotated[int, typer.Option(help="Monte Carlo draws for --claim")] = 10_000,
     seed: Annotated[int, typer.Option(help="Monte Carlo seed")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="inputs (value, unit, source, date) and outputs as JSON")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="inputs (value, unit, source, date) and outputs as JSON")] = False,
 ) -> None:
     """Revenue, cost, margin, capex and payback per facility MW-year for each use of the power."""
     from benchhash.econ.report import EconRequest, econ_json, print_econ
@@ -284,36 +293,13 @@ def report(
     from benchhash.fsutil import write_atomic
     from benchhash.report import formats
 
-    if fmt not in ("table", "md", "csv", "html"):
+    if fmt not in formats.FORMATS:
         raise InputError(f"--format must be table, md, csv or html, got {fmt!r}")
     results = _load_all(files)
-    if fmt == "table":
-        from rich.table import Table
-        t = Table(title="benchhash report")
-        for h in formats.HEADERS:
-            t.add_column(h, overflow="fold")
-        for r in formats.report_rows(results):
-            t.add_row(*(escape(r[c]) for c in formats.COLUMNS))
-        if out_file:
-            import io as stdio
-            text = Console(file=stdio.StringIO(), record=True, width=160)
-            text.print(t)
-            write_atomic(out_file, text.export_text())
-        else:
-            out.print(t)
+    if fmt == "table" and not out_file:
+        out.print(formats.rich_table(results))
         return
-    if fmt == "md":
-        text = formats.markdown(formats.report_rows(results))
-    elif fmt == "csv":
-        text = formats.csv_text(results)
-    else:
-        from benchhash.econ.report import EconRequest, econ_json
-        econ_data = None
-        try:
-            econ_data = econ_json(EconRequest(results=tuple(f for f, _ in results), draws=1))
-        except BenchhashError as exc:
-            log.warning("note: no revenue chart (%s)", exc)
-        text = formats.html_page(results, econ_data)
+    text = formats.render(fmt, results)
     if out_file:
         write_atomic(out_file, text)
         print(f"benchhash: report written to {out_file}", file=sys.stderr)
@@ -325,7 +311,8 @@ def report(
 def compare(
     ref: Annotated[str, typer.Argument(help="reference result")],
     new: Annotated[str, typer.Argument(help="new result")],
-    threshold: Annotated[float, typer.Option(help="fail (exit 1) on a significant slow-down above this many percent")] = 5.0,
+    threshold: Annotated[float, typer.Option(
+        help="fail (exit 1) on a significant slow-down above this many percent")] = 5.0,
     as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = False,
 ) -> None:
     """NEW against REF per workload: ratio, significance, better / worse / not significant."""
@@ -394,10 +381,10 @@ def verify(files: Annotated[list[str], typer.Argument(help="result files")]) -> 
         raise SystemExit(1)
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler):
     """Writes to whatever sys.stderr is at the time (tests and redirections swap it)."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 

@@ -19,7 +19,13 @@ from typing import Any
 from benchhash.meters.base import EnergyMeter
 from benchhash.results.build import PhaseRun, idle_result, phase_result
 from benchhash.results.model import (
-    Config, Failure, Idle, Reading, Trial, Warmup, WarmupWindow, WorkloadResult,
+    Config,
+    Failure,
+    Idle,
+    Reading,
+    Warmup,
+    WarmupWindow,
+    WorkloadResult,
 )
 from benchhash.workloads.base import Phase, Window, Workload
 
@@ -139,7 +145,8 @@ class Runner:
         for i in range(cfg.trials):
             self.listener.stage(f"{workload.name} {phase.name} trial {i + 1}/{cfg.trials}",
                                 cfg.duration_s)
-            window, reading = self._window(workload, lambda: phase.run(cfg.duration_s, self.stop, i))
+            window, reading = self._window(
+                workload, lambda i=i: phase.run(cfg.duration_s, self.stop, i))  # type: ignore[misc]
             run.add_trial(i, window, reading)
         run.complete = True
 

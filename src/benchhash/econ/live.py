@@ -21,7 +21,7 @@ TIMEOUT_S = 10.0
 def _get(base: str, path: str, timeout: float) -> Any:
     url = base.rstrip("/") + path
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - http(s) only
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             body = resp.read().decode()
     except urllib.error.HTTPError as exc:
         raise InputError(f"--market live: {url} answered HTTP {exc.code}") from None

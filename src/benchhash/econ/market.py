@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from benchhash.data import data_json
 from benchhash.errors import InputError
@@ -78,8 +78,8 @@ def _parse_inputs(raw: Any, where: str, known: set[str] | None) -> dict[str, Inp
             raise InputError(f"{where}: {key} has unknown field(s) {sorted(extra)}")
         value = spec["value"]
         x = Input(value=value, unit=str(spec.get("unit", "")), source=str(spec.get("source", "")),
-                  date=str(spec.get("date", "")), low=spec.get("low", value),
-                  high=spec.get("high", value))
+                  date=str(spec.get("date", "")), low=cast(float, spec.get("low", value)),
+                  high=cast(float, spec.get("high", value)))     # types checked by check() below
         if known is None and (not x.source or not x.date):
             raise InputError(f"{where}: {key} needs a source and a date")
         check(key, x, where)

@@ -21,7 +21,8 @@ def _from_proc(path: Path) -> tuple[str | None, set[str]] | None:
         text = path.read_text(errors="replace")
     except OSError:
         return None
-    model, flags = None, set()
+    model: str | None = None
+    flags: set[str] = set()
     for line in text.splitlines():
         key, _, value = line.partition(":")
         key = key.strip().lower()

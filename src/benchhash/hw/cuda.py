@@ -124,7 +124,8 @@ def torch_gpu(index: int) -> dict[str, Any] | None:
         if not torch.cuda.is_available() or index >= torch.cuda.device_count():
             return None
         p = torch.cuda.get_device_properties(index)
-        pci = f"{p.pci_domain_id:04x}:{p.pci_bus_id:02x}:{p.pci_device_id:02x}.0"
+        domain, bus, dev = (getattr(p, f"pci_{k}_id") for k in ("domain", "bus", "device"))
+        pci = f"{domain:04x}:{bus:02x}:{dev:02x}.0"
         return {"name": p.name, "pci_bus_id": pci, "sm_count": int(p.multi_processor_count),
                 "memory_bytes": int(p.total_memory)}
     except Exception:  # noqa: BLE001 - no usable torch CUDA: the caller falls back

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from benchhash.hw.device import Device
 from benchhash.errors import InputError, MeterError
+from benchhash.hw.device import Device
 from benchhash.meters.base import EnergyMeter, Reading, Sample, Telemetry
 from benchhash.meters.null import NullMeter
 

@@ -1,9 +1,10 @@
 """The energy-meter interface: begin a window, end it, get joules and how they were obtained.
 
 A missing reading is ``None`` with a reason, never zero. Readings, energies and telemetry are the
-result's own models (results.model), so what a meter reads goes into a file unconverted. Polling meters (NVML, replay) share
-:class:`PollingMeter`: a background thread samples power, clocks, temperature and throttle
-reasons; a window's polled energy is the integral of those samples.
+result's own models (results.model), so what a meter reads goes into a file unconverted.
+Polling meters (NVML, replay) share :class:`PollingMeter`: a background thread samples power,
+clocks, temperature and throttle reasons; a window's polled energy is the integral of those
+samples.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def integrate_power(samples: list[Sample], t0: float, t1: float) -> float | None
     if len(pts) < 2:
         return None
     energy = pts[0][1] * (pts[0][0] - t0) + pts[-1][1] * (t1 - pts[-1][0])
-    for (ta, pa), (tb, pb) in zip(pts, pts[1:]):
+    for (ta, pa), (tb, pb) in zip(pts, pts[1:], strict=False):
         energy += 0.5 * (pa + pb) * (tb - ta)
     return energy
 

@@ -13,9 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchhash.meters.base import PollingMeter, Sample
 from benchhash.hw.nvml import NvmlError, NvmlFunctionNotFound, call, import_pynvml, text
-
+from benchhash.meters.base import PollingMeter, Sample
 
 #: NVML_VALUE_TYPE_* -> the c_nvmlValue_t member holding it (numbers, so that an older
 #: nvidia-ml-py without the newer constants still decodes them).

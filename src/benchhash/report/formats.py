@@ -7,11 +7,20 @@ import base64
 import csv
 import html
 import io as stdio
+import logging
 from typing import Any
 
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from benchhash.errors import BenchhashError
 from benchhash.report.table import rows as table_rows
 from benchhash.results.model import Result
 
+log = logging.getLogger(__name__)
+
+FORMATS = ("table", "md", "csv", "html")
 COLUMNS = ("file", "workload", "device", "rate", "watts", "per_joule", "method", "warnings")
 HEADERS = ("file", "workload", "device", "rate ± MAD", "avg W", "work / J", "energy method", "warnings")
 
@@ -22,7 +31,7 @@ def report_rows(results: list[tuple[str, Result]]) -> list[dict[str, str]]:
         body, _ = table_rows(result)
         texts = ["; ".join(w.validity.warnings) or "-" for w in result.workloads]
         texts += [f"{f.error}: {f.message}" for f in result.failures]
-        for row, text in zip(body, texts):
+        for row, text in zip(body, texts, strict=True):
             out.append({"file": path, **row, "warnings": text})
     return out
 
@@ -103,3 +112,35 @@ def html_page(results: list[tuple[str, Result]], econ: dict[str, Any] | None) ->
             "td,th{border:1px solid #ccc;padding:4px 8px;font-size:90%}</style></head><body>"
             f"<h1>benchhash report</h1><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
             f"{figs}</body></html>\n")
+
+
+def rich_table(results: list[tuple[str, Result]]) -> Table:
+    t = Table(title="benchhash report")
+    for h in HEADERS:
+        t.add_column(h, overflow="fold")
+    for r in report_rows(results):
+        t.add_row(*(escape(r[c]) for c in COLUMNS))
+    return t
+
+
+def _econ(results: list[tuple[str, Result]]) -> dict[str, Any] | None:
+    """Revenue per MW for the HTML page's chart; None (said) when economics cannot price them."""
+    from benchhash.econ.report import EconRequest, econ_json
+    try:
+        return econ_json(EconRequest(results=tuple(f for f, _ in results), draws=1))
+    except BenchhashError as exc:
+        log.warning("note: no revenue chart (%s)", exc)
+        return None
+
+
+def render(fmt: str, results: list[tuple[str, Result]]) -> str:
+    """The report as text in one of FORMATS (the table as plain text, 160 columns)."""
+    if fmt == "md":
+        return markdown(report_rows(results))
+    if fmt == "csv":
+        return csv_text(results)
+    if fmt == "html":
+        return html_page(results, _econ(results))
+    console = Console(file=stdio.StringIO(), record=True, width=160)
+    console.print(rich_table(results))
+    return console.export_text()

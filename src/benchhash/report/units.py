@@ -12,11 +12,7 @@ def si(value: float | None, unit: str = "", digits: int = 3) -> str:
     if value is None or not math.isfinite(value):
         return "-"
     mag = abs(value)
-    for factor, prefix in PREFIXES:
-        if mag >= factor:
-            break
-    else:
-        factor, prefix = 1.0, ""
+    factor, prefix = next(((f, p) for f, p in PREFIXES if mag >= f), (1.0, ""))
     scaled = value / factor
     decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(scaled))))) if scaled else 0
     return f"{scaled:.{decimals}f} {prefix}{unit}".rstrip()

@@ -12,8 +12,22 @@ from pydantic import BaseModel, ValidationError
 
 from benchhash import __version__
 from benchhash.results.model import (
-    METHODOLOGY_VERSION, SCHEMA_VERSION, Config, Device, Efficiency, EnergySummary, Environment,
-    Failure, Idle, PhaseStats, Reading, Result, Trial, Validity, Warmup, WorkloadResult,
+    METHODOLOGY_VERSION,
+    SCHEMA_VERSION,
+    Config,
+    Device,
+    Efficiency,
+    EnergySummary,
+    Environment,
+    Failure,
+    Idle,
+    PhaseStats,
+    Reading,
+    Result,
+    Trial,
+    Validity,
+    Warmup,
+    WorkloadResult,
 )
 from benchhash.stats import stability_warnings, summarize
 from benchhash.workloads.base import Window

@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from benchhash.errors import ResultFileError
 from benchhash import fsutil
+from benchhash.errors import ResultFileError
 from benchhash.fsutil import write_atomic
 from benchhash.results.model import SCHEMA_VERSION, Integrity, Result
 

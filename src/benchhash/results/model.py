@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from benchhash.errors import InputError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION: Literal[2] = 2
 METHODOLOGY_VERSION = 1
 #: A failure's message is cut to this many characters (compiler logs can be megabytes).
 MAX_MESSAGE = 600

@@ -15,8 +15,8 @@ import inspect
 import os
 import sys
 import threading
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -28,7 +28,12 @@ from benchhash.fsutil import write_atomic
 from benchhash.hw.cpu import cpu_name, usable_cores
 from benchhash.sha256d import cpu_driver
 from benchhash.sha256d.backend import (
-    Candidate, Progress, ScanBackend, check_overflow, threshold_words, words_to_digest,
+    Candidate,
+    Progress,
+    ScanBackend,
+    check_overflow,
+    threshold_words,
+    words_to_digest,
 )
 from benchhash.sha256d.cpu_codegen import compress_source, kernel_source
 from benchhash.sha256d.primitives import precompute

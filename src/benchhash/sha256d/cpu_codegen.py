@@ -13,8 +13,19 @@ double hash (rounds 61-63 of the second hash are not needed for it: early reject
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from benchhash.sha256d.primitives import (
-    IV, K, MASK, PRE_LAYOUT, big_sigma0, big_sigma1, ch, maj, small_sigma0, small_sigma1,
+    IV,
+    MASK,
+    PRE_LAYOUT,
+    K,
+    big_sigma0,
+    big_sigma1,
+    ch,
+    maj,
+    small_sigma0,
+    small_sigma1,
 )
 
 Word = int | str  # a literal known at generation time, or the name of a uint32 variable
@@ -46,7 +57,7 @@ def _rot(x: str, n: int) -> str:
     return f"((({x}) >> {n}) | (({x}) << {32 - n}))"
 
 
-def _fn(x: Word, const_fn, rots: tuple[int, int, int], shift: bool) -> str | int:
+def _fn(x: Word, const_fn: Callable[[int], int], rots: tuple[int, int, int], shift: bool) -> str | int:
     if isinstance(x, int):
         return const_fn(x)
     third = f"(({x}) >> {rots[2]})" if shift else _rot(x, rots[2])

@@ -9,10 +9,15 @@ from typing import Any
 import numpy as np
 
 from benchhash.errors import BackendUnavailable
-from benchhash.sha256d.backend import (
-    Candidate, Progress, ScanBackend, check_overflow, threshold_words, words_to_digest,
-)
 from benchhash.hw.cuda import NVRTC_OPTIONS, import_cupy, probe
+from benchhash.sha256d.backend import (
+    Candidate,
+    Progress,
+    ScanBackend,
+    check_overflow,
+    threshold_words,
+    words_to_digest,
+)
 from benchhash.sha256d.kernel_source import kernel_path
 from benchhash.sha256d.primitives import precompute
 

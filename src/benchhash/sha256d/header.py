@@ -121,12 +121,12 @@ class BlockHeader:
         parse_hex(self.merkle_root, what="merkle root", length=32)
 
     @classmethod
-    def from_hex(cls, text: str) -> "BlockHeader":
+    def from_hex(cls, text: str) -> BlockHeader:
         """Parse the serialised header (160 hex digits)."""
         return cls.from_bytes(parse_hex(text, what="header", length=HEADER_BYTES))
 
     @classmethod
-    def from_bytes(cls, raw: bytes) -> "BlockHeader":
+    def from_bytes(cls, raw: bytes) -> BlockHeader:
         if len(raw) != HEADER_BYTES:
             raise InputError(f"header must be {HEADER_BYTES} bytes, got {len(raw)}")
         version, = struct.unpack_from("<I", raw, 0)
@@ -142,7 +142,7 @@ class BlockHeader:
     def hex(self) -> str:
         return self.to_bytes().hex()
 
-    def with_nonce(self, nonce: int) -> "BlockHeader":
+    def with_nonce(self, nonce: int) -> BlockHeader:
         return BlockHeader(self.version, self.prev_hash, self.merkle_root, self.time, self.bits, nonce)
 
     @property

@@ -95,9 +95,9 @@ def compress(state: tuple[int, ...], block: bytes) -> tuple[int, ...]:
     if len(block) != 64:
         raise ValueError("a SHA-256 block is 64 bytes")
     work = tuple(state)
-    for k, w in zip(K, schedule(block)):
+    for k, w in zip(K, schedule(block), strict=True):
         work = round_step(work, k, w)
-    return tuple((s + v) & MASK for s, v in zip(state, work))
+    return tuple((s + v) & MASK for s, v in zip(state, work, strict=True))
 
 
 def precompute(header: bytes) -> np.ndarray:

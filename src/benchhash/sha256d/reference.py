@@ -8,8 +8,8 @@ import platform
 import struct
 import threading
 
-from benchhash.sha256d.header import hash_to_int
 from benchhash.sha256d.backend import Candidate, Progress, ScanBackend, check_overflow
+from benchhash.sha256d.header import hash_to_int
 
 _REPORT_EVERY = 1 << 16
 

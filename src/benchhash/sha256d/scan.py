@@ -4,17 +4,21 @@ found into hits (hash <= target) and shares (hash <= share target)."""
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from dataclasses import dataclass, field
 
 from benchhash.errors import BackendUnavailable, InputError
 from benchhash.hw.device import parse
-from benchhash.sha256d.header import (
-    NONCE_SPACE, BlockHeader, bits_to_target, display_hex, hash_to_int, share_target,
-)
 from benchhash.sha256d.backend import Candidate, Progress, ScanBackend
+from benchhash.sha256d.header import (
+    NONCE_SPACE,
+    BlockHeader,
+    bits_to_target,
+    display_hex,
+    hash_to_int,
+    share_target,
+)
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
-from benchhash.results.model import Device
 from benchhash.errors import InputError
+from benchhash.results.model import Device
 from benchhash.workloads.base import Options, Phase, Window, Workload
 
 #: name -> "module:Class"; imported only when asked for (torch is heavy).

@@ -17,7 +17,13 @@ from benchhash.results.model import Device, WorkloadResult
 from benchhash.workloads.base import Options, Phase, Window
 from benchhash.workloads.peaks import device_peak_flops
 from benchhash.workloads.torch_util import (
-    TorchWorkload, import_torch, parse_dtypes, synchronize, tf32_matmul, timed_loop, torch_device,
+    TorchWorkload,
+    import_torch,
+    parse_dtypes,
+    synchronize,
+    tf32_matmul,
+    timed_loop,
+    torch_device,
     torch_dtype,
 )
 

@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from benchhash.results.model import Device
 from benchhash.errors import BackendUnavailable, InputError
+from benchhash.results.model import Device
 from benchhash.workloads.base import Phase, Workload
 
 DTYPES = ("fp8", "bf16", "fp16", "tf32", "fp32")

@@ -65,6 +65,9 @@ def grouped_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
 
 
 class Attention(nn.Module):
+    k_cache: torch.Tensor | None
+    v_cache: torch.Tensor | None
+
     def __init__(self, c: LlmConfig) -> None:
         super().__init__()
         self.c = c
@@ -135,6 +138,9 @@ class Block(nn.Module):
 
 
 class Decoder(nn.Module):
+    cos: torch.Tensor
+    sin: torch.Tensor
+
     def __init__(self, c: LlmConfig, max_seq: int) -> None:
         super().__init__()
         self.c, self.max_seq = c, max_seq
@@ -150,9 +156,12 @@ class Decoder(nn.Module):
         """Static KV cache for up to ``batch`` sequences of max_seq positions."""
         w = self.embed.weight
         shape = (batch, self.c.n_kv_heads, self.max_seq, self.c.head_dim)
-        for layer in self.layers:
+        for layer in self.blocks():
             layer.attn.k_cache = torch.zeros(shape, dtype=w.dtype, device=w.device)
             layer.attn.v_cache = torch.zeros(shape, dtype=w.dtype, device=w.device)
+
+    def blocks(self) -> list[Block]:
+        return [b for b in self.layers if isinstance(b, Block)]
 
     def forward(self, tokens: torch.Tensor, positions: torch.Tensor, kv_len: int | None = None,
                 last_only: bool = False) -> torch.Tensor:

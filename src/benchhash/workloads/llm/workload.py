@@ -22,8 +22,14 @@ from benchhash.workloads.llm import accounting as acc
 from benchhash.workloads.llm.config import LlmConfig, preset
 from benchhash.workloads.peaks import device_memory_bandwidth, device_peak_flops
 from benchhash.workloads.torch_util import (
-    TorchWorkload, free_memory_bytes, import_torch, synchronize, timed_loop, torch_device,
+    TorchWorkload,
+    free_memory_bytes,
+    import_torch,
+    synchronize,
+    timed_loop,
+    torch_device,
 )
+
 
 @dataclass(frozen=True)
 class Defaults:

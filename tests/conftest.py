@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -74,7 +76,7 @@ def host_lib(nvcc: str, tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL
     from benchhash.sha256d.kernel_source import kernel_path
     so = tmp_path_factory.mktemp("kernel") / "sha256d_host.so"
     proc = subprocess.run([nvcc, "-x", "cu", "-DBENCHHASH_HOST_HARNESS", "--shared",
-                           "-Xcompiler", "-fPIC", "-Werror", "all-warnings", "-o", str(so),
+                           "-Xcompiler", "-fPIC,-O2", "-Werror", "all-warnings", "-o", str(so),
                            str(kernel_path())], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     lib = ctypes.CDLL(str(so))
@@ -105,10 +107,30 @@ def fake_cupy(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
     cuda._module.cache_clear()
 
 
+def _default_sigint() -> None:
+    """In the child, before exec: SIGINT back to its default, so that Python turns it into
+    KeyboardInterrupt even when this test process ignores it (a background job, nohup)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     """`benchhash ARGS` in a subprocess, as a user runs it."""
-    return subprocess.run([sys.executable, "-m", "benchhash.cli", *args],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "benchhash", *args], capture_output=True,
+                          text=True, timeout=300, preexec_fn=_default_sigint)
+
+
+@contextlib.contextmanager
+def spawned(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """`benchhash ARGS` started in the background, as a user would start it, to be signalled;
+    killed on the way out whatever the test did, so no child is ever left burning a CPU."""
+    proc = subprocess.Popen([sys.executable, "-m", "benchhash", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=30)
 
 
 def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -122,3 +144,15 @@ def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+    """`benchhash ARGS` in this process, answered like run_cli (returncode, stdout, stderr)."""
+    def call(*args: str) -> subprocess.CompletedProcess[str]:
+        code, out, err = run_main(capsys, *args)
+        return subprocess.CompletedProcess(["benchhash", *args], code, out, err)
+    return call

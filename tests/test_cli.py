@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchhash.sha256d.header import GENESIS
-from conftest import run_cli
+from conftest import Cli
 
 G = GENESIS.hex()
 
@@ -27,8 +27,8 @@ G = GENESIS.hex()
     (["--header", G, "--threads", "0", "--count", "5", "--device", "cpu"], "--threads"),
     (["--header", G, "--nope"], "No such option"),
 ])
-def test_bad_input_one_line_exit_2(args: list[str], needle: str) -> None:
-    proc = run_cli("scan", *args)
+def test_bad_input_one_line_exit_2(args: list[str], needle: str, cli: Cli) -> None:
+    proc = cli("scan", *args)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
@@ -36,17 +36,17 @@ def test_bad_input_one_line_exit_2(args: list[str], needle: str) -> None:
     assert "Traceback" not in proc.stderr
 
 
-def test_cuda_without_gpu_or_cupy_is_a_clear_error() -> None:
+def test_cuda_without_gpu_or_cupy_is_a_clear_error(cli: Cli) -> None:
     from conftest import has_gpu
     if has_gpu()[0]:
         pytest.skip("this machine has a GPU: the no-GPU error cannot be shown here")
-    proc = run_cli("scan", "--header", G, "--count", "5", "--device", "cuda")
+    proc = cli("scan", "--header", G, "--count", "5", "--device", "cuda")
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "cuda" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_info_reports_backends() -> None:
-    proc = run_cli("info", "--json")
+def test_info_reports_backends(cli: Cli) -> None:
+    proc = cli("info", "--json")
     assert proc.returncode == 0, proc.stderr
     import json
     data = json.loads(proc.stdout)
@@ -55,8 +55,8 @@ def test_info_reports_backends() -> None:
     assert set(data["cpu"]["flags"]) >= {"sha_ni", "avx2", "avx512f"}
 
 
-def test_reference_device_scans() -> None:
-    proc = run_cli("scan", "--header", G, "--start", "2083236890", "--count", "8",
+def test_reference_device_scans(cli: Cli) -> None:
+    proc = cli("scan", "--header", G, "--start", "2083236890", "--count", "8",
                    "--device", "reference", "--json")
     assert proc.returncode == 0, proc.stderr
     assert '"nonce": 2083236893' in proc.stdout
@@ -64,13 +64,11 @@ def test_reference_device_scans() -> None:
 
 def test_ctrl_c_during_a_scan_exits_130() -> None:
     import signal
-    import subprocess
-    import sys
     import time
-    proc = subprocess.Popen([sys.executable, "-m", "benchhash.cli", "scan", "--header", G,
-                             "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    time.sleep(3.0)          # imports and kernel load done; the 2^32 scan takes over a minute
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
+
+    from conftest import spawned
+    with spawned("scan", "--header", G, "--device", "cpu") as proc:
+        time.sleep(3.0)      # imports and kernel load done; the 2^32 scan takes over a minute
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130 and stderr.strip().endswith("benchhash: interrupted")

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from benchhash.econ import claim, market, uses
 from benchhash.econ.report import EconRequest, econ_json
 from benchhash.errors import InputError
-from conftest import run_cli
+from conftest import Cli
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "data" / "golden" / "cpu-replay.json"
@@ -157,15 +157,15 @@ def test_measured_result_gives_a_device_mining_row() -> None:
     (["/nonexistent/result.json"], "no such file"),
     (["--claim", "--ai-mw", "0"], "--ai-mw"),
 ])
-def test_econ_bad_input_one_line_exit_2(args: list[str], needle: str) -> None:
-    proc = run_cli("econ", *args)
+def test_econ_bad_input_one_line_exit_2(args: list[str], needle: str, cli: Cli) -> None:
+    proc = cli("econ", *args)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], proc.stderr
 
 
-def test_econ_claim_prints_verdict() -> None:
-    proc = run_cli("econ", "--claim", "--draws", "1000")
+def test_econ_claim_prints_verdict(cli: Cli) -> None:
+    proc = cli("econ", "--claim", "--draws", "1000")
     assert proc.returncode == 0, proc.stderr
     assert "ratio" in proc.stdout and "tornado" in proc.stdout and "Monte Carlo" in proc.stdout
 

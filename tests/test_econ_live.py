@@ -11,7 +11,7 @@ import pytest
 
 from benchhash.econ.live import live_market
 from benchhash.errors import InputError
-from conftest import run_cli
+from conftest import Cli
 
 ANSWERS = {
     "/api/v1/mining/hashrate/3d": {"currentHashrate": 1.0e21, "currentDifficulty": 150.0e12},
@@ -58,15 +58,15 @@ def test_live_figures_replace_the_snapshot_with_sources(api: str) -> None:
     assert m["pue_ai"] == 1.3          # the rest comes from the shipped snapshot
 
 
-def test_econ_command_with_live_market(api: str) -> None:
-    proc = run_cli("econ", "--market", f"live:{api}", "--json")
+def test_econ_command_with_live_market(api: str, cli: Cli) -> None:
+    proc = cli("econ", "--market", f"live:{api}", "--json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["inputs"]["btc_usd"]["value"] == 95000 and data["market"].startswith("live")
 
 
-def test_offline_is_a_clear_one_line_error() -> None:
-    proc = run_cli("econ", "--market", "live:http://127.0.0.1:9")   # nothing listens on port 9
+def test_offline_is_a_clear_one_line_error(cli: Cli) -> None:
+    proc = cli("econ", "--market", "live:http://127.0.0.1:9")   # nothing listens on port 9
     assert proc.returncode == 2
     assert "cannot reach" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 

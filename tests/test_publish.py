@@ -16,7 +16,7 @@ from benchhash.results.compare import compare, regressions
 from benchhash.results.merge import merge
 from benchhash.results.verify import verify_data, verify_file
 from benchhash.stats import poisson_interval
-from conftest import run_cli
+from conftest import Cli
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "data" / "golden" / "cpu-replay.json"
@@ -100,14 +100,14 @@ def test_changed_environment_or_digest_fails_integrity() -> None:
     assert any("integrity digest mismatch" in p for p in verify_data(d, "x"))
 
 
-def test_verify_cli_reports_each_file_and_fails(tmp_path: Path) -> None:
+def test_verify_cli_reports_each_file_and_fails(tmp_path: Path, cli: Cli) -> None:
     bad = tmp_path / "bad.json"
     d = raw()
     d["environment"]["host"] = "edited"
     bad.write_text(json.dumps(d))
     newer = tmp_path / "newer.json"
     newer.write_text(json.dumps({**raw(), "schema_version": 9}))
-    proc = run_cli("verify", str(GOLDEN), str(bad), str(newer))
+    proc = cli("verify", str(GOLDEN), str(bad), str(newer))
     assert proc.returncode == 1
     assert f"OK   {GOLDEN}" in proc.stdout and f"FAIL {bad}" in proc.stdout
     assert "newer than this benchhash reads" in proc.stdout
@@ -148,18 +148,18 @@ def test_compare_refuses_apples_to_oranges() -> None:
     assert row.mark == "incomparable" and "parameters" in (row.reason or "")
 
 
-def test_compare_cli_exit_code(tmp_path: Path) -> None:
+def test_compare_cli_exit_code(tmp_path: Path, cli: Cli) -> None:
     base = [100.0, 101.0, 99.5, 100.5, 99.0]
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     io.write(_with_rates(base), a)
     io.write(_with_rates([x * 0.8 for x in base]), b)
-    slow = run_cli("compare", str(a), str(b))
+    slow = cli("compare", str(a), str(b))
     assert slow.returncode == 1 and "worse" in slow.stdout and "regression" in slow.stderr
-    same = run_cli("compare", str(a), str(a))
+    same = cli("compare", str(a), str(a))
     assert same.returncode == 0 and "not significant" in same.stdout
 
 
-def test_merge_keeps_both_nodes(tmp_path: Path) -> None:
+def test_merge_keeps_both_nodes(tmp_path: Path, cli: Cli) -> None:
     fleet = merge([str(GOLDEN), str(GOLDEN_NULL)])
     assert [n["file"] for n in fleet["nodes"]] == [str(GOLDEN), str(GOLDEN_NULL)]
     (total,) = fleet["totals"]
@@ -167,7 +167,7 @@ def test_merge_keeps_both_nodes(tmp_path: Path) -> None:
     rates = [io.load(p)[0].workloads[0].stats.rate.median for p in (GOLDEN, GOLDEN_NULL)]
     assert total["rate"] == pytest.approx(sum(rates))
     out = tmp_path / "fleet.json"
-    proc = run_cli("merge", str(GOLDEN), str(GOLDEN), "-o", str(out))
+    proc = cli("merge", str(GOLDEN), str(GOLDEN), "-o", str(out))
     assert proc.returncode == 0 and verify_file(out) == ("OK", [])
 
 
@@ -183,9 +183,9 @@ class _Images(HTMLParser):
             self.srcs.append(dict(attrs)["src"] or "")
 
 
-def test_html_report_is_self_contained_with_charts(tmp_path: Path) -> None:
+def test_html_report_is_self_contained_with_charts(tmp_path: Path, cli: Cli) -> None:
     out = tmp_path / "r.html"
-    proc = run_cli("report", str(GOLDEN), str(GOLDEN_NULL), "--format", "html", "--out", str(out))
+    proc = cli("report", str(GOLDEN), str(GOLDEN_NULL), "--format", "html", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     page = _Images()
     page.feed(out.read_text())
@@ -196,23 +196,23 @@ def test_html_report_is_self_contained_with_charts(tmp_path: Path) -> None:
     assert "http" not in out.read_text().replace("http-equiv", "")
 
 
-def test_csv_and_markdown() -> None:
-    csv_out = run_cli("report", str(GOLDEN), "--format", "csv")
+def test_csv_and_markdown(cli: Cli) -> None:
+    csv_out = cli("report", str(GOLDEN), "--format", "csv")
     header, row = csv_out.stdout.splitlines()[:2]
     assert header.startswith("file,workload,phase") and ",sha256d,scan," in row
-    md = run_cli("report", str(GOLDEN), "--format", "md")
+    md = cli("report", str(GOLDEN), "--format", "md")
     assert md.stdout.startswith("| file | workload |") and "hash/J" in md.stdout
 
 
 @pytest.mark.parametrize("command", [["report"], ["compare", "X"], ["merge", "-o", "/tmp/f.json"]])
-def test_malformed_or_newer_files_are_one_line_errors(tmp_path: Path, command: list[str]) -> None:
+def test_malformed_or_newer_files_are_one_line_errors(tmp_path: Path, command: list[str], cli: Cli) -> None:
     for content in ("{not json", json.dumps({**raw(), "schema_version": 3})):
         f = tmp_path / "x.json"
         f.write_text(content)
         args = [command[0], str(f) if command[0] != "compare" else str(GOLDEN), *command[1:]]
         if command[0] == "compare":
             args[2] = str(f)
-        proc = run_cli(*args)
+        proc = cli(*args)
         assert proc.returncode == 2, proc.stderr
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("benchhash: error:")

@@ -4,8 +4,6 @@ the finished trials, bad flags are one line and exit 2."""
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import pytest
 
 from benchhash.results import io
 from benchhash.sha256d.header import hash_to_int, sha256d
-from conftest import run_cli
+from conftest import Cli, run_cli, spawned
 
 
 def check_shares(data: dict) -> int:
@@ -53,19 +51,17 @@ def test_quick_cpu_run_writes_a_valid_sealed_file(tmp_path: Path) -> None:
 
 def test_sigint_leaves_a_valid_partial_file(tmp_path: Path) -> None:
     out = tmp_path / "partial.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "benchhash.cli", "run", "--device", "cpu", "--warmup", "0",
-         "--duration", "3", "--trials", "5", "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None
-    seen = []
-    for line in proc.stderr:            # stage lines arrive as the run goes
-        seen.append(line)
-        if "trial 2/5" in line:
-            break
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
-    stdout, rest = proc.communicate(timeout=60)
+    with spawned("run", "--device", "cpu", "--warmup", "0", "--duration", "3", "--trials", "5",
+                 "--out", str(out)) as proc:
+        assert proc.stderr is not None
+        seen = []
+        for line in proc.stderr:            # stage lines arrive as the run goes
+            seen.append(line)
+            if "trial 2/5" in line:
+                break
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        stdout, rest = proc.communicate(timeout=60)
     assert proc.returncode == 130, "".join(seen) + rest
     result, raw = io.load(out)
     assert io.integrity_problem(raw) is None
@@ -92,10 +88,24 @@ def test_sigint_leaves_a_valid_partial_file(tmp_path: Path) -> None:
     (["--meter", "replay:/nonexistent.json"], "cannot read replay trace"),
     (["--threads", "0"], "--threads"),
 ])
-def test_bad_flags_one_line_exit_2(args: list[str], needle: str, tmp_path: Path) -> None:
-    proc = run_cli("run", "--device", "cpu", "--quick", *(args if "--out" in args else [*args, "--out", str(tmp_path)]))
+def test_bad_flags_one_line_exit_2(args: list[str], needle: str, tmp_path: Path, cli: Cli) -> None:
+    proc = cli("run", "--device", "cpu", "--quick", *(args if "--out" in args else [*args, "--out", str(tmp_path)]))
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("benchhash: error:"), proc.stderr
     assert needle in lines[0]
     assert not list(tmp_path.glob("*.json"))
+
+
+def test_quiet_verbose_and_flags_no_workload_takes(tmp_path: Path, cli: Cli) -> None:
+    args = ["run", "--device", "cpu", "--duration", "0.2", "--trials", "1", "--warmup", "0",
+            "--meter", "null"]
+    quiet = cli("--quiet", *args, "--out", str(tmp_path / "q.json"))
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    plain = cli(*args, "--gemm-size", "512", "--out", str(tmp_path / "p.json"))
+    assert plain.returncode == 0
+    assert "benchhash: sha256d scan trial 1/1 (0.2 s)" in plain.stderr
+    assert "benchhash: --gemm-size has no effect: no workload of this run takes it" in plain.stderr
+    assert f"benchhash: result written to {tmp_path / 'p.json'}" in plain.stderr
+    both = cli("--quiet", "--verbose", *args)
+    assert both.returncode == 2 and "not both" in both.stderr

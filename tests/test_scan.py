@@ -13,15 +13,15 @@ from benchhash.sha256d import scan
 from benchhash.sha256d.cpu import CpuBackend
 from benchhash.sha256d.header import GENESIS, hash_to_int, sha256d
 from benchhash.sha256d.reference import ReferenceBackend
-from conftest import run_cli
+from conftest import Cli
 
 GENESIS_NONCE = 2083236893
 GENESIS_HASH = "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f"
 
 
-def test_genesis_found_by_cli_in_2_20_window() -> None:
+def test_genesis_found_by_cli_in_2_20_window(cli: Cli) -> None:
     start = GENESIS_NONCE - (1 << 19) + 12345
-    proc = run_cli("scan", "--header", GENESIS.with_nonce(0).hex(), "--start", str(start),
+    proc = cli("scan", "--header", GENESIS.with_nonce(0).hex(), "--start", str(start),
                    "--count", str(1 << 20), "--device", "cpu", "--json")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
@@ -73,8 +73,8 @@ def test_cpu_exact_threshold_boundary(cpu: CpuBackend) -> None:
 
 def test_overflow_is_an_error_not_silence(monkeypatch: pytest.MonkeyPatch, cpu: CpuBackend) -> None:
     import benchhash.sha256d.backend as backend
-    monkeypatch.setattr(backend, "MAX_RESULTS", 100)
-    monkeypatch.setattr("benchhash.sha256d.cpu.check_overflow",
-                        lambda n: backend.check_overflow(n, 100))
-    with pytest.raises(ScanOverflowError):
+    monkeypatch.setattr(backend, "MAX_RESULTS", 100)     # read when checked, not at import
+    with pytest.raises(ScanOverflowError, match="more than the 100 the result buffer holds"):
         scan(GENESIS, 0, 5000, target=(1 << 256) - 1, backend=cpu)
+    with pytest.raises(ScanOverflowError, match="more than the 100"):
+        scan(GENESIS, 0, 5000, target=(1 << 256) - 1, backend=ReferenceBackend())

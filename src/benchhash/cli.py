@@ -18,6 +18,8 @@ from benchhash.errors import BenchhashError, InputError
 from benchhash.sha256d.header import BlockHeader, parse_hex
 
 log = logging.getLogger("benchhash.cli")
+#: what a run or command is doing and where its output went (shown unless --quiet)
+progress = logging.getLogger("benchhash.progress")
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="SHA-256d and AI workloads on one GPU: rate, energy, revenue per MW.")
 
@@ -212,14 +214,12 @@ def run(
         print(dumps(seal(outcome.result)), end="")
     else:
         out.print(run_table(outcome.result))
-    print(f"benchhash: result written to {outcome.path}"
-          + ("" if outcome.result.complete else " (incomplete)"), file=sys.stderr)
+    progress.info("result written to %s%s", outcome.path, "" if outcome.result.complete else " (incomplete)")
     _reraise(outcome.error)
     failures = outcome.result.failures
     if failures:
         names = ", ".join(dict.fromkeys(f.label for f in failures))
-        print(f"benchhash: {len(failures)} failure(s), the rest was measured: {names}",
-              file=sys.stderr)
+        log.warning("%d failure(s), the rest was measured: %s", len(failures), names)
         raise SystemExit(1)
 
 
@@ -302,7 +302,7 @@ def report(
     text = formats.render(fmt, results)
     if out_file:
         write_atomic(out_file, text)
-        print(f"benchhash: report written to {out_file}", file=sys.stderr)
+        progress.info("report written to %s", out_file)
     else:
         print(text, end="")
 
@@ -333,8 +333,8 @@ def compare(
             print(f"{r.workload:<24} {ratio:>9}  {r.mark}{p}{why}")
     bad = regressions(rows, threshold)
     if bad:
-        print(f"benchhash: {len(bad)} significant regression(s) beyond {threshold:g} %: "
-              + ", ".join(r.workload for r in bad), file=sys.stderr)
+        log.warning("%d significant regression(s) beyond %g %%: %s", len(bad), threshold,
+                    ", ".join(r.workload for r in bad))
         raise SystemExit(1)
 
 
@@ -355,7 +355,7 @@ def merge(
     for t in fleet["totals"]:
         print(f"{t['workload']:<24} {t['nodes']} node(s)  rate {t['rate']:.4g} {t['unit']}/s"
               + (f"  {t['average_w']:.1f} W" if t["average_w"] else "  W unknown"))
-    print(f"benchhash: fleet of {len(fleet['nodes'])} node(s) written to {out_file}", file=sys.stderr)
+    progress.info("fleet of %d node(s) written to %s", len(fleet["nodes"]), out_file)
 
 
 @app.command()
@@ -403,7 +403,8 @@ def setup_logging(verbosity: int = 0) -> None:
         logger.addHandler(handler)
         logger.propagate = False
     logger.setLevel({-1: logging.ERROR, 0: logging.WARNING}.get(verbosity, logging.DEBUG))
-    logging.getLogger("benchhash.run").setLevel(logging.ERROR if verbosity < 0 else logging.INFO)
+    logging.getLogger("benchhash.progress").setLevel(
+        {-1: logging.ERROR, 0: logging.INFO}.get(verbosity, logging.DEBUG))
 
 
 def main(argv: list[str] | None = None) -> None:

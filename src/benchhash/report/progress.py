@@ -16,7 +16,7 @@ from rich.text import Text
 from benchhash.results.model import Failure, WorkloadResult
 from benchhash.runner import Listener
 
-log = logging.getLogger("benchhash.run")
+log = logging.getLogger("benchhash.progress")
 
 
 def _fraction(task: Task) -> float | None:
@@ -88,4 +88,4 @@ class RunProgress(Listener):
         if self.progress is not None:
             self.progress.console.print(escape(f"benchhash: {line}"), soft_wrap=True, highlight=False)
         else:
-            log.warning("%s", line)
+            logging.getLogger("benchhash.run").warning("%s", line)

@@ -37,7 +37,9 @@ def words_to_digest(words: np.ndarray) -> bytes:
     return struct.pack(">8I", *(int(w) for w in words))
 
 
-def check_overflow(found: int, limit: int = MAX_RESULTS) -> None:
+def check_overflow(found: int, limit: int | None = None) -> None:
+    """ScanOverflowError past ``limit`` (default: MAX_RESULTS as it is now, not at import)."""
+    limit = MAX_RESULTS if limit is None else limit
     if found > limit:
         raise ScanOverflowError(
             f"{found} nonces met the target or share target, more than the {limit} the result "

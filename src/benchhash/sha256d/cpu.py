@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import importlib.util
 import inspect
+import logging
 import os
 import sys
 import threading
@@ -37,6 +38,8 @@ from benchhash.sha256d.backend import (
 )
 from benchhash.sha256d.cpu_codegen import compress_source, kernel_source
 from benchhash.sha256d.primitives import precompute
+
+progress = logging.getLogger("benchhash.progress")
 
 CHUNK = 1 << 18          # nonces per task handed to a thread (~10 ms at 25 MH/s)
 CHUNK_BUFFER = 64        # result slots per chunk; a chunk that finds more is scanned again
@@ -120,7 +123,7 @@ def kernel_module() -> ModuleType:
     sys.modules[spec.name] = module  # numba's cache finds the module by name when it loads
     fresh = not any(path.parent.glob(f"__pycache__/{path.stem}.*.nbi"))
     if fresh:
-        print("benchhash: compiling the CPU kernel (once per machine, about 20 s)", file=sys.stderr)
+        progress.info("compiling the CPU kernel (once per machine, about 20 s)")
     with _wide_vectors():
         spec.loader.exec_module(module)   # compiles scan_chunk (explicit signature) right here
     return module

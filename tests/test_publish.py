@@ -92,9 +92,11 @@ def test_altered_share_fails_the_rehash() -> None:
 
 def test_changed_environment_or_digest_fails_integrity() -> None:
     d = raw()
-    d["environment"]["gpus"] = []
-    d["environment"]["host"] = "somewhere-else"
+    d["environment"]["notes"] = "edited"
     assert verify_data(d, "x") == [next(p for p in verify_data(d, "x") if "integrity" in p)]
+    d["environment"]["host"] = "somewhere-else"     # the shares are bound to the host too
+    problems = verify_data(reseal(d), "x")
+    assert len(problems) == 1 and "not derived from this file's run id, time, host" in problems[0]
     d = raw()
     d["integrity"]["digest"] = "f" * 64
     assert any("integrity digest mismatch" in p for p in verify_data(d, "x"))
@@ -155,6 +157,7 @@ def test_compare_cli_exit_code(tmp_path: Path, cli: Cli) -> None:
     io.write(_with_rates([x * 0.8 for x in base]), b)
     slow = cli("compare", str(a), str(b))
     assert slow.returncode == 1 and "worse" in slow.stdout and "regression" in slow.stderr
+    assert "fails verify" in slow.stderr        # made-up rates: compared, but said so
     same = cli("compare", str(a), str(a))
     assert same.returncode == 0 and "not significant" in same.stdout
 
@@ -167,8 +170,14 @@ def test_merge_keeps_both_nodes(tmp_path: Path, cli: Cli) -> None:
     rates = [io.load(p)[0].workloads[0].stats.rate.median for p in (GOLDEN, GOLDEN_NULL)]
     assert total["rate"] == pytest.approx(sum(rates))
     out = tmp_path / "fleet.json"
-    proc = cli("merge", str(GOLDEN), str(GOLDEN), "-o", str(out))
+    proc = cli("merge", str(GOLDEN), str(GOLDEN_NULL), "-o", str(out))
     assert proc.returncode == 0 and verify_file(out) == ("OK", [])
+    twice = cli("merge", str(GOLDEN), str(GOLDEN), "-o", str(out))
+    assert twice.returncode == 2 and "is the same file as" in twice.stderr
+    copy = tmp_path / "copy.json"
+    copy.write_bytes(GOLDEN.read_bytes())
+    renamed = cli("merge", str(GOLDEN), str(copy), "-o", str(out))
+    assert renamed.returncode == 2 and "a node counts once" in renamed.stderr
 
 
 class _Images(HTMLParser):
@@ -201,7 +210,7 @@ def test_csv_and_markdown(cli: Cli) -> None:
     header, row = csv_out.stdout.splitlines()[:2]
     assert header.startswith("file,workload,phase") and ",sha256d,scan," in row
     md = cli("report", str(GOLDEN), "--format", "md")
-    assert md.stdout.startswith("| file | workload |") and "hash/J" in md.stdout
+    assert md.stdout.startswith("| file | workload |") and "H/J" in md.stdout
 
 
 @pytest.mark.parametrize("command", [["report"], ["compare", "X"], ["merge", "-o", "/tmp/f.json"]])

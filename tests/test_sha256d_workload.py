@@ -14,10 +14,10 @@ from benchhash.workloads.sha256d import ScanPhase, derive_header, share_bits_for
 from benchhash.workloads.sha256d_proof import Sha256dProof, Sha256dTrialProof
 
 
-def test_share_bits_give_128_to_256_shares_per_trial() -> None:
-    for rate in (1e5, 5e7, 8e9):
+def test_share_bits_give_2048_to_4096_shares_per_trial() -> None:
+    for rate in (1e6, 5e7, 8e9):
         k = share_bits_for(rate, 10.0)
-        assert 128 <= rate * 10 / 2 ** k < 256
+        assert 2048 <= rate * 10 / 2 ** k < 4096
 
 
 def test_headers_follow_the_rule() -> None:

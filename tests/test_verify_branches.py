@@ -134,3 +134,32 @@ def test_a_fleet_file_with_a_wrong_digest_fails(tmp_path: Path, cli: Any) -> Non
     out.write_text(json.dumps(fleet))
     status, problems = verify_file(out)
     assert status == "FAIL" and "fleet integrity digest mismatch" in problems[0]
+
+
+def test_a_fleet_total_that_does_not_follow_from_its_nodes(tmp_path: Path, cli: Any) -> None:
+    null = ROOT / "tests" / "data" / "golden" / "cpu-null.json"
+    out = tmp_path / "fleet.json"
+    assert cli("merge", str(GOLDEN), str(null), "-o", str(out)).returncode == 0
+    fleet = json.loads(out.read_text())
+    fleet["totals"][0]["rate"] *= 2
+    fleet["integrity"]["digest"] = io.digest_of(fleet)          # re-sealed
+    out.write_text(json.dumps(fleet))
+    status, problems = verify_file(out)
+    assert status == "FAIL" and "does not follow from its nodes" in problems[0]
+
+
+def test_a_fleet_row_that_its_member_file_contradicts(tmp_path: Path, cli: Any) -> None:
+    null = ROOT / "tests" / "data" / "golden" / "cpu-null.json"
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_bytes(GOLDEN.read_bytes())
+    b.write_bytes(null.read_bytes())
+    out = tmp_path / "fleet.json"
+    assert cli("merge", str(a), str(b), "-o", str(out)).returncode == 0
+    fleet = json.loads(out.read_text())
+    row = fleet["nodes"][0]["workloads"][0]
+    row["rate"] *= 3
+    fleet["totals"][0]["rate"] += row["rate"] * 2 / 3          # totals kept consistent with rows
+    fleet["integrity"]["digest"] = io.digest_of(fleet)
+    out.write_text(json.dumps(fleet))
+    status, problems = verify_file(out)
+    assert status == "FAIL" and any("do not match the file" in p for p in problems)

@@ -18,16 +18,28 @@ from benchhash.errors import BenchhashError, InputError
 from benchhash.sha256d.header import BlockHeader, parse_hex
 
 log = logging.getLogger("benchhash.cli")
+#: exit code of an internal error (EX_SOFTWARE)
+INTERNAL = 70
 #: what a run or command is doing and where its output went (shown unless --quiet)
 progress = logging.getLogger("benchhash.progress")
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]},
                   help="SHA-256d and AI workloads on one GPU: rate, energy, revenue per MW.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from benchhash import __version__
+        print(f"benchhash {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
 def _options(
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="more detail on stderr")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="errors only on stderr")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")] = False,
 ) -> None:
     """SHA-256d and AI workloads on one GPU: rate, energy, revenue per MW."""
     if verbose and quiet:
@@ -193,29 +205,42 @@ def run(
     llm_batches: Annotated[str | None, typer.Option(help="decode batch sizes, e.g. 1,16,64")] = None,
     no_compile: Annotated[bool, typer.Option(
         "--no-compile", help="run llm decode eager (no torch.compile / CUDA graphs)")] = False,
+    force: Annotated[bool, typer.Option("--force", help="overwrite an --out FILE that exists")] = False,
+    sign_with: Annotated[str | None, typer.Option(
+        "--sign", help="sign the result with this Ed25519 OpenSSH private key")] = None,
 ) -> None:
     """Measure each workload's rate and energy (warm-up, trials, statistics) and write a result."""
     from benchhash import session
+    from benchhash.errors import signals_interrupt
     from benchhash.report.progress import RunProgress
     from benchhash.report.table import run_table
     from benchhash.results.io import dumps, seal
+    from benchhash.results.sign import load_key
 
     req = session.Request(device=device, workloads=workloads, duration_s=duration, trials=trials,
                           warmup_s=warmup, idle_s=idle, quick=quick, out=out_path, notes=notes,
-                          meter=meter, command_line=tuple(sys.argv),
+                          meter=meter, command_line=tuple(sys.argv), force=force,
                           flags={"threads": threads, "gemm_dtypes": gemm_dtypes,
                                  "gemm_size": gemm_size, "gemm_sweep": gemm_sweep,
                                  "llm_preset": llm_preset, "llm_batches": llm_batches,
                                  "no_compile": no_compile})
     cfg = req.config()
-    with RunProgress(err, session.plan_seconds(cfg, 1), err.is_terminal and not as_json) as bars:
-        outcome = session.run(req, bars)
+    key = load_key(sign_with) if sign_with else None       # a bad key is said before the run
+    with signals_interrupt(), RunProgress(err, session.plan_seconds(cfg, 1),
+                                          err.is_terminal and not as_json) as bars:
+        outcome = session.run(req, bars, key)
     if as_json:
         print(dumps(seal(outcome.result)), end="")
     else:
         out.print(run_table(outcome.result))
-    progress.info("result written to %s%s", outcome.path, "" if outcome.result.complete else " (incomplete)")
+    if outcome.fallback:
+        log.error("%s", outcome.fallback)
+    else:
+        progress.info("result written to %s%s", outcome.path,
+                      "" if outcome.result.complete else " (incomplete)")
     _reraise(outcome.error)
+    if outcome.fallback:
+        raise SystemExit(1)
     failures = outcome.result.failures
     if failures:
         names = ", ".join(dict.fromkeys(f.label for f in failures))
@@ -229,8 +254,9 @@ def _reraise(error: BaseException | None) -> None:
     if error is None:
         return
     if isinstance(error, KeyboardInterrupt):
-        print("benchhash: interrupted", file=sys.stderr)
-        raise SystemExit(130)
+        name = getattr(error, "name", "Ctrl-C")
+        print("benchhash: interrupted" + ("" if name == "Ctrl-C" else f" ({name})"), file=sys.stderr)
+        raise SystemExit(getattr(error, "code", 130))
     if isinstance(error, BenchhashError):
         fail(str(error))
     raise error
@@ -277,10 +303,17 @@ def econ(
 
 
 def _load_all(files: list[str]) -> list[tuple[str, Any]]:
+    """Each file with its result; a file that fails verify is marked so in its name."""
     from benchhash.results import io
+    from benchhash.results.verify import verify_result
     if not files:
         raise InputError("give at least one result file")
-    return [(f, io.load(f)[0]) for f in files]
+    out = []
+    for f in files:
+        result, raw = io.load(f)
+        problems = verify_result(raw, f).problems
+        out.append((f if not problems else f"{f} (FAILS VERIFY: {problems[0]})", result))
+    return out
 
 
 @app.command()
@@ -319,10 +352,18 @@ def compare(
     from benchhash.results import io
     from benchhash.results.compare import compare as run_compare
     from benchhash.results.compare import regressions
+    from benchhash.results.verify import verify_result
 
     if not 0 <= threshold <= 100:
         raise InputError(f"--threshold must be between 0 and 100, got {threshold:g}")
-    rows = run_compare(io.load(ref)[0], io.load(new)[0])
+    results = []
+    for f in (ref, new):
+        result, raw = io.load(f)
+        problems = verify_result(raw, f).problems
+        if problems:
+            log.warning("%s fails verify (%s): its figures are compared but not vouched for", f, problems[0])
+        results.append(result)
+    rows = run_compare(results[0], results[1])
     if as_json:
         print(json.dumps([r.to_json() for r in rows], indent=1))
     else:
@@ -359,26 +400,55 @@ def merge(
 
 
 @app.command()
-def verify(files: Annotated[list[str], typer.Argument(help="result files")]) -> None:
-    """Schema, integrity digest, statistics and every SHA-256d share re-hashed; exit 1 on failure."""
-    from benchhash.results.verify import verify_file
+def verify(
+    files: Annotated[list[str], typer.Argument(help="result or fleet files")],
+    trusted_keys: Annotated[str | None, typer.Option(
+        "--trusted-keys", help="allowed_signers file (ssh-keygen's format): who is trusted to sign")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON verdict per file on stdout")] = False,
+) -> None:
+    """What each file proves and what it only claims: schema, digest, signature, consistency,
+    plausibility, every SHA-256d share re-hashed. Exit 1 when a file fails."""
+    from benchhash.results.sign import allowed_signers
+    from benchhash.results.verify import verdict
 
-    failed = 0
-    for f in files:
-        status, problems = verify_file(f)
-        if status == "SKIP":
-            print(f"SKIP {f} ({problems[0]})")
-        elif problems:
-            failed += 1
-            print(f"FAIL {f}")
-            for p in problems[:20]:
-                print(f"  - {p}")
-            if len(problems) > 20:
-                print(f"  - ... {len(problems) - 20} more")
-        else:
-            print(f"OK   {f}")
-    if failed:
+    trusted = allowed_signers(trusted_keys) if trusted_keys else None
+    verdicts = [verdict(f, trusted) for f in files]
+    if as_json:
+        print(json.dumps([v.to_json() for v in verdicts], indent=1))
+    for v in verdicts if not as_json else []:
+        print(f"{v.status:<4} {v.path}" + (f" ({v.claimed[0]})" if v.status == "SKIP" else ""))
+        if v.status == "SKIP":
+            continue
+        for p in v.problems[:20]:
+            print(f"  - {p}")
+        if len(v.problems) > 20:
+            print(f"  - ... {len(v.problems) - 20} more")
+        for line in v.proven:
+            print(f"  proven:  {line}")
+        for line in v.claimed:
+            print(f"  claimed: {line}")
+    if any(v.status == "FAIL" for v in verdicts):
         raise SystemExit(1)
+
+
+@app.command()
+def sign(
+    files: Annotated[list[str], typer.Argument(help="result files to sign (in place)")],
+    key: Annotated[str, typer.Option("--key", help="Ed25519 OpenSSH private key (e.g. ~/.ssh/id_ed25519)")],
+) -> None:
+    """Sign result files with an SSH key: who vouches for their seconds, joules and device.
+    A file that fails verify is not signed."""
+    from benchhash.fsutil import write_atomic
+    from benchhash.results import io
+    from benchhash.results.sign import load_key, sign_digest
+    from benchhash.results.verify import load_verified
+
+    private = load_key(key)
+    for f in files:
+        _, raw = load_verified(f, ": only a file that verifies is signed")
+        raw["signature"] = sign_digest(private, io.digest_of(raw)).model_dump(mode="json")
+        write_atomic(f, io.dumps(raw))
+        progress.info("signed %s with %s", f, raw["signature"]["fingerprint"])
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -408,17 +478,24 @@ def setup_logging(verbosity: int = 0) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the Typer app, mapping every expected failure to one line."""
+    """Entry point: run the Typer app, mapping every failure to one line on stderr (bad input:
+    exit 2; Ctrl-C or a stopping signal: 128 + its number; a benchhash bug: 70, its traceback
+    with -v)."""
     setup_logging()
     try:
         code = app(args=argv, standalone_mode=False)
     except BenchhashError as exc:
         fail(str(exc))
-    except KeyboardInterrupt:
-        print("benchhash: interrupted", file=sys.stderr)
-        raise SystemExit(130) from None
+    except KeyboardInterrupt as exc:
+        name = getattr(exc, "name", "Ctrl-C")
+        print("benchhash: interrupted" + ("" if name == "Ctrl-C" else f" ({name})"), file=sys.stderr)
+        raise SystemExit(getattr(exc, "code", 130)) from None
     except BrokenPipeError:
         raise SystemExit(0) from None
+    except RecursionError:
+        fail("input nested too deeply")
+    except MemoryError:
+        fail("out of memory", 1)
     except Exception as exc:
         # Typer's usage errors (bad flag, missing option) and its Exit/Abort come from click,
         # which newer Typer releases vendor; they are recognised by shape, not by class.
@@ -430,7 +507,9 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(getattr(exc, "exit_code", 0)) from None
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             fail(" ".join(exc.format_message().split()))
-        raise
+        log.debug("internal error", exc_info=exc)
+        fail(f"internal error, a benchhash bug: {kind}: {' '.join(str(exc).split())[:300]} "
+             "(run with -v for the traceback)", INTERNAL)
     # Typer (non-standalone) turns Ctrl-C inside a command into a returned exit code 130.
     if isinstance(code, int) and not isinstance(code, bool) and code != 0:
         if code == 130:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+
 
 class BenchhashError(Exception):
     """Base of every error benchhash reports to a user without a traceback."""
@@ -25,3 +30,35 @@ class ResultFileError(InputError):
 
 class MeterError(BenchhashError):
     """An energy or telemetry reading failed; the message says which and why."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal that stops a run as Ctrl-C does (SIGTERM from Slurm, Kubernetes or `timeout`,
+    SIGHUP from a closed terminal): what was measured is written, marked incomplete."""
+
+    def __init__(self, name: str = "Ctrl-C", code: int = 130) -> None:
+        super().__init__(name)
+        self.name, self.code = name, code
+
+
+@contextlib.contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """Inside the block, SIGTERM and SIGHUP raise Interrupted like Ctrl-C raises
+    KeyboardInterrupt; the previous handlers come back after. A no-op off the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {}
+
+    def handler(signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        raise Interrupted(name, 128 + signum)
+
+    for sig in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            saved[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in saved.items():
+            signal.signal(sig, old)

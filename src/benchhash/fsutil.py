@@ -13,6 +13,16 @@ from typing import Any
 from benchhash.errors import BenchhashError, InputError
 
 
+def cache_dir() -> Path:
+    """benchhash's cache: compiled kernels, and results that could not be written where asked
+    (BENCHHASH_CACHE_DIR overrides; else $XDG_CACHE_HOME/benchhash or ~/.cache/benchhash)."""
+    env = os.environ.get("BENCHHASH_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "benchhash"
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -34,6 +44,38 @@ def write_atomic(path: str | Path, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def create_new(path: str | Path, text: str) -> bool:
+    """Write ``text`` to ``path`` only if no file is there yet, atomically (a hard link of a
+    finished temporary file, so the name appears with its whole content). False if it exists."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            return False
+        except OSError:              # a filesystem without hard links: exclusive open instead
+            try:
+                with open(target, "x", encoding="utf-8") as fh:
+                    fh.write(text)
+            except FileExistsError:
+                return False
+        return True
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def os_reason(exc: OSError) -> str:
+    """'No space left on device', 'Permission denied', ...: the part of an OSError a person reads."""
+    return exc.strerror or str(exc)
 
 
 def read_json(path: str | Path, what: str, error: type[BenchhashError] = InputError) -> Any:

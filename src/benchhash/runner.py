@@ -85,12 +85,14 @@ def _settled(a: WarmupWindow, b: WarmupWindow) -> bool:
 
 class Runner:
     def __init__(self, meter: EnergyMeter, config: Config, listener: Listener | None = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, record: RunRecord | None = None) -> None:
         self.meter = meter
         self.config = config
         self.listener = listener or Listener()
         self.clock = clock or Clock()
         self.stop = threading.Event()
+        #: filled as the run goes (a caller may pass its own, to read it meanwhile)
+        self.record = record if record is not None else RunRecord()
 
     def _window(self, workload: Workload, fn: Callable[[], Window]) -> tuple[Window, Reading]:
         workload.synchronize()
@@ -217,7 +219,7 @@ class Runner:
         """Measure every phase of every workload. A failing workload or phase is recorded (with
         what it had measured) and the run goes on; Ctrl-C or a failure of the run itself (the
         meter) ends it early, recorded as ``stopped`` and ``error``. Never raises."""
-        out = RunRecord()
+        out = self.record
         try:
             self.meter.start()
             if self.config.idle_s > 0:
@@ -227,7 +229,7 @@ class Runner:
             out.complete = True
         except KeyboardInterrupt as exc:
             self.stop.set()
-            out.stopped, out.error = "interrupted (Ctrl-C)", exc
+            out.stopped, out.error = f"interrupted ({getattr(exc, 'name', 'Ctrl-C')})", exc
         except BaseException as exc:  # noqa: BLE001 - recorded, re-raised by the caller
             self.stop.set()
             out.stopped, out.error = f"error: {exc}", exc

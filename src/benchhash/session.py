@@ -4,22 +4,26 @@ options, run them, build the result and write it, also when the run is cut short
 from __future__ import annotations
 
 import logging
+import secrets
 import socket
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from benchhash import workloads as registry
 from benchhash.errors import BenchhashError
+from benchhash.fsutil import cache_dir, os_reason
 from benchhash.hw.device import resolve
 from benchhash.hw.provenance import finish, snapshot
 from benchhash.meters import make_meter
-from benchhash.results import io
+from benchhash.results import io, sign
 from benchhash.results.build import build, utc_now
-from benchhash.results.model import Config, Device, Failure, Result
-from benchhash.results.paths import output_path
-from benchhash.runner import Listener, Runner
-from benchhash.workloads.base import Workload
+from benchhash.results.model import Config, Device, Failure, Result, WorkloadResult
+from benchhash.results.paths import claim, named_by_user, output_path
+from benchhash.runner import Listener, Runner, RunRecord
+from benchhash.workloads.base import RunContext, Workload
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,7 @@ class Request:
     notes: str | None = None
     meter: str = "auto"
     command_line: tuple[str, ...] = ()
+    force: bool = False                         # overwrite an --out FILE that exists
     #: every workload flag of the command (threads, gemm_*, llm_*, no_compile): each workload
     #: takes the ones its Options declare
     flags: dict[str, Any] = field(default_factory=dict)
@@ -63,6 +68,8 @@ class Outcome:
     result: Result
     path: Path
     error: BaseException | None
+    #: set when the result could not go where it was asked to, and went here instead
+    fallback: str | None = None
 
 
 def plan_seconds(cfg: Config, phases: int) -> float:
@@ -97,28 +104,99 @@ def create_all(names: list[str], device: Device,
     return loads, failures, recorded
 
 
-def run(req: Request, listener: Listener | None = None) -> Outcome:
-    """Validate everything up front (flags, output folder), then measure and write."""
+class Checkpoint(Listener):
+    """Passes the run's events on, and after every phase rewrites the result file (atomically)
+    with what is measured so far: a kill or a power cut loses at most the phase in progress."""
+
+    STOPPED = "checkpoint: the run did not finish (killed, or the machine stopped)"
+
+    def __init__(self, inner: Listener | None, path: Path, partial: Callable[[], Result]) -> None:
+        self.inner, self.path, self.partial = inner or Listener(), path, partial
+        self.broken: str | None = None
+
+    def plan(self, seconds: float) -> None:
+        self.inner.plan(seconds)
+
+    def stage(self, label: str, seconds: float) -> None:
+        self.inner.stage(label, seconds)
+
+    def failed(self, failure: Failure) -> None:
+        self.inner.failed(failure)
+
+    def finished(self, result: WorkloadResult) -> None:
+        self.inner.finished(result)
+        if self.broken is not None:
+            return
+        try:
+            io.write(self.partial(), self.path)
+        except OSError as exc:
+            self.broken = os_reason(exc)
+            log.warning("cannot checkpoint to %s (%s); the result is written at the end", self.path, self.broken)
+
+
+def fallback_path(path: Path) -> Path:
+    """Where a result goes when its own folder cannot take it: the user's cache."""
+    return cache_dir() / "results" / path.name
+
+
+def write_final(result: Result, path: Path) -> tuple[Path, str | None]:
+    """Write the sealed result to ``path``; if that fails (a full disk, a read-only or vanished
+    folder), to the user's cache instead, and failing that, as JSON on stdout. Returns where it
+    went and, when that is not ``path``, why."""
+    try:
+        return io.write(result, path), None
+    except OSError as exc:
+        why = f"cannot write {path} ({os_reason(exc)})"
+    spare = fallback_path(path)
+    try:
+        written = io.write(result, spare)
+        return written, f"{why}; the result was written to {written} instead"
+    except OSError as exc:
+        sys.stdout.write(io.dumps(io.seal(result)))
+        return Path("-"), f"{why}, nor to {spare} ({os_reason(exc)}); the result is on stdout"
+
+
+def _context(device: Device, created: str) -> RunContext:
+    return RunContext(secrets.token_hex(16), created, socket.gethostname(), device.name)
+
+
+def run(req: Request, listener: Listener | None = None, sign_key: Any = None) -> Outcome:
+    """Validate everything up front (flags, output folder), then measure and write: a first
+    checkpoint takes the file's name before anything runs, one follows every phase, and the
+    sealed (and, with ``sign_key``, signed) result replaces the last."""
     req.config()                                    # the timing flags, before anything else
     device = resolve(req.device)
     names = registry.parse_names(req.workloads) if req.workloads else registry.defaults(device)
     created = utc_now()
-    path = output_path(req.out, device.name, socket.gethostname(), created)
+    ctx = _context(device, created)
+    path = output_path(req.out, device.name, ctx.host, created)
     loads, failures, options = create_all(names, device, req.flags)
+    for w in loads:
+        w.context = ctx
     cfg = req.config(names, options)
-    if listener is not None:
-        for f in failures:
-            listener.failed(f)
-        listener.plan(plan_seconds(cfg, sum(w.expected_phases() for w in loads)))
     env = snapshot(list(req.command_line), req.notes)
+    so_far = RunRecord()
+
+    def partial() -> Result:
+        return build(device=device, config=cfg, env=env, created_utc=created, phases=so_far.phases,
+                     failures=failures + so_far.failures, idle=so_far.idle, complete=False,
+                     stopped=Checkpoint.STOPPED, run_id=ctx.run_id)
+
     meter = make_meter(req.meter, device)
     try:
-        record = Runner(meter, cfg, listener).run(loads)
+        path = claim(path, io.dumps(io.seal(partial())), named=named_by_user(req.out), force=req.force)
+        if listener is not None:
+            for f in failures:
+                listener.failed(f)
+            listener.plan(plan_seconds(cfg, sum(w.expected_phases() for w in loads)))
+        record = Runner(meter, cfg, Checkpoint(listener, path, partial), record=so_far).run(loads)
         env = finish(env, device, meter.session(), meter.describe())
     finally:
         meter.close()
     result = build(device=device, config=cfg, env=env, created_utc=created, phases=record.phases,
                    failures=failures + record.failures, idle=record.idle,
-                   complete=record.complete, stopped=record.stopped)
-    written = io.write(result, path)
-    return Outcome(result, written, record.error)
+                   complete=record.complete, stopped=record.stopped, run_id=ctx.run_id)
+    if sign_key is not None:
+        result = result.model_copy(update={"signature": sign.sign_digest(sign_key, io.digest_of(io.seal(result)))})
+    written, note = write_final(result, path)
+    return Outcome(result, written, record.error, note)

@@ -6,13 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchhash.econ.uses import Measured
-from benchhash.results import io
+from benchhash.results.verify import load_verified
 from benchhash.workloads import known
 
 
 def from_result(path: str | Path) -> Measured:
     """What each workload of the file says economics can use (asked of the workload)."""
-    result, _ = io.load(path)
+    result, _ = load_verified(path, ": economics prices only verified results")
     meas = Measured(source=str(path), device=result.device.name)
     ai_watts: list[float] = []
     for w in result.workloads:

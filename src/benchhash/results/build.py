@@ -181,10 +181,10 @@ def phase_result(run: PhaseRun, cfg: Config, failures: list[Failure]) -> Workloa
 
 def build(*, device: Device, config: Config, env: Environment, created_utc: str,
           phases: list[WorkloadResult], failures: list[Failure], idle: Idle | None,
-          complete: bool, stopped: str | None) -> Result:
+          complete: bool, stopped: str | None, run_id: str | None = None) -> Result:
     return Result(
         schema_version=SCHEMA_VERSION, methodology_version=METHODOLOGY_VERSION,
-        benchhash_version=__version__, created_utc=created_utc, finished_utc=utc_now(),
+        benchhash_version=__version__, run_id=run_id, created_utc=created_utc, finished_utc=utc_now(),
         complete=complete and all(p.complete for p in phases) and not failures,
         stopped=stopped, device=device, environment=env, config=config, idle=idle,
-        workloads=phases, failures=failures)
+        workloads=list(phases), failures=list(failures))

@@ -41,15 +41,22 @@ def canonical_bytes(data: dict[str, Any]) -> bytes:
                       allow_nan=False).encode("utf-8")
 
 
+#: What the digest leaves out: itself, and the signature made over it afterwards.
+UNSEALED = ("integrity", "signature")
+
+
 def digest_of(data: dict[str, Any]) -> str:
-    """SHA-256 of the canonical JSON of ``data`` without its ``integrity`` field."""
-    body = {k: v for k, v in data.items() if k != "integrity"}
+    """SHA-256 of the canonical JSON of ``data`` without its integrity and signature fields."""
+    body = {k: v for k, v in data.items() if k not in UNSEALED}
     return hashlib.sha256(canonical_bytes(body)).hexdigest()
 
 
 def seal(result: Result) -> dict[str, Any]:
-    """The result as a JSON-ready dict with its integrity digest filled in."""
-    data = result.model_dump(mode="json")
+    """The result as a JSON-ready dict with its integrity digest filled in (a signature, if
+    any, is kept: it covers the digest, which sealing the same content does not change)."""
+    data = result.model_dump(mode="json", exclude={"integrity"})
+    if data.get("signature") is None:
+        data.pop("signature", None)
     data["integrity"] = Integrity(digest=digest_of(data)).model_dump(mode="json")
     return data
 

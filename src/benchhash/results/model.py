@@ -345,16 +345,37 @@ class Idle(Model):
 
 
 class Integrity(Model):
+    """SHA-256 of the canonical JSON of the file without its integrity and signature fields:
+    it shows that nothing was edited since, not who wrote it (anyone can recompute it)."""
+
     algorithm: Literal["sha256"] = "sha256"
     canonical: Literal["json-sorted-keys-compact-utf8"] = "json-sorted-keys-compact-utf8"
-    scope: Literal["whole file without the integrity field"] = "whole file without the integrity field"
+    scope: Literal["whole file without the integrity and signature fields",
+                   "whole file without the integrity field"] = \
+        "whole file without the integrity and signature fields"
     digest: Hex64
+
+
+class Signature(Model):
+    """An Ed25519 signature (an OpenSSH key) over the integrity digest: what makes the file's
+    claims (seconds, joules, device, host) attributable to whoever holds the key."""
+
+    algorithm: Literal["ssh-ed25519"] = "ssh-ed25519"
+    public_key: str = Field(description="OpenSSH public key line: ssh-ed25519 AAAA... [comment]")
+    fingerprint: str = Field(pattern=r"^SHA256:[A-Za-z0-9+/]+$", description="as ssh-keygen -l shows it")
+    message: Literal["benchhash-result-signature-v1 + integrity digest (hex)"] = \
+        "benchhash-result-signature-v1 + integrity digest (hex)"
+    signature: str = Field(pattern=r"^[A-Za-z0-9+/]+={0,2}$", description="base64")
+    signed_utc: UtcTime
 
 
 class Result(Model):
     schema_version: Literal[2]
     methodology_version: int = Field(ge=1)
     benchhash_version: str
+    run_id: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{32}$",
+        description="random per run; SHA-256d proofs are bound to it (null in migrated v1 files)")
     created_utc: UtcTime
     finished_utc: UtcTime
     complete: bool
@@ -367,3 +388,4 @@ class Result(Model):
     failures: list[Failure] = Field(
         default=[], description="what failed; each failure stays with its workload or phase")
     integrity: Integrity | None = None
+    signature: Signature | None = None

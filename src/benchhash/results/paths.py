@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from benchhash.errors import InputError
+from benchhash.fsutil import create_new, os_reason, write_atomic
 
 
 def slug(name: str) -> str:
@@ -54,3 +55,30 @@ def output_path(out: str | None, device_name: str, host: str, utc_stamp: str,
     if path.is_dir():
         raise InputError(f"{flag}: {path} is a folder")
     return path
+
+
+def named_by_user(out: str | None) -> bool:
+    """Whether --out names the file itself (a .json path), rather than a folder or nothing."""
+    return out is not None and Path(out).expanduser().suffix.lower() == ".json" \
+        and not Path(out).expanduser().is_dir()
+
+
+def claim(path: Path, text: str, *, named: bool, force: bool, flag: str = "--out") -> Path:
+    """Take a result's name before the run, writing ``text`` (a first checkpoint) there. A name
+    the user gave is never overwritten without ``force``; a name benchhash chose gets -1, -2...
+    when taken, so two runs in the same second into one folder keep two files."""
+    try:
+        if named:
+            if force:
+                write_atomic(path, text)
+                return path
+            if create_new(path, text):
+                return path
+            raise InputError(f"{flag}: {path} exists; give --force to overwrite it, or another name")
+        for n in range(1000):
+            candidate = path if n == 0 else path.with_name(f"{path.stem}-{n}{path.suffix}")
+            if create_new(candidate, text):
+                return candidate
+    except OSError as exc:
+        raise InputError(f"{flag}: cannot write {path}: {os_reason(exc)}") from None
+    raise InputError(f"{flag}: no free name like {path} (1000 taken)")

@@ -19,13 +19,12 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from functools import cache
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 
 from benchhash.errors import BackendUnavailable, InputError
-from benchhash.fsutil import write_atomic
+from benchhash.fsutil import cache_dir, write_atomic
 from benchhash.hw.cpu import cpu_name, usable_cores
 from benchhash.sha256d import cpu_driver
 from benchhash.sha256d.backend import (
@@ -43,15 +42,6 @@ progress = logging.getLogger("benchhash.progress")
 
 CHUNK = 1 << 18          # nonces per task handed to a thread (~10 ms at 25 MH/s)
 CHUNK_BUFFER = 64        # result slots per chunk; a chunk that finds more is scanned again
-
-
-def cache_dir() -> Path:
-    """Where generated kernels and numba's machine code live (BENCHHASH_CACHE_DIR overrides)."""
-    env = os.environ.get("BENCHHASH_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "benchhash"
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ workloads/ tests a workload by name."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -21,7 +22,27 @@ from benchhash.errors import InputError
 from benchhash.results.model import Device
 
 if TYPE_CHECKING:
-    from benchhash.results.model import WorkloadResult
+    from benchhash.results.model import Result, WorkloadResult
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What makes a run this run: its random id, start time, host and device. Evidence a
+    workload keeps (SHA-256d shares) is derived from it, so it cannot be moved to another file."""
+
+    run_id: str
+    created_utc: str
+    host: str
+    device: str
+
+    def seed(self, label: str) -> bytes:
+        """16 bytes unique to this run and phase (see SEED_RULE)."""
+        text = "|".join(("benchhash-seed", self.run_id, self.created_utc, self.host, self.device, label))
+        return hashlib.sha256(text.encode("utf-8")).digest()[:16]
+
+
+SEED_RULE = ("seed = SHA-256(UTF-8 of 'benchhash-seed|' run_id '|' created_utc '|' environment.host "
+             "'|' device.name '|' phase label)[:16]")
 
 
 class Options(BaseModel):
@@ -120,12 +141,31 @@ class Workload(ABC):
     def __init__(self, device: Device, options: Options | None = None) -> None:
         self.device = device
         self.options = options if options is not None else self.options_model()
+        #: set by the session before setup(); None when driven directly (tests, scripts)
+        self.context: RunContext | None = None
 
     @classmethod
-    def check_result(cls, w: WorkloadResult) -> list[str]:
-        """What `verify` finds wrong with a result of this workload beyond what holds for
-        every workload (e.g. SHA-256d shares that do not re-hash); [] when nothing."""
+    def check_result(cls, w: WorkloadResult, result: Result) -> list[str]:
+        """What `verify` finds wrong with a phase of this workload (in ``result``) beyond what
+        holds for every workload (e.g. SHA-256d shares that do not re-hash); [] when nothing."""
         return []
+
+    @classmethod
+    def proven(cls, w: WorkloadResult, result: Result) -> list[str]:
+        """What a phase's evidence proves, in words, once check_result found nothing wrong."""
+        return []
+
+    @classmethod
+    def phase_names(cls) -> str | None:
+        """A regular expression every phase name of this workload matches (verify refuses
+        others); None: any name."""
+        return None
+
+    @classmethod
+    def max_rate(cls, w: WorkloadResult, result: Result) -> tuple[float, str] | None:
+        """The most work per second this phase could do on the device the file names, with
+        why (verify refuses more); None when there is no bound to give."""
+        return None
 
     @classmethod
     def econ_figures(cls, w: WorkloadResult) -> dict[str, float]:

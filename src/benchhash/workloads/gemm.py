@@ -13,9 +13,9 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from benchhash.errors import InputError
-from benchhash.results.model import Device, WorkloadResult
+from benchhash.results.model import Device, Result, WorkloadResult
 from benchhash.workloads.base import Options, Phase, Window
-from benchhash.workloads.peaks import device_peak_flops
+from benchhash.workloads.peaks import device_peak_flops, flop_bound
 from benchhash.workloads.torch_util import (
     TorchWorkload,
     import_torch,
@@ -236,6 +236,14 @@ class GemmWorkload(TorchWorkload):
     def notes(self) -> list[str]:
         skipped = [f"gemm {d} not run: {r}" for d, r in self.skipped.items()]
         return super().notes() + skipped
+
+    @classmethod
+    def phase_names(cls) -> str | None:
+        return "|".join(DTYPES_GPU)
+
+    @classmethod
+    def max_rate(cls, w: WorkloadResult, result: Result) -> tuple[float, str] | None:
+        return flop_bound(result, str(w.params.get("dtype", w.phase)))
 
     @classmethod
     def econ_figures(cls, w: WorkloadResult) -> dict[str, float]:

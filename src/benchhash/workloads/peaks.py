@@ -8,7 +8,7 @@ from functools import cache
 from typing import Any
 
 from benchhash.data import data_json
-from benchhash.results.model import Device
+from benchhash.results.model import Device, Result
 
 
 @cache
@@ -85,3 +85,35 @@ def device_memory_bandwidth(device: Device) -> tuple[float, str] | None:
     if share is None:
         return None
     return bw[0] * share[1], f"{bw[1]}; {share[2]}"
+
+
+#: Plausibility bounds for files (verify): a known GPU's dense peak with 10 % of slack; beyond
+#: the table, per CPU thread 0.4 TFLOP/s in fp32 (two AVX-512 FMA units at 5 GHz do 0.32) and
+#: 2 TFLOP/s in 16-bit types (AMX tiles), and 10 PFLOP/s for a GPU of unknown model (more than
+#: twice B200's fp8 peak).
+PEAK_SLACK = 1.10
+CPU_FLOPS_PER_THREAD = {"fp32": 0.4e12, "tf32": 0.4e12, "bf16": 2e12, "fp16": 2e12, "fp8": 4e12}
+GPU_FLOPS_UNKNOWN = 10e15
+
+
+def flop_bound(result: Result, dtype: str) -> tuple[float, str]:
+    """The most FLOP/s the file's device could do in ``dtype``, and why."""
+    d = result.device
+    if d.kind == "cpu":
+        threads = result.environment.cpu.logical_cores or 1
+        each = CPU_FLOPS_PER_THREAD.get(dtype, max(CPU_FLOPS_PER_THREAD.values()))
+        return threads * each, f"{threads} CPU thread(s) at most {each / 1e12:g} TFLOP/s each in {dtype}"
+    peak = device_peak_flops(d, dtype)
+    if peak is None:
+        return GPU_FLOPS_UNKNOWN, "a GPU without a known peak: at most 10 PFLOP/s"
+    return peak[0] * PEAK_SLACK, f"{dtype} dense peak {peak[0] / 1e12:.0f} TFLOP/s (+10 %)"
+
+
+def bandwidth_bound(result: Result) -> tuple[float, str] | None:
+    """The most bytes/s the file's GPU memory could move (known GPUs only)."""
+    if result.device.kind != "cuda":
+        return None
+    bw = device_memory_bandwidth(result.device)
+    if bw is None:
+        return None
+    return bw[0] * PEAK_SLACK, f"memory bandwidth {bw[0] / 1e9:.0f} GB/s (+10 %)"

@@ -13,9 +13,10 @@ from typing import Annotated
 
 from pydantic import Field, ValidationError
 
-from benchhash.results.model import HeaderHex, Hex64, Model, Trial, WorkloadResult
+from benchhash.results.model import HeaderHex, Hex64, Model, Result, Trial, WorkloadResult
 from benchhash.sha256d.header import NONCE_SPACE, hash_to_int, sha256d
 from benchhash.stats import poisson_interval
+from benchhash.workloads.base import SEED_RULE, RunContext
 
 HEADER_RULE = "merkle_root = SHA256d(seed || uint64le(j)), other fields as headers[0]"
 BITS = 0x1D00FFFF        # difficulty 1: the block target plays no part in the measurement
@@ -38,6 +39,9 @@ class Sha256dProof(Model):
     share_bits: int = Field(ge=1, le=256)
     share_target: Hex64
     seed: str = Field(pattern=r"^[0-9a-f]+$")
+    seed_rule: str | None = Field(
+        default=None, description="how the seed derives from the file (run id, time, host, device, "
+                                  "phase), so the shares belong to this file; null: random seed")
     header_rule: str
     headers: list[HeaderHex]
 
@@ -115,15 +119,31 @@ def _check_count(work: float, shares: int, target: int, name: str) -> list[str]:
             f"found, which implies {lo / expected * work:.4g}..{hi / expected * work:.4g} hashes (99.9 %)"]
 
 
-def check(w: WorkloadResult) -> list[str]:
-    """Everything wrong with a SHA-256d result's proof of work; [] when it holds."""
+def _check_binding(proof: Sha256dProof, w: WorkloadResult, result: Result | None, name: str) -> list[str]:
+    """A file that has a run id must hold shares derived from it (SEED_RULE): shares from any
+    other run, file, host, device or time re-hash fine but are not this file's."""
+    if result is None or result.run_id is None:
+        return []
+    if proof.seed_rule != SEED_RULE:
+        return [f"{name}: the proof is not bound to this file (no seed rule); its shares could "
+                "come from another run"]
+    ctx = RunContext(result.run_id, result.created_utc, result.environment.host, result.device.name)
+    if proof.seed != ctx.seed(w.label).hex():
+        return [f"{name}: the proof's seed is not derived from this file's run id, time, host and "
+                "device: the shares come from another run"]
+    return []
+
+
+def check(w: WorkloadResult, result: Result | None = None) -> list[str]:
+    """Everything wrong with a SHA-256d result's proof of work; [] when it holds. With the
+    whole ``result``, also that the proof belongs to it."""
     name = w.label
     try:
         proof = Sha256dProof.model_validate(w.proof)
         trials = [Sha256dTrialProof.model_validate(t.proof) for t in w.trials]
     except ValidationError as exc:
         return [f"{name}: proof is malformed ({exc.errors()[0]['msg']})"]
-    problems = _check_headers(proof, name)
+    problems = _check_binding(proof, w, result, name) + _check_headers(proof, name)
     headers = [bytes.fromhex(h) for h in proof.headers]
     target = int(proof.share_target, 16)
     seen: set[tuple[int, int]] = set()
@@ -134,3 +154,38 @@ def check(w: WorkloadResult) -> list[str]:
         shares = sum(len(tp.shares) for tp in trials)
         problems += _check_count(sum(t.work for t in w.trials), shares, target, name)
     return problems
+
+
+#: Plausibility bounds, about 3.5x the fastest known code (a bound is a tripwire for forged
+#: seconds, not a benchmark): on a CPU about 29 MH/s per thread (AVX-512 lanes or SHA-NI), on a
+#: GPU about 57 MH/s per SM (H100: 7.5 GH/s over 132 SMs). Seconds divided by 10 cross it.
+CPU_HPS_PER_THREAD = 100e6
+GPU_HPS_PER_SM = 200e6
+GPU_HPS_UNKNOWN = 100e9
+
+
+def max_rate(w: WorkloadResult, result: Result) -> tuple[float, str] | None:
+    """The most SHA-256d hashes per second the file's device could do."""
+    if w.params.get("backend") == "cpu":
+        threads = w.params.get("threads") or result.environment.cpu.logical_cores or 1
+        return threads * CPU_HPS_PER_THREAD, f"{threads} CPU thread(s) at most {CPU_HPS_PER_THREAD / 1e6:.0f} MH/s each"
+    if w.params.get("backend") == "cuda":
+        sms = result.device.sm_count
+        if sms:
+            return sms * GPU_HPS_PER_SM, f"{sms} SMs at most {GPU_HPS_PER_SM / 1e6:.0f} MH/s each"
+        return GPU_HPS_UNKNOWN, f"a GPU of unknown size at most {GPU_HPS_UNKNOWN / 1e9:.0f} GH/s"
+    return None
+
+
+def proven(w: WorkloadResult, result: Result) -> list[str]:
+    """What the proof establishes, for verify's report (call after check found no problem)."""
+    trials = [Sha256dTrialProof.model_validate(t.proof) for t in w.trials]
+    shares = sum(len(tp.shares) for tp in trials)
+    work = sum(t.work for t in w.trials)
+    if not shares:
+        return []
+    lo, hi = poisson_interval(shares)
+    bound = " and bound to this file's run, host, device and time" if result.run_id else \
+        " (an older file: not bound to its run)"
+    return [f"{w.label}: {shares:,} shares re-hashed; they prove {work:.4g} hashes to within "
+            f"-{100 * (1 - lo / shares):.1f} %/+{100 * (hi / shares - 1):.1f} % (99.9 %){bound}"]

@@ -16,11 +16,11 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from benchhash.errors import InputError
-from benchhash.results.model import Device, WorkloadResult
+from benchhash.results.model import Device, Result, WorkloadResult
 from benchhash.workloads.base import Options, Phase, Window
 from benchhash.workloads.llm import accounting as acc
 from benchhash.workloads.llm.config import LlmConfig, preset
-from benchhash.workloads.peaks import device_memory_bandwidth, device_peak_flops
+from benchhash.workloads.peaks import bandwidth_bound, device_memory_bandwidth, device_peak_flops, flop_bound
 from benchhash.workloads.torch_util import (
     TorchWorkload,
     free_memory_bytes,
@@ -354,6 +354,28 @@ class LlmWorkload(TorchWorkload):
             else:
                 out["mbu_reason"] = "no memory bandwidth known for this device"
         return out
+
+    @classmethod
+    def phase_names(cls) -> str | None:
+        return r"prefill|decode\.b[1-9][0-9]*"
+
+    @classmethod
+    def max_rate(cls, w: WorkloadResult, result: Result) -> tuple[float, str] | None:
+        """Tokens/s no device could beat: the FLOP bound over the FLOPs a token costs, and for
+        decode on a known GPU the bandwidth bound (every step reads the weights)."""
+        try:
+            c = preset(str(w.params.get("preset")))
+        except InputError:
+            return None
+        flops, why = flop_bound(result, str(w.params.get("dtype", "bf16")))
+        bound, reason = flops / (2.0 * acc.matmul_params(c)), f"{why}, {2 * acc.matmul_params(c):.3g} FLOP/token"
+        bw = bandwidth_bound(result)
+        batch = w.params.get("batch")
+        if w.phase.startswith("decode") and bw and isinstance(batch, int):
+            by_bytes = batch * bw[0] / acc.weight_bytes(c, 2 if w.params.get("dtype") == "bf16" else 4)
+            if by_bytes < bound:
+                bound, reason = by_bytes, f"{bw[1]}: batch {batch} x bandwidth / weight bytes"
+        return bound, reason
 
     @classmethod
     def econ_figures(cls, w: WorkloadResult) -> dict[str, float]:

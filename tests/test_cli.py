@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from benchhash.sha256d.header import GENESIS
@@ -72,3 +74,36 @@ def test_ctrl_c_during_a_scan_exits_130() -> None:
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130 and stderr.strip().endswith("benchhash: interrupted")
+
+
+def test_bare_command_version_and_short_help(cli: Cli) -> None:
+    bare = cli()
+    assert "Usage: benchhash" in bare.stdout and bare.returncode == 0
+    assert "error" not in bare.stderr
+    version = cli("--version")
+    assert version.returncode == 0 and version.stdout.startswith("benchhash ")
+    short = cli("-h")
+    assert short.returncode == 0 and "Commands" in short.stdout
+
+
+def test_scan_progress_lines_when_not_a_terminal(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    import benchhash.cli as cli_module
+    lines: list[str] = []
+    monkeypatch.setattr(cli_module.progress, "info", lambda msg, *a: lines.append(msg % a))
+    report = cli_module._progress_lines(1 << 32, every_s=0.0)
+    report(1 << 30)
+    assert lines and lines[0].startswith("scanned 1,073,741,824 of 4,294,967,296 nonces (25.0 %)")
+
+
+def test_run_table_shows_latency_and_says_once_that_quick_is_a_smoke_run(tmp_path: Path, cli: Cli) -> None:
+    from benchhash.report.table import rows, run_table
+    from benchhash.results import io
+    proc = cli("run", "--quick", "--device", "cpu", "--workloads", "llm", "--llm-batches", "1",
+               "--duration", "0.3", "--warmup", "0.2", "--out", str(tmp_path / "r.json"))
+    assert proc.returncode == 0, proc.stderr
+    assert "a --quick smoke run" in proc.stdout
+    result, _ = io.load(tmp_path / "r.json")
+    body, notes = rows(result)
+    assert "TTFT" in body[0]["rate"] and "TPOT" in body[1]["rate"]
+    assert not any("shorter than" in n or "did not settle" in n for n in notes)
+    assert run_table(result) is not None

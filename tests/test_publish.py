@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import shutil
+import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from benchhash.results import io
@@ -225,3 +228,39 @@ def test_malformed_or_newer_files_are_one_line_errors(tmp_path: Path, command: l
         assert proc.returncode == 2, proc.stderr
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("benchhash: error:")
+
+
+def test_html_charts_one_unit_each_and_one_bar_per_result() -> None:
+    from benchhash.report import formats
+    results = [(str(GOLDEN), io.load(GOLDEN)[0]), (str(GOLDEN), io.load(GOLDEN)[0]),
+               (str(GOLDEN_NULL), io.load(GOLDEN_NULL)[0])]
+    rates = formats._per_unit(results, lambda w: w.stats.rate.median, lambda w: w.rate_unit)
+    assert list(rates) == ["H/s"]                           # one unit, one chart
+    labels = formats._unique([a for a, _ in rates["H/s"]])
+    assert len(labels) == len(set(labels)) == 3             # the same file twice: two bars
+    assert labels[1].endswith("#2")
+    titles = [t for t, _ in formats._charts(results, None)]
+    assert titles == ["Throughput in H/s (median of trials)", "Work per joule in H/J (median of trials)"]
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="Chromium is not installed (apt-get install chromium): the page is not rendered")
+def test_html_report_renders_in_a_real_browser(tmp_path: Path, cli: Cli) -> None:
+    page = tmp_path / "r.html"
+    assert cli("report", str(GOLDEN), str(GOLDEN_NULL), "--format", "html", "--out", str(page)).returncode == 0
+    shot = tmp_path / "shot.png"
+    chrome = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+              f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1300,2400"]
+    proc = subprocess.run([*chrome, "--enable-logging=stderr", "--v=0", f"--screenshot={shot}",
+                           page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and shot.is_file(), proc.stderr[-2000:]
+    assert not [line for line in proc.stderr.splitlines() if "CONSOLE" in line], proc.stderr[-2000:]
+    dom = subprocess.run([*chrome, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert dom.count('class="chart"') == 3
+    for title in ("Throughput in H/s", "Work per joule in H/J", "Revenue per facility MW-year"):
+        assert title in dom
+    import matplotlib.image
+    pixels = matplotlib.image.imread(shot)[..., :3]
+    bar = np.array([0x3B, 0x6E, 0xA5]) / 255.0
+    drawn = (np.abs(pixels - bar).max(axis=-1) < 0.02).sum()
+    assert drawn > 5_000, f"only {drawn} pixels of bar colour: the charts did not render"

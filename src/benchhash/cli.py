@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 import threading
+from collections.abc import Callable
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -49,8 +50,14 @@ out = Console()
 err = Console(stderr=True)
 
 
+def printable(text: str) -> str:
+    """Text any stream can take: bytes that were not UTF-8 in an argument (lone surrogates) are
+    shown as escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
-    print(f"benchhash: error: {message}", file=sys.stderr)
+    print(f"benchhash: error: {printable(message)}", file=sys.stderr)
     raise SystemExit(code)
 
 
@@ -67,6 +74,23 @@ def _progress_bar(total: int, enabled: bool) -> Progress | None:
     return Progress(TextColumn("[bold]scan"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=err,
                     transient=True)
+
+
+def _progress_lines(total: int, every_s: float = 5.0) -> Callable[[int], None]:
+    """A scan's progress as a line on stderr every few seconds (not a terminal: no bar)."""
+    import time
+    t0 = last = time.monotonic()
+    done = 0
+
+    def report(k: int) -> None:
+        nonlocal done, last
+        done += k
+        now = time.monotonic()
+        if now - last >= every_s:
+            last = now
+            progress.info("scanned %s of %s nonces (%.1f %%), %.2f MH/s", f"{done:,}", f"{total:,}",
+                          100 * done / total, done / (now - t0) / 1e6)
+    return report
 
 
 @app.command()
@@ -108,6 +132,8 @@ def scan(
         bar.start()
         task = bar.add_task("scan", total=n, rate="")
         report = lambda k: bar.update(task, advance=k)  # noqa: E731
+    elif n >= 1 << 24:
+        report = _progress_lines(n)
     try:
         result = run_scan(parsed, first, n, target=tgt, share_bits=share_bits, backend=backend,
                           progress=report, stop=stop)
@@ -265,12 +291,12 @@ def _reraise(error: BaseException | None) -> None:
 @app.command()
 def schema(out_file: Annotated[str | None, typer.Option("--out", help="write here instead of stdout")] = None) -> None:
     """The JSON Schema of result files (what results/schema/ holds)."""
-    from benchhash.fsutil import write_atomic
+    from benchhash.fsutil import write_output
     from benchhash.results.export import schema_text
 
     text = schema_text()
     if out_file:
-        write_atomic(out_file, text)
+        write_output(out_file, text)
     else:
         print(text, end="")
 
@@ -323,7 +349,7 @@ def report(
     out_file: Annotated[str | None, typer.Option("--out", help="write here instead of stdout")] = None,
 ) -> None:
     """One row per file and workload: rate, watts, work per joule, energy method, warnings."""
-    from benchhash.fsutil import write_atomic
+    from benchhash.fsutil import write_output
     from benchhash.report import formats
 
     if fmt not in formats.FORMATS:
@@ -334,7 +360,7 @@ def report(
         return
     text = formats.render(fmt, results)
     if out_file:
-        write_atomic(out_file, text)
+        write_output(out_file, text)
         progress.info("report written to %s", out_file)
     else:
         print(text, end="")
@@ -351,7 +377,7 @@ def compare(
     """NEW against REF per workload: ratio, significance, better / worse / not significant."""
     from benchhash.results import io
     from benchhash.results.compare import compare as run_compare
-    from benchhash.results.compare import regressions
+    from benchhash.results.compare import regressions, sentence
     from benchhash.results.verify import verify_result
 
     if not 0 <= threshold <= 100:
@@ -368,10 +394,7 @@ def compare(
         print(json.dumps([r.to_json() for r in rows], indent=1))
     else:
         for r in rows:
-            ratio = "-" if r.ratio is None else f"{r.ratio:.3f}x"
-            p = "" if r.p_value is None else f" (p={r.p_value:.3g})"
-            why = f" [{r.reason}]" if r.reason else ""
-            print(f"{r.workload:<24} {ratio:>9}  {r.mark}{p}{why}")
+            print(printable(sentence(r)))
     bad = regressions(rows, threshold)
     if bad:
         log.warning("%d significant regression(s) beyond %g %%: %s", len(bad), threshold,
@@ -385,14 +408,14 @@ def merge(
     out_file: Annotated[str, typer.Option("-o", "--out", help="fleet file to write")] = "",
 ) -> None:
     """Node results into one fleet result: per-node rows with provenance, and totals."""
-    from benchhash.fsutil import write_atomic
+    from benchhash.fsutil import write_output
     from benchhash.results.io import dumps
     from benchhash.results.merge import merge as run_merge
 
     if not out_file:
         raise InputError("merge needs -o FLEET.json")
     fleet = run_merge(files)
-    write_atomic(out_file, dumps(fleet))
+    write_output(out_file, dumps(fleet), "-o/--out")
     for t in fleet["totals"]:
         print(f"{t['workload']:<24} {t['nodes']} node(s)  rate {t['rate']:.4g} {t['unit']}/s"
               + (f"  {t['average_w']:.1f} W" if t["average_w"] else "  W unknown"))
@@ -438,7 +461,7 @@ def sign(
 ) -> None:
     """Sign result files with an SSH key: who vouches for their seconds, joules and device.
     A file that fails verify is not signed."""
-    from benchhash.fsutil import write_atomic
+    from benchhash.fsutil import write_output
     from benchhash.results import io
     from benchhash.results.sign import load_key, sign_digest
     from benchhash.results.verify import load_verified
@@ -447,7 +470,7 @@ def sign(
     for f in files:
         _, raw = load_verified(f, ": only a file that verifies is signed")
         raw["signature"] = sign_digest(private, io.digest_of(raw)).model_dump(mode="json")
-        write_atomic(f, io.dumps(raw))
+        write_output(f, io.dumps(raw), "sign")
         progress.info("signed %s with %s", f, raw["signature"]["fingerprint"])
 
 
@@ -482,8 +505,13 @@ def main(argv: list[str] | None = None) -> None:
     exit 2; Ctrl-C or a stopping signal: 128 + its number; a benchhash bug: 70, its traceback
     with -v)."""
     setup_logging()
+    for stream in (sys.stdout, sys.stderr):      # a path or note that was not UTF-8 prints escaped
+        try:
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+        except (AttributeError, ValueError):
+            pass
     try:
-        code = app(args=argv, standalone_mode=False)
+        code = app(args=argv, prog_name="benchhash", standalone_mode=False)
     except BenchhashError as exc:
         fail(str(exc))
     except KeyboardInterrupt as exc:
@@ -500,6 +528,8 @@ def main(argv: list[str] | None = None) -> None:
         # Typer's usage errors (bad flag, missing option) and its Exit/Abort come from click,
         # which newer Typer releases vendor; they are recognised by shape, not by class.
         kind = type(exc).__name__
+        if kind == "NoArgsIsHelpError":          # a bare `benchhash`: the help is the answer
+            raise SystemExit(0) from None
         if kind == "Abort":
             print("benchhash: interrupted", file=sys.stderr)
             raise SystemExit(130) from None

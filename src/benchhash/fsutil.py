@@ -88,10 +88,52 @@ def read_json(path: str | Path, what: str, error: type[BenchhashError] = InputEr
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise error(f"cannot read {what} {p}: {reason}") from None
+    return parse_json(text, f"{what} {p}", error)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(text: str, where: str, error: type[BenchhashError] = InputError) -> Any:
+    """Strict JSON: no NaN or Infinity, no lone surrogates, no integers beyond Python's digit
+    limit, no nesting too deep to walk; each refused with one line naming the problem."""
     try:
-        return json.loads(text)
+        data = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
-        raise error(f"{what} {p} is not JSON: {exc.msg} at line {exc.lineno}") from None
+        raise error(f"{where} is not JSON: {exc.msg} at line {exc.lineno}") from None
+    except RecursionError:
+        raise error(f"{where} is nested too deeply to read") from None
+    except ValueError as exc:          # NaN/Infinity, or an integer over the 4300-digit limit
+        raise error(f"{where} is not JSON benchhash reads: {' '.join(str(exc).split())[:120]}") from None
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise error(f"{where} holds a lone surrogate (\\ud800..\\udfff): not text") from None
+    except (RecursionError, ValueError):
+        raise error(f"{where} is nested too deeply to read") from None
+    return data
+
+
+def clean_text(text: str) -> str:
+    """Command-line text as UTF-8 can hold it: bytes that were not UTF-8 (surrogate-escaped by
+    Python) become U+FFFD instead of breaking the file that records them."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def write_output(path: str | Path, text: str, flag: str = "--out") -> Path:
+    """write_atomic for a file the user named: a folder, a file's child, /proc or a read-only
+    place is one InputError naming the flag and the reason."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{flag}: {p} is a folder")
+    file_above = next((a for a in p.parents if a.exists() and not a.is_dir()), None)
+    if file_above is not None:
+        raise InputError(f"{flag}: {file_above} is a file, not a folder")
+    try:
+        return write_atomic(p, text)
+    except OSError as exc:
+        raise InputError(f"{flag}: cannot write {p}: {os_reason(exc)}") from None
 
 
 def print_json(data: Any, out: str | Path | None = None, indent: int = 1) -> None:

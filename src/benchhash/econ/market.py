@@ -50,6 +50,11 @@ def systems() -> dict[str, Any]:
     return data_json("systems.json")
 
 
+#: inputs that count things, with the most they can be: the last bitcoin is mined near height
+#: 6.93 million (2140); a horizon beyond a century is not an investment horizon
+WHOLE = {"block_height": 7_000_000, "horizon_years": 100}
+
+
 def check(key: str, x: Input, where: str) -> None:
     for label, v in (("value", x.value), ("low", x.low), ("high", x.high)):
         if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
@@ -60,6 +65,8 @@ def check(key: str, x: Input, where: str) -> None:
             raise InputError(f"{where}: {key} is a fraction in [0, 1], got {v:g}")
         if key in AT_LEAST_ONE and v < 1:
             raise InputError(f"{where}: {key} must be at least 1, got {v:g}")
+        if key in WHOLE and (v != int(v) or v > WHOLE[key]):
+            raise InputError(f"{where}: {key} must be a whole number up to {WHOLE[key]:,}, got {v:g}")
     if not x.low <= x.value <= x.high:
         raise InputError(f"{where}: {key} value {x.value:g} lies outside its range [{x.low:g}, {x.high:g}]")
 
@@ -140,6 +147,8 @@ def apply_sets(market: Market, sets: list[str]) -> Market:
             value = float(text.replace("_", ""))
         except ValueError:
             raise InputError(f"--set {key}: {text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise InputError(f"--set {key}: {text!r} is not a finite number")
         old = inputs[key]
         new = Input(value, old.unit, "user override (--set)", date.today().isoformat(),
                     min(old.low, value), max(old.high, value))

@@ -3,6 +3,7 @@ print it as tables."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ from benchhash.econ import market as markets
 from benchhash.econ import uses
 from benchhash.econ.measured import from_result
 from benchhash.errors import InputError
+from benchhash.report.units import musd
 
 FACILITY_NOTE = ("per facility MW-year: facility MW is what the site draws; IT MW = facility MW / "
                  "PUE reaches the machines")
@@ -46,10 +48,12 @@ class EconRequest:
 def econ_json(req: EconRequest) -> dict[str, Any]:
     results, market, sets, asic, claim = list(req.results), req.market, list(req.sets), req.asic, req.claim
     ai_mw, mining_mw, draws, seed = req.ai_mw, req.mining_mw, req.draws, req.seed
-    if not ai_mw > 0 or not mining_mw > 0:
-        raise InputError("--ai-mw and --mining-mw must be positive")
+    if not 0 < ai_mw < math.inf or not 0 < mining_mw < math.inf:
+        raise InputError("--ai-mw and --mining-mw must be positive and finite")
     if not 1 <= draws <= 1_000_000:
         raise InputError(f"--draws must be between 1 and 1000000, got {draws}")
+    if not 0 <= seed < 2**63:
+        raise InputError(f"--seed must be between 0 and 2^63 - 1, got {seed}")
     if market is not None and (market == "live" or market.startswith("live:")):
         from benchhash.econ.live import DEFAULT_URL, live_market
         base = market.split(":", 1)[1] if ":" in market else DEFAULT_URL
@@ -110,12 +114,6 @@ def econ_json(req: EconRequest) -> dict[str, Any]:
     return out
 
 
-def _usd(x: float | None) -> str:
-    if x is None:
-        return "-"
-    return f"{x / 1e6:,.2f}M$" if abs(x) >= 1e5 else f"{x:,.0f}$"
-
-
 def print_econ(data: dict[str, Any], out: Console) -> None:
     d = data["derived"]
     out.print(f"[bold]market[/] {escape(data['market'])}: hashprice "
@@ -128,18 +126,18 @@ def print_econ(data: dict[str, Any], out: Console) -> None:
                 "payback", "NPV"):
         t.add_column(col, justify="left" if col == "use" else "right", overflow="fold")
     for r in data["uses"]:
-        t.add_row(escape(r["label"]), f"{r['it_mw']:.2f}", _usd(r["revenue_usd_per_year"]),
-                  _usd(r["power_cost_usd_per_year"]), _usd(r["margin_usd_per_year"]),
-                  _usd(r["capex_usd"]),
+        t.add_row(escape(r["label"]), f"{r['it_mw']:.2f}", musd(r["revenue_usd_per_year"]),
+                  musd(r["power_cost_usd_per_year"]), musd(r["margin_usd_per_year"]),
+                  musd(r["capex_usd"]),
                   "-" if r["revenue_per_capex_usd"] is None else f"{r['revenue_per_capex_usd']:.3f}",
                   "never" if r["payback_years"] is None else f"{r['payback_years']:.1f} y",
-                  _usd(r["npv_usd"]))
+                  musd(r["npv_usd"]))
     out.print(t)
     c = data.get("claim")
     if not c:
         return
     out.print(f"[bold]claim[/] {escape(c['statement'])}")
-    out.print(f"  AI {_usd(c['ai_revenue_usd_per_year'])}/y vs mining {_usd(c['mining_revenue_usd_per_year'])}/y"
+    out.print(f"  AI {musd(c['ai_revenue_usd_per_year'])}/y vs mining {musd(c['mining_revenue_usd_per_year'])}/y"
               f" -> ratio {c['ratio']:.2f}: [bold]{c['verdict']}[/]; decided most by {c['decided_by']}")
     b = c["breakevens"]
     out.print(f"  break-evens: {b['gpu_usd_per_hour']:.2f} $/GPU-hour, BTC {b['btc_usd']:,.0f} $, "

@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from benchhash.fsutil import clean_text
 from benchhash.hw.cpu import cpu
 from benchhash.hw.gpus import gpus
 from benchhash.results.model import Device, Environment, Git, Gpu, Telemetry, Throttle
@@ -62,7 +63,8 @@ def snapshot(command_line: list[str], notes: str | None) -> Environment:
     found, reason = gpus()
     return Environment(host=socket.gethostname(), os=platform.platform(),
                        python=sys.version.split()[0], packages=packages(),
-                       git=Git.model_validate(git_info()), command_line=command_line, notes=notes,
+                       git=Git.model_validate(git_info()), command_line=[clean_text(a) for a in command_line],
+                       notes=None if notes is None else clean_text(notes),
                        cpu=cpu(), gpus=found, gpu_reason=reason, meter={})
 
 

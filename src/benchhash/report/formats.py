@@ -8,6 +8,7 @@ import csv
 import html
 import io as stdio
 import logging
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -16,6 +17,7 @@ from rich.table import Table
 
 from benchhash.errors import BenchhashError
 from benchhash.report.table import rows as table_rows
+from benchhash.report.units import short_unit, si
 from benchhash.results.model import Result
 
 log = logging.getLogger(__name__)
@@ -67,14 +69,22 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _bars(title: str, labels: list[str], values: list[float], xlabel: str) -> str:
+MEASURED, REFERENCE = "#3b6ea5", "#b0b0b0"
+
+
+def _bars(title: str, labels: list[str], values: list[float], xlabel: str,
+          colors: list[str] | None = None, log_ok: bool = True) -> str:
+    """One horizontal bar per label (labels are unique), each value printed at its bar."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7.5, 0.5 + 0.45 * max(len(labels), 1)))
-    ax.barh(labels, values, color="#3b6ea5")
-    if values and min(values) > 0 and max(values) / min(values) > 100:
+    fig, ax = plt.subplots(figsize=(8.5, 0.8 + 0.42 * max(len(labels), 1)))
+    bars = ax.barh(range(len(labels)), values, color=colors or MEASURED)
+    ax.set_yticks(range(len(labels)), labels)
+    if log_ok and values and min(values) > 0 and max(values) / min(values) > 100:
         ax.set_xscale("log")
+    ax.bar_label(bars, labels=[si(v) for v in values], padding=3, fontsize=8)
+    ax.margins(x=0.15)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.invert_yaxis()
@@ -83,33 +93,56 @@ def _bars(title: str, labels: list[str], values: list[float], xlabel: str) -> st
     return data
 
 
+def _unique(labels: list[str]) -> list[str]:
+    """Labels made distinct (' #2', ' #3' on repeats), so that no two results share a bar."""
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label} #{seen[label]}")
+    return out
+
+
+def _per_unit(results: list[tuple[str, Result]], value: Any, unit: Any) -> dict[str, list[tuple[str, float]]]:
+    """(label, value) per unit: hashes, FLOPs and tokens never share an axis."""
+    groups: dict[str, list[tuple[str, float]]] = {}
+    for path, r in results:
+        for w in r.workloads:
+            v = value(w)
+            if v:
+                label = f"{Path(path.split(' (FAILS VERIFY')[0]).name}: {w.label} @ {w.device[:32]}"
+                groups.setdefault(short_unit(unit(w)), []).append((label, v))
+    return groups
+
+
+def _charts(results: list[tuple[str, Result]], econ: dict[str, Any] | None) -> list[tuple[str, str]]:
+    charts: list[tuple[str, str]] = []
+    rates = _per_unit(results, lambda w: w.stats.rate.median if w.stats.rate else None, lambda w: w.rate_unit)
+    per_j = _per_unit(results, lambda w: w.efficiency.work_per_joule, lambda w: w.efficiency.unit)
+    for kind, groups in (("Throughput", rates), ("Work per joule", per_j)):
+        for unit, pairs in groups.items():
+            title = f"{kind} in {unit} (median of trials)"
+            charts.append((title, _bars(title, _unique([a for a, _ in pairs]), [b for _, b in pairs], unit)))
+    if econ:
+        uses = [(u["label"], u["revenue_usd_per_year"]) for u in econ["uses"] if u["revenue_usd_per_year"] > 0]
+        colors = [REFERENCE if "(reference)" in a else MEASURED for a, _ in uses]
+        title = f"Revenue per facility MW-year by use (market {econ['market']}; grey: reference figures)"
+        charts.append((title, _bars(title, _unique([a for a, _ in uses]), [b for _, b in uses],
+                                    "USD per facility MW-year", colors, log_ok=False)))
+    return charts
+
+
 def html_page(results: list[tuple[str, Result]], econ: dict[str, Any] | None) -> str:
     rows = report_rows(results)
-    charts: list[tuple[str, str]] = []
-    per_j = [(f"{w.workload} {w.phase} @ {w.device[:40]} ({w.efficiency.unit})", w.efficiency.work_per_joule)
-             for _, r in results for w in r.workloads if w.efficiency.work_per_joule]
-    if per_j:
-        charts.append(("Work per joule", _bars("Work per joule by workload and device",
-                                               [a for a, _ in per_j], [b for _, b in per_j], "work / J")))
-    rates = [(f"{w.workload} {w.phase} @ {w.device[:40]} ({w.rate_unit})", w.stats.rate.median)
-             for _, r in results for w in r.workloads if w.stats.rate]
-    if rates:
-        charts.append(("Throughput", _bars("Throughput (median of trials)",
-                                           [a for a, _ in rates], [b for _, b in rates], "work / s")))
-    if econ:
-        uses = [(u["label"], u["revenue_usd_per_year"] / 1e6) for u in econ["uses"]
-                if u["revenue_usd_per_year"] > 0]
-        charts.append(("Revenue per MW", _bars(
-            f"Revenue per facility MW-year by use (market {econ['market']})",
-            [a for a, _ in uses], [b for _, b in uses], "million USD per facility MW-year")))
+    charts = _charts(results, econ)
     head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(r[c])}</td>" for c in COLUMNS) + "</tr>"
                    for r in rows)
-    figs = "".join(f'<h2>{html.escape(t)}</h2><img alt="{html.escape(t)}" src="data:image/png;base64,{d}">'
-                   for t, d in charts)
+    figs = "".join(f'<h2>{html.escape(t)}</h2><img class="chart" alt="{html.escape(t)}" '
+                   f'src="data:image/png;base64,{d}">' for t, d in charts)
     return ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>benchhash report</title>"
             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:4px 8px;font-size:90%}</style></head><body>"
+            "td,th{border:1px solid #ccc;padding:4px 8px;font-size:90%}img{max-width:100%}</style></head><body>"
             f"<h1>benchhash report</h1><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
             f"{figs}</body></html>\n")
 

@@ -15,12 +15,15 @@ def rate_text(w: WorkloadResult) -> str:
     if s is None:
         return "-"
     spread = f" ± {100 * s.mad / s.median:.1f} %" if s.median else ""
-    return si(s.median, w.rate_unit) + spread
+    latency = "".join(f", {name} {w.metrics[key]:.3g} ms" for key, name in (("ttft_ms", "TTFT"), ("tpot_ms", "TPOT"))
+                      if isinstance(w.metrics.get(key), int | float))
+    return si(s.median, w.rate_unit) + spread + latency
 
 
 def rows(result: Result) -> tuple[list[dict[str, str]], list[str]]:
     """Table rows and the numbered warnings they refer to (long text stays out of cells)."""
     out, notes = [], []
+
     def ref(text: str) -> str:
         if text not in notes:
             notes.append(text)
@@ -58,4 +61,6 @@ def run_table(result: Result) -> Group:
         table.add_row(r["workload"], r["device"], r["rate"], r["watts"], r["per_joule"],
                       r["method"], r["warnings"])
     lines = [Text(f"[{i}] {n}") for i, n in enumerate(notes, 1)]
+    if result.config.quick:
+        lines.append(Text("a --quick smoke run: short trials, its figures are indicative only"))
     return Group(table, *lines)

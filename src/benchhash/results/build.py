@@ -29,7 +29,7 @@ from benchhash.results.model import (
     Warmup,
     WorkloadResult,
 )
-from benchhash.stats import stability_warnings, summarize
+from benchhash.stats import MIN_TRIAL_S, stability_warnings, summarize
 from benchhash.workloads.base import Window
 
 #: Clock-event reasons that mean the clocks were held back by power or heat.
@@ -109,9 +109,10 @@ def _warnings(run: PhaseRun, cfg: Config, rates: list[float]) -> list[str]:
                         "no per-joule figures")
     if not run.complete:
         warnings.append(f"incomplete: {len(run.trials)} of {cfg.trials} trial(s) finished")
-    if rates:
-        warnings += stability_warnings(summarize(rates), [t.seconds for t in run.trials])
-    if run.warmup is not None and run.warmup.windows and not run.warmup.settled:
+    if rates:       # a --quick run is short on purpose: it is said once, not per phase
+        warnings += stability_warnings(summarize(rates), [t.seconds for t in run.trials],
+                                       min_trial_s=0.0 if cfg.quick else MIN_TRIAL_S)
+    if run.warmup is not None and run.warmup.windows and not run.warmup.settled and not cfg.quick:
         warnings.append(f"warm-up did not settle within {run.warmup.max_s:g} s")
     energies = [t.energy for t in run.trials]
     if energies and any(e.energy_j is None for e in energies):

@@ -100,3 +100,25 @@ def regressions(rows: list[Row], threshold_pct: float) -> list[Row]:
     """Significant slow-downs larger than the threshold."""
     return [r for r in rows if r.mark == "worse" and r.ratio is not None
             and (1 - r.ratio) * 100 > threshold_pct]
+
+
+def _p(p: float | None) -> str:
+    return "no test" if p is None else ("p < 0.001" if p < 0.001 else f"p = {p:.3g}")
+
+
+def sentence(r: Row) -> str:
+    """A row as a person reads it: both medians, the change, the p-value and the verdict."""
+    from benchhash.report.units import si
+    unit = f"{r.unit}/s"
+    if r.mark == "missing":
+        return f"{r.workload}: {r.reason}"
+    medians = f"{si(r.ref_median, unit)} -> {si(r.new_median, unit)}"
+    change = "" if r.ratio is None else f" ({100 * (r.ratio - 1):+.1f} %)"
+    if r.mark == "incomparable":
+        return f"{r.workload}: {medians}{change}; incomparable: {r.reason}"
+    if r.mark in ("better", "worse"):
+        word = "faster" if r.mark == "better" else "slower"
+        return (f"{r.workload}: {medians}{change}, {_p(r.p_value)}: {r.mark}, "
+                f"{abs(100 * ((r.ratio or 1) - 1)):.1f} % {word} and significant")
+    why = r.reason or "the difference is within the trials' noise"
+    return f"{r.workload}: {medians}{change}, {_p(r.p_value)}: not significant ({why})"

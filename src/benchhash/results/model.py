@@ -20,6 +20,8 @@ SCHEMA_VERSION: Literal[2] = 2
 METHODOLOGY_VERSION = 1
 #: A failure's message is cut to this many characters (compiler logs can be megabytes).
 MAX_MESSAGE = 600
+#: Shorter trials measure timer and launch overheads, not the work.
+MIN_DURATION_S = 0.01
 
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 HeaderHex = Annotated[str, Field(pattern=r"^[0-9a-f]{160}$")]
@@ -322,8 +324,8 @@ class Config(Model):
         trials = values.get("trials", 3)
         warmup = values.get("warmup_s", 10.0)
         idle = values.get("idle_s", 0.0)
-        if not 0 < duration <= 86_400:
-            raise InputError(f"--duration must be more than 0 and at most 86400 s, got {duration:g}")
+        if not MIN_DURATION_S <= duration <= 86_400:
+            raise InputError(f"--duration must be between {MIN_DURATION_S:g} and 86400 s, got {duration:g}")
         if not 1 <= trials <= 1000:
             raise InputError(f"--trials must be between 1 and 1000, got {trials}")
         if not 0 <= warmup <= 3600:

@@ -112,11 +112,26 @@ def kernel_module() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # numba's cache finds the module by name when it loads
     fresh = not any(path.parent.glob(f"__pycache__/{path.stem}.*.nbi"))
-    if fresh:
-        progress.info("compiling the CPU kernel (once per machine, about 20 s)")
-    with _wide_vectors():
+    with _compiling(fresh), _wide_vectors():
         spec.loader.exec_module(module)   # compiles scan_chunk (explicit signature) right here
     return module
+
+
+@contextlib.contextmanager
+def _compiling(fresh: bool) -> Iterator[None]:
+    """Say that the kernel is compiling, every time it does: a spinner on a terminal, a line
+    otherwise (quiet when it only loads from numba's cache)."""
+    message = "compiling the CPU kernel (once per machine and benchhash version, about 20 s)"
+    if not fresh or not progress.isEnabledFor(logging.INFO):
+        yield
+        return
+    if sys.stderr.isatty():
+        from rich.console import Console
+        with Console(stderr=True).status(message):
+            yield
+    else:
+        progress.info("%s", message)
+        yield
 
 
 class CpuBackend(ScanBackend):
@@ -125,8 +140,9 @@ class CpuBackend(ScanBackend):
     name = "cpu"
 
     def __init__(self, threads: int | None = None) -> None:
-        if threads is not None and threads < 1:
-            raise InputError(f"--threads must be at least 1, got {threads}")
+        most = max(64, 4 * usable_cores())
+        if threads is not None and not 1 <= threads <= most:
+            raise InputError(f"--threads must be between 1 and {most} (4 x the usable cores), got {threads}")
         self.threads = threads or usable_cores()
         self._kernel: ModuleType | None = None
 

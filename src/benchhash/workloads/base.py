@@ -61,8 +61,8 @@ class Options(BaseModel):
         except ValidationError as exc:
             err = exc.errors()[0]
             msg = str(err["msg"]).removeprefix("Value error, ")
-            flag = "--" + str(err["loc"][0]).replace("_", "-") if err["loc"] else "option"
-            raise InputError(msg if flag in msg else f"{flag}: {msg}") from None
+            flag = "--" + str(err["loc"][0]).replace("_", "-") if err["loc"] else ""
+            raise InputError(msg if not flag or flag in msg else f"{flag}: {msg}") from None
 
     def recorded(self) -> dict[str, Any]:
         """What the result's config.options keeps of these (given values and defaults)."""

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from benchhash.errors import BackendUnavailable
+from benchhash.hw.cpu import usable_cores
 from benchhash.results.model import Device, Result, WorkloadResult
 from benchhash.sha256d.backend import ScanBackend
 from benchhash.sha256d.header import NONCE_SPACE, display_hex, hash_to_int, sha256d, share_target
@@ -39,8 +40,9 @@ class Sha256dOptions(Options):
 
     @model_validator(mode="after")
     def _threads(self) -> Sha256dOptions:
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"--threads must be at least 1, got {self.threads}")
+        most = max(64, 4 * usable_cores())
+        if self.threads is not None and not 1 <= self.threads <= most:
+            raise ValueError(f"--threads must be between 1 and {most} (4 x the usable cores), got {self.threads}")
         return self
 
 

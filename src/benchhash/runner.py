@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from benchhash.errors import FleetBroken, hold_signals
 from benchhash.meters.base import EnergyMeter
-from benchhash.results.build import PhaseRun, idle_result, phase_result
+from benchhash.results.build import Opened, PhaseRun, idle_result, phase_result
 from benchhash.results.model import (
     Config,
     Failure,
@@ -55,6 +56,29 @@ class RunRecord:
     error: BaseException | None = None  # re-raised by the caller after the file is written
 
 
+Position = tuple[int, int]   # (workload, phase) in the plan: every rank meets at the same ones
+
+
+class Sync:
+    """How a rank keeps in step with the others of a fleet (fleet/lockstep.py); alone, every
+    meeting is with itself and nothing waits.
+
+    A meeting is at a phase's start (kind "boundary") or before a window ("window"); each rank
+    brings flags and gets every rank's. When one rank could not run a phase, the others leave it
+    at their next meeting (FleetMovedOn), so every rank stays at the same point of the plan."""
+
+    def meet(self, kind: str, label: str, position: Position,
+             flags: tuple[bool, ...] = ()) -> list[tuple[bool, ...]]:
+        return [flags]
+
+    def open(self) -> None:
+        """Wait for the instant every rank opens its next window (alone: now)."""
+
+    def clock(self) -> float | None:
+        """This instant on rank 0's clock (None alone)."""
+        return None
+
+
 class Listener:
     """Progress hooks; the CLI draws bars from them, tests record them."""
 
@@ -85,21 +109,26 @@ def _settled(a: WarmupWindow, b: WarmupWindow) -> bool:
 
 class Runner:
     def __init__(self, meter: EnergyMeter, config: Config, listener: Listener | None = None,
-                 clock: Clock | None = None, record: RunRecord | None = None) -> None:
+                 clock: Clock | None = None, record: RunRecord | None = None,
+                 sync: Sync | None = None) -> None:
         self.meter = meter
         self.config = config
         self.listener = listener or Listener()
         self.clock = clock or Clock()
+        self.sync = sync or Sync()
         self.stop = threading.Event()
         #: filled as the run goes (a caller may pass its own, to read it meanwhile)
         self.record = record if record is not None else RunRecord()
 
-    def _window(self, workload: Workload, fn: Callable[[], Window]) -> tuple[Window, Reading]:
+    def _window(self, workload: Workload, fn: Callable[[], Window]) -> tuple[Window, Reading, Opened]:
         workload.synchronize()
         self.meter.begin()
+        opened = Opened(time.time(), self.sync.clock())
         window = fn()
         workload.synchronize()
-        return window, self.meter.end()
+        reading = self.meter.end()
+        opened.ended_unix_s = time.time()
+        return window, reading, opened
 
     def idle(self) -> Idle:
         self.listener.stage("idle baseline", self.config.idle_s)
@@ -107,21 +136,28 @@ class Runner:
         self.clock.wait(self.stop, self.config.idle_s)
         return idle_result(self.meter.end())
 
-    def warm_up(self, workload: Workload, phase: Phase) -> Warmup:
+    def warm_up(self, workload: Workload, phase: Phase, position: Position) -> Warmup:
         cfg = self.config
         w = Warmup(max_s=cfg.warmup_s, seconds=0.0, settled=False, windows=[])
         if cfg.warmup_s <= 0:
             return w
         length = min(2.0, max(0.25, cfg.warmup_s / 5))
-        self.listener.stage(f"{workload.name} {phase.name} warm-up", cfg.warmup_s)
+        label = f"{workload.name} {phase.name} warm-up"
+        self.listener.stage(label, cfg.warmup_s)
         t_start = self.clock.now()
-        while self.clock.now() - t_start + length <= cfg.warmup_s + 1e-6 or not w.windows:
-            window, reading = self._window(workload, lambda: phase.run(length, self.stop, None))
+        settled = False
+        while True:
+            time_left = self.clock.now() - t_start + length <= cfg.warmup_s + 1e-6 or not w.windows
+            # in a fleet: go on while every rank has time and not every rank has settled
+            flags = self.sync.meet("window", label, position, (time_left, settled))
+            if not all(f[0] for f in flags) or all(f[1] for f in flags):
+                break
+            self.sync.open()
+            window, reading, _ = self._window(workload, lambda: phase.run(length, self.stop, None))
             power = reading.telemetry.power_w_mean if reading.telemetry else None
             w.windows.append(WarmupWindow(seconds=window.seconds, rate=window.rate, power_w=power))
-            if len(w.windows) >= 2 and _settled(w.windows[-2], w.windows[-1]):
-                w.settled = True
-                break
+            settled = settled or (len(w.windows) >= 2 and _settled(w.windows[-2], w.windows[-1]))
+        w.settled = settled
         w.seconds = self.clock.now() - t_start
         return w
 
@@ -136,20 +172,22 @@ class Runner:
             run.compile_s = self.clock.now() - t0
         run.params = phase.params()
 
-    def measure(self, workload: Workload, phase: Phase, run: PhaseRun) -> None:
+    def measure(self, workload: Workload, phase: Phase, run: PhaseRun, position: Position) -> None:
         cfg = self.config
         run.stage = "warmup"
-        run.warmup = self.warm_up(workload, phase)
+        run.warmup = self.warm_up(workload, phase, position)
         last = run.warmup.windows[-1].rate if run.warmup.windows else None
         phase.prepare(last, cfg.duration_s)
         run.params = phase.params()
         run.stage = "trial"
         for i in range(cfg.trials):
-            self.listener.stage(f"{workload.name} {phase.name} trial {i + 1}/{cfg.trials}",
-                                cfg.duration_s)
-            window, reading = self._window(
+            label = f"{workload.name} {phase.name} trial {i + 1}/{cfg.trials}"
+            self.listener.stage(label, cfg.duration_s)
+            self.sync.meet("window", label, position)
+            self.sync.open()
+            window, reading, opened = self._window(
                 workload, lambda i=i: phase.run(cfg.duration_s, self.stop, i))  # type: ignore[misc]
-            run.add_trial(i, window, reading)
+            run.add_trial(i, window, reading, opened)
         run.complete = True
 
     def _fail(self, out: RunRecord, failure: Failure) -> None:
@@ -164,17 +202,22 @@ class Runner:
             self._fail(out, Failure.of(run.workload, run.phase, stage, exc))
             return None
 
-    def run_phase(self, workload: Workload, phase: Phase, out: RunRecord) -> None:
+    def run_phase(self, workload: Workload, phase: Phase, out: RunRecord, position: Position = (0, 0)) -> None:
         run = PhaseRun(workload.name, phase.name, phase.unit, workload.device_name(),
                        workload.backend(), notes=list(workload.notes()),
                        metered=workload.metered(), proof_models=workload.proof_models)
+        stopping: BaseException | None = None
         try:
             run.params = phase.params()
+            run.stage = "fleet"
+            self.sync.meet("boundary", f"{workload.name} {phase.name}", position)
             self.compile(workload, phase, run)
-            self.measure(workload, phase, run)
+            self.measure(workload, phase, run, position)
+        except (FleetBroken, KeyboardInterrupt) as exc:
+            stopping = exc         # the run stops (the fleet broke, or a signal): what was measured stays
         except Exception as exc:  # noqa: BLE001 - the failure stays with this phase
             self._fail(out, Failure.of(workload.name, phase.name, run.stage, exc))
-        finally:
+        with hold_signals() as held:       # a signal now would lose the phase: it waits
             run.device = self._guarded(out, run, "summary", workload.device_name) or run.device
             run.backend = self._guarded(out, run, "summary", workload.backend)
             run.notes += self._guarded(out, run, "summary", phase.notes) or []
@@ -184,6 +227,9 @@ class Runner:
                 run.metrics = self._guarded(out, run, "summary", lambda: phase.summary(windows)) or {}
             self._guarded(out, run, "teardown", phase.close)
             self._finish(run, out)
+        stopping = stopping or held.error
+        if stopping is not None:
+            raise stopping
 
     def _finish(self, run: PhaseRun, out: RunRecord) -> None:
         """The phase's result, built and validated now; a phase that failed before measuring
@@ -199,7 +245,7 @@ class Runner:
             out.phases.append(result)
             self.listener.finished(result)
 
-    def run_workload(self, workload: Workload, out: RunRecord) -> None:
+    def run_workload(self, workload: Workload, out: RunRecord, index: int = 0) -> None:
         try:
             workload.setup()
             phases = workload.phases()
@@ -207,8 +253,8 @@ class Runner:
             self._fail(out, Failure.of(workload.name, None, "setup", exc))
             phases = []
         try:
-            for phase in phases:
-                self.run_phase(workload, phase, out)
+            for i, phase in enumerate(phases):
+                self.run_phase(workload, phase, out, (index, i))
         finally:
             try:
                 workload.teardown()
@@ -223,9 +269,11 @@ class Runner:
         try:
             self.meter.start()
             if self.config.idle_s > 0:
+                self.sync.meet("boundary", "idle baseline", (-1, 0))
                 out.idle = self.idle()
-            for workload in workloads:
-                self.run_workload(workload, out)
+            for i, workload in enumerate(workloads):
+                self.run_workload(workload, out, i)
+            self.sync.meet("boundary", "end", (len(workloads), 0))
             out.complete = True
         except KeyboardInterrupt as exc:
             self.stop.set()

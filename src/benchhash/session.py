@@ -13,16 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from benchhash import workloads as registry
-from benchhash.errors import BenchhashError
+from benchhash.errors import BenchhashError, hold_signals
 from benchhash.fsutil import cache_dir, os_reason
 from benchhash.hw.device import resolve
 from benchhash.hw.provenance import finish, snapshot
-from benchhash.meters import make_meter
+from benchhash.meters import EnergyMeter, make_meter
 from benchhash.results import io, sign
 from benchhash.results.build import build, utc_now
-from benchhash.results.model import Config, Device, Failure, Result, WorkloadResult
+from benchhash.results.model import Config, Device, Failure, FleetRank, Result, WorkloadResult
 from benchhash.results.paths import claim, named_by_user, output_path
-from benchhash.runner import Listener, Runner, RunRecord
+from benchhash.runner import Listener, Runner, RunRecord, Sync
 from benchhash.workloads.base import RunContext, Workload
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ class Request:
     meter: str = "auto"
     command_line: tuple[str, ...] = ()
     force: bool = False                         # overwrite an --out FILE that exists
+    fleet_timeout_s: float = 300.0              # how long a fleet waits for a late rank
     #: every workload flag of the command (threads, gemm_*, llm_*, no_compile): each workload
     #: takes the ones its Options declare
     flags: dict[str, Any] = field(default_factory=dict)
@@ -70,6 +71,8 @@ class Outcome:
     error: BaseException | None
     #: set when the result could not go where it was asked to, and went here instead
     fallback: str | None = None
+    #: a fleet's rank 0: the fleet file it wrote
+    fleet_file: Path | None = None
 
 
 def plan_seconds(cfg: Config, phases: int) -> float:
@@ -156,20 +159,36 @@ def write_final(result: Result, path: Path) -> tuple[Path, str | None]:
         return Path("-"), f"{why}, nor to {spare} ({os_reason(exc)}); the result is on stdout"
 
 
-def _context(device: Device, created: str) -> RunContext:
-    return RunContext(secrets.token_hex(16), created, socket.gethostname(), device.name)
+@dataclass
+class Plan:
+    """Where and how this process measures: alone, or as one rank of a fleet (fleet/run.py)."""
+
+    device: Device
+    ctx: RunContext
+    path: Path
+    named: bool                       # the user named the file (never overwritten without --force)
+    meter: Callable[[], EnergyMeter]
+    sync: Sync | None = None
+    fleet: FleetRank | None = None
 
 
-def run(req: Request, listener: Listener | None = None, sign_key: Any = None) -> Outcome:
+def solo_plan(req: Request) -> Plan:
+    device = resolve(req.device)
+    created = utc_now()
+    ctx = RunContext(secrets.token_hex(16), created, socket.gethostname(), device.name)
+    path = output_path(req.out, device.name, ctx.host, created)
+    return Plan(device, ctx, path, named_by_user(req.out), lambda: make_meter(req.meter, device))
+
+
+def run(req: Request, listener: Listener | None = None, sign_key: Any = None,
+        plan: Plan | None = None) -> Outcome:
     """Validate everything up front (flags, output folder), then measure and write: a first
     checkpoint takes the file's name before anything runs, one follows every phase, and the
     sealed (and, with ``sign_key``, signed) result replaces the last."""
     req.config()                                    # the timing flags, before anything else
-    device = resolve(req.device)
+    plan = plan or solo_plan(req)
+    device, ctx = plan.device, plan.ctx
     names = registry.parse_names(req.workloads) if req.workloads else registry.defaults(device)
-    created = utc_now()
-    ctx = _context(device, created)
-    path = output_path(req.out, device.name, ctx.host, created)
     loads, failures, options = create_all(names, device, req.flags)
     for w in loads:
         w.context = ctx
@@ -178,25 +197,30 @@ def run(req: Request, listener: Listener | None = None, sign_key: Any = None) ->
     so_far = RunRecord()
 
     def partial() -> Result:
-        return build(device=device, config=cfg, env=env, created_utc=created, phases=so_far.phases,
+        return build(device=device, config=cfg, env=env, created_utc=ctx.created_utc, phases=so_far.phases,
                      failures=failures + so_far.failures, idle=so_far.idle, complete=False,
-                     stopped=Checkpoint.STOPPED, run_id=ctx.run_id)
+                     stopped=Checkpoint.STOPPED, run_id=ctx.run_id, fleet=plan.fleet)
 
-    meter = make_meter(req.meter, device)
+    meter = plan.meter()
     try:
-        path = claim(path, io.dumps(io.seal(partial())), named=named_by_user(req.out), force=req.force)
+        path = claim(plan.path, io.dumps(io.seal(partial())), named=plan.named, force=req.force)
         if listener is not None:
             for f in failures:
                 listener.failed(f)
             listener.plan(plan_seconds(cfg, sum(w.expected_phases() for w in loads)))
-        record = Runner(meter, cfg, Checkpoint(listener, path, partial), record=so_far).run(loads)
-        env = finish(env, device, meter.session(), meter.describe())
-    finally:
+        record = Runner(meter, cfg, Checkpoint(listener, path, partial), record=so_far, sync=plan.sync).run(loads)
+    except BaseException:
         meter.close()
-    result = build(device=device, config=cfg, env=env, created_utc=created, phases=record.phases,
-                   failures=failures + record.failures, idle=record.idle,
-                   complete=record.complete, stopped=record.stopped, run_id=ctx.run_id)
-    if sign_key is not None:
-        result = result.model_copy(update={"signature": sign.sign_digest(sign_key, io.digest_of(io.seal(result)))})
-    written, note = write_final(result, path)
-    return Outcome(result, written, record.error, note)
+        raise
+    with hold_signals() as held:        # measuring is over: a signal now waits for the file
+        try:
+            env = finish(env, device, meter.session(), meter.describe())
+        finally:
+            meter.close()
+        result = build(device=device, config=cfg, env=env, created_utc=ctx.created_utc, phases=record.phases,
+                       failures=failures + record.failures, idle=record.idle, complete=record.complete,
+                       stopped=record.stopped, run_id=ctx.run_id, fleet=plan.fleet)
+        if sign_key is not None:
+            result = result.model_copy(update={"signature": sign.sign_digest(sign_key, io.digest_of(io.seal(result)))})
+        written, note = write_final(result, path)
+    return Outcome(result, written, record.error or held.error, note)

@@ -20,6 +20,7 @@ from benchhash.results.model import (
     EnergySummary,
     Environment,
     Failure,
+    FleetRank,
     Idle,
     PhaseStats,
     Reading,
@@ -39,6 +40,15 @@ LIMITING = ("sw_power_cap", "hw_slowdown", "sw_thermal_slowdown", "hw_thermal_sl
 
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Opened:
+    """When a window opened (wall clock; rank 0's clock in a fleet) and when it closed."""
+
+    started_unix_s: float
+    started_fleet_s: float | None
+    ended_unix_s: float | None = None
 
 
 @dataclass
@@ -63,13 +73,16 @@ class PhaseRun:
     complete: bool = False
     compile_s: float | None = None
 
-    def add_trial(self, index: int, window: Window, reading: Reading) -> Trial:
+    def add_trial(self, index: int, window: Window, reading: Reading, opened: Opened | None = None) -> Trial:
         """The trial as the result stores it, validated now."""
         e = reading.energy
         wpj = window.work / e.energy_j if e.energy_j and self.metered else None
         trial = Trial(index=index, work=window.work, seconds=window.seconds, rate=window.rate,
                       work_per_joule=wpj, energy=e, telemetry=reading.telemetry,
-                      metrics=dict(window.metrics), proof=window.proof)
+                      metrics=dict(window.metrics), proof=window.proof,
+                      started_unix_s=opened.started_unix_s if opened else None,
+                      ended_unix_s=opened.ended_unix_s if opened else None,
+                      started_fleet_s=opened.started_fleet_s if opened else None)
         self.trials.append(trial)
         self.windows.append(window)
         return trial
@@ -182,10 +195,11 @@ def phase_result(run: PhaseRun, cfg: Config, failures: list[Failure]) -> Workloa
 
 def build(*, device: Device, config: Config, env: Environment, created_utc: str,
           phases: list[WorkloadResult], failures: list[Failure], idle: Idle | None,
-          complete: bool, stopped: str | None, run_id: str | None = None) -> Result:
+          complete: bool, stopped: str | None, run_id: str | None = None,
+          fleet: FleetRank | None = None) -> Result:
     return Result(
         schema_version=SCHEMA_VERSION, methodology_version=METHODOLOGY_VERSION,
         benchhash_version=__version__, run_id=run_id, created_utc=created_utc, finished_utc=utc_now(),
         complete=complete and all(p.complete for p in phases) and not failures,
         stopped=stopped, device=device, environment=env, config=config, idle=idle,
-        workloads=list(phases), failures=list(failures))
+        workloads=list(phases), failures=list(failures), fleet=fleet)

@@ -94,6 +94,11 @@ class Trial(Model):
     metrics: dict[str, Any] = Field(default={}, description="workload-specific figures of this trial")
     proof: dict[str, Any] | None = Field(
         default=None, description="evidence of the work, per workload (sha256d: Sha256dTrialProof)")
+    started_unix_s: Finite | None = Field(default=None, description="wall clock when the window opened")
+    ended_unix_s: Finite | None = Field(default=None, description="wall clock when the window closed")
+    started_fleet_s: Finite | None = Field(
+        default=None, description="in a fleet: when the window opened on rank 0's clock (offset measured "
+                                  "over the process group, no NTP needed)")
 
 
 class WarmupWindow(Model):
@@ -176,7 +181,7 @@ class Failure(Model):
 
     workload: str
     phase: str | None = Field(description="null when the workload failed before its phases")
-    stage: str = Field(description="create | setup | compile | warmup | trial | summary | proof | "
+    stage: str = Field(description="create | setup | fleet | compile | warmup | trial | summary | proof | "
                                    "teardown | build")
     error: str = Field(description="the exception's type")
     message: str
@@ -346,6 +351,20 @@ class Idle(Model):
     telemetry: Telemetry | None = None
 
 
+class FleetRank(Model):
+    """This file's place in a fleet run: every rank measured the same plan in lockstep."""
+
+    run_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="shared by every rank of the fleet")
+    rank: int = Field(ge=0)
+    world_size: int = Field(ge=1)
+    local_rank: int = Field(ge=0)
+    node_rank: int = Field(ge=0)
+    launcher: str = Field(description="torchrun | slurm | benchhash (--all-gpus)")
+    clock_offset_s: Finite = Field(description="this rank's monotonic clock minus rank 0's")
+    clock_rtt_s: NonNeg = Field(description="round trip of the best offset probe (its uncertainty)")
+    node_meter: bool = Field(description="this rank reads the node-level (CPU) energy for its node")
+
+
 class Integrity(Model):
     """SHA-256 of the canonical JSON of the file without its integrity and signature fields:
     it shows that nothing was edited since, not who wrote it (anyone can recompute it)."""
@@ -389,5 +408,6 @@ class Result(Model):
     workloads: list[WorkloadResult]
     failures: list[Failure] = Field(
         default=[], description="what failed; each failure stays with its workload or phase")
+    fleet: FleetRank | None = Field(default=None, description="set when this run was one rank of a fleet")
     integrity: Integrity | None = None
     signature: Signature | None = None

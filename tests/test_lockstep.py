@@ -1,0 +1,169 @@
+"""The fleet's lockstep protocol (fleet/lockstep.py) on ranks that are threads, with a group of
+threading barriers in place of torch.distributed: every rank stays at the same point of the
+plan when one fails a phase or cannot set a workload up, warm-up ends together, and different
+plans stop the fleet."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from tests.test_runner import CPU, FakeClock, Recorder, Scripted, Toy
+
+from benchhash.errors import FleetBroken
+from benchhash.fleet.lockstep import Lockstep
+from benchhash.meters import NullMeter
+from benchhash.results.model import Config
+from benchhash.runner import Runner, RunRecord
+
+
+class ThreadGroup:
+    """What Lockstep needs of fleet.lockstep.Group, for ranks that are threads."""
+
+    def __init__(self, shared: dict[str, Any], rank: int) -> None:
+        self.shared, self.rank = shared, rank
+
+    def _wait(self) -> None:
+        try:
+            self.shared["barrier"].wait(timeout=10)
+        except threading.BrokenBarrierError:
+            raise FleetBroken("a rank left") from None
+
+    def barrier(self, label: str) -> None:
+        self._wait()
+
+    def all_gather(self, obj: Any, label: str) -> list[Any]:
+        self.shared["slots"][self.rank] = obj
+        self._wait()
+        out = list(self.shared["slots"])
+        self._wait()
+        return out
+
+    def broadcast(self, obj: Any, label: str) -> Any:
+        if self.rank == 0:
+            self.shared["box"] = obj
+        self._wait()
+        value = self.shared["box"]
+        self._wait()
+        return value
+
+    def now(self) -> float:
+        return time.monotonic()
+
+
+class Fails(Scripted):
+    def __init__(self, at_trial: int, **kw: Any) -> None:
+        super().__init__([100.0], **kw)
+        self.at = at_trial
+
+    def run(self, seconds: float, stop: threading.Event, trial: int | None) -> Any:
+        if trial == self.at:
+            raise RuntimeError("this GPU ran out of memory")
+        return super().run(seconds, stop, trial)
+
+
+class NoSetup(Toy):
+    name = "nosetup"
+
+    def setup(self) -> None:
+        raise RuntimeError("no such device")
+
+
+def fleet(plans: list[Any], cfg: Config) -> list[RunRecord]:
+    """Run plans[r](clock) -> workloads on rank r, all in lockstep; each rank's record."""
+    n = len(plans)
+    shared: dict[str, Any] = {"barrier": threading.Barrier(n), "slots": [None] * n}
+    out: list[Any] = [None] * n
+
+    def rank(r: int) -> None:
+        clock = FakeClock()
+        runner = Runner(NullMeter("test"), cfg, Recorder(), clock, sync=Lockstep(ThreadGroup(shared, r)))
+        out[r] = runner.run(plans[r](clock))
+
+    threads = [threading.Thread(target=rank, args=(r,)) for r in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads), "a rank hung"
+    return out
+
+
+CFG = Config(duration_s=1.0, trials=4, warmup_s=0.0, idle_s=0.0)
+
+
+def test_a_failed_phase_on_one_rank_is_left_by_every_rank_and_the_fleet_goes_on() -> None:
+    def good(clock: FakeClock) -> list[Toy]:
+        return [Toy(CPU, [Scripted([100.0], clock, name="a"), Scripted([200.0], clock, name="b")])]
+
+    def bad(clock: FakeClock) -> list[Toy]:
+        return [Toy(CPU, [Fails(2, clock=clock, name="a"), Scripted([200.0], clock, name="b")])]
+
+    r0, r1 = fleet([good, bad], CFG)
+    for rec, kept in ((r0, [0, 1, 2]), (r1, [0, 1])):   # rank 0 finished the window rank 1 failed in
+        assert rec.complete and rec.error is None
+        a, b = rec.phases
+        assert [t.index for t in a.trials] == kept and not a.complete
+        assert [t.index for t in b.trials] == [0, 1, 2, 3] and b.complete
+    assert [(f.phase, f.stage, f.error) for f in r1.failures] == [("a", "trial", "RuntimeError")]
+    assert [(f.phase, f.stage, f.error) for f in r0.failures] == [("a", "trial", "FleetMovedOn")]
+    assert "rank(s) 1 could not run this phase" in r0.failures[0].message
+    opened = [[t.started_fleet_s for t in rec.phases[1].trials] for rec in (r0, r1)]
+    assert all(abs(x - y) < 0.05 for x, y in zip(*opened, strict=True))   # windows opened together
+
+
+def test_a_workload_one_rank_cannot_set_up_is_skipped_by_all() -> None:
+    def good(clock: FakeClock) -> list[Toy]:
+        return [Toy(CPU, [Scripted([1.0], clock, name="x"), Scripted([1.0], clock, name="y")]),
+                Toy(CPU, [Scripted([5.0], clock, name="z")])]
+
+    def bad(clock: FakeClock) -> list[Toy]:
+        return [NoSetup(CPU, []), Toy(CPU, [Scripted([5.0], clock, name="z")])]
+
+    r0, r1 = fleet([good, bad], CFG)
+    assert [p.phase for p in r0.phases] == [p.phase for p in r1.phases] == ["z"]
+    assert [(f.phase, f.stage) for f in r0.failures] == [("x", "fleet"), ("y", "fleet")]
+    assert [(f.workload, f.stage) for f in r1.failures] == [("nosetup", "setup")]
+
+
+def test_warm_up_ends_when_every_rank_settled() -> None:
+    cfg = Config(duration_s=1.0, trials=1, warmup_s=20.0, idle_s=0.0)
+
+    def steady(clock: FakeClock) -> list[Toy]:
+        return [Toy(CPU, [Scripted([100.0], clock)])]
+
+    def slow(clock: FakeClock) -> list[Toy]:
+        return [Toy(CPU, [Scripted([10.0, 40.0, 70.0, 100.0, 100.0], clock)])]
+
+    r0, r1 = fleet([steady, slow], cfg)
+    w0, w1 = (r.phases[0].warmup for r in (r0, r1))
+    assert w0 is not None and w1 is not None
+    assert len(w0.windows) == len(w1.windows) == 5              # the steady rank waited for the slow one
+    assert w0.settled and w1.settled
+
+
+def test_different_plans_stop_the_fleet() -> None:
+    def one(clock: FakeClock) -> list[Toy]:
+        return [Toy(CPU, [Scripted([1.0], clock, name="p")])]
+
+    def other(clock: FakeClock) -> list[Toy]:
+        return [Toy(CPU, [Scripted([1.0], clock, name="q")])]
+
+    for rec in fleet([one, other], CFG):
+        assert isinstance(rec.error, FleetBroken) and "different plans" in str(rec.error)
+        assert not rec.complete
+
+
+@pytest.mark.parametrize("n", [3])
+def test_three_ranks_one_failing_late_all_reach_the_end(n: int) -> None:
+    def good(clock: FakeClock) -> list[Toy]:
+        return [Toy(CPU, [Scripted([3.0], clock, name="only")])]
+
+    def bad(clock: FakeClock) -> list[Toy]:
+        return [Toy(CPU, [Fails(3, clock=clock, name="only")])]
+
+    recs = fleet([good, bad, good], CFG)
+    assert all(r.complete for r in recs)
+    assert [len(r.phases[0].trials) for r in recs] == [4, 3, 4]

@@ -137,6 +137,13 @@ def stage_quick(st: Stage, py: str) -> list[dict[str, Any]]:
     st.run("run-quick-sha256d", [py, "-m", "benchhash", "run", "--quick", "--device", "cuda",
                                  "--workloads", "sha256d", "--out", str(result)], cap_s=120)
     st.run("verify-quick-sha256d", [py, "-m", "benchhash", "verify", str(result)], cap_s=60)
+    fleet = out / "fleet-all-gpus"
+    st.run("run-all-gpus-sha256d", [py, "-m", "benchhash", "run", "--all-gpus", "--quick", "--workloads", "sha256d",
+                                    "--out", str(fleet)], cap_s=150)
+    st.run("verify-all-gpus", [py, "-m", "benchhash", "verify", *map(str, sorted(fleet.glob("*.json")))], cap_s=60)
+    summary = _json(fleet / "fleet.json") or {}
+    st.steps[-1]["figures"] = [{k: p.get(k) for k in ("label", "ranks", "rate", "average_w", "work_per_joule")}
+                               for p in summary.get("phases", [])]
     device = str(cuda.get("device") or "")
     return [_target("sha256d GH/s (bench_sha256d, median of 5)", cuda.get("median_ghps"), ">=",
                     7.5, _h100_sxm(device), "H100 SXM")]

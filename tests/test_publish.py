@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -165,22 +166,26 @@ def test_compare_cli_exit_code(tmp_path: Path, cli: Cli) -> None:
     assert same.returncode == 0 and "not significant" in same.stdout
 
 
-def test_merge_keeps_both_nodes(tmp_path: Path, cli: Cli) -> None:
-    fleet = merge([str(GOLDEN), str(GOLDEN_NULL)])
-    assert [n["file"] for n in fleet["nodes"]] == [str(GOLDEN), str(GOLDEN_NULL)]
-    (total,) = fleet["totals"]
-    assert total["nodes"] == 2 and total["average_w"] is None   # one node had no energy reading
-    rates = [io.load(p)[0].workloads[0].stats.rate.median for p in (GOLDEN, GOLDEN_NULL)]
-    assert total["rate"] == pytest.approx(sum(rates))
+def test_merge_of_files_measured_apart_adds_their_medians_and_says_so(tmp_path: Path, cli: Cli) -> None:
     out = tmp_path / "fleet.json"
+    fleet = merge([str(GOLDEN), str(GOLDEN_NULL)], out)
+    assert [r["file"] for r in fleet["ranks"]] == [os.path.relpath(p, tmp_path) for p in (GOLDEN, GOLDEN_NULL)]
+    assert not fleet["lockstep"] and fleet["run_id"] is None and not fleet["complete"]
+    (phase,) = fleet["phases"]
+    assert phase["rate_method"] == "sum of per-rank medians" and phase["trials"] == []
+    assert phase["average_w"] is None                       # one node had no energy reading
+    rates = [io.load(p)[0].workloads[0].stats.rate.median for p in (GOLDEN, GOLDEN_NULL)]
+    assert phase["rate"] == pytest.approx(sum(rates))
+    assert any("not measured together" in n for n in fleet["notes"])
     proc = cli("merge", str(GOLDEN), str(GOLDEN_NULL), "-o", str(out))
     assert proc.returncode == 0 and verify_file(out) == ("OK", [])
+    assert "benchhash fleet: 2 of 2 rank(s) (incomplete)" in proc.stdout and "sha256d scan" in proc.stdout
     twice = cli("merge", str(GOLDEN), str(GOLDEN), "-o", str(out))
     assert twice.returncode == 2 and "is the same file as" in twice.stderr
     copy = tmp_path / "copy.json"
     copy.write_bytes(GOLDEN.read_bytes())
     renamed = cli("merge", str(GOLDEN), str(copy), "-o", str(out))
-    assert renamed.returncode == 2 and "a node counts once" in renamed.stderr
+    assert renamed.returncode == 2 and "a file counts once" in renamed.stderr
 
 
 class _Images(HTMLParser):
@@ -234,7 +239,7 @@ def test_html_charts_one_unit_each_and_one_bar_per_result() -> None:
     from benchhash.report import formats
     results = [(str(GOLDEN), io.load(GOLDEN)[0]), (str(GOLDEN), io.load(GOLDEN)[0]),
                (str(GOLDEN_NULL), io.load(GOLDEN_NULL)[0])]
-    rates = formats._per_unit(results, lambda w: w.stats.rate.median, lambda w: w.rate_unit)
+    rates = formats._per_unit([(label, rate, unit) for label, rate, unit, _, _ in formats._points(results)])
     assert list(rates) == ["H/s"]                           # one unit, one chart
     labels = formats._unique([a for a, _ in rates["H/s"]])
     assert len(labels) == len(set(labels)) == 3             # the same file twice: two bars

@@ -12,7 +12,7 @@ import pytest
 from benchhash.errors import InputError, ResultFileError
 from benchhash.fsutil import write_atomic
 from benchhash.results import io
-from benchhash.results.export import SCHEMA_FILE, schema_text
+from benchhash.results.export import FLEET_SCHEMA_FILE, SCHEMA_FILE, schema_text
 from benchhash.results.model import SCHEMA_VERSION, Result
 from benchhash.results.paths import output_path, slug
 
@@ -97,6 +97,8 @@ def test_invalid_field_names_its_location(tmp_path: Path) -> None:
 def test_exported_schema_matches_the_models() -> None:
     stored = (ROOT / "results" / "schema" / SCHEMA_FILE).read_text()
     assert stored == schema_text(), "run: benchhash schema --out results/schema/" + SCHEMA_FILE
+    fleet = (ROOT / "results" / "schema" / FLEET_SCHEMA_FILE).read_text()
+    assert fleet == schema_text(fleet=True), "run: benchhash schema --fleet --out results/schema/" + FLEET_SCHEMA_FILE
 
 
 def test_schema_validates_a_golden_file_with_jsonschema() -> None:

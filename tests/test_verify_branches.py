@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from benchhash.results import io
-from benchhash.results.verify import verify_data, verify_file
+from benchhash.results.verify import verdict, verify_data, verify_file
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "data" / "golden" / "cpu-replay.json"
@@ -125,22 +125,36 @@ def test_verify_file_skips_what_is_not_a_result_and_fails_what_is_unreadable(tmp
     assert status == "FAIL" and "cannot read result file" in problems[0]
 
 
-def test_a_fleet_file_with_a_wrong_digest_fails(tmp_path: Path, cli: Any) -> None:
+V1 = ROOT / "tests" / "data" / "fleet-v1"
+
+
+def test_a_version_1_fleet_file_still_verifies_and_reads(tmp_path: Path, cli: Any) -> None:
+    """merge's files from before fleet runs: verified as they are, read through a migration."""
+    assert verify_file(V1 / "fleet.json") == ("OK", [])
+    from benchhash.fleet.report import load
+    f = load(V1 / "fleet.json")
+    assert not f.lockstep and [p.label for p in f.phases] == ["sha256d scan"] and len(f.ranks) == 2
+    r = cli("report", str(V1 / "fleet.json"), "--format", "csv")
+    assert r.returncode == 0 and "fleet: sum of per-rank medians" in r.stdout
+
+
+def _v1_copy(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    for name in ("node-a.json", "node-b.json"):
+        (tmp_path / name).write_bytes((V1 / name).read_bytes())
     out = tmp_path / "fleet.json"
-    assert cli("merge", str(GOLDEN), "-o", str(out)).returncode == 0
-    assert verify_file(out) == ("OK", [])
-    fleet = json.loads(out.read_text())
+    return out, json.loads((V1 / "fleet.json").read_text())
+
+
+def test_a_version_1_fleet_file_with_a_wrong_digest_fails(tmp_path: Path) -> None:
+    out, fleet = _v1_copy(tmp_path)
     fleet["totals"][0]["rate"] *= 10
     out.write_text(json.dumps(fleet))
     status, problems = verify_file(out)
     assert status == "FAIL" and "fleet integrity digest mismatch" in problems[0]
 
 
-def test_a_fleet_total_that_does_not_follow_from_its_nodes(tmp_path: Path, cli: Any) -> None:
-    null = ROOT / "tests" / "data" / "golden" / "cpu-null.json"
-    out = tmp_path / "fleet.json"
-    assert cli("merge", str(GOLDEN), str(null), "-o", str(out)).returncode == 0
-    fleet = json.loads(out.read_text())
+def test_a_version_1_fleet_total_that_does_not_follow_from_its_nodes(tmp_path: Path) -> None:
+    out, fleet = _v1_copy(tmp_path)
     fleet["totals"][0]["rate"] *= 2
     fleet["integrity"]["digest"] = io.digest_of(fleet)          # re-sealed
     out.write_text(json.dumps(fleet))
@@ -148,14 +162,8 @@ def test_a_fleet_total_that_does_not_follow_from_its_nodes(tmp_path: Path, cli: 
     assert status == "FAIL" and "does not follow from its nodes" in problems[0]
 
 
-def test_a_fleet_row_that_its_member_file_contradicts(tmp_path: Path, cli: Any) -> None:
-    null = ROOT / "tests" / "data" / "golden" / "cpu-null.json"
-    a, b = tmp_path / "a.json", tmp_path / "b.json"
-    a.write_bytes(GOLDEN.read_bytes())
-    b.write_bytes(null.read_bytes())
-    out = tmp_path / "fleet.json"
-    assert cli("merge", str(a), str(b), "-o", str(out)).returncode == 0
-    fleet = json.loads(out.read_text())
+def test_a_version_1_fleet_row_that_its_member_file_contradicts(tmp_path: Path) -> None:
+    out, fleet = _v1_copy(tmp_path)
     row = fleet["nodes"][0]["workloads"][0]
     row["rate"] *= 3
     fleet["totals"][0]["rate"] += row["rate"] * 2 / 3          # totals kept consistent with rows
@@ -163,3 +171,59 @@ def test_a_fleet_row_that_its_member_file_contradicts(tmp_path: Path, cli: Any) 
     out.write_text(json.dumps(fleet))
     status, problems = verify_file(out)
     assert status == "FAIL" and any("do not match the file" in p for p in problems)
+
+
+def _merged(tmp_path: Path, cli: Any) -> tuple[Path, dict[str, Any]]:
+    null = ROOT / "tests" / "data" / "golden" / "cpu-null.json"
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_bytes(GOLDEN.read_bytes())
+    b.write_bytes(null.read_bytes())
+    out = tmp_path / "fleet.json"
+    assert cli("merge", str(a), str(b), "-o", str(out)).returncode == 0
+    assert verify_file(out) == ("OK", [])
+    return out, json.loads(out.read_text())
+
+
+def test_a_fleet_file_with_a_wrong_digest_fails(tmp_path: Path, cli: Any) -> None:
+    out, fleet = _merged(tmp_path, cli)
+    fleet["phases"][0]["rate"] *= 10
+    out.write_text(json.dumps(fleet))
+    status, problems = verify_file(out)
+    assert status == "FAIL" and "fleet integrity digest mismatch" in problems[0]
+
+
+def test_a_fleet_figure_its_member_files_contradict(tmp_path: Path, cli: Any) -> None:
+    out, fleet = _merged(tmp_path, cli)
+    fleet["phases"][0]["rate"] *= 2
+    fleet["integrity"]["digest"] = io.digest_of(fleet)          # re-sealed
+    out.write_text(json.dumps(fleet))
+    status, problems = verify_file(out)
+    assert status == "FAIL" and "sha256d scan: rate does not follow from the rank files beside it" in problems[0]
+
+
+def test_a_fleet_member_replaced_or_gone(tmp_path: Path, cli: Any) -> None:
+    out, _ = _merged(tmp_path, cli)
+    (tmp_path / "b.json").write_bytes(GOLDEN.read_bytes())          # another file, itself valid
+    status, problems = verify_file(out)
+    assert status == "FAIL" and "b.json is not the file the fleet recorded" in problems[0]
+    (tmp_path / "b.json").unlink()                                   # gone: said, not failed
+    v = verdict(out)
+    assert v.status == "OK" and any("rank(s) 1: no file beside it" in c for c in v.claimed)
+
+
+@pytest.mark.parametrize(("edit", "says"), [
+    (lambda f: f.__setitem__("fleet_schema_version", 3), "newer than this benchhash reads"),
+    (lambda f: f.__setitem__("fleet_schema_version", "2"), "not a version"),
+    (lambda f: f.__setitem__("complete", True), "marked complete, but its ranks say otherwise"),
+    (lambda f: f.__setitem__("missing", [0]), "do not fit the world size"),
+    (lambda f: f["ranks"][1].__setitem__("rank", 0), "a rank appears twice"),
+    (lambda f: f["phases"][0].__setitem__("ranks", [0, 7]), "names a rank the fleet does not have"),
+    (lambda f: f["phases"][0].__setitem__("rate", -1.0), "greater than or equal to 0"),
+])
+def test_a_fleet_file_edited_and_resealed(tmp_path: Path, cli: Any, edit: Any, says: str) -> None:
+    out, fleet = _merged(tmp_path, cli)
+    edit(fleet)
+    fleet["integrity"]["digest"] = io.digest_of(fleet)
+    out.write_text(json.dumps(fleet))
+    status, problems = verify_file(out)
+    assert status == "FAIL" and says in problems[0], problems

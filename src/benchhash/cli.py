@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from benchhash.errors import BenchhashError, InputError
+from benchhash.errors import BenchhashError, FleetBroken, InputError
 from benchhash.sha256d.header import BlockHeader, parse_hex
 
 log = logging.getLogger("benchhash.cli")
@@ -234,31 +235,56 @@ def run(
     force: Annotated[bool, typer.Option("--force", help="overwrite an --out FILE that exists")] = False,
     sign_with: Annotated[str | None, typer.Option(
         "--sign", help="sign the result with this Ed25519 OpenSSH private key")] = None,
+    all_gpus: Annotated[bool, typer.Option(
+        "--all-gpus", help="one rank per visible GPU of this node, measured together (a fleet)")] = False,
+    fleet_timeout: Annotated[float, typer.Option(
+        help="in a fleet: seconds a rank may lag at a phase or trial before it is named dead or hung")] = 300.0,
 ) -> None:
-    """Measure each workload's rate and energy (warm-up, trials, statistics) and write a result."""
+    """Measure each workload's rate and energy (warm-up, trials, statistics) and write a result;
+    under torchrun, srun or a PyTorchJob (or with --all-gpus) as one rank of a fleet."""
     from benchhash import session
     from benchhash.errors import signals_interrupt
+    from benchhash.fleet.ranks import from_env
     from benchhash.report.progress import RunProgress
     from benchhash.report.table import run_table
     from benchhash.results.io import dumps, seal
     from benchhash.results.sign import load_key
 
+    if all_gpus:
+        from benchhash.fleet.launch import run_all, strip_flag
+        if from_env() is not None:
+            raise InputError("--all-gpus starts its own ranks: not under torchrun or srun")
+        if device.strip().lower() == "cpu" or device.strip().lower().startswith("cuda:"):
+            raise InputError(f"--all-gpus takes every GPU, one per rank: not with --device {device}")
+        raise SystemExit(run_all(strip_flag(_ARGV, "--all-gpus")))
+    if not 1 <= fleet_timeout <= 86_400:
+        raise InputError(f"--fleet-timeout must be between 1 and 86400 s, got {fleet_timeout:g}")
     req = session.Request(device=device, workloads=workloads, duration_s=duration, trials=trials,
                           warmup_s=warmup, idle_s=idle, quick=quick, out=out_path, notes=notes,
                           meter=meter, command_line=tuple(sys.argv), force=force,
+                          fleet_timeout_s=fleet_timeout,
                           flags={"threads": threads, "gemm_dtypes": gemm_dtypes,
                                  "gemm_size": gemm_size, "gemm_sweep": gemm_sweep,
                                  "llm_preset": llm_preset, "llm_batches": llm_batches,
                                  "no_compile": no_compile})
     cfg = req.config()
     key = load_key(sign_with) if sign_with else None       # a bad key is said before the run
-    with signals_interrupt(), RunProgress(err, session.plan_seconds(cfg, 1),
-                                          err.is_terminal and not as_json) as bars:
-        outcome = session.run(req, bars, key)
+    rank = from_env()
+    bars_on = err.is_terminal and not as_json and rank is None
+    with signals_interrupt(), RunProgress(err, session.plan_seconds(cfg, 1), bars_on) as bars:
+        if rank is None:
+            outcome = session.run(req, bars, key)
+        else:
+            from benchhash.fleet.run import run_rank
+            outcome = run_rank(req, rank, bars, key)
     if as_json:
         print(dumps(seal(outcome.result)), end="")
-    else:
+    elif rank is None or rank.rank == 0:
         out.print(run_table(outcome.result))
+    if outcome.fleet_file is not None:
+        from benchhash.fleet.report import fleet_table
+        out.print(fleet_table(outcome.fleet_file))
+        progress.info("fleet written to %s", outcome.fleet_file)
     if outcome.fallback:
         log.error("%s", outcome.fallback)
     else:
@@ -283,18 +309,24 @@ def _reraise(error: BaseException | None) -> None:
         name = getattr(error, "name", "Ctrl-C")
         print("benchhash: interrupted" + ("" if name == "Ctrl-C" else f" ({name})"), file=sys.stderr)
         raise SystemExit(getattr(error, "code", 130))
+    if isinstance(error, FleetBroken):
+        log.error("%s; this rank's measurements are in its file", error)
+        raise SystemExit(1)
     if isinstance(error, BenchhashError):
         fail(str(error))
     raise error
 
 
 @app.command()
-def schema(out_file: Annotated[str | None, typer.Option("--out", help="write here instead of stdout")] = None) -> None:
-    """The JSON Schema of result files (what results/schema/ holds)."""
+def schema(
+    out_file: Annotated[str | None, typer.Option("--out", help="write here instead of stdout")] = None,
+    fleet: Annotated[bool, typer.Option("--fleet", help="the schema of fleet files instead")] = False,
+) -> None:
+    """The JSON Schema of result files, or of fleet files (what results/schema/ holds)."""
     from benchhash.fsutil import write_output
     from benchhash.results.export import schema_text
 
-    text = schema_text()
+    text = schema_text(fleet)
     if out_file:
         write_output(out_file, text)
     else:
@@ -329,22 +361,24 @@ def econ(
 
 
 def _load_all(files: list[str]) -> list[tuple[str, Any]]:
-    """Each file with its result; a file that fails verify is marked so in its name."""
+    """Each file with its result or fleet; a file that fails verify is marked so in its name."""
+    from benchhash.fleet.model import parse as parse_fleet
     from benchhash.results import io
-    from benchhash.results.verify import verify_result
+    from benchhash.results.verify import verdict
     if not files:
-        raise InputError("give at least one result file")
+        raise InputError("give at least one result or fleet file")
     out = []
     for f in files:
-        result, raw = io.load(f)
-        problems = verify_result(raw, f).problems
-        out.append((f if not problems else f"{f} (FAILS VERIFY: {problems[0]})", result))
+        raw = io.read_json(f)
+        held = parse_fleet(raw, f) if "fleet_schema_version" in raw else io.parse(raw, f)
+        problems = verdict(f).problems
+        out.append((f if not problems else f"{f} (FAILS VERIFY: {problems[0]})", held))
     return out
 
 
 @app.command()
 def report(
-    files: Annotated[list[str], typer.Argument(help="result files")],
+    files: Annotated[list[str], typer.Argument(help="result or fleet files")],
     fmt: Annotated[str, typer.Option("--format", help="table | md | csv | html")] = "table",
     out_file: Annotated[str | None, typer.Option("--out", help="write here instead of stdout")] = None,
 ) -> None:
@@ -407,19 +441,20 @@ def merge(
     files: Annotated[list[str], typer.Argument(help="node result files")],
     out_file: Annotated[str, typer.Option("-o", "--out", help="fleet file to write")] = "",
 ) -> None:
-    """Node results into one fleet result: per-node rows with provenance, and totals."""
+    """Rank or node results into one fleet file: a row per file, per phase the fleet's rate and
+    watts (per-trial sums for the ranks of one fleet run), and the ranks that are missing."""
+    from benchhash.fleet.report import fleet_table
     from benchhash.fsutil import write_output
     from benchhash.results.io import dumps
     from benchhash.results.merge import merge as run_merge
 
     if not out_file:
         raise InputError("merge needs -o FLEET.json")
-    fleet = run_merge(files)
+    fleet = run_merge(files, out_file)
     write_output(out_file, dumps(fleet), "-o/--out")
-    for t in fleet["totals"]:
-        print(f"{t['workload']:<24} {t['nodes']} node(s)  rate {t['rate']:.4g} {t['unit']}/s"
-              + (f"  {t['average_w']:.1f} W" if t["average_w"] else "  W unknown"))
-    progress.info("fleet of %d node(s) written to %s", len(fleet["nodes"]), out_file)
+    out.print(fleet_table(out_file))
+    progress.info("fleet of %d file(s) written to %s%s", len(fleet["ranks"]), out_file,
+                  "" if fleet["complete"] else " (incomplete)")
 
 
 @app.command()
@@ -486,13 +521,21 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
+class _RankFormatter(logging.Formatter):
+    """'benchhash: ...', or 'benchhash[rank R]: ...' in a fleet, where the ranks share a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        rank = os.environ.get("RANK") if "WORLD_SIZE" in os.environ else None
+        return f"benchhash{'' if rank is None else f'[rank {rank}]'}: {record.getMessage()}"
+
+
 def setup_logging(verbosity: int = 0) -> None:
     """Diagnostics (logging under 'benchhash') as 'benchhash: ...' lines on stderr: warnings
     and the run's stage lines by default; -v adds debug detail, --quiet leaves errors only."""
     logger = logging.getLogger("benchhash")
     if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
         handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("benchhash: %(message)s"))
+        handler.setFormatter(_RankFormatter())
         logger.addHandler(handler)
         logger.propagate = False
     logger.setLevel({-1: logging.ERROR, 0: logging.WARNING}.get(verbosity, logging.DEBUG))
@@ -500,11 +543,15 @@ def setup_logging(verbosity: int = 0) -> None:
         {-1: logging.ERROR, 0: logging.INFO}.get(verbosity, logging.DEBUG))
 
 
+_ARGV: list[str] = []      # this invocation's arguments, for --all-gpus to hand to its ranks
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the Typer app, mapping every failure to one line on stderr (bad input:
     exit 2; Ctrl-C or a stopping signal: 128 + its number; a benchhash bug: 70, its traceback
     with -v)."""
     setup_logging()
+    _ARGV[:] = list(sys.argv[1:] if argv is None else argv)
     for stream in (sys.stdout, sys.stderr):      # a path or note that was not UTF-8 prints escaped
         try:
             stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]

@@ -1,30 +1,63 @@
-"""The figures economics needs, read from a result file: SHA-256d rate and watts, the watts of the
-AI workloads, and the best LLM decode rate."""
+"""The figures economics needs, read from a result or fleet file: SHA-256d rate and watts, the
+watts of the AI workloads, and the best LLM decode rate. A fleet's figures are per device: its
+summed rate and watts (per-trial sums, measured together) divided by the devices that ran the
+phase, so a site's revenue per MW follows from the fleet's totals."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from benchhash.econ.uses import Measured
-from benchhash.results.verify import load_verified
+from benchhash.errors import InputError
+from benchhash.fleet.model import FleetResult
+from benchhash.fleet.report import devices_text
+from benchhash.results import io
+from benchhash.results.verify import load_verified, verdict
 from benchhash.workloads import known
+from benchhash.workloads.base import PhaseFigures
+
+WHY = ": economics prices only verified results"
+
+
+def _take(meas: Measured, workload: str, f: PhaseFigures, ai_watts: list[float]) -> None:
+    cls = known(workload)
+    figures = cls.econ_figures(f) if cls is not None else {}
+    if "hashes_per_second" in figures:
+        meas.sha256d_hps = figures["hashes_per_second"]
+        meas.sha256d_watts = figures.get("hashing_watts")
+    if "ai_watts" in figures:
+        ai_watts.append(figures["ai_watts"])
+    tps = figures.get("tokens_per_second")
+    if tps and (meas.tokens_per_second or 0) < tps:
+        meas.tokens_per_second = tps
+
+
+def _from_fleet(path: str | Path, f: FleetResult) -> Measured:
+    v = verdict(path)
+    if v.problems:
+        raise InputError(f"{path} fails verify ({v.problems[0]}){WHY}; `benchhash verify` says more")
+    every = sorted({r for p in f.phases for r in p.ranks})
+    meas = Measured(source=str(path), device=f"{devices_text(f, every)} (fleet, per device)")
+    ai_watts: list[float] = []
+    for p in f.phases:
+        n = len(p.ranks)
+        per_w = p.average_w / n if p.average_w is not None else None
+        _take(meas, p.workload, PhaseFigures(p.phase, p.rate / n if p.rate is not None else None, per_w),
+              ai_watts)
+    meas.ai_watts = max(ai_watts) if ai_watts else None
+    return meas
 
 
 def from_result(path: str | Path) -> Measured:
     """What each workload of the file says economics can use (asked of the workload)."""
-    result, _ = load_verified(path, ": economics prices only verified results")
+    raw = io.read_json(path)
+    if "fleet_schema_version" in raw:
+        from benchhash.fleet.model import parse
+        return _from_fleet(path, parse(raw, str(path)))
+    result, _ = load_verified(path, WHY)
     meas = Measured(source=str(path), device=result.device.name)
     ai_watts: list[float] = []
     for w in result.workloads:
-        workload = known(w.workload)
-        figures = workload.econ_figures(w) if workload is not None else {}
-        if "hashes_per_second" in figures:
-            meas.sha256d_hps = figures["hashes_per_second"]
-            meas.sha256d_watts = figures.get("hashing_watts")
-        if "ai_watts" in figures:
-            ai_watts.append(figures["ai_watts"])
-        tps = figures.get("tokens_per_second")
-        if tps and (meas.tokens_per_second or 0) < tps:
-            meas.tokens_per_second = tps
+        _take(meas, w.workload, PhaseFigures.of(w), ai_watts)
     meas.ai_watts = max(ai_watts) if ai_watts else None
     return meas

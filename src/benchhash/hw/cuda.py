@@ -130,3 +130,16 @@ def torch_gpu(index: int) -> dict[str, Any] | None:
                 "memory_bytes": int(p.total_memory)}
     except Exception:  # noqa: BLE001 - no usable torch CUDA: the caller falls back
         return None
+
+
+def gpu_count() -> int:
+    """How many GPUs this process sees, through CuPy or else torch (0: none, or neither works)."""
+    p = probe(0)
+    if p.steps.get("gpu", "") is None:
+        import cupy
+        return int(cupy.cuda.runtime.getDeviceCount())
+    try:
+        import torch
+        return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+    except Exception:  # noqa: BLE001 - no usable torch CUDA
+        return 0

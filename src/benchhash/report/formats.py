@@ -16,9 +16,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from benchhash.errors import BenchhashError
+from benchhash.fleet.model import FleetResult
+from benchhash.fleet.report import devices_text
 from benchhash.report.table import rows as table_rows
 from benchhash.report.units import short_unit, si
 from benchhash.results.model import Result
+
+Item = tuple[str, Result | FleetResult]     # (file as shown, what it holds)
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +31,20 @@ COLUMNS = ("file", "workload", "device", "rate", "watts", "per_joule", "method",
 HEADERS = ("file", "workload", "device", "rate ± MAD", "avg W", "work / J", "energy method", "warnings")
 
 
-def report_rows(results: list[tuple[str, Result]]) -> list[dict[str, str]]:
+def _fleet_rows(path: str, f: FleetResult) -> list[dict[str, str]]:
+    """A fleet file's phases as report rows: the fleet's figures, its notes as warnings."""
+    return [{"file": path, "workload": f"{p.label} (fleet)", "device": devices_text(f, p.ranks),
+             "rate": si(p.rate, p.rate_unit), "watts": si(p.average_w, "W"),
+             "per_joule": si(p.work_per_joule, f"{p.unit}/J"), "method": f"fleet: {p.rate_method}",
+             "warnings": "; ".join(f.notes) or "-"} for p in f.phases]
+
+
+def report_rows(results: list[Item]) -> list[dict[str, str]]:
     out = []
     for path, result in results:
+        if isinstance(result, FleetResult):
+            out += _fleet_rows(path, result)
+            continue
         body, _ = table_rows(result)
         texts = ["; ".join(w.validity.warnings) or "-" for w in result.workloads]
         texts += [f"{f.error}: {f.message}" for f in result.failures]
@@ -46,13 +61,23 @@ def markdown(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def csv_text(results: list[tuple[str, Result]]) -> str:
-    """Numbers unformatted, for spreadsheets."""
+def _num(x: float | None) -> str:
+    return "" if x is None else repr(x)
+
+
+def csv_text(results: list[Item]) -> str:
+    """Numbers unformatted, for spreadsheets (a fleet's phases with energy_method 'fleet: ...')."""
     buf = stdio.StringIO()
     w = csv.writer(buf)
     w.writerow(["file", "workload", "phase", "device", "unit", "rate_median", "rate_mad", "trials",
                 "average_w", "work_per_joule", "energy_method", "valid", "warnings"])
     for path, result in results:
+        if isinstance(result, FleetResult):
+            for p in result.phases:
+                w.writerow([path, p.workload, p.phase, devices_text(result, p.ranks), p.unit, _num(p.rate), "",
+                            len(p.trials), _num(p.average_w), _num(p.work_per_joule),
+                            f"fleet: {p.rate_method}", result.complete, "; ".join(result.notes)])
+            continue
         for x in result.workloads:
             s = x.stats.rate
             w.writerow([path, x.workload, x.phase, x.device, x.unit,
@@ -103,22 +128,34 @@ def _unique(labels: list[str]) -> list[str]:
     return out
 
 
-def _per_unit(results: list[tuple[str, Result]], value: Any, unit: Any) -> dict[str, list[tuple[str, float]]]:
+def _points(results: list[Item]) -> list[tuple[str, float | None, str, float | None, str]]:
+    """(label, rate, rate unit, work per joule, its unit) per phase of every file."""
+    out = []
+    for path, r in results:
+        name = Path(path.split(" (FAILS VERIFY")[0]).name
+        if isinstance(r, FleetResult):
+            out += [(f"{name}: {p.label} @ {devices_text(r, p.ranks)[:32]}", p.rate, p.rate_unit,
+                     p.work_per_joule, f"{p.unit}/J") for p in r.phases]
+            continue
+        out += [(f"{name}: {w.label} @ {w.device[:32]}", w.stats.rate.median if w.stats.rate else None,
+                 w.rate_unit, w.efficiency.work_per_joule, w.efficiency.unit) for w in r.workloads]
+    return out
+
+
+def _per_unit(pairs: list[tuple[str, float | None, str]]) -> dict[str, list[tuple[str, float]]]:
     """(label, value) per unit: hashes, FLOPs and tokens never share an axis."""
     groups: dict[str, list[tuple[str, float]]] = {}
-    for path, r in results:
-        for w in r.workloads:
-            v = value(w)
-            if v:
-                label = f"{Path(path.split(' (FAILS VERIFY')[0]).name}: {w.label} @ {w.device[:32]}"
-                groups.setdefault(short_unit(unit(w)), []).append((label, v))
+    for label, v, unit in pairs:
+        if v:
+            groups.setdefault(short_unit(unit), []).append((label, v))
     return groups
 
 
-def _charts(results: list[tuple[str, Result]], econ: dict[str, Any] | None) -> list[tuple[str, str]]:
+def _charts(results: list[Item], econ: dict[str, Any] | None) -> list[tuple[str, str]]:
     charts: list[tuple[str, str]] = []
-    rates = _per_unit(results, lambda w: w.stats.rate.median if w.stats.rate else None, lambda w: w.rate_unit)
-    per_j = _per_unit(results, lambda w: w.efficiency.work_per_joule, lambda w: w.efficiency.unit)
+    points = _points(results)
+    rates = _per_unit([(label, rate, unit) for label, rate, unit, _, _ in points])
+    per_j = _per_unit([(label, wpj, unit) for label, _, _, wpj, unit in points])
     for kind, groups in (("Throughput", rates), ("Work per joule", per_j)):
         for unit, pairs in groups.items():
             title = f"{kind} in {unit} (median of trials)"
@@ -132,7 +169,7 @@ def _charts(results: list[tuple[str, Result]], econ: dict[str, Any] | None) -> l
     return charts
 
 
-def html_page(results: list[tuple[str, Result]], econ: dict[str, Any] | None) -> str:
+def html_page(results: list[Item], econ: dict[str, Any] | None) -> str:
     rows = report_rows(results)
     charts = _charts(results, econ)
     head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS)
@@ -147,7 +184,7 @@ def html_page(results: list[tuple[str, Result]], econ: dict[str, Any] | None) ->
             f"{figs}</body></html>\n")
 
 
-def rich_table(results: list[tuple[str, Result]]) -> Table:
+def rich_table(results: list[Item]) -> Table:
     t = Table(title="benchhash report")
     for h in HEADERS:
         t.add_column(h, overflow="fold")
@@ -156,7 +193,7 @@ def rich_table(results: list[tuple[str, Result]]) -> Table:
     return t
 
 
-def _econ(results: list[tuple[str, Result]]) -> dict[str, Any] | None:
+def _econ(results: list[Item]) -> dict[str, Any] | None:
     """Revenue per MW for the HTML page's chart; None (said) when economics cannot price them."""
     from benchhash.econ.report import EconRequest, econ_json
     try:
@@ -166,7 +203,7 @@ def _econ(results: list[tuple[str, Result]]) -> dict[str, Any] | None:
         return None
 
 
-def render(fmt: str, results: list[tuple[str, Result]]) -> str:
+def render(fmt: str, results: list[Item]) -> str:
     """The report as text in one of FORMATS (the table as plain text, 160 columns)."""
     if fmt == "md":
         return markdown(report_rows(results))

@@ -32,3 +32,12 @@ def musd(value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return "-"
     return f"{value / 1e6:,.2f} M$"
+
+
+def duration(seconds: float | None) -> str:
+    """A short span as a person reads it: '42 µs', '3.1 ms', '1.25 s'."""
+    if seconds is None:
+        return "-"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
+    return f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"

@@ -6,8 +6,9 @@ checks (SHA-256d: every share re-hashed, the proof bound to this file, the hash 
 the share count). The verdict says what is proven (by arithmetic anyone can redo) and what is
 only claimed (seconds, joules, device, host: attributable to a publisher only when signed).
 
-For a fleet file: its digest, its totals against its member rows, and each member row against
-the member's file when that file is beside it."""
+For a fleet file (fleet_schema_version 2): fleet/verify.py. Version 1 fleet files (merge's before
+fleet runs) are checked here as they are: the digest, the totals against the member rows, and
+each member row against the member's file when that file is beside it."""
 
 from __future__ import annotations
 
@@ -105,7 +106,7 @@ def _fleet_member_problems(node: dict[str, Any], base: Path) -> list[str]:
     return []
 
 
-def verify_fleet(raw: dict[str, Any], where: str) -> list[str]:
+def verify_fleet_v1(raw: dict[str, Any], where: str) -> list[str]:
     stored = raw.get("integrity", {})
     if not isinstance(stored, dict) or stored.get("digest") != io.digest_of(raw):
         return [f"{where}: fleet integrity digest mismatch (verify each node file on its own)"]
@@ -146,10 +147,13 @@ def verdict(path: str | Path, trusted: list[sign.Signer] | None = None) -> Verdi
     if "benchmark" in raw and "schema_version" not in raw:
         what = f"output of the {raw['benchmark']!r} benchmark script, not a result"
         return Verdict(str(path), "SKIP", claimed=[what])
-    if "fleet_schema_version" in raw:
-        problems = verify_fleet(raw, str(path))
+    if raw.get("fleet_schema_version") == 1:
+        problems = verify_fleet_v1(raw, str(path))
         return Verdict(str(path), "FAIL" if problems else "OK", problems,
                        proven=[] if problems else ["fleet digest; totals follow from the member rows"])
+    if "fleet_schema_version" in raw:
+        from benchhash.fleet.verify import verify_fleet
+        return verify_fleet(raw, str(path), trusted)
     return verify_result(raw, str(path), trusted)
 
 

@@ -126,6 +126,22 @@ class Phase(ABC):
         return None
 
 
+@dataclass(frozen=True)
+class PhaseFigures:
+    """A measured phase as economics sees it: its rate and the watts of that work (None when
+    the work was not metered), from one result or per device of a fleet."""
+
+    phase: str
+    rate: float | None
+    average_w: float | None
+
+    @classmethod
+    def of(cls, w: WorkloadResult) -> PhaseFigures:
+        metered = w.efficiency.work_per_joule is not None
+        return cls(w.phase, w.stats.rate.median if w.stats.rate else None,
+                   w.energy.average_w if metered else None)
+
+
 class Workload(ABC):
     """Registered by name in workloads/__init__.py; the runner knows only this interface."""
 
@@ -168,9 +184,10 @@ class Workload(ABC):
         return None
 
     @classmethod
-    def econ_figures(cls, w: WorkloadResult) -> dict[str, float]:
-        """What economics takes from a result phase of this workload: hashes_per_second,
-        hashing_watts, ai_watts, tokens_per_second (only those that apply); {} for none."""
+    def econ_figures(cls, f: PhaseFigures) -> dict[str, float]:
+        """What economics takes from a measured phase of this workload (one device's, or a
+        fleet's per device): hashes_per_second, hashing_watts, ai_watts, tokens_per_second
+        (only those that apply); {} for none."""
         return {}
 
     def expected_phases(self) -> int:

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator
 
 from benchhash.errors import InputError
 from benchhash.results.model import Device, Result, WorkloadResult
-from benchhash.workloads.base import Options, Phase, Window
+from benchhash.workloads.base import Options, Phase, PhaseFigures, Window
 from benchhash.workloads.peaks import device_peak_flops, flop_bound
 from benchhash.workloads.torch_util import (
     TorchWorkload,
@@ -246,9 +246,8 @@ class GemmWorkload(TorchWorkload):
         return flop_bound(result, str(w.params.get("dtype", w.phase)))
 
     @classmethod
-    def econ_figures(cls, w: WorkloadResult) -> dict[str, float]:
-        metered = w.efficiency.work_per_joule is not None and w.energy.average_w is not None
-        return {"ai_watts": w.energy.average_w} if metered and w.energy.average_w else {}
+    def econ_figures(cls, f: PhaseFigures) -> dict[str, float]:
+        return {"ai_watts": f.average_w} if f.average_w else {}
 
     def unsupported(self, dtype: str) -> str | None:
         torch = import_torch()

@@ -24,7 +24,7 @@ from benchhash.results.model import Device, Result, WorkloadResult
 from benchhash.sha256d.backend import ScanBackend
 from benchhash.sha256d.header import NONCE_SPACE, display_hex, hash_to_int, sha256d, share_target
 from benchhash.workloads import sha256d_proof
-from benchhash.workloads.base import SEED_RULE, Options, Phase, Window, Workload
+from benchhash.workloads.base import SEED_RULE, Options, Phase, PhaseFigures, Window, Workload
 from benchhash.workloads.sha256d_proof import HEADER_RULE, Sha256dProof, Sha256dTrialProof, derive_header
 
 __all__ = ["ScanPhase", "Sha256dOptions", "Sha256dWorkload", "derive_header", "share_bits_for"]
@@ -163,12 +163,12 @@ class Sha256dWorkload(Workload):
         return sha256d_proof.max_rate(w, result)
 
     @classmethod
-    def econ_figures(cls, w: WorkloadResult) -> dict[str, float]:
+    def econ_figures(cls, f: PhaseFigures) -> dict[str, float]:
         out: dict[str, float] = {}
-        if w.stats.rate is not None:
-            out["hashes_per_second"] = w.stats.rate.median
-        if w.efficiency.work_per_joule is not None and w.energy.average_w is not None:
-            out["hashing_watts"] = w.energy.average_w     # the watts belong to this work
+        if f.rate is not None:
+            out["hashes_per_second"] = f.rate
+        if f.average_w is not None:
+            out["hashing_watts"] = f.average_w     # the watts belong to this work
         return out
 
     def setup(self) -> None:

@@ -17,7 +17,7 @@ from pydantic import Field, field_validator
 
 from benchhash.errors import InputError
 from benchhash.results.model import Device, Result, WorkloadResult
-from benchhash.workloads.base import Options, Phase, Window
+from benchhash.workloads.base import Options, Phase, PhaseFigures, Window
 from benchhash.workloads.llm import accounting as acc
 from benchhash.workloads.llm.config import LlmConfig, preset
 from benchhash.workloads.peaks import bandwidth_bound, device_memory_bandwidth, device_peak_flops, flop_bound
@@ -378,12 +378,12 @@ class LlmWorkload(TorchWorkload):
         return bound, reason
 
     @classmethod
-    def econ_figures(cls, w: WorkloadResult) -> dict[str, float]:
+    def econ_figures(cls, f: PhaseFigures) -> dict[str, float]:
         out: dict[str, float] = {}
-        if w.efficiency.work_per_joule is not None and w.energy.average_w:
-            out["ai_watts"] = w.energy.average_w
-        if w.phase.startswith("decode") and w.stats.rate is not None:
-            out["tokens_per_second"] = w.stats.rate.median
+        if f.average_w:
+            out["ai_watts"] = f.average_w
+        if f.phase.startswith("decode") and f.rate is not None:
+            out["tokens_per_second"] = f.rate
         return out
 
     def teardown(self) -> None:

@@ -1,0 +1,128 @@
+"""The fleet's parts without launching anything: which rank a process is (torchrun, srun,
+PyTorchJob environments), how the fleet adds energy (each GPU's own, each node's CPU once), a
+rank counted once, plug-in workloads, and signals held while a file is written."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchhash.errors import InputError, Interrupted, hold_signals
+from benchhash.fleet.build import Member, fleet_from
+from benchhash.fleet.ranks import RankEnv, from_env
+from benchhash.report.units import duration
+from benchhash.results import io
+from benchhash.results.model import Device, FleetRank, Result
+
+ROOT = Path(__file__).resolve().parents[1]
+REPLAY = ROOT / "tests" / "data" / "golden" / "cpu-replay.json"     # energy in every trial
+NULL = ROOT / "tests" / "data" / "golden" / "cpu-null.json"         # none
+RUN_ID = "ab" * 16
+
+
+def test_torchrun_environment() -> None:
+    env = {"RANK": "3", "WORLD_SIZE": "8", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2", "GROUP_RANK": "1"}
+    assert from_env(env) == RankEnv(3, 8, 1, 2, 1, "torchrun")
+    assert from_env({}) is None
+
+
+def test_srun_step_environment_and_the_batch_script_outside_it() -> None:
+    step = {"SLURM_PROCID": "5", "SLURM_STEP_NUM_TASKS": "8", "SLURM_LOCALID": "1", "SLURM_NODEID": "2",
+            "SLURM_STEP_TASKS_PER_NODE": "4(x2)", "MASTER_ADDR": "n1", "MASTER_PORT": "29500"}
+    assert from_env(step) == RankEnv(5, 8, 1, 4, 2, "slurm")
+    batch = {"SLURM_PROCID": "0", "SLURM_NTASKS": "8", "SLURM_NODEID": "0"}     # sbatch --ntasks=8, no srun
+    assert from_env(batch) is None
+    with pytest.raises(InputError, match="set MASTER_ADDR"):
+        from_env({k: v for k, v in step.items() if k != "MASTER_ADDR"})
+
+
+@pytest.mark.parametrize(("env", "says"), [
+    ({"RANK": "x", "WORLD_SIZE": "2"}, "RANK='x' is not a whole number"),
+    ({"RANK": "2", "WORLD_SIZE": "2"}, "rank 2 of 2"),
+    ({"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "-1"}, "is not a rank"),
+])
+def test_a_broken_launcher_environment_is_one_line(env: dict[str, str], says: str) -> None:
+    with pytest.raises(InputError, match=says):
+        from_env(env)
+
+
+def _rank(path: Path, rank: int, host: str = "node-a", gpu: bool = False, world: int = 2,
+          energy: bool = True) -> Member:
+    """A golden result dressed as one rank of a fleet (same trials, its own rank)."""
+    result, raw = io.load(path if energy else NULL)
+    device = Device(kind="cuda", index=rank, name="GPU", pci_bus_id=f"0000:0{rank}:00.0") if gpu else result.device
+    fleet = FleetRank(run_id=RUN_ID, rank=rank, world_size=world, local_rank=rank, node_rank=0,
+                      launcher="torchrun", clock_offset_s=0.0, clock_rtt_s=0.0, node_meter=rank == 0)
+    env = result.environment.model_copy(update={"host": host})
+    r = result.model_copy(update={"fleet": fleet, "device": device, "environment": env})
+    return Member(f"rank-{rank}.json", Result.model_validate(r.model_dump()), raw["integrity"]["digest"])
+
+
+def test_gpu_ranks_add_their_own_energy() -> None:
+    f = fleet_from([_rank(REPLAY, 0, gpu=True), _rank(REPLAY, 1, gpu=True)])
+    (p,) = f.phases
+    one = io.load(REPLAY)[0].workloads[0].trials
+    assert [t.average_w for t in p.trials] == pytest.approx([2 * (t.energy.average_w or 0) for t in one])
+    assert p.rate_method == "median of per-trial sums" and f.lockstep and f.complete
+
+
+def test_a_gpu_rank_without_energy_leaves_the_fleet_without_watts() -> None:
+    f = fleet_from([_rank(REPLAY, 0, gpu=True), _rank(REPLAY, 1, gpu=True, energy=False)])
+    both = [t for t in f.phases[0].trials if t.ranks == 2]
+    assert both and all(t.average_w is None and t.energy_ranks == 1 for t in both)
+    assert f.phases[0].average_w is None and f.phases[0].work_per_joule is None
+
+
+def test_a_nodes_cpu_energy_counts_once_read_by_one_rank() -> None:
+    # two CPU ranks on one node: local rank 0 read the package, rank 1 did not (and must not)
+    f = fleet_from([_rank(REPLAY, 0), _rank(REPLAY, 1, energy=False)])
+    one = io.load(REPLAY)[0].workloads[0].trials
+    assert [t.average_w for t in f.phases[0].trials] == pytest.approx([t.energy.average_w for t in one])
+    # a second node that read nothing: the fleet's watts are unknown, not undercounted
+    f = fleet_from([_rank(REPLAY, 0, world=3), _rank(REPLAY, 1, world=3, energy=False),
+                    _rank(REPLAY, 2, host="node-b", world=3, energy=False)])
+    assert f.phases[0].average_w is None
+
+
+def test_missing_ranks_and_a_rank_twice() -> None:
+    f = fleet_from([_rank(REPLAY, 2, world=4), _rank(REPLAY, 0, world=4)])
+    assert f.missing == [1, 3] and not f.complete and [r.rank for r in f.ranks] == [0, 2]
+    assert any("rank(s) 1, 3 left no file" in n for n in f.notes)
+    with pytest.raises(InputError, match="rank 1 of one fleet run"):
+        fleet_from([_rank(REPLAY, 1), _rank(NULL, 1)])
+
+
+def test_plugin_workloads_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchhash.workloads import known, parse_names
+    monkeypatch.syspath_prepend(str(ROOT / "tests" / "plugins"))
+    monkeypatch.setenv("BENCHHASH_WORKLOADS", "faulty=faulty_workload:FaultyWorkload")
+    assert parse_names("sha256d,faulty") == ["sha256d", "faulty"]
+    assert known("faulty") is not None
+    for bad, says in (("faulty", "is not name=module:Class"), ("x=no_such_module:X", "cannot load"),
+                      ("x=os:getcwd", "is not a benchhash Workload"), ("sha256d=os:path", None)):
+        monkeypatch.setenv("BENCHHASH_WORKLOADS", bad)
+        if says is None:                 # a built-in name cannot be taken over
+            assert known("sha256d").__name__ == "Sha256dWorkload"  # type: ignore[union-attr]
+            continue
+        with pytest.raises(InputError, match=says):
+            known(bad.split("=")[0]) if "=" in bad else parse_names("sha256d")
+
+
+def test_signals_are_held_while_a_file_is_written() -> None:
+    with hold_signals() as held:
+        os.kill(os.getpid(), signal.SIGTERM)
+        written = True                      # the block goes on to its end
+    assert written and isinstance(held.error, Interrupted) and held.error.code == 143
+    with hold_signals() as held:
+        pass
+    assert held.error is None
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(None, "-"), (4.2e-5, "42 µs"), (0.0031, "3.1 ms"),
+                                               (1.25, "1.25 s")])
+def test_durations_as_a_person_reads_them(seconds: Any, text: str) -> None:
+    assert duration(seconds) == text

@@ -87,3 +87,16 @@ def test_gpu_check_targets() -> None:
     assert [t["met"] for t in gpu_check.ai_targets(rows, "NVIDIA A100-SXM4-80GB")] == [None] * 3
     assert [t["met"] for t in gpu_check.ai_targets([], "NVIDIA H100 80GB HBM3")] == [None] * 3
     assert gpu_check._pytest_counts("3 passed, 2 skipped in 4.1s") == {"passed": 3, "skipped": 2}
+
+
+def test_bench_fleet_runs_both_arms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One short round: a 2-rank fleet and 2 independent processes, each rank's median kept."""
+    import json
+    out = tmp_path / "fleet.json"
+    assert _run_script("bench_fleet", ["--rounds", "1", "--seconds", "0.3", "--trials", "1", "--warmup", "0",
+                                       "--out", str(out)], monkeypatch) == 0
+    report = json.loads(out.read_text())
+    assert [len(r) for r in report["fleet_rank_median_hps"]] == [2]
+    assert [len(r) for r in report["independent_rank_median_hps"]] == [2]
+    assert report["ratio_median"] == report["ratio_per_round"][0] > 0
+    assert report["meets_goal"] == (report["ratio_median"] >= 0.97)

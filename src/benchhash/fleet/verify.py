@@ -115,8 +115,10 @@ def verify_fleet(raw: dict[str, Any], where: str, trusted: list[sign.Signer] | N
     v.claimed = [CLAIMED]
     spreads = [t.start_spread_s for p in f.phases for t in p.trials if t.start_spread_s is not None]
     if spreads:
+        rtts = [m.result.fleet.clock_rtt_s for m in members if m.result.fleet is not None]
+        known = f"; each rank's clock known to within ±{duration(max(rtts) / 2)}" if rtts else ""
         v.claimed.append(f"trial windows opened within {duration(max(spreads))} of each other "
-                         "(on rank 0's clock, as each rank recorded it)")
+                         f"(on rank 0's clock, as each rank recorded it{known})")
     if absent:
         v.claimed.append(f"rank(s) {', '.join(map(str, absent))}: no file beside it; their rows are the "
                          "fleet file's word")

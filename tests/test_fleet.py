@@ -325,14 +325,18 @@ def test_a_hung_rank_is_named_within_the_timeout(tmp_path: Path, plugin: None, c
     assert not load(merged)["complete"] and load(merged)["missing"] == []
 
 
-def test_all_gpus_launcher_starts_one_rank_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """--all-gpus' launcher (torch's elastic launch) with two CPU ranks in place of GPUs."""
+def test_all_gpus_launcher_starts_one_rank_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capfd: pytest.CaptureFixture[str]) -> None:
+    """--all-gpus' launcher (torch's elastic launch) with two CPU ranks in place of GPUs; with
+    --json only rank 0 prints, and what it prints is the fleet file."""
     from benchhash.fleet.launch import run_all
     for k, v in env().items():
         monkeypatch.setenv(k, v)
     out = tmp_path / "all"
-    assert run_all(["run", *CPU_ONE, "--duration", "0.5", "--trials", "2", "--out", str(out)], nproc=2) == 0
+    args = ["run", *CPU_ONE, "--duration", "0.5", "--trials", "2", "--json", "--out", str(out)]
+    assert run_all(args, nproc=2) == 0
     assert_verifies(out / "rank-0.json", out / "rank-1.json", out / "fleet.json")
+    assert json.loads(capfd.readouterr().out) == load(out / "fleet.json")
     assert {load(out / f"rank-{r}.json")["fleet"]["launcher"] for r in (0, 1)} == {"benchhash"}
 
 

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "data" / "golden" / "cpu-replay.json"
 GOLDEN_NULL = ROOT / "tests" / "data" / "golden" / "cpu-null.json"
 SCHEMA = ROOT / "results" / "schema" / "result-v2.schema.json"
+FLEET_V1 = ROOT / "tests" / "data" / "fleet-v1" / "fleet.json"
 CASES = 240
 SEED = 20261123
 
@@ -44,6 +45,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "market.json": json.dumps({"inputs": {"btc_usd": {"value": "lots"}}}),
         "trace.json": json.dumps({"samples": [{"power_w": -5}]}),
         "key": "not a key",
+        "fleet-newer.json": json.dumps({"fleet_schema_version": 99}),
+        "fleet-str.json": json.dumps({"fleet_schema_version": "2", "ranks": []}),
+        "fleet-bad.json": json.dumps({**json.loads(FLEET_V1.read_text()), "fleet_schema_version": 2}),
+        "fleet-v1.json": FLEET_V1.read_text(),
     }
     for name, text in made.items():
         if text is None:
@@ -95,7 +100,8 @@ def _case(rng: random.Random, files: dict[str, Path]) -> list[str]:
             "--warmup", rng.choice(["0", num()]), "--out", rng.choice([out(), out(), str(files["folder"])]),
             *one_of([], ["--idle", num()], ["--threads", num()], ["--notes", rng.choice(["\udcff", "x" * 5000])],
                     ["--gemm-size", num()], ["--llm-batches", num()], ["--llm-preset", num()],
-                    ["--meter", "replay:" + inp()], ["--sign", inp()], ["--gemm-dtypes", num()])],
+                    ["--meter", "replay:" + inp()], ["--sign", inp()], ["--gemm-dtypes", num()],
+                    ["--fleet-timeout", num()])],
         "schema": lambda: ["schema", "--out", out()],
         "econ": lambda: [
             "econ", *one_of([], [inp()]),
@@ -148,7 +154,8 @@ def test_the_listed_cases(args: list[str], capsys: pytest.CaptureFixture[str]) -
     assert code == 2
 
 
-@pytest.mark.parametrize("name", ["deep.json", "bigint.json", "nan.json", "surrogate.json", "binary.json"])
+@pytest.mark.parametrize("name", ["deep.json", "bigint.json", "nan.json", "surrogate.json", "binary.json",
+                                  "fleet-newer.json", "fleet-str.json", "fleet-bad.json"])
 def test_hostile_result_files(name: str, files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     f = str(files[name])
     for args in (["verify", f], ["report", f], ["merge", f, "-o", "x.json"], ["compare", f, str(GOLDEN)], ["econ", f]):

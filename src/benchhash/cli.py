@@ -218,7 +218,8 @@ def run(
     quick: Annotated[bool, typer.Option("--quick", help="short trials: a smoke run in under a minute")] = False,
     out_path: Annotated[str | None, typer.Option(
         "--out", help="folder or .json file (default results/<device>/<host>-<UTC>.json)")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print the result JSON on stdout")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="print the result JSON on stdout (in a fleet: rank 0 prints the fleet file)")] = False,
     notes: Annotated[str | None, typer.Option(help="free text stored in the result")] = None,
     meter: Annotated[str, typer.Option(help="auto | nvml | rapl | null | replay:FILE")] = "auto",
     threads: Annotated[int | None, typer.Option(
@@ -277,13 +278,16 @@ def run(
         else:
             from benchhash.fleet.run import run_rank
             outcome = run_rank(req, rank, bars, key)
-    if as_json:
+    if as_json and rank is None:
         print(dumps(seal(outcome.result)), end="")
-    elif rank is None or rank.rank == 0:
+    elif as_json and outcome.fleet_file is not None:     # in a fleet: rank 0 prints the fleet file
+        print(outcome.fleet_file.read_text(), end="")
+    elif not as_json and (rank is None or rank.rank == 0):
         out.print(run_table(outcome.result))
     if outcome.fleet_file is not None:
-        from benchhash.fleet.report import fleet_table
-        out.print(fleet_table(outcome.fleet_file))
+        if not as_json:
+            from benchhash.fleet.report import fleet_table
+            out.print(fleet_table(outcome.fleet_file))
         progress.info("fleet written to %s", outcome.fleet_file)
     if outcome.fallback:
         log.error("%s", outcome.fallback)

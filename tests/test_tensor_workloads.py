@@ -93,7 +93,7 @@ def test_preset_too_big_is_refused_up_front(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.mark.parametrize(("args", "needle"), [
-    (["--llm-preset", "70b"], "unknown llm preset"),
+    (["--llm-preset", "405b"], "unknown llm preset"),
     (["--llm-batches", "0"], "--llm-batches"),
     (["--gemm-dtypes", "int4"], "--gemm-dtypes"),
     (["--gemm-size", "10"], "--gemm-size"),

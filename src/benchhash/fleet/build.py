@@ -96,7 +96,8 @@ def summary(trials: list[FleetTrial], ranks: int) -> tuple[float | None, float |
 def _phase(key: tuple[str, str], entries: list[Entry], lockstep: bool) -> FleetPhase:
     first = entries[0].phase
     common: dict[str, Any] = dict(workload=key[0], phase=key[1], label=first.label, unit=first.unit,
-                                  rate_unit=first.rate_unit, ranks=[e.rank for e in entries])
+                                  rate_unit=first.rate_unit, ranks=[e.rank for e in entries],
+                                  params=dict(first.params))
     method: RateMethod
     if lockstep:
         indexes = sorted({t.index for e in entries for t in e.phase.trials})

@@ -54,6 +54,8 @@ class FleetPhase(Model):
     average_w: NonNeg | None
     work_per_joule: NonNeg | None
     rate_method: RateMethod
+    params: dict[str, Any] = Field(default_factory=dict,
+                                   description="the phase's parameters (rank 0's, or the first file's)")
 
 
 class FleetResult(Model):

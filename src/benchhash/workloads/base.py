@@ -134,12 +134,13 @@ class PhaseFigures:
     phase: str
     rate: float | None
     average_w: float | None
+    params: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, w: WorkloadResult) -> PhaseFigures:
         metered = w.efficiency.work_per_joule is not None
         return cls(w.phase, w.stats.rate.median if w.stats.rate else None,
-                   w.energy.average_w if metered else None)
+                   w.energy.average_w if metered else None, dict(w.params))
 
 
 class Workload(ABC):

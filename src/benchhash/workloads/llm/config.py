@@ -1,5 +1,6 @@
 """Decoder configurations: `tiny` for CPU and CI, and the shapes of Llama 3.2 1B / 3B and
-Llama 3.1 8B (published in their config.json files on the model cards). Weights are random."""
+Llama 3.1 8B / 70B (published in their config.json files on the model cards). Weights are
+random. 70B needs ~141 GB in bf16: one H200 holds it, an 80 GB GPU does not."""
 
 from __future__ import annotations
 
@@ -43,6 +44,9 @@ PRESETS: dict[str, LlmConfig] = {
     # Llama 3.1 8B: 8.03 B parameters (model card)
     "8b": LlmConfig("8b", dim=4096, n_layers=32, n_heads=32, n_kv_heads=8, ffn_dim=14_336,
                     vocab_size=128_256, tie_embeddings=False, published_params=8.03e9),
+    # Llama 3.1 70B: 70.6 B parameters (model card)
+    "70b": LlmConfig("70b", dim=8192, n_layers=80, n_heads=64, n_kv_heads=8, ffn_dim=28_672,
+                     vocab_size=128_256, tie_embeddings=False, published_params=70.6e9),
 }
 
 

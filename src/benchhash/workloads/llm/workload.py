@@ -19,7 +19,7 @@ from benchhash.errors import InputError
 from benchhash.results.model import Device, Result, WorkloadResult
 from benchhash.workloads.base import Options, Phase, PhaseFigures, Window
 from benchhash.workloads.llm import accounting as acc
-from benchhash.workloads.llm.config import LlmConfig, preset
+from benchhash.workloads.llm.config import PRESETS, LlmConfig, preset
 from benchhash.workloads.peaks import bandwidth_bound, device_memory_bandwidth, device_peak_flops, flop_bound
 from benchhash.workloads.torch_util import (
     TorchWorkload,
@@ -379,11 +379,19 @@ class LlmWorkload(TorchWorkload):
 
     @classmethod
     def econ_figures(cls, f: PhaseFigures) -> dict[str, float]:
+        """The phase's watts; for a decode phase also its tokens per second, its batch and the
+        model's size (which decides the price class of its tokens)."""
         out: dict[str, float] = {}
         if f.average_w:
             out["ai_watts"] = f.average_w
         if f.phase.startswith("decode") and f.rate is not None:
             out["tokens_per_second"] = f.rate
+            if isinstance(f.params.get("batch"), int):
+                out["batch"] = float(f.params["batch"])
+            name = f.params.get("preset")
+            if isinstance(name, str) and name.strip().lower() in PRESETS:
+                c = PRESETS[name.strip().lower()]
+                out["model_params"] = float(c.published_params or acc.total_params(c))
         return out
 
     def teardown(self) -> None:

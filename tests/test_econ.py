@@ -41,9 +41,13 @@ def test_reference_gpu_all_in_watts_is_the_dgx_share() -> None:
 
 
 def test_set_overrides_value_and_source() -> None:
+    base = market.load().inputs["btc_usd"]
     m = market.apply_sets(market.load(), ["btc_usd=200_000", "gpu_usd_per_hour=3"])
-    assert m["btc_usd"] == 200_000 and m.inputs["btc_usd"].source == "user override (--set)"
-    assert m.inputs["btc_usd"].high == 200_000       # range widened to hold the new value
+    x = m.inputs["btc_usd"]
+    assert x.value == 200_000 and x.source == "user override (--set)" and x.origin == "set"
+    # the value moved, the relative range stayed
+    assert x.low == pytest.approx(200_000 * base.low / base.value)
+    assert x.high == pytest.approx(200_000 * base.high / base.value)
 
 
 @pytest.mark.parametrize(("sets", "needle"), [
@@ -64,7 +68,9 @@ def test_market_file_merges_over_the_snapshot(tmp_path: Path) -> None:
     mine = {"power_usd_per_mwh": {"value": 30, "source": "our PPA", "date": "2026-11-01"}}
     f.write_text(json.dumps({"inputs": mine}))
     m = market.load(str(f))
-    assert m["power_usd_per_mwh"] == 30 and m.inputs["power_usd_per_mwh"].source == "our PPA"
+    x, base = m.inputs["power_usd_per_mwh"], market.load().inputs["power_usd_per_mwh"]
+    assert x.value == 30 and x.source == "our PPA" and x.origin == "file"
+    assert (x.low, x.high) == pytest.approx((30 * base.low / base.value, 30 * base.high / base.value))
     assert m["btc_usd"] == market.load()["btc_usd"]
 
 
@@ -88,12 +94,12 @@ def _setup(m: market.Market) -> claim.Setup:
 
 
 def test_claim_figures_by_hand() -> None:
-    m = market.load()
+    m = market.load("2026-01-12")
     s = _setup(m)
     ai, mining = claim.revenues(m.values(), s)
     assert ai == pytest.approx(105.7e6, rel=0.002)            # 10 MW of H100 at 2.50 $/h, 80 %
-    # 100 MW of S21: 1000/(17.5*1.05) PH/MW * 100 MW * 38.85 $/PH/day * 365 * 0.97 * 0.98
-    assert mining == pytest.approx(100 * 1000 / (17.5 * 1.05) * 38.85 * 365 * 0.97 * 0.98, rel=0.003)
+    # 100 MW of S21: 1000/(17.5*1.05) PH/MW * 100 MW * 39.33 $/PH/day * 365 * 0.97 * 0.98
+    assert mining == pytest.approx(100 * 1000 / (17.5 * 1.05) * 39.33 * 365 * 0.97 * 0.98, rel=0.003)
     b = claim.breakevens(m, s)
     at = m.with_value("gpu_usd_per_hour", b["gpu_usd_per_hour"])
     assert claim.ratio(at.values(), s) == pytest.approx(1.0)
@@ -127,17 +133,21 @@ def test_ratio_monotone_in_gpu_price_and_btc_price(p1: float, p2: float, btc: fl
 def test_json_holds_every_input_beside_every_output() -> None:
     data = econ_json(EconRequest(sets=("power_usd_per_mwh=50",), asic="S21 XP", claim=True, draws=500))
     assert data["inputs"]["power_usd_per_mwh"]["value"] == 50
-    assert all({"value", "unit", "source", "date"} <= set(x) for x in data["inputs"].values())
+    assert all({"value", "unit", "source", "date", "low", "high"} <= set(x) for x in data["inputs"].values())
     kinds = [u["use"] for u in data["uses"]]
-    assert kinds == ["asic_mining", "device_mining", "ai_rental", "colocation"]
+    assert kinds == ["asic_mining", "device_mining", "ai_rental", "ai_rental_contract", "colocation"]
     assert any("reference figures" in n for n in data["notes"])
     asic = data["uses"][0]
     # recompute the ASIC row by hand from the inputs in the JSON
     i = {k: v["value"] for k, v in data["inputs"].items()}
     hp = data["derived"]["hashprice_usd_per_ph_day"]
-    rev = 1000 / (13.5 * i["pue_mining"]) * hp * 365 * i["uptime_mining"] * (1 - i["pool_fee"])
-    assert asic["revenue_usd_per_year"] == pytest.approx(rev)
-    assert asic["power_cost_usd_per_year"] == pytest.approx(8760 * i["uptime_mining"] * 50)
+    j = 13.5 * i["asic_efficiency_factor"]
+    rev = 1000 / (j * i["pue_mining"]) * hp * 365 * i["uptime_mining"] * (1 - i["pool_fee"])
+    assert asic["revenue_now_usd_per_year"] == pytest.approx(rev)
+    months = asic["cash_flows"][0]["running_months"]
+    assert asic["power_cost_usd_per_year"] == pytest.approx(8760 * i["uptime_mining"] * 50 * months / 12)
+    assert asic["capex_usd"] == pytest.approx(i["capex_mining_usd_per_mw"] + asic["basis"]["th_s_per_facility_mw"]
+                                              * i["asic_usd_per_th"])
     assert data["claim"]["verdict"] in ("holds", "does not hold")
 
 
@@ -145,7 +155,9 @@ def test_measured_result_gives_a_device_mining_row() -> None:
     data = econ_json(EconRequest(results=(str(GOLDEN),), draws=100))
     row = next(u for u in data["uses"] if u["use"] == "device_mining")
     assert "(measured)" in row["label"] and row["basis"]["source"] == str(GOLDEN)
-    assert not data["notes"]
+    assert row["basis"]["server_usd_per_device"] == data["inputs"]["cpu_server_usd"]["value"]
+    assert [n for n in data["notes"] if "is a CPU: it is not rented by the GPU-hour" in n]
+    assert not [u for u in data["uses"] if u["use"].startswith("ai_rental")]
 
 
 @pytest.mark.parametrize(("args", "needle"), [
@@ -172,14 +184,16 @@ def test_econ_claim_prints_verdict(cli: Cli) -> None:
 
 def test_tokens_row_needs_an_energy_reading(monkeypatch: pytest.MonkeyPatch) -> None:
     import benchhash.econ.report as rep
-    from benchhash.econ.uses import Measured
+    from benchhash.econ.uses import Decode, Measured
     m = market.load()
-    meas = Measured("r.json", "NVIDIA H100 80GB HBM3", ai_watts=690.0, tokens_per_second=5000.0)
-    row = uses.ai_tokens(m, meas)
+    d = Decode("llm decode.b64", 5000.0, 690.0, 64, "8b", 8.03e9)
+    meas = Measured("r.json", "NVIDIA H100 80GB HBM3", ai_watts=690.0, tokens_per_second=5000.0, decode=[d])
+    row = uses.ai_tokens(m, meas, d, "usd_per_m_tokens_8b", 35000)
     gpus = 1e6 / (690.0 * m["host_overhead"] * m["pue_ai"])
     tokens = gpus * 5000 * 3600 * 8760 * m["gpu_utilisation"]
-    assert row.revenue_usd_per_year == pytest.approx(tokens * m["usd_per_m_tokens_8b"] / 1e6)
-    no_energy = Measured("r.json", "cpu", tokens_per_second=5000.0)
+    assert row.revenue_now_usd_per_year == pytest.approx(tokens * m["usd_per_m_tokens_8b"] / 1e6)
+    no_energy = Measured("r.json", "NVIDIA H100 80GB HBM3", tokens_per_second=5000.0,
+                         decode=[Decode("llm decode.b64", 5000.0, None, 64, "8b", 8.03e9)])
     monkeypatch.setattr(rep, "from_result", lambda p: no_energy)
     data = econ_json(EconRequest(results=("r.json",), draws=10))
     assert "ai_tokens" not in [u["use"] for u in data["uses"]]

@@ -351,13 +351,16 @@ def econ(
     seed: Annotated[int, typer.Option(help="Monte Carlo seed")] = 0,
     as_json: Annotated[bool, typer.Option(
         "--json", help="inputs (value, unit, source, date) and outputs as JSON")] = False,
+    deals: Annotated[bool, typer.Option(
+        "--deals", help="miners' public AI deals beside the model's rows")] = False,
 ) -> None:
-    """Revenue, cost, margin, capex and payback per facility MW-year for each use of the power."""
+    """Revenue, cost, margin, capex, payback and NPV per facility MW for each use of the power;
+    --claim tests 'AI MW earns what mining MW earns' in both readings (GPU cloud, lease)."""
     from benchhash.econ.report import EconRequest, econ_json, print_econ
 
     data = econ_json(EconRequest(results=tuple(results or ()), market=market, sets=tuple(set_ or ()),
                                  asic=asic, claim=claim, ai_mw=ai_mw, mining_mw=mining_mw,
-                                 draws=draws, seed=seed))
+                                 draws=draws, seed=seed, deals=deals))
     if as_json:
         print(json.dumps(data, indent=1))
     else:

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from benchhash.econ.market import Market, check, load
+from benchhash.econ.market import Market, check, load, moved
 from benchhash.errors import InputError
 
 DEFAULT_URL = "https://mempool.space"
@@ -69,8 +69,9 @@ def live_market(base: str = DEFAULT_URL, timeout: float = TIMEOUT_S) -> Market:
     inputs = dict(m.inputs)
     for key, (value, endpoint) in fetch(base, timeout).items():
         old = inputs[key]
+        lo, hi = moved(key, old, value)
         new = replace(old, value=value, source=f"{base.rstrip('/')}{endpoint}", date=today,
-                      low=min(old.low, value), high=max(old.high, value))
+                      low=lo, high=hi, origin="live")
         check(key, new, "--market live")
         inputs[key] = new
     return Market(f"live ({base}) over {m.name}", inputs)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchhash.econ.uses import Measured
+from benchhash.econ.uses import Decode, Measured
 from benchhash.errors import InputError
 from benchhash.fleet.model import FleetResult
 from benchhash.fleet.report import devices_text
@@ -28,8 +28,13 @@ def _take(meas: Measured, workload: str, f: PhaseFigures, ai_watts: list[float])
     if "ai_watts" in figures:
         ai_watts.append(figures["ai_watts"])
     tps = figures.get("tokens_per_second")
-    if tps and (meas.tokens_per_second or 0) < tps:
-        meas.tokens_per_second = tps
+    if tps:
+        meas.decode.append(Decode(f"{workload} {f.phase}", tps, figures.get("ai_watts"),
+                                  int(figures["batch"]) if "batch" in figures else None,
+                                  f.params.get("preset") if isinstance(f.params.get("preset"), str) else None,
+                                  figures.get("model_params")))
+        if (meas.tokens_per_second or 0) < tps:
+            meas.tokens_per_second = tps
 
 
 def _from_fleet(path: str | Path, f: FleetResult) -> Measured:
@@ -37,13 +42,16 @@ def _from_fleet(path: str | Path, f: FleetResult) -> Measured:
     if v.problems:
         raise InputError(f"{path} fails verify ({v.problems[0]}){WHY}; `benchhash verify` says more")
     every = sorted({r for p in f.phases for r in p.ranks})
-    meas = Measured(source=str(path), device=f"{devices_text(f, every)} (fleet, per device)")
+    kinds = {r.device.kind for r in f.ranks}
+    names = {r.device.name for r in f.ranks}
+    meas = Measured(source=str(path), device=names.pop() if len(names) == 1 else devices_text(f, every),
+                    kind="cpu" if kinds == {"cpu"} else "cuda", fleet=f"fleet of {len(every)}, per device")
     ai_watts: list[float] = []
     for p in f.phases:
         n = len(p.ranks)
         per_w = p.average_w / n if p.average_w is not None else None
-        _take(meas, p.workload, PhaseFigures(p.phase, p.rate / n if p.rate is not None else None, per_w),
-              ai_watts)
+        _take(meas, p.workload, PhaseFigures(p.phase, p.rate / n if p.rate is not None else None, per_w,
+                                             dict(p.params)), ai_watts)
     meas.ai_watts = max(ai_watts) if ai_watts else None
     return meas
 
@@ -55,7 +63,7 @@ def from_result(path: str | Path) -> Measured:
         from benchhash.fleet.model import parse
         return _from_fleet(path, parse(raw, str(path)))
     result, _ = load_verified(path, WHY)
-    meas = Measured(source=str(path), device=result.device.name)
+    meas = Measured(source=str(path), device=result.device.name, kind=result.device.kind)
     ai_watts: list[float] = []
     for w in result.workloads:
         _take(meas, w.workload, PhaseFigures.of(w), ai_watts)

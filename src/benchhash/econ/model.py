@@ -126,18 +126,6 @@ def power_cost_usd_per_year(facility_mw: float, usd_per_mwh: float, uptime: floa
     return facility_mw * HOURS_PER_YEAR * uptime * usd_per_mwh
 
 
-def payback_years(capex_usd: float, margin_usd_per_year: float) -> float | None:
-    """Simple payback: capex / yearly margin; None when the margin is not positive."""
-    _non_negative("capex", capex_usd)
-    return capex_usd / margin_usd_per_year if margin_usd_per_year > 0 else None
-
-
-def npv_usd(capex_usd: float, margins_usd: list[float], discount_rate: float) -> float:
-    """Net present value: -capex now, then each year's margin discounted at the year's end."""
-    _non_negative("discount rate", discount_rate)
-    return -capex_usd + sum(m / (1 + discount_rate) ** (y + 1) for y, m in enumerate(margins_usd))
-
-
 YEARS_PER_HALVING = 210_000 * BLOCK_INTERVAL_S / (SECONDS_PER_DAY * DAYS_PER_YEAR)
 
 
@@ -146,21 +134,3 @@ def subsidy_factor(t_years: float, years_to_halving: float | None) -> float:
     if years_to_halving is None or t_years < years_to_halving:
         return 1.0
     return 0.5 ** (1 + int((t_years - years_to_halving) // YEARS_PER_HALVING))
-
-
-def mining_revenues_by_year(first_year_usd: float, years: int, difficulty_growth: float,
-                            years_to_halving: float | None) -> list[float]:
-    """Revenue of a fixed fleet year by year: difficulty growth shrinks its share of blocks, and
-    from each halving on the reward halves (fee share held constant). Months are averaged."""
-    _non_negative("difficulty growth", difficulty_growth)
-    out = []
-    for y in range(years):
-        factor = sum(subsidy_factor(y + (m + 0.5) / 12, years_to_halving) for m in range(12)) / 12
-        out.append(first_year_usd / (1 + difficulty_growth) ** y * factor)
-    return out
-
-
-def declining_by_year(first_year_usd: float, years: int, decline: float) -> list[float]:
-    """Revenue that falls by a fixed share a year (e.g. GPU rental prices)."""
-    _fraction("yearly decline", decline)
-    return [first_year_usd * (1 - decline) ** y for y in range(years)]

@@ -1,17 +1,39 @@
-"""One facility MW put to each use: ASIC mining, mining on a measured device, AI rental, AI tokens,
-colocation. Revenue, power cost, margin, capex, revenue per $ of capex, payback and NPV per
-facility-MW-year, with the figures each row rests on."""
+"""One facility MW put to each use: ASIC mining, mining on a measured device, renting GPUs by
+the hour (on demand, and on 1-year contracts), selling tokens, leasing the hall (colocation).
+Each row's money figures come from one projection (cashflow.py): first-year revenue, power,
+non-power opex and margin; capex; payback and NPV over the use's own horizon.
+
+A device is rented out only at its own model's price (data/gpu_prices.json, or the user's
+--set gpu_usd_per_hour); a CPU is never rented by the GPU-hour; tokens are priced by the model
+class of the preset that produced them, at the decode phase's own measured joules per token."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from benchhash.econ import model
-from benchhash.econ.market import Market, systems
-from benchhash.errors import InputError
+from benchhash.econ import cashflow, model
+from benchhash.econ.market import Market, gpu_prices, systems
 
 BLOCKS_PER_YEAR = 144 * 365
+SMALL_MODEL_MIN, LARGE_MODEL_MIN = 0.5e9, 15e9      # parameters: below: no price; above: the 70B class
+
+
+@dataclass
+class Decode:
+    """One measured decode phase, as economics prices it."""
+
+    phase: str
+    tokens_per_second: float
+    watts: float | None                 # the phase's own average watts (None: not metered)
+    batch: int | None = None
+    preset: str | None = None
+    model_params: float | None = None
+
+    @property
+    def joules_per_token(self) -> float | None:
+        return self.watts / self.tokens_per_second if self.watts and self.tokens_per_second else None
 
 
 @dataclass
@@ -25,6 +47,9 @@ class Measured:
     ai_watts: float | None = None
     tokens_per_second: float | None = None
     measured: bool = True
+    kind: str = "cuda"                  # cpu | cuda
+    decode: list[Decode] = field(default_factory=list)
+    fleet: str | None = None            # 'fleet of N, per device' for a fleet file
 
 
 @dataclass
@@ -33,14 +58,21 @@ class Use:
     label: str
     facility_mw: float
     it_mw: float
-    revenue_usd_per_year: float
+    revenue_usd_per_year: float          # first year (from the projection)
     power_cost_usd_per_year: float
-    margin_usd_per_year: float
+    margin_usd_per_year: float           # after power and non-power opex
     capex_usd: float
     revenue_per_capex_usd: float | None
     payback_years: float | None
     npv_usd: float
     basis: dict[str, Any] = field(default_factory=dict)
+    opex_usd_per_year: float = 0.0
+    horizon_years: int = 0
+    payback: str = ""
+    lifetime_revenue_per_capex_usd: float | None = None
+    switched_off_year: float | None = None
+    revenue_now_usd_per_year: float = 0.0     # at today's conditions, whether or not it would run
+    cash_flows: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,10 +86,17 @@ def reference_gpu() -> Measured:
 
 
 def system_watts_per_gpu(name: str | None = None) -> float:
+    """All-in watts per GPU of a system (host, network, fans included): its datasheet maximum
+    divided by its GPUs."""
     s = systems()
-    sysname = name or s["reference_gpu"]["system"]
-    spec = s["systems"][sysname]
-    return spec["system_kw"] * 1000 / spec["gpus"]
+    spec = s["systems"][name or s["reference_gpu"]["system"]]
+    return float(spec["system_kw"]) * 1000 / float(spec["gpus"])
+
+
+def reference_gpu_watts() -> float:
+    """Board power of the reference GPU, from its system's datasheet entry."""
+    s = systems()
+    return float(s["systems"][s["reference_gpu"]["system"]]["gpu_w"])
 
 
 def derived(m: Market) -> dict[str, float | None]:
@@ -74,108 +113,207 @@ def derived(m: Market) -> dict[str, float | None]:
     }
 
 
-def _finish(use: str, label: str, m: Market, it_mw: float, revenue: float, power: float,
-            capex: float, margins: list[float], basis: dict[str, Any]) -> Use:
-    margin = revenue - power
-    return Use(use, label, 1.0, it_mw, revenue, power, margin, capex,
-               revenue / capex if capex > 0 else None, model.payback_years(capex, margin),
-               model.npv_usd(capex, margins, m["discount_rate"]), basis)
+def horizon(m: Market, life_key: str) -> int:
+    """A use's horizon: its own life or term, up to horizon_years."""
+    return int(min(m[life_key], m["horizon_years"]))
+
+
+def _row(use: str, label: str, it_mw: float, p: cashflow.Projection, basis: dict[str, Any]) -> Use:
+    out = cashflow.project(p)
+    first = out.first_year
+    lifetime = sum(y.revenue_usd for y in out.years)
+    capex = p.capex_usd
+    return Use(use, label, 1.0, it_mw, first.revenue_usd, first.power_usd, first.margin_usd, capex,
+               first.revenue_usd / capex if capex > 0 else None, out.payback_years, out.npv_usd, basis,
+               opex_usd_per_year=first.opex_usd, horizon_years=p.years, payback=out.payback_text(p.years),
+               lifetime_revenue_per_capex_usd=lifetime / capex if capex > 0 else None,
+               switched_off_year=out.switched_off_year, revenue_now_usd_per_year=p.revenue_usd_per_year,
+               cash_flows=[y.to_json() for y in out.years])
+
+
+def _mining_projection(m: Market, revenue: float, power: float, capex: float, life_key: str) -> cashflow.Projection:
+    d = derived(m)
+    return cashflow.Projection(
+        years=horizon(m, life_key), revenue_usd_per_year=revenue, power_usd_per_year=power, capex_usd=capex,
+        discount_rate=m["discount_rate"],
+        revenue_multiplier=cashflow.mining_multiplier(m["difficulty_growth_per_year"], d["years_to_halving"],
+                                                      m["fee_share"]),
+        opex_fixed_usd_per_year=m["opex_mining_usd_per_mw_year"], can_switch_off=True)
 
 
 def asic_mining(m: Market, asic: str, spec: dict[str, Any]) -> Use:
-    d = derived(m)
-    j, pue, up = spec["j_per_th"], m["pue_mining"], m["uptime_mining"]
-    hp = d["hashprice_usd_per_ph_day"]
+    hp = derived(m)["hashprice_usd_per_ph_day"]
     assert hp is not None
+    j = spec["j_per_th"] * m["asic_efficiency_factor"]
+    pue, up = m["pue_mining"], m["uptime_mining"]
     rev = model.mining_revenue_usd_per_year(1.0, j, pue, hp, up, m["pool_fee"])
     power = model.power_cost_usd_per_year(1.0, m["power_usd_per_mwh"], up)
     th = model.mining_ph_per_facility_mw(j, pue) * 1000
     capex = m["capex_mining_usd_per_mw"] + th * m["asic_usd_per_th"]
-    years = int(m["horizon_years"])
-    margins = [r - power for r in model.mining_revenues_by_year(
-        rev, years, m["difficulty_growth_per_year"], d["years_to_halving"])]
-    return _finish("asic_mining", f"ASIC mining, {asic}", m, 1 / pue, rev, power,
-                   capex, margins, {"asic": asic, "j_per_th": j, "th_s_per_facility_mw": th,
-                                    "hashprice_usd_per_ph_day": hp, "asic_source": spec["source"]})
+    return _row("asic_mining", f"ASIC mining, {asic}", 1 / pue,
+                _mining_projection(m, rev, power, capex, "asic_life_years"),
+                {"asic": asic, "j_per_th": j, "th_s_per_facility_mw": th, "hashprice_usd_per_ph_day": hp,
+                 "asic_usd_per_th": m["asic_usd_per_th"], "asic_source": spec["source"]})
+
+
+# --- devices and their prices ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Price:
+    model: str
+    on_demand: float
+    contract_1y: float | None
+    server_usd: float
+    why: str
+
+
+def gpu_model(device: str) -> str | None:
+    """The gpu_prices.json model a device name is, by its patterns; None when none matches."""
+    name = " ".join(device.lower().split())
+    for model_name, row in gpu_prices()["models"].items():
+        if any(re.search(p, name) for p in row["patterns"]):
+            return str(model_name)
+    return None
+
+
+def price(m: Market, meas: Measured) -> Price | str:
+    """The device's rental price, or why it has none."""
+    if meas.kind == "cpu":
+        return f"{meas.device} is a CPU: it is not rented by the GPU-hour"
+    table = gpu_prices()
+    user = m.inputs["gpu_usd_per_hour"]
+    found = gpu_model(meas.device)
+    if user.given:
+        one_year = m["gpu_usd_per_hour_1y"] if m.inputs["gpu_usd_per_hour_1y"].given else None
+        return Price(found or meas.device, user.value, one_year, _server(m, found), f"given: {user.source}")
+    if found is None:
+        return (f"no rental price for {meas.device} in gpu_prices.json: give one with "
+                "--set gpu_usd_per_hour=... (USD per GPU-hour)")
+    if found == table["reference"]:
+        return Price(found, m["gpu_usd_per_hour"], m["gpu_usd_per_hour_1y"], _server(m, found),
+                     f"{found}: {m.inputs['gpu_usd_per_hour'].source}")
+    row = table["models"][found]
+    return Price(found, float(row["on_demand"]["value"]), float(row["contract_1y"]["value"]),
+                 _server(m, found), f"{found}: {row['on_demand']['source']}")
+
+
+def _server(m: Market, found: str | None) -> float:
+    """Capex per device: the user's, the model's server price, else the reference's (said)."""
+    given = m.inputs.get("gpu_server_usd_per_gpu")
+    if given is not None and given.given:
+        return given.value
+    table = gpu_prices()
+    row = table["models"].get(found or "", table["models"][table["reference"]])
+    return float(row["server_usd_per_gpu"]["value"])
+
+
+def ai_watts_all_in(m: Market, meas: Measured | None, watts: float | None = None) -> tuple[float, str]:
+    """Watts per GPU all-in: measured watts x host overhead, else the reference system's maximum
+    per GPU (its system_kw / gpus)."""
+    w = watts if watts else (meas.ai_watts if meas is not None else None)
+    if w:
+        return w * m["host_overhead"], f"measured {w:.0f} W x host overhead {m['host_overhead']:g}"
+    ref = systems()["reference_gpu"]["system"]
+    return system_watts_per_gpu(), f"{ref}: system maximum {system_watts_per_gpu():g} W per GPU, all-in"
+
+
+def _ai_capex(m: Market, devices: float, server_usd: float) -> float:
+    return m["capex_ai_usd_per_it_mw"] / m["pue_ai"] + devices * server_usd
 
 
 def device_mining(m: Market, meas: Measured) -> Use:
     if not meas.sha256d_hps or not meas.sha256d_watts:
+        from benchhash.errors import InputError
         raise InputError(f"{meas.source}: no SHA-256d rate with an energy reading to price")
-    d = derived(m)
-    hp = d["hashprice_usd_per_ph_day"]
+    hp = derived(m)["hashprice_usd_per_ph_day"]
     assert hp is not None
     w_all_in = meas.sha256d_watts * m["host_overhead"]
     j = model.j_per_th_from_measurement(meas.sha256d_hps, w_all_in)
     pue, up = m["pue_ai"], m["uptime_mining"]
     rev = model.mining_revenue_usd_per_year(1.0, j, pue, hp, up, m["pool_fee"])
     power = model.power_cost_usd_per_year(1.0, m["power_usd_per_mwh"], up)
-    gpus = model.gpus_per_facility_mw(w_all_in, pue)
-    capex = m["capex_ai_usd_per_it_mw"] / pue + gpus * m["gpu_server_usd_per_gpu"]
-    years = int(m["horizon_years"])
-    margins = [r - power for r in model.mining_revenues_by_year(
-        rev, years, m["difficulty_growth_per_year"], d["years_to_halving"])]
+    devices = model.gpus_per_facility_mw(w_all_in, pue)
+    server = m["cpu_server_usd"] if meas.kind == "cpu" else _server(m, gpu_model(meas.device))
+    capex = m["capex_ai_usd_per_it_mw"] / pue + devices * server
     kind = "measured" if meas.measured else "reference"
-    return _finish("device_mining", f"mining, {meas.device} ({kind})", m, 1 / pue, rev, power,
-                   capex, margins, {"sha256d_hps": meas.sha256d_hps, "device_watts": meas.sha256d_watts,
-                                    "watts_all_in": w_all_in, "j_per_th_all_in": j,
-                                    "devices_per_facility_mw": gpus, "source": meas.source})
+    return _row("device_mining", f"mining, {meas.device} ({kind})", 1 / pue,
+                _mining_projection(m, rev, power, capex, "gpu_life_years"),
+                {"sha256d_hps": meas.sha256d_hps, "device_watts": meas.sha256d_watts, "watts_all_in": w_all_in,
+                 "j_per_th_all_in": j, "devices_per_facility_mw": devices, "server_usd_per_device": server,
+                 "source": meas.source})
 
 
-def ai_watts_all_in(m: Market, meas: Measured | None) -> tuple[float, str]:
-    """Watts per GPU all-in: measured AI-workload watts x host overhead, else the system spec."""
-    if meas is not None and meas.ai_watts:
-        return meas.ai_watts * m["host_overhead"], f"measured {meas.ai_watts:.0f} W x host overhead"
-    gpu_w = reference_gpu_watts()
-    return gpu_w * m["host_overhead"], \
-        f"{systems()['reference_gpu']['system']}: {gpu_w:g} W GPU x host overhead {m['host_overhead']:g}"
-
-
-def reference_gpu_watts() -> float:
-    """Board power of the reference GPU, from its system's datasheet entry."""
-    s = systems()
-    return float(s["systems"][s["reference_gpu"]["system"]]["gpu_w"])
-
-
-def _ai_capex(m: Market, gpus: float) -> float:
-    return m["capex_ai_usd_per_it_mw"] / m["pue_ai"] + gpus * m["gpu_server_usd_per_gpu"]
-
-
-def ai_rental(m: Market, meas: Measured | None = None) -> Use:
+def _rental(m: Market, meas: Measured | None, p: Price, contract: bool) -> Use:
     w, why = ai_watts_all_in(m, meas)
     pue = m["pue_ai"]
-    rev = model.rental_revenue_usd_per_year(1.0, w, pue, m["gpu_usd_per_hour"], m["gpu_utilisation"])
-    power = model.power_cost_usd_per_year(1.0, m["power_usd_per_mwh"])
+    usd_h = p.contract_1y if contract and p.contract_1y is not None else p.on_demand
+    util = m["gpu_utilisation_contract" if contract else "gpu_utilisation"]
+    rev = model.rental_revenue_usd_per_year(1.0, w, pue, usd_h, util)
     gpus = model.gpus_per_facility_mw(w, pue)
-    years = int(m["horizon_years"])
-    margins = [r - power for r in model.declining_by_year(rev, years, m["gpu_price_decline_per_year"])]
-    return _finish("ai_rental", "AI rental (GPU-hours)", m, 1 / pue, rev, power,
-                   _ai_capex(m, gpus), margins,
-                   {"watts_per_gpu_all_in": w, "watts_basis": why, "gpus_per_facility_mw": gpus})
+    proj = cashflow.Projection(
+        years=horizon(m, "gpu_life_years"), revenue_usd_per_year=rev,
+        power_usd_per_year=model.power_cost_usd_per_year(1.0, m["power_usd_per_mwh"]),
+        capex_usd=_ai_capex(m, gpus, p.server_usd), discount_rate=m["discount_rate"],
+        revenue_multiplier=cashflow.declining(m["gpu_price_decline_per_year"], yearly_steps=contract),
+        opex_share_of_revenue=m["opex_ai_share_of_revenue"])
+    device = "" if meas is None or not meas.measured else f", {meas.device}"
+    return _row("ai_rental_contract" if contract else "ai_rental",
+                f"AI rental ({'1-year contracts' if contract else 'GPU-hours on demand'}{device})", 1 / pue, proj,
+                {"watts_per_gpu_all_in": w, "watts_basis": why, "gpus_per_facility_mw": gpus,
+                 "usd_per_gpu_hour": usd_h, "utilisation": util, "gpu_model": p.model, "price_basis": p.why,
+                 "server_usd_per_gpu": p.server_usd})
 
 
-def ai_tokens(m: Market, meas: Measured, price_key: str = "usd_per_m_tokens_8b") -> Use:
-    if not meas.tokens_per_second:
-        raise InputError(f"{meas.source}: no llm decode rate to price")
-    w, why = ai_watts_all_in(m, meas)
+def ai_rental(m: Market, meas: Measured | None, p: Price) -> Use:
+    return _rental(m, meas, p, contract=False)
+
+
+def ai_rental_contract(m: Market, meas: Measured | None, p: Price) -> Use:
+    return _rental(m, meas, p, contract=True)
+
+
+def token_price_key(d: Decode) -> str | None:
+    """The market input that prices this model's tokens: the small (8B) or large (70B) class;
+    None for a model too small to sell (the tiny preset)."""
+    if d.model_params is None or d.model_params < SMALL_MODEL_MIN:
+        return None
+    return "usd_per_m_tokens_70b" if d.model_params >= LARGE_MODEL_MIN else "usd_per_m_tokens_8b"
+
+
+def best_decode(meas: Measured) -> Decode | None:
+    """The metered decode phase with the fewest joules per token (the largest batch, usually)."""
+    metered = [d for d in meas.decode if d.joules_per_token is not None]
+    return min(metered, key=lambda d: d.joules_per_token or 0.0) if metered else None
+
+
+def ai_tokens(m: Market, meas: Measured, d: Decode, price_key: str, server_usd: float) -> Use:
+    w, why = ai_watts_all_in(m, meas, d.watts)
     pue = m["pue_ai"]
     gpus = model.gpus_per_facility_mw(w, pue)
-    tokens = gpus * meas.tokens_per_second * 3600 * model.HOURS_PER_YEAR * m["gpu_utilisation"]
+    tokens = gpus * d.tokens_per_second * 3600 * model.HOURS_PER_YEAR * m["gpu_utilisation"]
     rev = tokens * m[price_key] / 1e6
-    power = model.power_cost_usd_per_year(1.0, m["power_usd_per_mwh"])
-    years = int(m["horizon_years"])
-    margins = [r - power for r in model.declining_by_year(rev, years, m["gpu_price_decline_per_year"])]
-    return _finish("ai_tokens", f"AI tokens, {meas.device}", m, 1 / pue, rev, power,
-                   _ai_capex(m, gpus), margins,
-                   {"tokens_per_second_per_gpu": meas.tokens_per_second, "tokens_per_year": tokens,
-                    "price_input": price_key, "watts_per_gpu_all_in": w, "watts_basis": why})
+    proj = cashflow.Projection(
+        years=horizon(m, "gpu_life_years"), revenue_usd_per_year=rev,
+        power_usd_per_year=model.power_cost_usd_per_year(1.0, m["power_usd_per_mwh"]),
+        capex_usd=_ai_capex(m, gpus, server_usd), discount_rate=m["discount_rate"],
+        revenue_multiplier=cashflow.declining(m["token_price_decline_per_year"]),
+        opex_share_of_revenue=m["opex_ai_share_of_revenue"])
+    what = f"{d.preset} " if d.preset else ""
+    return _row("ai_tokens", f"AI tokens, {meas.device}, {what}{d.phase}", 1 / pue, proj,
+                {"tokens_per_second_per_gpu": d.tokens_per_second, "joules_per_token": d.joules_per_token,
+                 "batch": d.batch, "preset": d.preset, "model_params": d.model_params, "tokens_per_year": tokens,
+                 "price_input": price_key, "usd_per_m_tokens": m[price_key], "watts_per_gpu_all_in": w,
+                 "watts_basis": why, "source": meas.source})
 
 
 def colocation(m: Market) -> Use:
     it_mw = 1 / m["pue_ai"]
     rev = m["colocation_usd_per_it_mw_year"] * it_mw
     power = model.power_cost_usd_per_year(1.0, m["power_usd_per_mwh"]) * (1 - m["colocation_power_passthrough"])
-    capex = m["capex_ai_usd_per_it_mw"] * it_mw
-    margins = [rev - power] * int(m["horizon_years"])
-    return _finish("colocation", "colocation lease", m, it_mw, rev, power, capex, margins,
-                   {"lease_usd_per_it_mw_year": m["colocation_usd_per_it_mw_year"]})
+    proj = cashflow.Projection(
+        years=horizon(m, "colocation_lease_years"), revenue_usd_per_year=rev, power_usd_per_year=power,
+        capex_usd=m["capex_ai_usd_per_it_mw"] * it_mw, discount_rate=m["discount_rate"],
+        revenue_multiplier=cashflow.escalating(m["colocation_escalator_per_year"]),
+        opex_share_of_revenue=m["opex_colocation_share_of_revenue"])
+    return _row("colocation", "colocation lease", it_mw, proj,
+                {"lease_usd_per_it_mw_year": m["colocation_usd_per_it_mw_year"],
+                 "escalator_per_year": m["colocation_escalator_per_year"]})

@@ -252,14 +252,18 @@ def print_econ(data: dict[str, Any], out: Console) -> None:
             None if b["mining_zero_margin_power_usd_per_mwh"] is None
             else f"mining's zero-margin power price {b['mining_zero_margin_power_usd_per_mwh']:.0f} $/MWh")
         if text))
-    tt = Table(title="tornado (GPU cloud, revenue): each input alone at the ends of its range")
+    for name in ("gpu_cloud", "colocation_lease"):
+        out.print(_tornado_table(c[name]))
+
+
+def _tornado_table(reading: dict[str, Any]) -> Table:
+    tt = Table(title=f"tornado ({reading['label']}, revenue): each input alone at the ends of its range")
     for col in ("input", "low", "high", "ratio at low", "ratio at high", "swing"):
         tt.add_column(col, justify="left" if col == "input" else "right")
-    for r in c["tornado"]:
+    for r in reading["tornado"]:
         tt.add_row(r["input"], f"{r['low']:g}", f"{r['high']:g}", _ratio(r["ratio_at_low"]),
                    _ratio(r["ratio_at_high"]), _ratio(r["swing"]))
-    out.print(tt)
-
+    return tt
 
 def _print_deals(deals: dict[str, Any], out: Console) -> None:
     t = Table(title="miners' public AI deals (USD per IT-MW-year = value / years / IT MW; base terms)")

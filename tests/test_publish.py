@@ -261,8 +261,9 @@ def test_html_report_renders_in_a_real_browser(tmp_path: Path, cli: Cli) -> None
     assert proc.returncode == 0 and shot.is_file(), proc.stderr[-2000:]
     assert not [line for line in proc.stderr.splitlines() if "CONSOLE" in line], proc.stderr[-2000:]
     dom = subprocess.run([*chrome, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
-    assert dom.count('class="chart"') == 3
-    for title in ("Throughput in H/s", "Work per joule in H/J", "Revenue per facility MW-year"):
+    assert dom.count('class="chart"') == 6
+    for title in ("Throughput in H/s", "Work per joule in H/J", "Revenue per facility MW-year",
+                  "Price duration and mining", "Margin by month and use", "hours on by month"):
         assert title in dom
     import matplotlib.image
     pixels = matplotlib.image.imread(shot)[..., :3]

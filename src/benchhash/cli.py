@@ -353,14 +353,51 @@ def econ(
         "--json", help="inputs (value, unit, source, date) and outputs as JSON")] = False,
     deals: Annotated[bool, typer.Option(
         "--deals", help="miners' public AI deals beside the model's rows")] = False,
+    hourly: Annotated[bool, typer.Option(
+        "--hourly", help="dispatch each use hour by hour over a price series (default: ERCOT HB_WEST 2023)")] = False,
+    prices: Annotated[str | None, typer.Option(
+        help="hourly price series: a CSV (hour_start_utc,price_usd_per_mwh or ERCOT's layouts) or a shipped "
+             "name; implies --hourly")] = None,
+    fill: Annotated[str | None, typer.Option(help="fill gaps in the series: previous | linear")] = None,
+    settlement_point: Annotated[str | None, typer.Option(
+        help="ERCOT layouts: the settlement point to read (e.g. HB_WEST)")] = None,
+    contract: Annotated[str, typer.Option(
+        help="index (hourly price + power_adder_usd_per_mwh) | ppa (power_usd_per_mwh fixed, unused MWh sold back)")
+    ] = "index",
+    min_on_hours: Annotated[int, typer.Option(help="price-responsive mining: minimum hours on once started")] = 1,
+    min_off_hours: Annotated[int, typer.Option(help="price-responsive mining: minimum hours off once stopped")] = 1,
+    ramp_cost: Annotated[float, typer.Option(help="price-responsive mining: USD per MW per restart")] = 0.0,
+    fourcp: Annotated[str | None, typer.Option(
+        "--4cp", help="intervals to curtail mining in (ISO hours or start/end, comma list or file)")] = None,
+    fourcp_charge: Annotated[float | None, typer.Option(
+        "--4cp-charge", help="transmission charge, USD per MW-year of load in the --4cp intervals")] = None,
+    plot: Annotated[str | None, typer.Option(
+        help="write the hourly charts (price duration, monthly margin, hours on) to this .png/.svg/.pdf")] = None,
 ) -> None:
     """Revenue, cost, margin, capex, payback and NPV per facility MW for each use of the power;
-    --claim tests 'AI MW earns what mining MW earns' in both readings (GPU cloud, lease)."""
+    --claim tests 'AI MW earns what mining MW earns' in both readings (GPU cloud, lease);
+    --hourly dispatches each use over a real hourly price series (curtailment, PPA credits, mullet site)."""
     from benchhash.econ.report import EconRequest, econ_json, print_econ
+    from benchhash.econ.site import HourlyRequest
 
+    hour_req = None
+    if plot:
+        from benchhash.econ.plots import check_path
+        check_path(plot)
+    if hourly or prices or plot:
+        hour_req = HourlyRequest(prices, fill, settlement_point, contract, min_on_hours, min_off_hours,
+                                 ramp_cost, fourcp, fourcp_charge)
+    elif fill or settlement_point or fourcp or fourcp_charge is not None:
+        raise InputError("--fill, --settlement-point, --4cp and --4cp-charge need --hourly or --prices")
     data = econ_json(EconRequest(results=tuple(results or ()), market=market, sets=tuple(set_ or ()),
                                  asic=asic, claim=claim, ai_mw=ai_mw, mining_mw=mining_mw,
-                                 draws=draws, seed=seed, deals=deals))
+                                 draws=draws, seed=seed, deals=deals, hourly=hour_req))
+    if plot and hour_req is not None:
+        from benchhash.econ import prices as price_series
+        from benchhash.econ.plots import write_hourly_charts
+        series = price_series.load(hour_req.prices, hour_req.fill, hour_req.point)
+        write_hourly_charts(data["hourly"], series.usd_per_mwh.tolist(), plot)
+        progress.info("hourly charts written to %s", plot)
     if as_json:
         print(json.dumps(data, indent=1))
     else:

@@ -29,13 +29,14 @@ def _umask() -> int:
     return mask
 
 
-def write_atomic(path: str | Path, text: str) -> Path:
+def write_atomic(path: str | Path, text: str | bytes) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    data = text.encode("utf-8") if isinstance(text, str) else text
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a result is meant to be shared
@@ -121,7 +122,7 @@ def clean_text(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def write_output(path: str | Path, text: str, flag: str = "--out") -> Path:
+def write_output(path: str | Path, text: str | bytes, flag: str = "--out") -> Path:
     """write_atomic for a file the user named: a folder, a file's child, /proc or a read-only
     place is one InputError naming the flag and the reason."""
     p = Path(path)

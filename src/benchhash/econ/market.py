@@ -30,7 +30,7 @@ from benchhash.fsutil import read_json
 FRACTIONS = {"fee_share", "pool_fee", "uptime_mining", "gpu_utilisation", "gpu_utilisation_contract",
              "colocation_power_passthrough", "gpu_price_decline_per_year", "token_price_decline_per_year",
              "opex_ai_share_of_revenue", "opex_colocation_share_of_revenue", "btc_difficulty_correlation",
-             "colocation_escalator_per_year"}
+             "colocation_escalator_per_year", "ai_load_factor"}
 AT_LEAST_ONE = {"pue_mining", "pue_ai", "host_overhead"}
 SIGNED = {"difficulty_growth_per_year"}
 WHOLE = {"block_height": 7_000_000, "horizon_years": 100, "asic_life_years": 100, "gpu_life_years": 100,

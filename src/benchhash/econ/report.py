@@ -16,6 +16,7 @@ from benchhash.econ import deals as deals_mod
 from benchhash.econ import market as markets
 from benchhash.econ import uses
 from benchhash.econ.measured import from_result
+from benchhash.econ.site import HourlyRequest
 from benchhash.errors import InputError
 from benchhash.report.units import musd
 
@@ -45,6 +46,7 @@ class EconRequest:
     draws: int = 10_000
     seed: int = 0
     deals: bool = False
+    hourly: HourlyRequest | None = None      # dispatch over an hourly price series
 
 
 def _checked(req: EconRequest) -> None:
@@ -141,6 +143,11 @@ def econ_json(req: EconRequest) -> dict[str, Any]:
         out["deals"] = deals_mod.beside_model(out["uses"])
     if req.claim:
         out["claim"] = claim_json(m, spec, req, measured, rows, notes)
+    if req.hourly is not None:
+        from benchhash.econ import prices, site
+        h = req.hourly
+        series = prices.load(h.prices, h.fill, h.point)
+        out["hourly"] = site.analyse(series, m, spec, rows, h, req.ai_mw, req.mining_mw)
     return out
 
 
@@ -226,6 +233,8 @@ def print_econ(data: dict[str, Any], out: Console) -> None:
     out.print(t)
     if "deals" in data:
         _print_deals(data["deals"], out)
+    if "hourly" in data:
+        print_hourly(data["hourly"], out)
     c = data.get("claim")
     if not c:
         return
@@ -280,3 +289,44 @@ def _print_deals(deals: dict[str, Any], out: Console) -> None:
     out.print(t)
     med = deals["median_usd_per_it_mw_year"]
     out.print("  median deal: " + ", ".join(f"{k} {musd(v)}/IT-MW-y" for k, v in sorted(med.items())))
+
+
+def print_hourly(h: dict[str, Any], out: Console) -> None:
+    """Each use over the price series, the flexibility value, the mullet site, the claim on margin."""
+    sr, i = h["series"], h["inputs"]
+    c = i["contract"]
+    terms = (f"index: hourly price + {c['adder_usd_per_mwh']:.2f} $/MWh" if c["kind"] == "index"
+             else f"PPA at {c['ppa_usd_per_mwh']:.2f} $/MWh, unused MWh sold back at the hourly price")
+    out.print(f"[bold]hourly[/] {escape(sr['label'])}: {sr['hours']:,} h from {sr['first_hour_utc']}, mean "
+              f"{sr['mean_usd_per_mwh']:.2f} $/MWh, max {sr['max_usd_per_mwh']:,.0f}; contract {terms}")
+    out.print(f"  mining earns {i['revenue_usd_per_mwh']:.2f} $ per facility MWh (hashprice "
+              f"{i['hashprice_usd_per_ph_day']:.2f} $/PH/day, {i['j_per_th']:.1f} J/TH, PUE {i['pue_mining']:g}); "
+              f"it runs at or below {h['breakeven_usd_per_mwh']:.2f} $/MWh: {h['hours_curtailed']:,} h curtailed; "
+              f"flexibility is worth {musd(h['flexibility_value_usd_per_mw_year'])} per MW-year")
+    t = Table(title="per facility MW-year over the series (credits: unused contract MWh sold back)")
+    for col in ("use", "hours on", "MWh", "revenue", "power", "credits", "opex", "margin"):
+        t.add_column(col, justify="left" if col == "use" else "right")
+    for u in h["uses"].values():
+        t.add_row(escape(u["label"]), f"{u['hours_on']:,}", f"{u['energy_mwh_per_year']:,.0f}",
+                  musd(u["revenue_usd_per_year"]), musd(u["power_cost_usd_per_year"]),
+                  musd(u["credits_usd_per_year"]), musd(u["opex_usd_per_year"]), musd(u["margin_usd_per_year"]))
+    out.print(t)
+    _print_mullet(h["mullet"], out)
+    for name, r in h["claim"].items():
+        flat = r.get("against_flat_mining", {}).get("in_words", "-")
+        out.print(f"  claim on margin, hourly, {name.replace('_', ' ')}: {r['in_words']} "
+                  f"(against flat mining: {flat})")
+
+
+def _print_mullet(mu: dict[str, Any], out: Console) -> None:
+    if "sites" not in mu:
+        out.print(f"  mullet site: {escape(mu['note'])}")
+        return
+    t = Table(title=f"sites of {mu['ai_mw'] + mu['mining_mw']:g} facility MW: {mu['ai_mw']:g} MW AI in front, "
+                    f"{mu['mining_mw']:g} MW mining behind, against pure sites")
+    for col in ("site", "revenue/y", "power/y", "credits/y", "margin/y", "MWh/y"):
+        t.add_column(col, justify="left" if col == "site" else "right")
+    for name, s in mu["sites"].items():
+        t.add_row(name.replace("_", " "), musd(s["revenue_usd_per_year"]), musd(s["power_cost_usd_per_year"]),
+                  musd(s["credits_usd_per_year"]), musd(s["margin_usd_per_year"]), f"{s['energy_mwh_per_year']:,.0f}")
+    out.print(t)

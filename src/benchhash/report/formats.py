@@ -166,7 +166,22 @@ def _charts(results: list[Item], econ: dict[str, Any] | None) -> list[tuple[str,
         title = f"Revenue per facility MW-year by use (market {econ['market']}; grey: reference figures)"
         charts.append((title, _bars(title, _unique([a for a, _ in uses]), [b for _, b in uses],
                                     "USD per facility MW-year", colors, log_ok=False)))
+    if econ and "hourly" in econ:
+        charts += _hourly_charts(econ["hourly"])
     return charts
+
+
+def _hourly_charts(h: dict[str, Any]) -> list[tuple[str, str]]:
+    """The hourly analysis' charts over the default price series (said in each title)."""
+    import matplotlib.pyplot as plt
+
+    from benchhash.econ import plots, prices
+    series = prices.load(h["series"]["name"])
+    out = []
+    for title, fig in plots.figures(h, series.usd_per_mwh.tolist()):
+        out.append((f"{title} ({h['series']['label']}, market inputs as above)", _png(fig)))
+        plt.close(fig)
+    return out
 
 
 def html_page(results: list[Item], econ: dict[str, Any] | None) -> str:
@@ -197,7 +212,8 @@ def _econ(results: list[Item]) -> dict[str, Any] | None:
     """Revenue per MW for the HTML page's chart; None (said) when economics cannot price them."""
     from benchhash.econ.report import EconRequest, econ_json
     try:
-        return econ_json(EconRequest(results=tuple(f for f, _ in results), draws=1))
+        from benchhash.econ.site import HourlyRequest
+        return econ_json(EconRequest(results=tuple(f for f, _ in results), draws=1, hourly=HourlyRequest()))
     except BenchhashError as exc:
         log.warning("note: no revenue chart (%s)", exc)
         return None

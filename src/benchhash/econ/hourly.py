@@ -1,0 +1,244 @@
+"""Hour-by-hour dispatch of one facility MW over a real price series.
+
+Mining is interruptible: the price-responsive fleet runs in an hour when its revenue per
+facility MWh is at least what that MWh costs (the hourly price plus adders on an index
+contract; the hourly price it could be sold back at under a fixed-price PPA). The flat fleet runs
+every hour. AI is firm: it runs every hour at its load factor. Under a PPA the site pays the
+contract price for its whole interconnect every hour and sells what it does not draw back at
+the hourly price (the "power credit"); under an index contract it pays what it draws at the
+hourly price plus adders. Optional constraints on the responsive fleet (minimum on/off hours, a
+ramp cost per start, forced 4CP curtailment) are solved exactly by dynamic programming.
+
+Every figure is per facility MW over the whole series and, annualised, per year."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from benchhash.econ.prices import PriceSeries
+from benchhash.errors import InputError
+
+CONTRACTS = ("index", "ppa")
+
+
+@dataclass(frozen=True)
+class Contract:
+    """How the site buys power: 'index' (hourly price + adder per MWh drawn) or 'ppa' (a fixed
+    price for every MWh of the interconnect; undrawn MWh sold back at the hourly price)."""
+
+    kind: str = "index"
+    adder_usd_per_mwh: float = 0.0
+    ppa_usd_per_mwh: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in CONTRACTS:
+            raise InputError(f"--contract must be index or ppa, got {self.kind!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        if self.kind == "ppa":
+            return {"kind": "ppa", "ppa_usd_per_mwh": self.ppa_usd_per_mwh}
+        return {"kind": "index", "adder_usd_per_mwh": self.adder_usd_per_mwh}
+
+
+@dataclass(frozen=True)
+class Flex:
+    """Constraints on the price-responsive fleet (defaults: none, the plain hourly rule)."""
+
+    min_on_hours: int = 1
+    min_off_hours: int = 1
+    ramp_cost_usd_per_mw: float = 0.0            # per start (off -> on)
+    curtail: np.ndarray | None = None            # bool per hour: forced off (4CP intervals)
+    fourcp_usd_per_mw_year: float | None = None  # transmission charge per MW of 4CP load
+
+    def __post_init__(self) -> None:
+        if self.min_on_hours < 1 or self.min_off_hours < 1:
+            raise InputError("--min-on-hours and --min-off-hours must be at least 1")
+        if self.ramp_cost_usd_per_mw < 0 or (self.fourcp_usd_per_mw_year or 0) < 0:
+            raise InputError("--ramp-cost and --4cp-charge must not be negative")
+
+    @property
+    def plain(self) -> bool:
+        return self.min_on_hours == 1 and self.min_off_hours == 1 and self.ramp_cost_usd_per_mw == 0
+
+
+@dataclass
+class Outcome:
+    """One use over the series, per facility MW (money in USD, energy in MWh)."""
+
+    label: str
+    hours: int
+    on: np.ndarray                       # bool per hour
+    draw_mw: np.ndarray                  # MW drawn per hour
+    revenue: np.ndarray                  # USD per hour
+    power_cost: np.ndarray               # USD per hour, credits apart
+    credits: np.ndarray                  # USD per hour: undrawn contract MWh sold back
+    opex: np.ndarray                     # USD per hour, power excluded
+    transmission_4cp_usd: float = 0.0
+    starts: int = 0
+    ramp_usd: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def margin(self) -> np.ndarray:
+        return self.revenue - self.power_cost + self.credits - self.opex
+
+    @property
+    def margin_usd(self) -> float:
+        return float(self.margin.sum()) - self.transmission_4cp_usd - self.ramp_usd
+
+    def to_json(self, series: PriceSeries) -> dict[str, Any]:
+        per_year = 8760 / self.hours
+        totals = {"hours_on": int(self.on.sum()), "energy_mwh": float(self.draw_mw.sum()),
+                  "revenue_usd": float(self.revenue.sum()), "power_cost_usd": float(self.power_cost.sum()),
+                  "credits_usd": float(self.credits.sum()), "opex_usd": float(self.opex.sum()),
+                  "transmission_4cp_usd": self.transmission_4cp_usd, "ramp_usd": self.ramp_usd,
+                  "margin_usd": self.margin_usd}
+        out: dict[str, Any] = {"label": self.label, "hours": self.hours, **totals}
+        out.update({f"{k}_per_year": v * per_year for k, v in totals.items()})
+        out["starts"] = self.starts
+        out.update(self.extra)
+        out["monthly"] = monthly(self, series)
+        return out
+
+
+def monthly(o: Outcome, series: PriceSeries) -> list[dict[str, Any]]:
+    months = series.months()
+    out = []
+    for mm in dict.fromkeys(months.tolist()):
+        sel = months == mm
+        out.append({"month": mm, "hours": int(sel.sum()), "hours_on": int(o.on[sel].sum()),
+                    "margin_usd": float(o.margin[sel].sum()), "revenue_usd": float(o.revenue[sel].sum())})
+    return out
+
+
+def marginal_cost(p: np.ndarray, c: Contract) -> np.ndarray:
+    """What drawing one more MWh costs in each hour: the price plus adders (index), or the price
+    the MWh would otherwise be sold back at (PPA)."""
+    return p + c.adder_usd_per_mwh if c.kind == "index" else p
+
+
+def _bill(p: np.ndarray, draw: np.ndarray, c: Contract, pays_contract: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(power cost, credits) per hour for a load drawing `draw` MW of a 1 MW interconnect share."""
+    if c.kind == "index":
+        return draw * (p + c.adder_usd_per_mwh), np.zeros_like(p)
+    if not pays_contract:
+        return draw * p, np.zeros_like(p)          # the contract is paid by the load it soaks up behind
+    return np.full_like(p, c.ppa_usd_per_mwh), (1 - draw) * p
+
+
+def mining_revenue_usd_per_mwh(hashprice_usd_per_ph_day: float, pool_fee: float, ph_per_facility_mw: float) -> float:
+    """What one facility MWh of mining earns: hashprice x (1 - pool fee) x PH/s per MW / 24."""
+    return hashprice_usd_per_ph_day * (1 - pool_fee) * ph_per_facility_mw / 24
+
+
+@dataclass(frozen=True)
+class Mining:
+    revenue_usd_per_mwh: float          # per facility MWh drawn while running
+    uptime: float                       # share of an on-hour the fleet actually hashes
+    opex_usd_per_mw_year: float
+
+    def breakeven_usd_per_mwh(self, c: Contract) -> float:
+        """The hourly price at and below which the responsive fleet runs."""
+        return self.revenue_usd_per_mwh - (c.adder_usd_per_mwh if c.kind == "index" else 0.0)
+
+
+def mining(series: PriceSeries, m: Mining, c: Contract, flex: Flex | None, label: str,
+           pays_contract: bool = True) -> Outcome:
+    """The fleet's hours: flex None runs every hour (flat); else the price-responsive dispatch."""
+    p = series.usd_per_mwh
+    value = m.uptime * (m.revenue_usd_per_mwh - marginal_cost(p, c))   # per hour on, against off
+    if flex is None:
+        on = np.ones(len(p), dtype=bool)
+    elif flex.plain:
+        on = value >= 0
+        if flex.curtail is not None:
+            on &= ~flex.curtail
+    else:
+        on = dispatch(value, flex)
+    draw = on * m.uptime
+    cost, credits = _bill(p, draw, c, pays_contract)
+    starts = _starts(on)
+    out = Outcome(label, len(p), on, draw, draw * m.revenue_usd_per_mwh, cost, credits,
+                  np.full(len(p), m.opex_usd_per_mw_year / 8760), starts=starts,
+                  ramp_usd=starts * (flex.ramp_cost_usd_per_mw if flex else 0.0))
+    out.extra["breakeven_usd_per_mwh"] = m.breakeven_usd_per_mwh(c)
+    out.extra["revenue_usd_per_mwh"] = m.revenue_usd_per_mwh
+    return out
+
+
+def _starts(on: np.ndarray) -> int:
+    """Off -> on switches (the series is taken to begin on)."""
+    return int(np.count_nonzero(on[1:] & ~on[:-1]))
+
+
+def dispatch(value: np.ndarray, flex: Flex) -> np.ndarray:
+    """The on/off plan that maximises the sum of `value` over on-hours less the ramp cost per
+    start, with minimum on and off times and forced-off hours: dynamic programming over (state,
+    hours in it, capped at the minimum), exact. Before the series the fleet may be in either
+    state, as long as it likes."""
+    n, k = len(value), {1: flex.min_on_hours, 0: flex.min_off_hours}
+    forced = flex.curtail if flex.curtail is not None else np.zeros(n, dtype=bool)
+    best = {s: [-np.inf] * (k[s] - 1) + [0.0] for s in (0, 1)}
+    back = np.zeros((n, 2, max(k.values())), dtype=np.int64)     # previous (state, index) encoded s*K+i
+    big = max(k.values())
+    for h in range(n):
+        gain = {1: -np.inf if forced[h] else float(value[h]), 0: 0.0}
+        new: dict[int, list[float]] = {}
+        for s in (0, 1):
+            cap, other = k[s] - 1, 1 - s
+            switch = best[other][-1] - (flex.ramp_cost_usd_per_mw if s == 1 else 0.0)
+            row = []
+            for i in range(k[s]):
+                cands = []
+                if i == 0:
+                    cands.append((switch, other * big + k[other] - 1))
+                if i > 0:
+                    cands.append((best[s][i - 1], s * big + i - 1))
+                if i == cap:
+                    cands.append((best[s][cap], s * big + cap))
+                score, prev = max(cands, key=lambda c: c[0])
+                row.append(score + gain[s])
+                back[h, s, i] = prev
+            new[s] = row
+        best = new
+    state = 1 if max(best[1]) >= max(best[0]) else 0
+    idx = int(np.argmax(best[state]))
+    on = np.zeros(n, dtype=bool)
+    for h in range(n - 1, -1, -1):
+        on[h] = state == 1
+        code = int(back[h, state, idx])
+        state, idx = divmod(code, big)
+    return on
+
+
+@dataclass(frozen=True)
+class Firm:
+    """An AI load (rental, tokens or a leased hall) that runs every hour."""
+
+    label: str
+    revenue_usd_per_mw_year: float
+    load_factor: float                   # MW drawn per facility MW, on average
+    opex_share_of_revenue: float
+    power_paid_share: float = 1.0        # 1 - the share a tenant passes through (leases)
+
+
+def firm(series: PriceSeries, f: Firm, c: Contract) -> Outcome:
+    p = series.usd_per_mwh
+    n = len(p)
+    draw = np.full(n, f.load_factor)
+    cost, credits = _bill(p, draw, c)
+    revenue = np.full(n, f.revenue_usd_per_mw_year / 8760)
+    out = Outcome(f.label, n, np.ones(n, dtype=bool), draw, revenue, cost * f.power_paid_share,
+                  credits * f.power_paid_share, revenue * f.opex_share_of_revenue)
+    out.extra["load_factor"] = f.load_factor
+    return out
+
+
+def fourcp(o: Outcome, flex: Flex) -> None:
+    """Charge a use for its average draw in the 4CP intervals, at the given $/MW-year."""
+    if flex.curtail is None or not flex.curtail.any() or flex.fourcp_usd_per_mw_year is None:
+        return
+    o.transmission_4cp_usd = float(o.draw_mw[flex.curtail].mean()) * flex.fourcp_usd_per_mw_year * o.hours / 8760

@@ -1,0 +1,263 @@
+"""Hourly power price series: a two-column CSV (`hour_start_utc`, `price_usd_per_mwh`), a name
+shipped in data/prices/, or ERCOT's own report layouts (hourly day-ahead: Delivery Date, Hour
+Ending, Repeated Hour Flag, Settlement Point, Settlement Point Price; 15-minute real-time:
+Delivery Date, Delivery Hour, Delivery Interval, ..., averaged to hours). ERCOT's hours are in
+Central Prevailing Time: the repeated autumn hour is told apart by its flag, the skipped spring
+hour is simply absent, and both come out as consecutive UTC hours.
+
+A bad series is refused with the line and the problem: an unparseable time or number, a NaN, a
+duplicated hour, hours out of order, or a gap (filled only under an explicit --fill policy)."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from benchhash.errors import InputError
+
+DEFAULT = "ercot-hb_west-2023-da"
+FILLS = ("previous", "linear")
+CENTRAL = ZoneInfo("America/Chicago")
+LABELS = {
+    "ercot-hb_west-2023-da": "ERCOT HB_WEST day-ahead 2023",
+    "ercot-lz_west-2023-rt-interval1": "ERCOT LZ_WEST real-time 2023, first 15-min interval of each hour (a proxy)",
+}
+TWO_COLUMNS = ("hour_start_utc", "price_usd_per_mwh")
+DAM = ("delivery date", "hour ending", "settlement point price")
+RTM = ("delivery date", "delivery hour", "delivery interval", "settlement point price")
+
+
+@dataclass(frozen=True)
+class PriceSeries:
+    """One price per hour, hours consecutive; `hours` are hours since 1970-01-01T00:00Z."""
+
+    name: str
+    label: str
+    source: str
+    hours: np.ndarray
+    usd_per_mwh: np.ndarray
+    filled_hours: int = 0
+    fill: str | None = None
+    zone: str = "UTC"                  # the time zone whose calendar months group the hours
+
+    @property
+    def years(self) -> float:
+        return len(self.hours) / 8760
+
+    def months(self) -> np.ndarray:
+        """Each hour's calendar month ('YYYY-MM') in the series' zone (Central time for ERCOT)."""
+        if self.zone == "UTC":
+            return self.hours.astype("datetime64[h]").astype("datetime64[M]").astype(str)
+        z = ZoneInfo(self.zone)
+        return np.array([datetime.fromtimestamp(int(h) * 3600, z).strftime("%Y-%m") for h in self.hours])
+
+    def summary(self) -> dict[str, object]:
+        p = self.usd_per_mwh
+        return {"name": self.name, "label": self.label, "source": self.source, "hours": len(p),
+                "first_hour_utc": _iso(int(self.hours[0])), "last_hour_utc": _iso(int(self.hours[-1])),
+                "filled_hours": self.filled_hours, "fill": self.fill, "months_in": self.zone,
+                "mean_usd_per_mwh": float(p.mean()), "median_usd_per_mwh": float(np.median(p)),
+                "p95_usd_per_mwh": float(np.percentile(p, 95)), "max_usd_per_mwh": float(p.max()),
+                "min_usd_per_mwh": float(p.min()), "hours_below_zero": int((p < 0).sum())}
+
+
+def _iso(hour: int) -> str:
+    return datetime.fromtimestamp(hour * 3600, UTC).strftime("%Y-%m-%dT%H:00Z")
+
+
+def shipped() -> list[str]:
+    folder = resources.files("benchhash.data").joinpath("prices")
+    return sorted(p.name[:-4] for p in folder.iterdir() if p.name.endswith(".csv"))
+
+
+def load(spec: str | None = None, fill: str | None = None, point: str | None = None) -> PriceSeries:
+    """The series named or found at `spec` (default: the shipped ERCOT HB_WEST 2023 day-ahead)."""
+    if fill is not None and fill not in FILLS:
+        raise InputError(f"--fill must be one of {', '.join(FILLS)}, got {fill!r}")
+    spec = spec or DEFAULT
+    if spec in shipped():
+        path = Path(str(resources.files("benchhash.data").joinpath("prices", spec + ".csv")))
+        name, label, source = spec, LABELS.get(spec, spec), f"shipped: data/prices/{spec}.csv (provenance: README.md)"
+    elif Path(spec).is_file():
+        path = Path(spec)
+        name, label, source = path.stem, path.name, str(path)
+    else:
+        raise InputError(f"price series {spec!r}: no such file or shipped series ({', '.join(shipped())})")
+    rows, ercot = _rows(path, point)
+    if not rows:
+        raise InputError(f"{path}: no prices in the file")
+    hours, prices, filled = _consecutive(path, rows, fill)
+    zone = "America/Chicago" if ercot or name.startswith("ercot-") else "UTC"
+    return PriceSeries(name, label, source, hours, prices, filled, fill if filled else None, zone)
+
+
+def _rows(path: Path, point: str | None) -> tuple[list[tuple[int, int, float]], bool]:
+    """(line, hour since epoch, price) from any of the layouts, in file order; and whether the
+    layout is ERCOT's own."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = [h.strip().lower() for h in next(reader, [])]
+            lines = [(n, row) for n, row in enumerate(reader, start=2) if any(c.strip() for c in row)]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{path}: cannot read the price series ({exc})") from None
+    if all(c in header for c in TWO_COLUMNS):
+        return list(_two_columns(path, header, lines)), False
+    if all(c in header for c in RTM):
+        return list(_ercot(path, header, _only_point(path, header, lines, point), "delivery hour")), True
+    if all(c in header for c in DAM):
+        return list(_ercot(path, header, _only_point(path, header, lines, point), "hour ending")), True
+    raise InputError(f"{path}, line 1: header {','.join(header)[:80]!r} is none of the layouts "
+                     "(hour_start_utc,price_usd_per_mwh; or ERCOT's hourly day-ahead or 15-minute real-time report)")
+
+
+def _cell(path: Path, n: int, row: list[str], i: int) -> str:
+    if i >= len(row):
+        raise InputError(f"{path}, line {n}: too few columns")
+    return row[i].strip()
+
+
+def _price(path: Path, n: int, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{path}, line {n}: price {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise InputError(f"{path}, line {n}: price {text!r} is not a finite number")
+    return value
+
+
+def _two_columns(path: Path, header: list[str], lines: list[tuple[int, list[str]]]) -> Iterator[tuple[int, int, float]]:
+    it, ip = header.index(TWO_COLUMNS[0]), header.index(TWO_COLUMNS[1])
+    for n, row in lines:
+        yield n, _utc_hour(path, n, _cell(path, n, row, it)), _price(path, n, _cell(path, n, row, ip))
+
+
+def _utc_hour(path: Path, n: int, text: str) -> int:
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{path}, line {n}: time {text!r} is not an ISO 8601 time") from None
+    t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    if t.minute or t.second or t.microsecond:
+        raise InputError(f"{path}, line {n}: time {text!r} is not the start of an hour")
+    return int(t.timestamp()) // 3600
+
+
+def _only_point(path: Path, header: list[str], lines: list[tuple[int, list[str]]],
+                point: str | None) -> list[tuple[int, list[str]]]:
+    """The rows of one settlement point: the one asked for, or the only one in the file."""
+    col = next((header.index(c) for c in ("settlement point", "settlement point name") if c in header), None)
+    if col is None:
+        return lines
+    points = sorted({_cell(path, n, row, col) for n, row in lines})
+    if point is None and len(points) > 1:
+        raise InputError(f"{path}: {len(points)} settlement points ({', '.join(points[:6])}"
+                         f"{', ...' if len(points) > 6 else ''}); choose one with --settlement-point")
+    chosen = point or points[0]
+    if chosen not in points:
+        raise InputError(f"{path}: no settlement point {chosen!r} (has {', '.join(points[:6])})")
+    return [(n, row) for n, row in lines if _cell(path, n, row, col) == chosen]
+
+
+def _ercot(path: Path, header: list[str], lines: list[tuple[int, list[str]]],
+           hour_col: str) -> Iterator[tuple[int, int, float]]:
+    """ERCOT's layouts: hour ending 1-24 in Central Prevailing Time; 15-minute intervals averaged."""
+    idx = {c: header.index(c) for c in ("delivery date", hour_col, "settlement point price")}
+    flag = header.index("repeated hour flag") if "repeated hour flag" in header else None
+    interval = header.index("delivery interval") if "delivery interval" in header else None
+    groups: dict[tuple[int, int], list[tuple[int, float, int]]] = {}
+    for n, row in lines:
+        repeated = flag is not None and _cell(path, n, row, flag).upper() == "Y"
+        hour = _central_hour(path, n, _cell(path, n, row, idx["delivery date"]),
+                             _cell(path, n, row, idx[hour_col]), repeated)
+        slot = _interval(path, n, _cell(path, n, row, interval)) if interval is not None else 0
+        groups.setdefault((n if interval is None else -1, hour), []).append(
+            (n, _price(path, n, _cell(path, n, row, idx["settlement point price"])), slot))
+    for (_, hour), items in groups.items():
+        yield items[0][0], hour, _hour_mean(path, items, quarter=interval is not None)
+
+
+def _interval(path: Path, n: int, text: str) -> int:
+    if text not in ("1", "2", "3", "4"):
+        raise InputError(f"{path}, line {n}: delivery interval {text!r} is not 1-4")
+    return int(text)
+
+
+def _hour_mean(path: Path, items: list[tuple[int, float, int]], quarter: bool) -> float:
+    if not quarter:
+        return items[0][1]
+    slots = [s for _, _, s in items]
+    if len(set(slots)) != len(slots):
+        raise InputError(f"{path}, line {items[-1][0]}: interval repeated within its hour")
+    if len(slots) != 4:
+        raise InputError(f"{path}, line {items[0][0]}: the hour has {len(slots)} of 4 intervals")
+    return sum(p for _, p, _ in items) / 4
+
+
+def _central_hour(path: Path, n: int, day_text: str, hour_text: str, repeated: bool) -> int:
+    """Hour ending h (1-24, 'hh:00' or 'h') of a Central-time date as the UTC hour it starts."""
+    day = _date(path, n, day_text)
+    try:
+        h = int(hour_text.split(":")[0])
+    except ValueError:
+        h = -1
+    if not 1 <= h <= 24 or (":" in hour_text and hour_text.split(":")[1] not in ("00", "")):
+        raise InputError(f"{path}, line {n}: hour ending {hour_text!r} is not 1-24")
+    local = datetime(day.year, day.month, day.day) + timedelta(hours=h - 1)
+    aware = local.replace(tzinfo=CENTRAL, fold=1 if repeated else 0)
+    utc = aware.astimezone(UTC)
+    if utc.astimezone(CENTRAL).replace(tzinfo=None) != local:
+        raise InputError(f"{path}, line {n}: hour ending {hour_text} does not exist on {day} (clocks spring forward)")
+    if repeated and aware.utcoffset() == local.replace(tzinfo=CENTRAL, fold=0).utcoffset():
+        raise InputError(f"{path}, line {n}: hour ending {hour_text} on {day} is flagged repeated but is not")
+    return int(utc.timestamp()) // 3600
+
+
+def _date(path: Path, n: int, text: str) -> date:
+    for fmt in ("%m/%d/%Y", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise InputError(f"{path}, line {n}: delivery date {text!r} is not MM/DD/YYYY or YYYY-MM-DD")
+
+
+def _consecutive(path: Path, rows: Iterable[tuple[int, int, float]],
+                 fill: str | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Hours and prices, checked to be strictly consecutive; gaps filled only by the policy."""
+    hours: list[int] = []
+    prices: list[float] = []
+    line_of: dict[int, int] = {}
+    filled = 0
+    for n, hour, price in rows:
+        if hour in line_of:
+            raise InputError(f"{path}, line {n}: hour {_iso(hour)} repeats line {line_of[hour]}")
+        if hours and hour < hours[-1]:
+            raise InputError(f"{path}, line {n}: hour {_iso(hour)} comes after {_iso(hours[-1])} (out of order)")
+        if hours and hour > hours[-1] + 1:
+            missing = hour - hours[-1] - 1
+            if fill is None:
+                raise InputError(f"{path}, line {n}: gap of {missing} hour(s) before {_iso(hour)}; "
+                                 "give --fill previous or --fill linear to fill it")
+            prices += _filled(prices[-1], price, missing, fill)
+            hours += range(hours[-1] + 1, hour)
+            filled += missing
+        line_of[hour] = n
+        hours.append(hour)
+        prices.append(price)
+    return np.array(hours, dtype=np.int64), np.array(prices, dtype=float), filled
+
+
+def _filled(before: float, after: float, missing: int, fill: str) -> list[float]:
+    if fill == "previous":
+        return [before] * missing
+    return [before + (after - before) * (i + 1) / (missing + 1) for i in range(missing)]

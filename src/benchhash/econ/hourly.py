@@ -110,7 +110,8 @@ def monthly(o: Outcome, series: PriceSeries) -> list[dict[str, Any]]:
     for mm in dict.fromkeys(months.tolist()):
         sel = months == mm
         out.append({"month": mm, "hours": int(sel.sum()), "hours_on": int(o.on[sel].sum()),
-                    "margin_usd": float(o.margin[sel].sum()), "revenue_usd": float(o.revenue[sel].sum())})
+                    "margin_usd": float(o.margin[sel].sum()), "revenue_usd": float(o.revenue[sel].sum()),
+                    "power_cost_usd": float(o.power_cost[sel].sum()), "credits_usd": float(o.credits[sel].sum())})
     return out
 
 

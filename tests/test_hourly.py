@@ -87,6 +87,14 @@ def test_ercot_day_ahead_refuses_a_skipped_hour_and_picks_a_settlement_point(tmp
     assert prices.load(str(two), point="HB_NORTH").usd_per_mwh.tolist() == [1.0]
 
 
+def test_ercot_daily_report_spelling_with_its_dst_flag(tmp_path: Path) -> None:
+    body = "DeliveryDate,HourEnding,SettlementPoint,SettlementPointPrice,DSTFlag\n" + "".join(
+        f"11/05/2023,{h},HB_WEST,{i},{flag}\n" for i, (h, flag) in enumerate((("01:00", "N"), ("02:00", "N"),
+                                                                              ("02:00", "Y"), ("03:00", "N"))))
+    s = prices.load(str(write(tmp_path, body)))
+    assert s.usd_per_mwh.tolist() == [0, 1, 2, 3] and list(np.diff(s.hours)) == [1, 1, 1]
+
+
 RTM_HEADER = ("Delivery Date,Delivery Hour,Delivery Interval,Repeated Hour Flag,Settlement Point Name,"
               "Settlement Point Type,Settlement Point Price\n")
 
@@ -297,6 +305,8 @@ def test_cli_hourly_prints_writes_charts_and_refuses_bad_flags(tmp_path: Path, c
     for args, needle in ((["--plot", str(tmp_path / "h.gif")], "--plot"),
                          (["--hourly", "--contract", "swap"], "--contract must be index or ppa"),
                          (["--hourly", "--min-on-hours", "0"], "--min-on-hours"),
+                         (["--hourly", "--min-off-hours", "100000"], "between 1 and 168"),
+                         (["--hourly", "--ramp-cost", "nan"], "--ramp-cost must be a finite amount"),
                          (["--4cp", "2023-08-01T20:00Z"], "need --hourly or --prices"),
                          (["--hourly", "--4cp", "noon"], "--4cp: 'noon' is not an ISO 8601 time")):
         r = cli("econ", *args)

@@ -13,6 +13,7 @@ Every figure is per facility MW over the whole series and, annualised, per year.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from benchhash.econ.prices import PriceSeries
 from benchhash.errors import InputError
 
 CONTRACTS = ("index", "ppa")
+MAX_MIN_HOURS = 168
 
 
 @dataclass(frozen=True)
@@ -54,10 +56,12 @@ class Flex:
     fourcp_usd_per_mw_year: float | None = None  # transmission charge per MW of 4CP load
 
     def __post_init__(self) -> None:
-        if self.min_on_hours < 1 or self.min_off_hours < 1:
-            raise InputError("--min-on-hours and --min-off-hours must be at least 1")
-        if self.ramp_cost_usd_per_mw < 0 or (self.fourcp_usd_per_mw_year or 0) < 0:
-            raise InputError("--ramp-cost and --4cp-charge must not be negative")
+        for name, hours in (("--min-on-hours", self.min_on_hours), ("--min-off-hours", self.min_off_hours)):
+            if not 1 <= hours <= MAX_MIN_HOURS:
+                raise InputError(f"{name} must be between 1 and {MAX_MIN_HOURS} (a week), got {hours}")
+        for name, usd in (("--ramp-cost", self.ramp_cost_usd_per_mw), ("--4cp-charge", self.fourcp_usd_per_mw_year)):
+            if usd is not None and not 0 <= usd < math.inf:
+                raise InputError(f"{name} must be a finite amount of at least 0, got {usd}")
 
     @property
     def plain(self) -> bool:

@@ -30,9 +30,10 @@ LABELS = {
     "ercot-hb_west-2023-da": "ERCOT HB_WEST day-ahead 2023",
     "ercot-lz_west-2023-rt-interval1": "ERCOT LZ_WEST real-time 2023, first 15-min interval of each hour (a proxy)",
 }
-TWO_COLUMNS = ("hour_start_utc", "price_usd_per_mwh")
-DAM = ("delivery date", "hour ending", "settlement point price")
-RTM = ("delivery date", "delivery hour", "delivery interval", "settlement point price")
+TWO_COLUMNS = ("hourstartutc", "priceusdpermwh")
+DAM = ("deliverydate", "hourending", "settlementpointprice")
+RTM = ("deliverydate", "deliveryhour", "deliveryinterval", "settlementpointprice")
+FLAGS = ("repeatedhourflag", "dstflag")              # the annual reports' name, the daily ones'
 
 
 @dataclass(frozen=True)
@@ -105,18 +106,25 @@ def _rows(path: Path, point: str | None) -> tuple[list[tuple[int, int, float]], 
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
-            header = [h.strip().lower() for h in next(reader, [])]
+            raw = next(reader, [])
+            header = [_key(h) for h in raw]
             lines = [(n, row) for n, row in enumerate(reader, start=2) if any(c.strip() for c in row)]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"{path}: cannot read the price series ({exc})") from None
     if all(c in header for c in TWO_COLUMNS):
         return list(_two_columns(path, header, lines)), False
     if all(c in header for c in RTM):
-        return list(_ercot(path, header, _only_point(path, header, lines, point), "delivery hour")), True
+        return list(_ercot(path, header, _only_point(path, header, lines, point), "deliveryhour")), True
     if all(c in header for c in DAM):
-        return list(_ercot(path, header, _only_point(path, header, lines, point), "hour ending")), True
-    raise InputError(f"{path}, line 1: header {','.join(header)[:80]!r} is none of the layouts "
+        return list(_ercot(path, header, _only_point(path, header, lines, point), "hourending")), True
+    raise InputError(f"{path}, line 1: header {','.join(raw)[:80]!r} is none of the layouts "
                      "(hour_start_utc,price_usd_per_mwh; or ERCOT's hourly day-ahead or 15-minute real-time report)")
+
+
+def _key(header: str) -> str:
+    """A column name as compared: case, spaces and underscores ignored (ERCOT's annual reports
+    say 'Delivery Date', its daily ones 'DeliveryDate')."""
+    return "".join(header.lower().split()).replace("_", "")
 
 
 def _cell(path: Path, n: int, row: list[str], i: int) -> str:
@@ -155,7 +163,7 @@ def _utc_hour(path: Path, n: int, text: str) -> int:
 def _only_point(path: Path, header: list[str], lines: list[tuple[int, list[str]]],
                 point: str | None) -> list[tuple[int, list[str]]]:
     """The rows of one settlement point: the one asked for, or the only one in the file."""
-    col = next((header.index(c) for c in ("settlement point", "settlement point name") if c in header), None)
+    col = next((header.index(c) for c in ("settlementpoint", "settlementpointname") if c in header), None)
     if col is None:
         return lines
     points = sorted({_cell(path, n, row, col) for n, row in lines})
@@ -171,17 +179,17 @@ def _only_point(path: Path, header: list[str], lines: list[tuple[int, list[str]]
 def _ercot(path: Path, header: list[str], lines: list[tuple[int, list[str]]],
            hour_col: str) -> Iterator[tuple[int, int, float]]:
     """ERCOT's layouts: hour ending 1-24 in Central Prevailing Time; 15-minute intervals averaged."""
-    idx = {c: header.index(c) for c in ("delivery date", hour_col, "settlement point price")}
-    flag = header.index("repeated hour flag") if "repeated hour flag" in header else None
-    interval = header.index("delivery interval") if "delivery interval" in header else None
+    idx = {c: header.index(c) for c in ("deliverydate", hour_col, "settlementpointprice")}
+    flag = next((header.index(c) for c in FLAGS if c in header), None)
+    interval = header.index("deliveryinterval") if "deliveryinterval" in header else None
     groups: dict[tuple[int, int], list[tuple[int, float, int]]] = {}
     for n, row in lines:
         repeated = flag is not None and _cell(path, n, row, flag).upper() == "Y"
-        hour = _central_hour(path, n, _cell(path, n, row, idx["delivery date"]),
+        hour = _central_hour(path, n, _cell(path, n, row, idx["deliverydate"]),
                              _cell(path, n, row, idx[hour_col]), repeated)
         slot = _interval(path, n, _cell(path, n, row, interval)) if interval is not None else 0
         groups.setdefault((n if interval is None else -1, hour), []).append(
-            (n, _price(path, n, _cell(path, n, row, idx["settlement point price"])), slot))
+            (n, _price(path, n, _cell(path, n, row, idx["settlementpointprice"])), slot))
     for (_, hour), items in groups.items():
         yield items[0][0], hour, _hour_mean(path, items, quarter=interval is not None)
 

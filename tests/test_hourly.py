@@ -40,7 +40,7 @@ def test_the_shipped_default_is_ercot_hb_west_2023_and_matches_its_provenance() 
     sm = s.summary()
     assert (round(sm["mean_usd_per_mwh"], 2), sm["median_usd_per_mwh"], sm["max_usd_per_mwh"],
             sm["min_usd_per_mwh"], sm["hours_below_zero"]) == (56.49, 23.22, 4207.43, -9.62, 183)
-    months = s.months()
+    months = s.months
     aug = s.usd_per_mwh[months == "2023-08"].mean()
     assert round(float(aug), 2) == 264.67          # the README's Central-time monthly mean
     folder = Path(prices.__file__).parent.parent / "data" / "prices"

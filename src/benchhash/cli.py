@@ -377,7 +377,7 @@ def econ(
     """Revenue, cost, margin, capex, payback and NPV per facility MW for each use of the power;
     --claim tests 'AI MW earns what mining MW earns' in both readings (GPU cloud, lease);
     --hourly dispatches each use over a real hourly price series (curtailment, PPA credits, mullet site)."""
-    from benchhash.econ.report import EconRequest, econ_json, print_econ
+    from benchhash.econ.report import EconRequest, econ_data, print_econ
     from benchhash.econ.site import HourlyRequest
 
     hour_req = None
@@ -389,13 +389,11 @@ def econ(
                                  ramp_cost, fourcp, fourcp_charge)
     elif fill or settlement_point or fourcp or fourcp_charge is not None:
         raise InputError("--fill, --settlement-point, --4cp and --4cp-charge need --hourly or --prices")
-    data = econ_json(EconRequest(results=tuple(results or ()), market=market, sets=tuple(set_ or ()),
-                                 asic=asic, claim=claim, ai_mw=ai_mw, mining_mw=mining_mw,
-                                 draws=draws, seed=seed, deals=deals, hourly=hour_req))
-    if plot and hour_req is not None:
-        from benchhash.econ import prices as price_series
+    data, series = econ_data(EconRequest(results=tuple(results or ()), market=market, sets=tuple(set_ or ()),
+                                         asic=asic, claim=claim, ai_mw=ai_mw, mining_mw=mining_mw,
+                                         draws=draws, seed=seed, deals=deals, hourly=hour_req))
+    if plot and series is not None:
         from benchhash.econ.plots import write_hourly_charts
-        series = price_series.load(hour_req.prices, hour_req.fill, hour_req.point)
         write_hourly_charts(data["hourly"], series.usd_per_mwh.tolist(), plot)
         progress.info("hourly charts written to %s", plot)
     if as_json:

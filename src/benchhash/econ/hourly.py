@@ -109,12 +109,13 @@ class Outcome:
 
 
 def monthly(o: Outcome, series: PriceSeries) -> list[dict[str, Any]]:
-    months = series.months()
+    months = series.months
+    margin = o.margin
     out = []
     for mm in dict.fromkeys(months.tolist()):
         sel = months == mm
         out.append({"month": mm, "hours": int(sel.sum()), "hours_on": int(o.on[sel].sum()),
-                    "margin_usd": float(o.margin[sel].sum()), "revenue_usd": float(o.revenue[sel].sum()),
+                    "margin_usd": float(margin[sel].sum()), "revenue_usd": float(o.revenue[sel].sum()),
                     "power_cost_usd": float(o.power_cost[sel].sum()), "credits_usd": float(o.credits[sel].sum())})
     return out
 
@@ -150,19 +151,23 @@ class Mining:
         return self.revenue_usd_per_mwh - (c.adder_usd_per_mwh if c.kind == "index" else 0.0)
 
 
-def mining(series: PriceSeries, m: Mining, c: Contract, flex: Flex | None, label: str,
-           pays_contract: bool = True) -> Outcome:
-    """The fleet's hours: flex None runs every hour (flat); else the price-responsive dispatch."""
+def plan(series: PriceSeries, m: Mining, c: Contract, flex: Flex | None) -> np.ndarray:
+    """The fleet's hours on: every hour when flex is None (flat); else the price-responsive plan."""
     p = series.usd_per_mwh
     value = m.uptime * (m.revenue_usd_per_mwh - marginal_cost(p, c))   # per hour on, against off
     if flex is None:
-        on = np.ones(len(p), dtype=bool)
-    elif flex.plain:
-        on = value >= 0
-        if flex.curtail is not None:
-            on &= ~flex.curtail
-    else:
-        on = dispatch(value, flex)
+        return np.ones(len(p), dtype=bool)
+    if not flex.plain:
+        return dispatch(value, flex)
+    on = value >= 0
+    return on & ~flex.curtail if flex.curtail is not None else on
+
+
+def mining(series: PriceSeries, m: Mining, c: Contract, flex: Flex | None, label: str,
+           pays_contract: bool = True, on: np.ndarray | None = None) -> Outcome:
+    """The fleet over the series, on the hours `on` (default: its own plan, see plan())."""
+    p = series.usd_per_mwh
+    on = plan(series, m, c, flex) if on is None else on
     draw = on * m.uptime
     cost, credits = _bill(p, draw, c, pays_contract)
     starts = _starts(on)

@@ -15,6 +15,7 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -49,10 +50,7 @@ class PriceSeries:
     fill: str | None = None
     zone: str = "UTC"                  # the time zone whose calendar months group the hours
 
-    @property
-    def years(self) -> float:
-        return len(self.hours) / 8760
-
+    @cached_property
     def months(self) -> np.ndarray:
         """Each hour's calendar month ('YYYY-MM') in the series' zone (Central time for ERCOT)."""
         if self.zone == "UTC":
@@ -182,16 +180,18 @@ def _ercot(path: Path, header: list[str], lines: list[tuple[int, list[str]]],
     idx = {c: header.index(c) for c in ("deliverydate", hour_col, "settlementpointprice")}
     flag = next((header.index(c) for c in FLAGS if c in header), None)
     interval = header.index("deliveryinterval") if "deliveryinterval" in header else None
-    groups: dict[tuple[int, int], list[tuple[int, float, int]]] = {}
+    quarters: dict[int, list[tuple[int, float, int]]] = {}        # hour -> its 15-minute prices
     for n, row in lines:
         repeated = flag is not None and _cell(path, n, row, flag).upper() == "Y"
         hour = _central_hour(path, n, _cell(path, n, row, idx["deliverydate"]),
                              _cell(path, n, row, idx[hour_col]), repeated)
-        slot = _interval(path, n, _cell(path, n, row, interval)) if interval is not None else 0
-        groups.setdefault((n if interval is None else -1, hour), []).append(
-            (n, _price(path, n, _cell(path, n, row, idx["settlementpointprice"])), slot))
-    for (_, hour), items in groups.items():
-        yield items[0][0], hour, _hour_mean(path, items, quarter=interval is not None)
+        price = _price(path, n, _cell(path, n, row, idx["settlementpointprice"]))
+        if interval is None:
+            yield n, hour, price
+        else:
+            quarters.setdefault(hour, []).append((n, price, _interval(path, n, _cell(path, n, row, interval))))
+    for hour, items in quarters.items():
+        yield items[0][0], hour, _hour_mean(path, items)
 
 
 def _interval(path: Path, n: int, text: str) -> int:
@@ -200,9 +200,7 @@ def _interval(path: Path, n: int, text: str) -> int:
     return int(text)
 
 
-def _hour_mean(path: Path, items: list[tuple[int, float, int]], quarter: bool) -> float:
-    if not quarter:
-        return items[0][1]
+def _hour_mean(path: Path, items: list[tuple[int, float, int]]) -> float:
     slots = [s for _, _, s in items]
     if len(set(slots)) != len(slots):
         raise InputError(f"{path}, line {items[-1][0]}: interval repeated within its hour")

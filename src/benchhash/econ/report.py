@@ -16,6 +16,7 @@ from benchhash.econ import deals as deals_mod
 from benchhash.econ import market as markets
 from benchhash.econ import uses
 from benchhash.econ.measured import from_result
+from benchhash.econ.prices import PriceSeries
 from benchhash.econ.site import HourlyRequest
 from benchhash.errors import InputError
 from benchhash.report.units import musd
@@ -117,6 +118,11 @@ def _claim_device(m: markets.Market, measured: list[uses.Measured]) -> tuple[use
 
 
 def econ_json(req: EconRequest) -> dict[str, Any]:
+    return econ_data(req)[0]
+
+
+def econ_data(req: EconRequest) -> tuple[dict[str, Any], PriceSeries | None]:
+    """Every input and output as JSON, and the hourly price series it used (for charts)."""
     _checked(req)
     spec = _asic(req.asic)
     m = _market(req, spec["name"])
@@ -143,12 +149,13 @@ def econ_json(req: EconRequest) -> dict[str, Any]:
         out["deals"] = deals_mod.beside_model(out["uses"])
     if req.claim:
         out["claim"] = claim_json(m, spec, req, measured, rows, notes)
+    series = None
     if req.hourly is not None:
         from benchhash.econ import prices, site
         h = req.hourly
         series = prices.load(h.prices, h.fill, h.point)
         out["hourly"] = site.analyse(series, m, spec, rows, h, req.ai_mw, req.mining_mw)
-    return out
+    return out, series
 
 
 def _npv_judgement(rows: list[uses.Use], use: str, ai_mw: float, mining_npv: float) -> dict[str, Any]:

@@ -101,7 +101,9 @@ def analyse(series: PriceSeries, m: Market, spec: dict[str, Any], rows: list[use
                        req.fourcp_usd_per_mw_year)
     mine, echo = _mining(m, spec)
     name = spec["name"]
-    outcomes = {"mining_flexible": hourly.mining(series, mine, contract, flex, f"mining, {name}, price-responsive"),
+    on = hourly.plan(series, mine, contract, flex)
+    outcomes = {"mining_flexible": hourly.mining(series, mine, contract, flex, f"mining, {name}, price-responsive",
+                                                 on=on),
                 "mining_flat": hourly.mining(series, mine, contract, None, f"mining, {name}, every hour")}
     firms = _firms(m, rows)
     for key, f in firms:
@@ -126,7 +128,7 @@ def analyse(series: PriceSeries, m: Market, spec: dict[str, Any], rows: list[use
         "flexibility_value_usd_per_mw_year": flexed["margin_usd_per_year"] - flat["margin_usd_per_year"],
     }
     ai_key = next((k for k, _ in firms if k.startswith("ai_rental")), None)
-    soak = hourly.mining(series, mine, contract, flex, "mining on AI's idle share", pays_contract=False)
+    soak = hourly.mining(series, mine, contract, flex, "mining on AI's idle share", pays_contract=False, on=on)
     hourly.fourcp(soak, flex)
     out["mullet"] = mullet(js, ai_key, soak.to_json(series), ai_mw, mining_mw, m["ai_load_factor"])
     out["claim"] = hourly_claim(js, ai_key, ai_mw, mining_mw)

@@ -151,7 +151,8 @@ def _per_unit(pairs: list[tuple[str, float | None, str]]) -> dict[str, list[tupl
     return groups
 
 
-def _charts(results: list[Item], econ: dict[str, Any] | None) -> list[tuple[str, str]]:
+def _charts(results: list[Item], econ: dict[str, Any] | None,
+            prices: list[float] | None = None) -> list[tuple[str, str]]:
     charts: list[tuple[str, str]] = []
     points = _points(results)
     rates = _per_unit([(label, rate, unit) for label, rate, unit, _, _ in points])
@@ -166,27 +167,26 @@ def _charts(results: list[Item], econ: dict[str, Any] | None) -> list[tuple[str,
         title = f"Revenue per facility MW-year by use (market {econ['market']}; grey: reference figures)"
         charts.append((title, _bars(title, _unique([a for a, _ in uses]), [b for _, b in uses],
                                     "USD per facility MW-year", colors, log_ok=False)))
-    if econ and "hourly" in econ:
-        charts += _hourly_charts(econ["hourly"])
+    if econ and "hourly" in econ and prices is not None:
+        charts += _hourly_charts(econ["hourly"], prices)
     return charts
 
 
-def _hourly_charts(h: dict[str, Any]) -> list[tuple[str, str]]:
-    """The hourly analysis' charts over the default price series (said in each title)."""
+def _hourly_charts(h: dict[str, Any], prices: list[float]) -> list[tuple[str, str]]:
+    """The hourly analysis' charts over its price series (said in each title)."""
     import matplotlib.pyplot as plt
 
-    from benchhash.econ import plots, prices
-    series = prices.load(h["series"]["name"])
+    from benchhash.econ import plots
     out = []
-    for title, fig in plots.figures(h, series.usd_per_mwh.tolist()):
+    for title, fig in plots.figures(h, prices):
         out.append((f"{title} ({h['series']['label']}, market inputs as above)", _png(fig)))
         plt.close(fig)
     return out
 
 
-def html_page(results: list[Item], econ: dict[str, Any] | None) -> str:
+def html_page(results: list[Item], econ: dict[str, Any] | None, prices: list[float] | None = None) -> str:
     rows = report_rows(results)
-    charts = _charts(results, econ)
+    charts = _charts(results, econ, prices)
     head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(r[c])}</td>" for c in COLUMNS) + "</tr>"
                    for r in rows)
@@ -208,15 +208,17 @@ def rich_table(results: list[Item]) -> Table:
     return t
 
 
-def _econ(results: list[Item]) -> dict[str, Any] | None:
-    """Revenue per MW for the HTML page's chart; None (said) when economics cannot price them."""
-    from benchhash.econ.report import EconRequest, econ_json
+def _econ(results: list[Item]) -> tuple[dict[str, Any] | None, list[float] | None]:
+    """Revenue per MW and the hourly analysis for the HTML page's charts, with the hourly prices;
+    (None, None), said, when economics cannot price them."""
+    from benchhash.econ.report import EconRequest, econ_data
+    from benchhash.econ.site import HourlyRequest
     try:
-        from benchhash.econ.site import HourlyRequest
-        return econ_json(EconRequest(results=tuple(f for f, _ in results), draws=1, hourly=HourlyRequest()))
+        data, series = econ_data(EconRequest(results=tuple(f for f, _ in results), draws=1, hourly=HourlyRequest()))
     except BenchhashError as exc:
         log.warning("note: no revenue chart (%s)", exc)
-        return None
+        return None, None
+    return data, None if series is None else series.usd_per_mwh.tolist()
 
 
 def render(fmt: str, results: list[Item]) -> str:
@@ -226,7 +228,7 @@ def render(fmt: str, results: list[Item]) -> str:
     if fmt == "csv":
         return csv_text(results)
     if fmt == "html":
-        return html_page(results, _econ(results))
+        return html_page(results, *_econ(results))
     console = Console(file=stdio.StringIO(), record=True, width=160)
     console.print(rich_table(results))
     return console.export_text()

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchhash.econ import hourly, prices, site
+from benchhash.econ import hourly, market, prices, site, uses
 from benchhash.econ.prices import PriceSeries
 from benchhash.econ.report import EconRequest, econ_json
 from benchhash.errors import InputError
@@ -295,6 +295,18 @@ def test_the_mullet_site_is_its_parts_and_the_claim_is_retested_on_margin() -> N
     assert c["gpu_cloud"]["ratio"] == pytest.approx(
         10 * u["ai_rental"]["margin_usd_per_year"] / (100 * u["mining_flexible"]["margin_usd_per_year"]))
     assert set(c) == {"gpu_cloud", "colocation_lease"}
+
+
+def test_two_devices_rows_are_keyed_apart() -> None:
+    m = market.load()
+    rows = [uses.colocation(m)]
+    for label in ("a", "b"):
+        for use in ("ai_rental", "ai_rental_contract"):
+            r = uses.colocation(m)
+            r.use, r.label = use, f"{use} {label}"
+            rows.append(r)
+    assert [k for k, _ in site._firms(m, rows)] == ["colocation_lease", "ai_rental", "ai_rental_contract",
+                                                    "ai_rental_2", "ai_rental_contract_2"]
 
 
 def test_cli_hourly_prints_writes_charts_and_refuses_bad_flags(tmp_path: Path, cli: Any) -> None:

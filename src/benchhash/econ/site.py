@@ -78,7 +78,9 @@ def _mining(m: Market, spec: dict[str, Any]) -> tuple[hourly.Mining, dict[str, A
 
 
 def _firms(m: Market, rows: list[uses.Use]) -> list[tuple[str, hourly.Firm]]:
+    """The firm uses, keyed by their use (a second device's rows get _2, _3, ...)."""
     out: list[tuple[str, hourly.Firm]] = []
+    seen: dict[str, int] = {}
     for r in rows:
         if r.use in AI_USES and r.revenue_now_usd_per_year > 0:
             f = hourly.Firm(r.label, r.revenue_now_usd_per_year, m["ai_load_factor"], m["opex_ai_share_of_revenue"])
@@ -88,8 +90,8 @@ def _firms(m: Market, rows: list[uses.Use]) -> list[tuple[str, hourly.Firm]]:
         else:
             continue
         key = "colocation_lease" if r.use == "colocation" else r.use
-        n = sum(1 for k, _ in out if k == key or k.startswith(key + "_"))
-        out.append((key if n == 0 else f"{key}_{n + 1}", f))
+        seen[key] = seen.get(key, 0) + 1
+        out.append((key if seen[key] == 1 else f"{key}_{seen[key]}", f))
     return out
 
 

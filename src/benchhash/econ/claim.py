@@ -101,6 +101,14 @@ def ratio(v: dict[str, float], s: Setup, reading: str = "gpu_cloud", measure: st
     return ai / mine if mine > 0 else None
 
 
+NO_ROW = {"verdict": "no row to judge", "in_words": "no row to judge", "holds": None, "ratio": None}
+
+
+def no_row() -> dict[str, Any]:
+    """The judgement of a reading that has no AI row to judge (e.g. no GPU price)."""
+    return dict(NO_ROW)
+
+
 def judge(ai: float, mine: float) -> dict[str, Any]:
     """The ratio and a verdict in words for one reading on one measure."""
     holds = ai >= mine

@@ -161,7 +161,7 @@ def econ_data(req: EconRequest) -> tuple[dict[str, Any], PriceSeries | None]:
 def _npv_judgement(rows: list[uses.Use], use: str, ai_mw: float, mining_npv: float) -> dict[str, Any]:
     row = next((r for r in rows if r.use == use), None)
     if row is None:
-        return {"verdict": "no row to judge", "in_words": "no row to judge", "holds": None, "ratio": None}
+        return claims.no_row()
     out = claims.judge(row.npv_usd * ai_mw, mining_npv)
     out.update(ai_revenue_per_capex=row.lifetime_revenue_per_capex_usd, horizon_years=row.horizon_years)
     return out

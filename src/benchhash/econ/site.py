@@ -169,7 +169,7 @@ def hourly_claim(js: dict[str, Any], ai_key: str | None, ai_mw: float, mining_mw
     out: dict[str, Any] = {}
     for reading, key in (("gpu_cloud", ai_key), ("colocation_lease", "colocation_lease")):
         if key is None or key not in js:
-            out[reading] = {"verdict": "no row to judge", "in_words": "no row to judge", "holds": None, "ratio": None}
+            out[reading] = claims.no_row()
             continue
         ai = ai_mw * js[key]["margin_usd_per_year"]
         out[reading] = claims.judge(ai, mining_mw * js["mining_flexible"]["margin_usd_per_year"])

@@ -256,13 +256,16 @@ def start(tmp_path: Path, args: list[str], **extra: str) -> subprocess.Popen[str
                             stderr=subprocess.STDOUT, text=True)
 
 
-def wait_for(proc: subprocess.Popen[str], text: str, lines: list[str]) -> None:
+def wait_for(proc: subprocess.Popen[str], text: str, lines: list[str], *more: str) -> None:
+    """Read the output until `text` (and every one of `more`) has been seen, in any order."""
     assert proc.stdout is not None
+    left = {text, *more}
     for line in proc.stdout:
         lines.append(line)
-        if text in line:
+        left = {t for t in left if t not in line}
+        if not left:
             return
-    raise AssertionError(f"never saw {text!r}:\n" + "".join(lines[-40:]))
+    raise AssertionError(f"never saw {sorted(left)!r}:\n" + "".join(lines[-40:]))
 
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc to find a rank's pid")
@@ -271,7 +274,9 @@ def test_a_rank_killed_mid_run_leaves_files_that_verify(tmp_path: Path, cli: Any
     proc = start(tmp_path, [*CPU_ONE, "--duration", "1", "--trials", "8", "--out", str(out)])
     lines: list[str] = []
     try:
-        wait_for(proc, "[rank 1]: sha256d scan trial 3/8", lines)
+        # both ranks have begun trial 3, so rank 0 holds two finished trials whatever the agent's
+        # SIGTERM (sent once rank 1 dies) interrupts
+        wait_for(proc, "[rank 1]: sha256d scan trial 3/8", lines, "[rank 0]: sha256d scan trial 3/8")
         pid = rank_pid(proc.pid, 1)
         assert pid is not None
         os.kill(pid, signal.SIGKILL)

@@ -18,7 +18,7 @@ from conftest import run_main
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "data" / "golden" / "cpu-replay.json"
 GOLDEN_NULL = ROOT / "tests" / "data" / "golden" / "cpu-null.json"
-SCHEMA = ROOT / "results" / "schema" / "result-v2.schema.json"
+SCHEMA = ROOT / "results" / "schema" / "result-v3.schema.json"
 FLEET_V1 = ROOT / "tests" / "data" / "fleet-v1" / "fleet.json"
 CASES = 240
 SEED = 20261123

@@ -223,7 +223,7 @@ def test_csv_and_markdown(cli: Cli) -> None:
 
 @pytest.mark.parametrize("command", [["report"], ["compare", "X"], ["merge", "-o", "/tmp/f.json"]])
 def test_malformed_or_newer_files_are_one_line_errors(tmp_path: Path, command: list[str], cli: Cli) -> None:
-    for content in ("{not json", json.dumps({**raw(), "schema_version": 3})):
+    for content in ("{not json", json.dumps({**raw(), "schema_version": 4})):
         f = tmp_path / "x.json"
         f.write_text(content)
         args = [command[0], str(f) if command[0] != "compare" else str(GOLDEN), *command[1:]]

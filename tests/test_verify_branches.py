@@ -115,7 +115,7 @@ def test_an_edit_without_resealing_fails_the_digest() -> None:
 
 
 def test_verify_file_skips_what_is_not_a_result_and_fails_what_is_unreadable(tmp_path: Path) -> None:
-    schema = ROOT / "results" / "schema" / "result-v2.schema.json"
+    schema = ROOT / "results" / "schema" / "result-v3.schema.json"
     assert verify_file(schema)[0] == "SKIP"
     bench = tmp_path / "bench.json"
     bench.write_text(json.dumps({"benchmark": "sha256d"}))

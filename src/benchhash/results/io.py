@@ -30,9 +30,22 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """v3 added power limits (`run --power-limits`): the config's list and a failure's limit.
+    A v2 run never changed the limit, so both are empty."""
+    out = copy.deepcopy(data)
+    out["schema_version"] = 3
+    if isinstance(out.get("config"), dict):
+        out["config"].setdefault("power_limits_w", [])
+    for f in out.get("failures") or []:
+        if isinstance(f, dict):
+            f.setdefault("power_limit_w", None)
+    return out
+
+
 #: from-version -> function turning a file of that version into the next one (asv-style).
 #: The integrity digest always covers the file as stored, before any migration.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def canonical_bytes(data: dict[str, Any]) -> bytes:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from benchhash.errors import InputError
 
-SCHEMA_VERSION: Literal[2] = 2
+SCHEMA_VERSION: Literal[3] = 3
 METHODOLOGY_VERSION = 1
 #: A failure's message is cut to this many characters (compiler logs can be megabytes).
 MAX_MESSAGE = 600
@@ -143,9 +143,21 @@ class Validity(Model):
     warnings: list[str]
 
 
-def label(workload: str, phase: str | None) -> str:
-    """How a phase is named to a person: 'gemm bf16', 'llm decode.b16', 'sha256d scan'."""
-    return workload if phase in (None, "", "run") else f"{workload} {phase}"
+def label(workload: str, phase: str | None, power_limit_w: float | None = None) -> str:
+    """How a phase is named to a person: 'gemm bf16', 'llm decode.b16', 'sha256d scan', and at a
+    power cap 'gemm bf16 @300W'."""
+    name = workload if phase in (None, "", "run") else f"{workload} {phase}"
+    return name if power_limit_w is None else f"{name} @{power_limit_w:g}W"
+
+
+#: The params key of the power limit a phase ran at (`run --power-limits`); absent: untouched.
+POWER_LIMIT = "power_limit_w"
+
+
+def cap_of(params: dict[str, Any]) -> float | None:
+    """The power limit in a phase's params (None: the GPU's limit was not changed)."""
+    value = params.get(POWER_LIMIT)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 class WorkloadResult(Model):
@@ -172,8 +184,18 @@ class WorkloadResult(Model):
                                   "(torch.compile, CUDA graphs, kernel load); never inside a trial")
 
     @property
+    def power_limit_w(self) -> float | None:
+        """The power limit the phase ran at (part of its identity), None when not changed."""
+        return cap_of(self.params)
+
+    @property
+    def key(self) -> tuple[str, str, float | None]:
+        """What makes a phase itself: compare, merge and economics pair phases by it."""
+        return (self.workload, self.phase, self.power_limit_w)
+
+    @property
     def label(self) -> str:
-        return label(self.workload, self.phase)
+        return label(self.workload, self.phase, self.power_limit_w)
 
 
 class Failure(Model):
@@ -181,20 +203,23 @@ class Failure(Model):
 
     workload: str
     phase: str | None = Field(description="null when the workload failed before its phases")
-    stage: str = Field(description="create | setup | fleet | compile | warmup | trial | summary | proof | "
-                                   "teardown | build")
+    stage: str = Field(description="create | setup | fleet | compile | power limit | warmup | trial | summary | "
+                                   "proof | teardown | build")
     error: str = Field(description="the exception's type")
     message: str
+    power_limit_w: NonNeg | None = Field(
+        default=None, description="the power limit the phase was at (run --power-limits); null: untouched")
 
     @classmethod
-    def of(cls, workload: str, phase: str | None, stage: str, exc: BaseException) -> Failure:
+    def of(cls, workload: str, phase: str | None, stage: str, exc: BaseException,
+           power_limit_w: float | None = None) -> Failure:
         text = " ".join(str(exc).split()) or type(exc).__name__
         return cls(workload=workload, phase=phase, stage=stage, error=type(exc).__name__,
-                   message=text[:MAX_MESSAGE])
+                   message=text[:MAX_MESSAGE], power_limit_w=power_limit_w)
 
     @property
     def label(self) -> str:
-        return label(self.workload, self.phase)
+        return label(self.workload, self.phase, self.power_limit_w)
 
 
 # --- environment -------------------------------------------------------------------------------
@@ -320,6 +345,9 @@ class Config(Model):
     quick: bool = False
     meter: str = "auto"
     options: dict[str, Any] = {}
+    power_limits_w: list[NonNeg] = Field(
+        default=[], description="the GPU power limits each phase was measured at, in order "
+                                "(run --power-limits, clamped to the device); empty: the limit was not changed")
 
     @classmethod
     def for_run(cls, **values: Any) -> Config:
@@ -391,7 +419,7 @@ class Signature(Model):
 
 
 class Result(Model):
-    schema_version: Literal[2]
+    schema_version: Literal[3]
     methodology_version: int = Field(ge=1)
     benchhash_version: str
     run_id: str | None = Field(

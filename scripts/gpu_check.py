@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("quick", "ai", "full")
+STAGES = ("quick", "ai", "full", "caps")
 RESERVE_S = 20.0        # kept back from the budget for interrupting a step and writing files
 
 
@@ -206,6 +206,29 @@ def stage_full(st: Stage, py: str) -> list[dict[str, Any]]:
     return ai_targets(summary, (data.get("device") or {}).get("name", ""))
 
 
+def stage_caps(st: Stage, py: str) -> list[dict[str, Any]]:
+    """The default workloads (gemm bf16 only, 8B decode at batch 1 and 64) at 8 power limits from
+    the GPU's maximum to its minimum, then verify and the priced curve (`econ --json`)."""
+    result = ROOT / "results" / "power-caps" / f"sweep-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    st.run("run-sweep", [py, "-m", "benchhash", "run", "--device", "cuda", "--power-limits", "sweep",
+                         "--duration", "2", "--trials", "3", "--warmup", "2", "--gemm-dtypes", "bf16",
+                         "--llm-preset", "8b", "--llm-batches", "1,64", "--out", str(result)])
+    if not result.exists():
+        return []
+    shutil.copy2(result, st.out / result.name)
+    st.run("verify-sweep", [py, "-m", "benchhash", "verify", str(result)], cap_s=60)
+    step = st.run("econ-sweep", [py, "-m", "benchhash", "econ", str(result)], cap_s=60)
+    try:                                    # the priced curves as JSON beside the table
+        from benchhash.econ.report import EconRequest, econ_data
+        caps = econ_data(EconRequest(results=(str(result),), draws=1))[0].get("power_caps", [])
+    except Exception as exc:  # noqa: BLE001 - said in the step, the stage goes on
+        step["ok"], step["error"] = False, f"{type(exc).__name__}: {exc}"
+        return []
+    (st.out / "econ-sweep.json").write_text(json.dumps(caps, indent=1) + "\n")
+    step["figures"] = [{"phase": c["workload"], "best_cap_w": c["best_cap_w"]} for x in caps for c in x["curves"]]
+    return []
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stage", choices=STAGES, required=True)
@@ -217,7 +240,7 @@ def main() -> int:
     st = Stage(args.stage, out, args.budget_s)
     t0 = time.time()
     try:
-        runner = {"quick": stage_quick, "ai": stage_ai, "full": stage_full}[args.stage]
+        runner = {"quick": stage_quick, "ai": stage_ai, "full": stage_full, "caps": stage_caps}[args.stage]
         targets = runner(st, sys.executable)
     finally:
         st.close()

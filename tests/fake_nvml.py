@@ -32,6 +32,12 @@ class FakeGpu:
     value_type: int = 1
     mig_mode: tuple[int, int] = (0, 0)
     name: str = "NVIDIA H100 80GB HBM3"
+    #: the power limit as NVML holds it (milliwatts), its default and constraints; every
+    #: nvmlDeviceSetPowerManagementLimit is appended to limits_set
+    limit_mw: int = 700_000
+    default_limit_mw: int = 700_000
+    constraints_mw: tuple[int, int] = (200_000, 700_000)
+    limits_set: list[int] = field(default_factory=list)
     init_error: str | None = None
     #: the energy counter integrates power_mw over wall time, as a real one does
     live_counter: bool = False
@@ -84,6 +90,13 @@ class FakeGpu:
                 return int(self.energy_mj + self.power_mw * (time.monotonic() - self._t0))
             return self.energy_mj
 
+        def set_limit(handle: Any, mw: int) -> None:
+            self._check("nvmlDeviceSetPowerManagementLimit")
+            if not self.constraints_mw[0] <= mw <= self.constraints_mw[1]:
+                raise nvml_error("NVML_ERROR_INVALID_ARGUMENT")
+            self.limits_set.append(mw)
+            self.limit_mw = mw
+
         pci = pynvml.nvmlPciInfo_t()
         pci.busId = b"00000000:1B:00.0"
         mem = SimpleNamespace(total=80 * 2**30, free=0, used=0)
@@ -98,11 +111,13 @@ class FakeGpu:
             "nvmlDeviceGetPciInfo": simple("nvmlDeviceGetPciInfo", pci),
             "nvmlDeviceGetVbiosVersion": simple("nvmlDeviceGetVbiosVersion", "96.00.99.00.01"),
             "nvmlDeviceGetMemoryInfo": simple("nvmlDeviceGetMemoryInfo", mem),
-            "nvmlDeviceGetPowerManagementLimit": simple("nvmlDeviceGetPowerManagementLimit", 700_000),
-            "nvmlDeviceGetPowerManagementDefaultLimit": simple("nvmlDeviceGetPowerManagementDefaultLimit", 700_000),
-            "nvmlDeviceGetEnforcedPowerLimit": simple("nvmlDeviceGetEnforcedPowerLimit", 700_000),
+            "nvmlDeviceGetPowerManagementLimit": simple("nvmlDeviceGetPowerManagementLimit", lambda: self.limit_mw),
+            "nvmlDeviceGetPowerManagementDefaultLimit": simple(
+                "nvmlDeviceGetPowerManagementDefaultLimit", lambda: self.default_limit_mw),
+            "nvmlDeviceGetEnforcedPowerLimit": simple("nvmlDeviceGetEnforcedPowerLimit", lambda: self.limit_mw),
             "nvmlDeviceGetPowerManagementLimitConstraints": simple(
-                "nvmlDeviceGetPowerManagementLimitConstraints", [200_000, 700_000]),
+                "nvmlDeviceGetPowerManagementLimitConstraints", lambda: list(self.constraints_mw)),
+            "nvmlDeviceSetPowerManagementLimit": set_limit,
             "nvmlDeviceGetPersistenceMode": simple("nvmlDeviceGetPersistenceMode", 1),
             "nvmlDeviceGetMigMode": simple("nvmlDeviceGetMigMode", lambda: list(self.mig_mode)),
             "nvmlDeviceGetEccMode": simple("nvmlDeviceGetEccMode", [1, 1]),

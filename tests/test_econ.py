@@ -194,7 +194,7 @@ def test_tokens_row_needs_an_energy_reading(monkeypatch: pytest.MonkeyPatch) -> 
     assert row.revenue_now_usd_per_year == pytest.approx(tokens * m["usd_per_m_tokens_8b"] / 1e6)
     no_energy = Measured("r.json", "NVIDIA H100 80GB HBM3", tokens_per_second=5000.0,
                          decode=[Decode("llm decode.b64", 5000.0, None, 64, "8b", 8.03e9)])
-    monkeypatch.setattr(rep, "from_result", lambda p: no_energy)
+    monkeypatch.setattr(rep, "load", lambda p: (no_energy, []))
     data = econ_json(EconRequest(results=("r.json",), draws=10))
     assert "ai_tokens" not in [u["use"] for u in data["uses"]]
     assert any("without an energy reading" in n for n in data["notes"])

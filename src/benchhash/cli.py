@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -168,9 +169,25 @@ def _gpu_line(g: dict[str, Any]) -> str:
              f"driver {g.get('driver') or 'n/a'}",
              f"{mem / 2**30:.1f} GiB" if mem is not None else "memory n/a",
              f"power limit {limit:.0f} W" if limit is not None else "power limit n/a"]
+    lim = g.get("power_limits") or {}
+    if lim.get("current_w") is not None and lim.get("default_w") is not None \
+            and abs(lim["current_w"] - lim["default_w"]) > 0.5:
+        parts.append(f"(CHANGED from its default {lim['default_w']:.0f} W)")
     if (g.get("mig_mode") or {}).get("current"):
         parts.append("MIG mode on")
     return f"[bold]GPU {g['index']}[/] " + escape(" ".join(p for p in parts if p))
+
+
+def _record_json(path: Any, rec: Any) -> dict[str, Any]:
+    """A power-limit record as `info` shows it: what it holds, and what happens to it."""
+    if rec is None:
+        return {"file": str(path), "text": f"{path}: unreadable record (remove it by hand)"}
+    running = rec.alive()
+    state = (f"benchhash pid {rec.pid} is running and puts it back when it ends" if running else
+             f"benchhash pid {rec.pid} did not finish; the next `benchhash run` puts it back")
+    at = f"at {rec.set_w:g} W, " if rec.set_w is not None else ""
+    return {"file": str(path), "running": running, **rec.__dict__,
+            "text": f"GPU {rec.pci_bus_id}: {at}original {rec.original_w:g} W; {state} ({path})"}
 
 
 @app.command()
@@ -179,15 +196,17 @@ def info(as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")]
     from benchhash.hw.backends import cuda_probe_steps, status
     from benchhash.hw.cpu import cpu as cpu_info
     from benchhash.hw.gpus import gpus as gpu_info
+    from benchhash.hw.power import records
 
     cpu = cpu_info()
     found, gpu_reason = gpu_info()
+    left = [_record_json(path, rec) for path, rec in records(socket.gethostname())]
     gpus = [g.model_dump(mode="json") for g in found]
     backends = status()
     probe = cuda_probe_steps()
     if as_json:
         print(json.dumps({"cpu": cpu.model_dump(mode="json"), "gpus": gpus, "gpu_reason": gpu_reason,
-                          "backends": backends, "cuda_probe": probe}))
+                          "backends": backends, "cuda_probe": probe, "power_limit_records": left}))
         return
     flags = ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in cpu.flags.items())
     out.print(f"[bold]CPU[/] {escape(str(cpu.model))} ({cpu.usable_cores}/{cpu.logical_cores} cores usable)")
@@ -198,6 +217,8 @@ def info(as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")]
             out.print(f"    {escape(key)}: unavailable ({escape(why)})")
     if not gpus:
         out.print(f"[bold]GPU[/] none ({escape(str(gpu_reason))})")
+    for r in left:
+        out.print("[bold]power limit left changed[/] " + escape(r["text"]))
     for name, reason in backends.items():
         out.print(f"backend {name}: " + ("available" if reason is None else f"unavailable - {escape(reason)}"))
     if backends.get("cuda") is not None:
@@ -240,6 +261,9 @@ def run(
         "--all-gpus", help="one rank per visible GPU of this node, measured together (a fleet)")] = False,
     fleet_timeout: Annotated[float, typer.Option(
         help="in a fleet: seconds a rank may lag at a phase or trial before it is named dead or hung")] = 300.0,
+    power_limits: Annotated[str | None, typer.Option(
+        help="measure every phase at each GPU power limit: watts, e.g. 300,400,500,max (max: the default "
+             "limit), or 'sweep' (8 levels, maximum to minimum); needs root; the limit is put back after")] = None,
 ) -> None:
     """Measure each workload's rate and energy (warm-up, trials, statistics) and write a result;
     under torchrun, srun or a PyTorchJob (or with --all-gpus) as one rank of a fleet."""
@@ -263,7 +287,7 @@ def run(
     req = session.Request(device=device, workloads=workloads, duration_s=duration, trials=trials,
                           warmup_s=warmup, idle_s=idle, quick=quick, out=out_path, notes=notes,
                           meter=meter, command_line=tuple(sys.argv), force=force,
-                          fleet_timeout_s=fleet_timeout,
+                          fleet_timeout_s=fleet_timeout, power_limits=power_limits,
                           flags={"threads": threads, "gemm_dtypes": gemm_dtypes,
                                  "gemm_size": gemm_size, "gemm_sweep": gemm_sweep,
                                  "llm_preset": llm_preset, "llm_batches": llm_batches,

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchhash.errors import FleetBroken, hold_signals
+from benchhash.errors import FleetBroken, FleetMovedOn, hold_signals
+from benchhash.hw.power import Caps, PowerLimitError
 from benchhash.meters.base import EnergyMeter
 from benchhash.results.build import Opened, PhaseRun, idle_result, phase_result
 from benchhash.results.model import (
@@ -56,7 +57,8 @@ class RunRecord:
     error: BaseException | None = None  # re-raised by the caller after the file is written
 
 
-Position = tuple[int, int]   # (workload, phase) in the plan: every rank meets at the same ones
+#: (workload, phase[, power level]) in the plan: every rank meets at the same ones
+Position = tuple[int, ...]
 
 
 class Sync:
@@ -110,8 +112,9 @@ def _settled(a: WarmupWindow, b: WarmupWindow) -> bool:
 class Runner:
     def __init__(self, meter: EnergyMeter, config: Config, listener: Listener | None = None,
                  clock: Clock | None = None, record: RunRecord | None = None,
-                 sync: Sync | None = None) -> None:
+                 sync: Sync | None = None, caps: Caps | None = None) -> None:
         self.meter = meter
+        self.caps = caps or Caps()
         self.config = config
         self.listener = listener or Listener()
         self.clock = clock or Clock()
@@ -199,24 +202,56 @@ class Runner:
         try:
             return fn()
         except Exception as exc:  # noqa: BLE001 - recorded with the phase, the run goes on
-            self._fail(out, Failure.of(run.workload, run.phase, stage, exc))
+            self._fail(out, run.failure(stage, exc))
             return None
 
     def run_phase(self, workload: Workload, phase: Phase, out: RunRecord, position: Position = (0, 0)) -> None:
+        """The phase at each power level of the run (one, untouched, unless --power-limits): it
+        compiles once, then at every level is warmed up and measured as a phase of its own."""
+        compiled = False
+        try:
+            for k, cap in enumerate(self.caps.levels):
+                where = position if cap is None and len(self.caps.levels) == 1 else (*position, k)
+                compiled = self._run_at(workload, phase, out, where, cap, compiled)
+                if not compiled:
+                    break               # it did not compile: no other level can run it either
+        finally:
+            with hold_signals() as held:
+                try:
+                    phase.close()
+                except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
+                    self._fail(out, Failure.of(workload.name, phase.name, "teardown", exc))
+            if held.error is not None:
+                raise held.error
+
+    def _run_at(self, workload: Workload, phase: Phase, out: RunRecord, position: Position,
+                cap: float | None, compiled: bool) -> bool:
+        """One level of the phase, its result built whatever happens; whether it compiled."""
         run = PhaseRun(workload.name, phase.name, phase.unit, workload.device_name(),
                        workload.backend(), notes=list(workload.notes()),
-                       metered=workload.metered(), proof_models=workload.proof_models)
+                       metered=workload.metered(), proof_models=workload.proof_models, power_limit_w=cap)
         stopping: BaseException | None = None
         try:
             run.params = phase.params()
             run.stage = "fleet"
-            self.sync.meet("boundary", f"{workload.name} {phase.name}", position)
-            self.compile(workload, phase, run)
+            self.sync.meet("boundary", run.label, position)
+            if not compiled:
+                self.compile(workload, phase, run)
+                compiled = True
+            run.params = phase.params()
+            self.set_cap(run, cap)
+            if cap is not None:
+                phase.rebind(run.label)
             self.measure(workload, phase, run, position)
         except (FleetBroken, KeyboardInterrupt) as exc:
             stopping = exc         # the run stops (the fleet broke, or a signal): what was measured stays
+        except PowerLimitError as exc:
+            self._fail(out, run.failure(run.stage, exc))
+            stopping = exc         # measuring on at a limit not set would mislabel every phase
         except Exception as exc:  # noqa: BLE001 - the failure stays with this phase
-            self._fail(out, Failure.of(workload.name, phase.name, run.stage, exc))
+            self._fail(out, run.failure(run.stage, exc))
+            if isinstance(exc, FleetMovedOn):
+                compiled = False    # the fleet left the phase: every rank leaves all its levels
         with hold_signals() as held:       # a signal now would lose the phase: it waits
             run.device = self._guarded(out, run, "summary", workload.device_name) or run.device
             run.backend = self._guarded(out, run, "summary", workload.backend)
@@ -225,17 +260,28 @@ class Runner:
             if run.trials:
                 windows = run.windows
                 run.metrics = self._guarded(out, run, "summary", lambda: phase.summary(windows)) or {}
-            self._guarded(out, run, "teardown", phase.close)
             self._finish(run, out)
         stopping = stopping or held.error
         if stopping is not None:
             raise stopping
+        return compiled
+
+    def set_cap(self, run: PhaseRun, cap: float | None) -> None:
+        """Set the phase's power level and give the clocks a moment before its warm-up."""
+        if cap is None:
+            return
+        run.stage = "power limit"
+        self.listener.stage(f"{run.label}: setting the power limit", self.caps.settle_s(cap))
+        enforced = self.caps.apply(cap)
+        if enforced is not None and abs(enforced - cap) > 1:
+            run.notes.append(f"asked for a {cap:g} W power limit; NVML enforced {enforced:g} W")
+        self.clock.wait(self.stop, self.caps.settle_s(cap))
 
     def _finish(self, run: PhaseRun, out: RunRecord) -> None:
         """The phase's result, built and validated now; a phase that failed before measuring
         anything is told by its failure alone."""
         if not run.trials and any(f.workload == run.workload and f.phase == run.phase
-                                  for f in out.failures):
+                                  and f.power_limit_w == run.power_limit_w for f in out.failures):
             return
         failures: list[Failure] = []
         result = phase_result(run, self.config, failures)

@@ -15,6 +15,7 @@ from typing import Any
 from benchhash import workloads as registry
 from benchhash.errors import BenchhashError, hold_signals
 from benchhash.fsutil import cache_dir, os_reason
+from benchhash.hw import power
 from benchhash.hw.device import resolve
 from benchhash.hw.provenance import finish, snapshot
 from benchhash.meters import EnergyMeter, make_meter
@@ -49,19 +50,21 @@ class Request:
     command_line: tuple[str, ...] = ()
     force: bool = False                         # overwrite an --out FILE that exists
     fleet_timeout_s: float = 300.0              # how long a fleet waits for a late rank
+    power_limits: str | None = None             # --power-limits: '300,400,max' or 'sweep'
     #: every workload flag of the command (threads, gemm_*, llm_*, no_compile): each workload
     #: takes the ones its Options declare
     flags: dict[str, Any] = field(default_factory=dict)
 
     def config(self, workloads: list[str] | None = None,
-               options: dict[str, Any] | None = None) -> Config:
+               options: dict[str, Any] | None = None, power_limits_w: list[float] | None = None) -> Config:
         duration, trials, warmup = QUICK if self.quick else FULL
         return Config.for_run(
             device=self.device, workloads=workloads or [], quick=self.quick, meter=self.meter,
             duration_s=duration if self.duration_s is None else self.duration_s,
             trials=trials if self.trials is None else self.trials,
             warmup_s=warmup if self.warmup_s is None else self.warmup_s,
-            idle_s=0.0 if self.idle_s is None else self.idle_s, options=options or {})
+            idle_s=0.0 if self.idle_s is None else self.idle_s, options=options or {},
+            power_limits_w=power_limits_w or [])
 
 
 @dataclass
@@ -182,17 +185,28 @@ def solo_plan(req: Request) -> Plan:
 
 def run(req: Request, listener: Listener | None = None, sign_key: Any = None,
         plan: Plan | None = None) -> Outcome:
-    """Validate everything up front (flags, output folder), then measure and write: a first
-    checkpoint takes the file's name before anything runs, one follows every phase, and the
-    sealed (and, with ``sign_key``, signed) result replaces the last."""
+    """Validate everything up front (flags, output folder, power limits), then measure and
+    write: a first checkpoint takes the file's name before anything runs, one follows every
+    phase, and the sealed (and, with ``sign_key``, signed) result replaces the last. A GPU
+    power limit changed for the run is put back however it ends."""
     req.config()                                    # the timing flags, before anything else
+    if req.power_limits is not None:
+        power.parse_levels(req.power_limits)
     plan = plan or solo_plan(req)
+    power.recover()             # a limit a killed run left changed is put back before anything
+    with power.capped(plan.device, req.power_limits) as caps:
+        return _measure(req, plan, caps, listener, sign_key)
+
+
+def _measure(req: Request, plan: Plan, caps: power.Caps, listener: Listener | None,
+             sign_key: Any) -> Outcome:
     device, ctx = plan.device, plan.ctx
     names = registry.parse_names(req.workloads) if req.workloads else registry.defaults(device)
     loads, failures, options = create_all(names, device, req.flags)
     for w in loads:
         w.context = ctx
-    cfg = req.config(names, options)
+    levels = [w for w in caps.levels if w is not None]
+    cfg = req.config(names, options, levels)
     env = snapshot(list(req.command_line), req.notes)
     so_far = RunRecord()
 
@@ -207,8 +221,10 @@ def run(req: Request, listener: Listener | None = None, sign_key: Any = None,
         if listener is not None:
             for f in failures:
                 listener.failed(f)
-            listener.plan(plan_seconds(cfg, sum(w.expected_phases() for w in loads)))
-        record = Runner(meter, cfg, Checkpoint(listener, path, partial), record=so_far, sync=plan.sync).run(loads)
+            phases = sum(w.expected_phases() for w in loads) * len(caps.levels)
+            listener.plan(plan_seconds(cfg, phases) + phases * caps.settle_s(levels[0] if levels else None))
+        record = Runner(meter, cfg, Checkpoint(listener, path, partial), record=so_far, sync=plan.sync,
+                        caps=caps).run(loads)
     except BaseException:
         meter.close()
         raise

@@ -11,11 +11,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from benchhash.econ import caps, uses
 from benchhash.econ import claim as claims
 from benchhash.econ import deals as deals_mod
 from benchhash.econ import market as markets
-from benchhash.econ import uses
-from benchhash.econ.measured import from_result
+from benchhash.econ.measured import load
 from benchhash.econ.prices import PriceSeries
 from benchhash.econ.site import HourlyRequest
 from benchhash.errors import InputError
@@ -126,8 +126,14 @@ def econ_data(req: EconRequest) -> tuple[dict[str, Any], PriceSeries | None]:
     _checked(req)
     spec = _asic(req.asic)
     m = _market(req, spec["name"])
-    measured = [from_result(p) for p in req.results]
+    loaded = [load(p) for p in req.results]
+    measured = [meas for meas, _ in loaded]
     notes: list[str] = []
+    sweeps = [{"source": meas.source, "device": meas.device,
+               "curves": [c.to_json() for c in caps.curves(m, meas, phases)]}
+              for meas, phases in loaded if caps.is_sweep(phases)]
+    notes += [f"{s['source']}: a power-limit sweep; the rows below take each phase at its highest cap, "
+              "the power-cap tables every cap" for s in sweeps]
     if not measured:
         notes.append("no result file given: GPU rows use reference figures from the data "
                      "(" + uses.systems()["reference_gpu"]["source"] + ")")
@@ -145,6 +151,8 @@ def econ_data(req: EconRequest) -> tuple[dict[str, Any], PriceSeries | None]:
         "derived": uses.derived(m),
         "uses": [r.to_json() for r in rows],
     }
+    if sweeps:
+        out["power_caps"] = sweeps
     if req.deals:
         out["deals"] = deals_mod.beside_model(out["uses"])
     if req.claim:
@@ -238,6 +246,8 @@ def print_econ(data: dict[str, Any], out: Console) -> None:
                                   else f" (off in y{int(r['switched_off_year']) + 1})"),
                   f"{musd(r['npv_usd'])} / {r['horizon_years']} y")
     out.print(t)
+    for sweep in data.get("power_caps", []):
+        print_caps(sweep, out)
     if "deals" in data:
         _print_deals(data["deals"], out)
     if "hourly" in data:
@@ -270,6 +280,33 @@ def print_econ(data: dict[str, Any], out: Console) -> None:
         if text))
     for name in ("gpu_cloud", "colocation_lease"):
         out.print(_tornado_table(c[name]))
+
+
+_METRIC_NAMES = {"revenue_usd_per_year": "revenue", "margin_usd_per_year": "margin", "npv_usd": "NPV"}
+
+
+def print_caps(sweep: dict[str, Any], out: Console) -> None:
+    """Per phase of a power-limit sweep: each cap's rate, watts and work per joule, and per facility
+    MW the GPUs it fits, revenue, margin and NPV; the best cap for each, marked."""
+    from benchhash.report.units import si
+    for c in sweep["curves"]:
+        best = c["best_cap_w"]
+        how = {"device_mining": "mining", "ai_tokens": "tokens", "ai_rental": "GPU rental, priced by work done"}
+        t = Table(title=f"power caps: {escape(c['workload'])} on {escape(sweep['device'])}, per facility MW"
+                        + (f" ({how.get(c['priced_as'], c['priced_as'])})" if c["priced_as"] else ""))
+        for col in ("cap", "rate", "watts", f"{c['unit']}/J", "GPUs/MW", "revenue/y", "margin/y", "NPV", "best for"):
+            t.add_column(col, justify="right")
+        for p in c["points"]:
+            t.add_row(f"{p['cap_w']:g} W", si(p["rate"], f"{c['unit']}/s"), si(p["watts"], "W"),
+                      si(p["work_per_joule"], f"{c['unit']}/J"),
+                      "-" if p["devices_per_facility_mw"] is None else f"{p['devices_per_facility_mw']:,.0f}",
+                      musd(p["revenue_usd_per_year"]) if p["revenue_usd_per_year"] is not None else "-",
+                      musd(p["margin_usd_per_year"]) if p["margin_usd_per_year"] is not None else "-",
+                      musd(p["npv_usd"]) if p["npv_usd"] is not None else "-",
+                      ", ".join(_METRIC_NAMES[k] for k, w in best.items() if w == p["cap_w"]) or "")
+        out.print(t)
+        if c["why_not_priced"]:
+            out.print(f"  [yellow]not priced[/]: {escape(c['why_not_priced'])}")
 
 
 def _tornado_table(reading: dict[str, Any]) -> Table:

@@ -72,6 +72,7 @@ class Use:
     lifetime_revenue_per_capex_usd: float | None = None
     switched_off_year: float | None = None
     revenue_now_usd_per_year: float = 0.0     # at today's conditions, whether or not it would run
+    margin_now_usd_per_year: float = 0.0      # the same, after power and non-power opex (may be < 0)
     cash_flows: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -128,6 +129,8 @@ def _row(use: str, label: str, it_mw: float, p: cashflow.Projection, basis: dict
                opex_usd_per_year=first.opex_usd, horizon_years=p.years, payback=out.payback_text(p.years),
                lifetime_revenue_per_capex_usd=lifetime / capex if capex > 0 else None,
                switched_off_year=out.switched_off_year, revenue_now_usd_per_year=p.revenue_usd_per_year,
+               margin_now_usd_per_year=p.revenue_usd_per_year * (1 - p.opex_share_of_revenue)
+               - p.power_usd_per_year - p.opex_fixed_usd_per_year,
                cash_flows=[y.to_json() for y in out.years])
 
 
@@ -242,10 +245,12 @@ def device_mining(m: Market, meas: Measured) -> Use:
                  "source": meas.source})
 
 
-def _rental(m: Market, meas: Measured | None, p: Price, contract: bool) -> Use:
+def _rental(m: Market, meas: Measured | None, p: Price, contract: bool, work_share: float = 1.0) -> Use:
+    """``work_share``: the work a GPU-hour does here relative to the GPU as priced (a power-capped
+    GPU's hour sells for that share of the price)."""
     w, why = ai_watts_all_in(m, meas)
     pue = m["pue_ai"]
-    usd_h = p.contract_1y if contract and p.contract_1y is not None else p.on_demand
+    usd_h = (p.contract_1y if contract and p.contract_1y is not None else p.on_demand) * work_share
     util = m["gpu_utilisation_contract" if contract else "gpu_utilisation"]
     rev = model.rental_revenue_usd_per_year(1.0, w, pue, usd_h, util)
     gpus = model.gpus_per_facility_mw(w, pue)
@@ -260,11 +265,12 @@ def _rental(m: Market, meas: Measured | None, p: Price, contract: bool) -> Use:
                 f"AI rental ({'1-year contracts' if contract else 'GPU-hours on demand'}{device})", 1 / pue, proj,
                 {"watts_per_gpu_all_in": w, "watts_basis": why, "gpus_per_facility_mw": gpus,
                  "usd_per_gpu_hour": usd_h, "utilisation": util, "gpu_model": p.model, "price_basis": p.why,
-                 "server_usd_per_gpu": p.server_usd})
+                 "server_usd_per_gpu": p.server_usd}
+                | ({} if work_share == 1.0 else {"work_share": work_share}))
 
 
-def ai_rental(m: Market, meas: Measured | None, p: Price) -> Use:
-    return _rental(m, meas, p, contract=False)
+def ai_rental(m: Market, meas: Measured | None, p: Price, work_share: float = 1.0) -> Use:
+    return _rental(m, meas, p, contract=False, work_share=work_share)
 
 
 def ai_rental_contract(m: Market, meas: Measured | None, p: Price) -> Use:

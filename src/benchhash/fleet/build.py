@@ -93,7 +93,7 @@ def summary(trials: list[FleetTrial], ranks: int) -> tuple[float | None, float |
     return rate, watts
 
 
-def _phase(key: tuple[str, str], entries: list[Entry], lockstep: bool) -> FleetPhase:
+def _phase(key: tuple[str, str, float | None], entries: list[Entry], lockstep: bool) -> FleetPhase:
     first = entries[0].phase
     common: dict[str, Any] = dict(workload=key[0], phase=key[1], label=first.label, unit=first.unit,
                                   rate_unit=first.rate_unit, ranks=[e.rank for e in entries],
@@ -141,10 +141,10 @@ def fleet_from(members: list[Member], created_utc: str | None = None) -> FleetRe
     rows = [_row(m, r, lockstep) for m, r in zip(members, ranks, strict=True)]
     first = members[0].result.fleet
     world = first.world_size if lockstep and first else len(members)
-    grouped: dict[tuple[str, str], list[Entry]] = {}
+    grouped: dict[tuple[str, str, float | None], list[Entry]] = {}
     for rank, m in zip(ranks, members, strict=True):
         for w in m.result.workloads:
-            grouped.setdefault((w.workload, w.phase), []).append(
+            grouped.setdefault(w.key, []).append(
                 Entry(rank, m.result.environment.host, m.result.device.kind == "cuda", w))
     missing = sorted(set(range(world)) - set(ranks)) if lockstep else []
     phases = [_phase(k, v, lockstep) for k, v in grouped.items()]

@@ -20,7 +20,8 @@ from benchhash.fleet.model import FleetResult
 from benchhash.fleet.report import devices_text
 from benchhash.report.table import rows as table_rows
 from benchhash.report.units import short_unit, si
-from benchhash.results.model import Result
+from benchhash.results.model import Result, cap_of
+from benchhash.results.model import label as phase_label
 
 Item = tuple[str, Result | FleetResult]     # (file as shown, what it holds)
 
@@ -70,13 +71,14 @@ def csv_text(results: list[Item]) -> str:
     buf = stdio.StringIO()
     w = csv.writer(buf)
     w.writerow(["file", "workload", "phase", "device", "unit", "rate_median", "rate_mad", "trials",
-                "average_w", "work_per_joule", "energy_method", "valid", "warnings"])
+                "average_w", "work_per_joule", "energy_method", "valid", "warnings", "power_limit_w"])
     for path, result in results:
         if isinstance(result, FleetResult):
             for p in result.phases:
                 w.writerow([path, p.workload, p.phase, devices_text(result, p.ranks), p.unit, _num(p.rate), "",
                             len(p.trials), _num(p.average_w), _num(p.work_per_joule),
-                            f"fleet: {p.rate_method}", result.complete, "; ".join(result.notes)])
+                            f"fleet: {p.rate_method}", result.complete, "; ".join(result.notes),
+                            _num(cap_of(p.params))])
             continue
         for x in result.workloads:
             s = x.stats.rate
@@ -84,7 +86,7 @@ def csv_text(results: list[Item]) -> str:
                         "" if s is None else repr(s.median), "" if s is None else repr(s.mad),
                         len(x.trials), "" if x.energy.average_w is None else repr(x.energy.average_w),
                         "" if x.efficiency.work_per_joule is None else repr(x.efficiency.work_per_joule),
-                        x.energy.method, x.validity.valid, "; ".join(x.validity.warnings)])
+                        x.energy.method, x.validity.valid, "; ".join(x.validity.warnings), _num(x.power_limit_w)])
     return buf.getvalue()
 
 
@@ -116,6 +118,72 @@ def _bars(title: str, labels: list[str], values: list[float], xlabel: str,
     data = _png(fig)
     plt.close(fig)
     return data
+
+
+def _small_multiples(title: str, panels: list[tuple[str, list[float], list[float], str, str]]) -> str:
+    """One small chart per panel (name, x, y, x label, y label), side by side: the phases of a
+    sweep count different work (hashes, FLOP, tokens) and never share an axis."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    cols = min(3, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    for ax, (name, xs, ys, xlabel, ylabel) in zip(axes.flat, panels, strict=False):
+        ax.plot(xs, ys, marker="o", color=MEASURED)
+        for x, y in zip(xs, ys, strict=True):
+            ax.annotate(si(y), (x, y), textcoords="offset points", xytext=(0, 5), fontsize=7, ha="center")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    data = _png(fig)
+    plt.close(fig)
+    return data
+
+
+def _sweep_charts(results: list[Item], econ: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """For files that hold a power-limit sweep: rate vs watts, work per joule vs cap, and (when
+    economics priced it) revenue per facility MW vs cap, per phase."""
+    from benchhash.econ.caps import phases_of
+    rate_w, per_j = [], []
+    for name, result in results:
+        groups: dict[tuple[str, str], list[Any]] = {}
+        for ph in phases_of(result):
+            if ph.cap_w is not None:
+                groups.setdefault((ph.workload, ph.phase), []).append(ph)
+        for (workload, phase), members in groups.items():
+            members.sort(key=lambda ph: ph.cap_w)
+            title = f"{phase_label(workload, phase)} ({Path(name).name})"
+            unit = members[0].unit
+            pts = [(ph.figures.average_w, ph.figures.rate, ph.cap_w) for ph in members]
+            metered = [(w, r, c) for w, r, c in pts if w and r is not None]
+            if metered:
+                rate_w.append((title, [w for w, _, _ in metered], [r for _, r, _ in metered], "W", f"{unit}/s"))
+                per_j.append((title, [c for _, _, c in metered], [r / w for w, r, _ in metered],
+                              "power limit (W)", f"{unit}/J"))
+    charts = []
+    if rate_w:
+        t = "Rate vs watts across power limits (median of trials, measured watts)"
+        charts.append((t, _small_multiples(t, rate_w)))
+        t = "Work per joule vs power limit"
+        charts.append((t, _small_multiples(t, per_j)))
+    money = []
+    for sweep in (econ or {}).get("power_caps", []):
+        for c in sweep["curves"]:
+            priced = [(p["cap_w"], p["revenue_usd_per_year"]) for p in sorted(c["points"], key=lambda p: p["cap_w"])
+                      if p["revenue_usd_per_year"] is not None]
+            if priced:
+                money.append((f"{c['workload']} as {c['priced_as']}", [a for a, _ in priced], [b for _, b in priced],
+                              "power limit (W)", "USD per facility MW-year"))
+    if money:
+        t = f"Revenue per facility MW vs power limit (market {econ['market'] if econ else ''}; today's conditions)"
+        charts.append((t, _small_multiples(t, money)))
+    return charts
 
 
 def _unique(labels: list[str]) -> list[str]:
@@ -167,6 +235,7 @@ def _charts(results: list[Item], econ: dict[str, Any] | None,
         title = f"Revenue per facility MW-year by use (market {econ['market']}; grey: reference figures)"
         charts.append((title, _bars(title, _unique([a for a, _ in uses]), [b for _, b in uses],
                                     "USD per facility MW-year", colors, log_ok=False)))
+    charts += _sweep_charts(results, econ)
     if econ and "hourly" in econ and prices is not None:
         charts += _hourly_charts(econ["hourly"], prices)
     return charts

@@ -42,7 +42,7 @@ def rows(result: Result) -> tuple[list[dict[str, str]], list[str]]:
         })
     for f in result.failures:
         out.append({
-            "workload": " ".join(x for x in (f.workload, f.phase) if x),
+            "workload": f.label,
             "device": "-", "rate": f"failed ({f.stage})", "watts": "-", "per_joule": "-",
             "method": "-", "warnings": ref(f"{f.error}: {f.message}"),
         })

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from benchhash import __version__
 from benchhash.results.model import (
     METHODOLOGY_VERSION,
+    POWER_LIMIT,
     SCHEMA_VERSION,
     Config,
     Device,
@@ -29,6 +30,7 @@ from benchhash.results.model import (
     Validity,
     Warmup,
     WorkloadResult,
+    label,
 )
 from benchhash.stats import MIN_TRIAL_S, stability_warnings, summarize
 from benchhash.workloads.base import Window
@@ -72,6 +74,20 @@ class PhaseRun:
     metrics: dict[str, Any] = field(default_factory=dict)
     complete: bool = False
     compile_s: float | None = None
+    power_limit_w: float | None = None     # the GPU power limit it runs at (None: untouched)
+
+    @property
+    def all_params(self) -> dict[str, Any]:
+        """The phase's params as recorded: its own, and the power limit it ran at."""
+        return self.params if self.power_limit_w is None else {**self.params, POWER_LIMIT: self.power_limit_w}
+
+    @property
+    def label(self) -> str:
+        return label(self.workload, self.phase, self.power_limit_w)
+
+    def failure(self, stage: str, exc: BaseException) -> Failure:
+        """A failure of this phase (at its power level)."""
+        return Failure.of(self.workload, self.phase, stage, exc, self.power_limit_w)
 
     def add_trial(self, index: int, window: Window, reading: Reading, opened: Opened | None = None) -> Trial:
         """The trial as the result stores it, validated now."""
@@ -166,7 +182,7 @@ def _result(run: PhaseRun, cfg: Config) -> WorkloadResult:
     wpj = stats.work_per_joule.median if stats.work_per_joule else None
     return WorkloadResult(
         workload=run.workload, phase=run.phase, unit=run.unit, rate_unit=f"{run.unit}/s",
-        device=run.device, backend=run.backend, params=run.params, complete=run.complete,
+        device=run.device, backend=run.backend, params=run.all_params, complete=run.complete,
         warmup=run.warmup, trials=run.trials, stats=stats, energy=_energy(run),
         efficiency=Efficiency(work_per_joule=wpj, joules_per_unit=1 / wpj if wpj else None,
                               unit=f"{run.unit}/J"),
@@ -182,14 +198,14 @@ def phase_result(run: PhaseRun, cfg: Config, failures: list[Failure]) -> Workloa
     try:
         _check_proofs(run)
     except ValidationError as exc:
-        failures.append(Failure.of(run.workload, run.phase, "proof", exc))
+        failures.append(run.failure("proof", exc))
         run.notes.append("its proof of work was malformed and was dropped (a benchhash bug)")
         run.proof = None
         run.trials = [t.model_copy(update={"proof": None}) for t in run.trials]
     try:
         return _result(run, cfg)
     except Exception as exc:  # noqa: BLE001 - e.g. a NaN rate from a broken workload
-        failures.append(Failure.of(run.workload, run.phase, "build", exc))
+        failures.append(run.failure("build", exc))
         return None
 
 

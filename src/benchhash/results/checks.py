@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from benchhash.report.units import si
-from benchhash.results.model import Result, Stats, Trial, WorkloadResult
+from benchhash.results.model import Result, Stats, Trial, WorkloadResult, label
 from benchhash.stats import summarize
 from benchhash.workloads import known
 
@@ -198,9 +198,26 @@ def interval_of(r: Result) -> float | None:
     return float(value) if isinstance(value, int | float) and value > 0 else None
 
 
+def cap_problems(r: Result) -> list[str]:
+    """Power limits: each phase's (and failure's) among the run's, only on a GPU, and each phase
+    once per limit (a phase is itself by workload, phase and limit)."""
+    out = []
+    listed = set(r.config.power_limits_w)
+    caps = [(w.label, w.power_limit_w) for w in r.workloads if w.power_limit_w is not None]
+    caps += [(f.label, f.power_limit_w) for f in r.failures if f.power_limit_w is not None]
+    out += [f"{name}: power limit {w:g} W is not one of the run's ({sorted(listed) or 'none'})"
+            for name, w in caps if w not in listed]
+    if (caps or listed) and r.device.kind != "cuda":
+        out.append(f"power limits on a {r.device.kind} device: only a GPU's limit can be set")
+    keys = [w.key for w in r.workloads]
+    out += [f"{label(*k)}: the same phase at the same power limit appears {keys.count(k)} times"
+            for k in dict.fromkeys(keys) if keys.count(k) > 1]
+    return out
+
+
 def result_problems(r: Result) -> list[str]:
     """Every consistency problem of a parsed result."""
-    out = time_problems(r) + completeness_problems(r) + known_problems(r)
+    out = time_problems(r) + completeness_problems(r) + known_problems(r) + cap_problems(r)
     interval = interval_of(r)
     for w in r.workloads:
         out += phase_problems(w, interval)

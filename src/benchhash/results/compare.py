@@ -10,7 +10,7 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from benchhash.results.model import Result, WorkloadResult
+from benchhash.results.model import Result, WorkloadResult, label
 
 ALPHA = 0.05
 
@@ -31,8 +31,8 @@ class Row:
         return asdict(self)
 
 
-def _key(w: WorkloadResult) -> tuple[str, str]:
-    return (w.workload, w.phase)
+def _key(w: WorkloadResult) -> tuple[str, str, float | None]:
+    return w.key
 
 
 def welch_p(a: list[float], b: list[float]) -> float | None:
@@ -70,7 +70,7 @@ def compare(ref: Result, new: Result) -> list[Row]:
     refs = {_key(w): w for w in ref.workloads}
     news = {_key(w): w for w in new.workloads}
     for key in list(refs) + [k for k in news if k not in refs]:
-        name = key[0] if key[1] in ("", "run") else f"{key[0]} {key[1]}"
+        name = label(*key)
         r, n = refs.get(key), news.get(key)
         if r is None or n is None:
             w = r or n

@@ -112,6 +112,10 @@ class Phase(ABC):
     def prepare(self, rate_estimate: float | None, trial_seconds: float) -> None:
         """Called after warm-up with its last rate (None when there was none)."""
 
+    def rebind(self, label: str) -> None:
+        """The phase is measured again as a phase of its own, under this label (at another power
+        limit): a phase whose proofs are bound to its label starts them afresh under it."""
+
     def params(self) -> dict[str, Any]:
         """Parameters that decide whether two results of this phase are comparable."""
         return {}

@@ -14,6 +14,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field, model_validator
@@ -56,16 +57,27 @@ class ScanPhase(Phase):
     name = "scan"
     unit = "hash"
 
-    def __init__(self, backend: ScanBackend, params: dict[str, Any], seed: bytes | None = None) -> None:
+    def __init__(self, backend: ScanBackend, params: dict[str, Any], seed: bytes | None = None,
+                 seed_for: Callable[[str], bytes] | None = None) -> None:
         self.backend = backend
         self._params = params
+        self.seed_for = seed_for
+        self.share_bits = 32
+        self._start(seed)
+
+    def _start(self, seed: bytes | None) -> None:
+        """Headers from this seed (bound to the run when given; random otherwise), from the first."""
         self.seed = seed if seed is not None else os.urandom(16)
         self.bound = seed is not None
         self.prev = sha256d(b"benchhash prev " + self.seed)
         self.timestamp = int(time.time())
         self.headers: list[bytes] = []
         self.j, self.pos = -1, NONCE_SPACE     # next header is fetched on first use
-        self.share_bits = 32
+
+    def rebind(self, label: str) -> None:
+        """At another power limit the phase is a phase of its own: its shares come from headers
+        seeded by that phase's label, so that no share serves two limits."""
+        self._start(self.seed_for(label) if self.seed_for is not None else None)
 
     def compile(self) -> bool:
         """Load the kernel (numba: compiled once per machine; cuda: NVRTC) and run it once."""
@@ -183,7 +195,7 @@ class Sha256dWorkload(Workload):
             self._backend = cpu
             params = {"backend": "cpu", "threads": cpu.threads}
         seed = self.context.seed(f"{self.name} {ScanPhase.name}") if self.context else None
-        self._phase = ScanPhase(self._backend, params, seed)
+        self._phase = ScanPhase(self._backend, params, seed, self.context.seed if self.context else None)
 
     def phases(self) -> list[Phase]:
         return [self._phase]

@@ -45,8 +45,17 @@ BH_INLINE u32 bh_mad_one(u32 a, u32 b) {
     return r;
 }
 #define bh_add_fma(a, b) bh_mad_one((a), (b))
+// x + k for a literal k, also on the FMA pipe: 1 * k + x with the 1 in a register that ptxas
+// cannot see through (IMAD R, R_one, imm, R), where an IADD3 with an immediate would take the
+// ALU pipe.
+BH_INLINE u32 bh_addk_fma(u32 x, u32 k) {
+    u32 r;
+    asm("mad.lo.u32 %0, %1, %2, %3;" : "=r"(r) : "r"(bh_one), "r"(k), "r"(x));
+    return r;
+}
 #else
 #define bh_add_fma(a, b) ((a) + (b))
+#define bh_addk_fma(x, k) ((x) + (k))
 #endif
 
 // Forms that ptxas maps onto one LOP3 each.
@@ -70,6 +79,20 @@ BH_INLINE u32 bh_mad_one(u32 a, u32 b) {
 #define PRE_T1_3_PART 23
 #define PRE_T2_3 24
 #define PRE_WORDS 25
+// Two more words each thread derives once from the 25 (not part of the host layout): the
+// nonce-independent terms of W31 and W32, sigma0(W16) + W15 and sigma0(W17) + W16, which the
+// schedule would otherwise recompute for every nonce.
+#define PRE_C31 25
+#define PRE_C32 26
+#define PRE_LOCAL 27
+
+// pre (PRE_WORDS, from the host) -> p (PRE_LOCAL), once per thread.
+BH_INLINE void bh_extend(const u32* pre, u32 p[PRE_LOCAL]) {
+#pragma unroll
+    for (int i = 0; i < PRE_WORDS; ++i) p[i] = pre[i];
+    p[PRE_C31] = BH_s0(p[PRE_W16]) + 640u;
+    p[PRE_C32] = BH_s0(p[PRE_W17]) + p[PRE_W16];
+}
 
 // The K constants as literals, so that the fully unrolled rounds fold them into immediates.
 #define BH_KL(t) ( \
@@ -96,13 +119,13 @@ BH_INLINE u32 bh_mad_one(u32 a, u32 b) {
 #define BH_ROUND(s, k, w, wlit)                                               \
     do {                                                                      \
         u32 hw_ = (wlit) ? s[7] + (w) : bh_add_fma(s[7], (w));                \
-        u32 t1_ = bh_add_fma(hw_, BH_S1(s[4]) + BH_CH(s[4], s[5], s[6]) + (k)); \
+        u32 t1_ = bh_add_fma(hw_, bh_add_fma(BH_S1(s[4]), bh_addk_fma(BH_CH(s[4], s[5], s[6]), (k)))); \
         u32 a_ = bh_add_fma(bh_add_fma(t1_, BH_MAJ(s[0], s[1], s[2])), BH_S0(s[0])); \
         s[7] = s[6]; s[6] = s[5]; s[5] = s[4]; s[4] = bh_add_fma(s[3], t1_);             \
         s[3] = s[2]; s[2] = s[1]; s[1] = s[0]; s[0] = a_;                    \
     } while (0)
 
-#define BH_SCHED(w, t) bh_add_fma(w[(t) - 16], BH_s1(w[(t) - 2]) + w[(t) - 7] + BH_s0(w[(t) - 15]))
+#define BH_SCHED(w, t) bh_add_fma(bh_add_fma(w[(t) - 16], BH_s1(w[(t) - 2])), bh_add_fma(w[(t) - 7], BH_s0(w[(t) - 15])))
 
 // The plain SHA-256 compression function: state (8 words) x block (16 big-endian words).
 BH_INLINE void sha256_compress(u32 state[8], const u32 block[16]) {
@@ -148,7 +171,7 @@ BH_INLINE bool bh_at_most(const u32 h[8], const u32* thr) {
 }
 
 // Fast path: H7 of SHA-256d(header with nonce), from the precomputed words.
-BH_INLINE u32 sha256d_h7(const u32 p[PRE_WORDS], u32 nonce) {
+BH_INLINE u32 sha256d_h7(const u32 p[PRE_LOCAL], u32 nonce) {
     u32 w[64];
     u32 s[8];
     w[0] = p[PRE_W0]; w[1] = p[PRE_W1]; w[2] = p[PRE_W2]; w[3] = BH_BSWAP(nonce);
@@ -161,7 +184,11 @@ BH_INLINE u32 sha256d_h7(const u32 p[PRE_WORDS], u32 nonce) {
     w[18] = p[PRE_W18_PART] + BH_s0(w[3]);
     w[19] = p[PRE_W19_PART] + w[3];
 #pragma unroll
-    for (int t = 20; t < 64; ++t) w[t] = BH_SCHED(w, t);
+    for (int t = 20; t < 31; ++t) w[t] = BH_SCHED(w, t);
+    w[31] = bh_add_fma(p[PRE_C31], BH_s1(w[29]) + w[24]);
+    w[32] = bh_add_fma(p[PRE_C32], BH_s1(w[30]) + w[25]);
+#pragma unroll
+    for (int t = 33; t < 64; ++t) w[t] = BH_SCHED(w, t);
     // Round 3 from its nonce-independent parts; rounds 0..2 were done on the host.
     u32 t1 = p[PRE_T1_3_PART] + w[3];
     s[0] = t1 + p[PRE_T2_3];
@@ -190,7 +217,7 @@ BH_INLINE u32 sha256d_h7(const u32 p[PRE_WORDS], u32 nonce) {
 
 // Check one nonce (top = thr[0]); a survivor of the early reject is hashed in full and stored
 // if it qualifies.
-BH_INLINE void bh_scan_nonce(const u32 p[PRE_WORDS], u32 top, const u32* thr, u32 nonce,
+BH_INLINE void bh_scan_nonce(const u32 p[PRE_LOCAL], u32 top, const u32* thr, u32 nonce,
                              u32* count, u32 capacity, u32* out) {
     if (BH_BSWAP(sha256d_h7(p, nonce)) > top) return;  // the common case
     u32 h[8];
@@ -213,9 +240,8 @@ BH_INLINE void bh_scan_nonce(const u32 p[PRE_WORDS], u32 top, const u32* thr, u3
 extern "C" __global__ void __launch_bounds__(256)
 sha256d_scan(const u32* __restrict__ pre, const u32* __restrict__ thr, u32 start, u32 n,
              u32 per_thread, u32* __restrict__ count, u32 capacity, u32* __restrict__ out) {
-    u32 p[PRE_WORDS];
-#pragma unroll
-    for (int i = 0; i < PRE_WORDS; ++i) p[i] = pre[i];
+    u32 p[PRE_LOCAL];
+    bh_extend(pre, p);
     const u32 top = thr[0];
     const u64 stride = (u64)gridDim.x * blockDim.x;
     u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
@@ -233,7 +259,9 @@ extern "C" void bh_host_compress(u32 state[8], const u32 block[16]) { sha256_com
 extern "C" u32 bh_host_scan(const u32* pre, const u32* thr, u32 start, u32 n, u32 capacity,
                             u32* out) {
     u32 count = 0;
-    for (u64 i = 0; i < n; ++i) bh_scan_nonce(pre, thr[0], thr, start + (u32)i, &count, capacity, out);
+    u32 p[PRE_LOCAL];
+    bh_extend(pre, p);
+    for (u64 i = 0; i < n; ++i) bh_scan_nonce(p, thr[0], thr, start + (u32)i, &count, capacity, out);
     return count;
 }
 #endif

@@ -322,3 +322,16 @@ def test_a_whole_run_sweeps_and_writes_each_cap(gpu: FakeGpu, tmp_path: Path,
     assert gpu.limits_set == [700_000, 450_000, 250_000, 450_000, 250_000, 700_000] and left() == []
     assert verdict(outcome.path).problems == []
     assert io.load(outcome.path)[0].schema_version == 3
+
+
+def test_a_record_that_cannot_be_put_back_stays_for_the_next_start(caplog: pytest.LogCaptureFixture) -> None:
+    host = __import__("socket").gethostname()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    rec = power.Record(host=host, pci_bus_id=BUS, original_w=700, set_w=300, pid=int(dead),
+                       pid_started=None, boot_id=None)
+    power.record_path(host, BUS).parent.mkdir(parents=True)
+    power.record_path(host, BUS).write_text(json.dumps(rec.__dict__))
+    with FakeGpu(init_error="NVML_ERROR_DRIVER_NOT_LOADED").installed():
+        assert power.recover() == []
+    assert len(left()) == 1 and "cannot put GPU" in caplog.text and "the record" in caplog.text

@@ -252,7 +252,7 @@ def recover(host: str | None = None) -> list[str]:
         try:
             with session() as nv:
                 ok = restore(Control(nv, rec.pci_bus_id), path, rec)
-        except NvmlError as exc:
+        except BenchhashError as exc:          # NVML missing or refusing: said, the record stays
             log.error("cannot put GPU %s's power limit back to %g W (%s); the record %s stays",
                       rec.pci_bus_id, rec.original_w, exc, path)
             continue

@@ -5,9 +5,11 @@ anything runs; the caps part of each phase's identity."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -47,6 +49,22 @@ def gpu() -> Iterator[FakeGpu]:
 
 def left() -> list[Path]:
     return [p for p, _ in power.records()]
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended."""
+    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True, check=True).stdout.strip())
+
+
+def plant(pid: int, original_w: float = 700, host: str | None = None) -> power.Record:
+    """A record as a run capping the GPU at 300 W left it (host: this one)."""
+    rec = power.Record(host=host or socket.gethostname(), pci_bus_id=BUS, original_w=original_w, set_w=300,
+                       pid=pid, pid_started=None, boot_id=None)
+    path = power.record_path(rec.host, BUS)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dataclasses.asdict(rec)))
+    return rec
 
 
 # --- levels ----------------------------------------------------------------------------------------
@@ -211,12 +229,7 @@ def test_a_kill_9_mid_sweep_is_undone_at_the_next_start(tmp_path: Path, cache: P
 
 
 def test_info_shows_a_limit_left_changed(cli, cache: Path) -> None:  # type: ignore[no-untyped-def]
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True, check=True).stdout.strip()
-    rec = power.Record(host=__import__("socket").gethostname(), pci_bus_id=BUS, original_w=700, set_w=300,
-                       pid=int(dead), pid_started=None, boot_id=None)
-    power.record_path(rec.host, BUS).parent.mkdir(parents=True)
-    power.record_path(rec.host, BUS).write_text(json.dumps(rec.__dict__))
+    plant(dead_pid())
     r = cli("info", "--json")
     (shown,) = json.loads(r.stdout)["power_limit_records"]
     assert shown["set_w"] == 300 and shown["running"] is False and "next `benchhash run` puts it back" in shown["text"]
@@ -225,11 +238,7 @@ def test_info_shows_a_limit_left_changed(cli, cache: Path) -> None:  # type: ign
 
 
 def test_a_crashed_runs_original_is_kept_when_it_could_not_be_put_back(gpu: FakeGpu) -> None:
-    host = __import__("socket").gethostname()
-    rec = power.Record(host=host, pci_bus_id=BUS, original_w=650, set_w=300, pid=os.getpid(),
-                       pid_started=None, boot_id=None)
-    power.record_path(host, BUS).parent.mkdir(parents=True)
-    power.record_path(host, BUS).write_text(json.dumps(rec.__dict__))
+    plant(os.getpid(), original_w=650)
     gpu.limit_mw = 300_000
     with power.capped(GPU, "400") as caps:
         caps.apply(400.0)
@@ -237,11 +246,7 @@ def test_a_crashed_runs_original_is_kept_when_it_could_not_be_put_back(gpu: Fake
 
 
 def test_another_live_run_on_the_same_gpu_is_refused(gpu: FakeGpu) -> None:
-    host = __import__("socket").gethostname()
-    rec = power.Record(host=host, pci_bus_id=BUS, original_w=700, set_w=300, pid=os.getppid(),
-                       pid_started=None, boot_id=None)
-    power.record_path(host, BUS).parent.mkdir(parents=True)
-    power.record_path(host, BUS).write_text(json.dumps(rec.__dict__))
+    plant(os.getppid())
     assert power.recover() == []                        # a live run's record is not touched
     with pytest.raises(PowerLimitError, match=f"another benchhash run \\(pid {os.getppid()}\\)"):
         with power.capped(GPU, "300"):
@@ -250,10 +255,7 @@ def test_another_live_run_on_the_same_gpu_is_refused(gpu: FakeGpu) -> None:
 
 
 def test_records_of_other_hosts_are_left_alone(gpu: FakeGpu) -> None:
-    rec = power.Record(host="other-node", pci_bus_id=BUS, original_w=700, set_w=300, pid=1,
-                       pid_started=None, boot_id=None)
-    power.record_path("other-node", BUS).parent.mkdir(parents=True)
-    power.record_path("other-node", BUS).write_text(json.dumps(rec.__dict__))
+    plant(dead_pid(), host="other-node")
     assert power.recover() == [] and gpu.limits_set == [] and len(power.records()) == 1
 
 
@@ -325,13 +327,7 @@ def test_a_whole_run_sweeps_and_writes_each_cap(gpu: FakeGpu, tmp_path: Path,
 
 
 def test_a_record_that_cannot_be_put_back_stays_for_the_next_start(caplog: pytest.LogCaptureFixture) -> None:
-    host = __import__("socket").gethostname()
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True, check=True).stdout.strip()
-    rec = power.Record(host=host, pci_bus_id=BUS, original_w=700, set_w=300, pid=int(dead),
-                       pid_started=None, boot_id=None)
-    power.record_path(host, BUS).parent.mkdir(parents=True)
-    power.record_path(host, BUS).write_text(json.dumps(rec.__dict__))
+    plant(dead_pid())
     with FakeGpu(init_error="NVML_ERROR_DRIVER_NOT_LOADED").installed():
         assert power.recover() == []
     assert len(left()) == 1 and "cannot put GPU" in caplog.text and "the record" in caplog.text

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from benchhash.econ import model, uses
+from benchhash.econ import uses
 from benchhash.econ.market import Market
 from benchhash.results.model import label
 from benchhash.workloads import known
@@ -84,10 +84,7 @@ def _mining(m: Market, meas: uses.Measured) -> Pricer:
 
 
 def _decode(ph: Phase, rate: float, watts: float | None) -> uses.Decode:
-    fig, params = _figures(ph), ph.figures.params
-    return uses.Decode(ph.phase, rate, watts, int(fig["batch"]) if "batch" in fig else None,
-                       params.get("preset") if isinstance(params.get("preset"), str) else None,
-                       fig.get("model_params"))
+    return uses.Decode.of(ph.phase, _figures(ph), ph.figures.params, rate, watts)
 
 
 def _tokens(m: Market, meas: uses.Measured, key: str, server_usd: float) -> Pricer:
@@ -151,15 +148,19 @@ def _best(points: list[CapPoint], metric: str) -> float | None:
     return max(priced, key=lambda p: getattr(p, metric)).cap_w if priced else None
 
 
-def curves(m: Market, meas: uses.Measured, phases: list[Phase]) -> list[Curve]:
-    """Per phase measured at a cap: its points from the highest cap down, priced, and the best cap."""
+def sweeps(phases: list[Phase]) -> dict[tuple[str, str], list[Phase]]:
+    """(workload, phase) -> that phase at each cap it was measured at, the highest cap first."""
     groups: dict[tuple[str, str], list[Phase]] = {}
     for ph in phases:
         if ph.cap_w is not None:
             groups.setdefault((ph.workload, ph.phase), []).append(ph)
+    return {k: sorted(v, key=lambda ph: -(ph.cap_w or 0.0)) for k, v in groups.items()}
+
+
+def curves(m: Market, meas: uses.Measured, phases: list[Phase]) -> list[Curve]:
+    """Per phase measured at a cap: its points from the highest cap down, priced, and the best cap."""
     out = []
-    for (workload, phase), members in groups.items():
-        members = sorted(members, key=lambda ph: -(ph.cap_w or 0.0))
+    for (workload, phase), members in sweeps(phases).items():
         use, pricer, why = _pricer(m, meas, members[0])
         top_rate = members[0].figures.rate or 0.0
         points = []
@@ -169,7 +170,7 @@ def curves(m: Market, meas: uses.Measured, phases: list[Phase]) -> list[Curve]:
                          f.rate / f.average_w if f.rate is not None and f.average_w else None)
             priced = pricer(p, ph, top_rate) if pricer is not None else None
             if priced is not None:
-                p.devices_per_facility_mw = _devices(m, priced, p.watts)
+                p.devices_per_facility_mw = _devices(priced)
                 p.revenue_usd_per_year = priced.revenue_now_usd_per_year
                 p.margin_usd_per_year = priced.margin_now_usd_per_year
                 p.npv_usd, p.capex_usd = priced.npv_usd, priced.capex_usd
@@ -179,9 +180,7 @@ def curves(m: Market, meas: uses.Measured, phases: list[Phase]) -> list[Curve]:
     return out
 
 
-def _devices(m: Market, u: uses.Use, watts: float | None) -> float | None:
-    """GPUs in one facility MW at this cap (all-in watts: the device's x host overhead, x PUE)."""
-    for key in ("devices_per_facility_mw", "gpus_per_facility_mw"):
-        if key in u.basis:
-            return float(u.basis[key])
-    return model.gpus_per_facility_mw(watts * m["host_overhead"], m["pue_ai"]) if watts else None
+def _devices(u: uses.Use) -> float:
+    """The devices one facility MW holds, as the use's row counted them."""
+    key = "devices_per_facility_mw" if "devices_per_facility_mw" in u.basis else "gpus_per_facility_mw"
+    return float(u.basis[key])

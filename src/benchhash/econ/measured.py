@@ -30,10 +30,7 @@ def _take(meas: Measured, workload: str, f: PhaseFigures, ai_watts: list[float])
         ai_watts.append(figures["ai_watts"])
     tps = figures.get("tokens_per_second")
     if tps:
-        meas.decode.append(Decode(f"{workload} {f.phase}", tps, figures.get("ai_watts"),
-                                  int(figures["batch"]) if "batch" in figures else None,
-                                  f.params.get("preset") if isinstance(f.params.get("preset"), str) else None,
-                                  figures.get("model_params")))
+        meas.decode.append(Decode.of(f"{workload} {f.phase}", figures, f.params, tps, figures.get("ai_watts")))
         if (meas.tokens_per_second or 0) < tps:
             meas.tokens_per_second = tps
 

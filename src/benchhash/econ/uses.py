@@ -31,6 +31,14 @@ class Decode:
     preset: str | None = None
     model_params: float | None = None
 
+    @classmethod
+    def of(cls, phase: str, figures: dict[str, float], params: dict[str, Any],
+           tokens_per_second: float, watts: float | None) -> Decode:
+        """A decode phase from what its workload gives economics (econ_figures) and its params."""
+        preset = params.get("preset")
+        return cls(phase, tokens_per_second, watts, int(figures["batch"]) if "batch" in figures else None,
+                   preset if isinstance(preset, str) else None, figures.get("model_params"))
+
     @property
     def joules_per_token(self) -> float | None:
         return self.watts / self.tokens_per_second if self.watts and self.tokens_per_second else None
@@ -306,6 +314,7 @@ def ai_tokens(m: Market, meas: Measured, d: Decode, price_key: str, server_usd: 
     what = f"{d.preset} " if d.preset else ""
     return _row("ai_tokens", f"AI tokens, {meas.device}, {what}{d.phase}", 1 / pue, proj,
                 {"tokens_per_second_per_gpu": d.tokens_per_second, "joules_per_token": d.joules_per_token,
+                 "gpus_per_facility_mw": gpus,
                  "batch": d.batch, "preset": d.preset, "model_params": d.model_params, "tokens_per_year": tokens,
                  "price_input": price_key, "usd_per_m_tokens": m[price_key], "watts_per_gpu_all_in": w,
                  "watts_basis": why, "source": meas.source})

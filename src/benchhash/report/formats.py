@@ -149,18 +149,14 @@ def _small_multiples(title: str, panels: list[tuple[str, list[float], list[float
 def _sweep_charts(results: list[Item], econ: dict[str, Any] | None) -> list[tuple[str, str]]:
     """For files that hold a power-limit sweep: rate vs watts, work per joule vs cap, and (when
     economics priced it) revenue per facility MW vs cap, per phase."""
-    from benchhash.econ.caps import phases_of
+    from benchhash.econ.caps import phases_of, sweeps
     rate_w, per_j = [], []
     for name, result in results:
-        groups: dict[tuple[str, str], list[Any]] = {}
-        for ph in phases_of(result):
-            if ph.cap_w is not None:
-                groups.setdefault((ph.workload, ph.phase), []).append(ph)
-        for (workload, phase), members in groups.items():
-            members.sort(key=lambda ph: ph.cap_w)
+        for (workload, phase), highest_first in sweeps(phases_of(result)).items():
+            members = highest_first[::-1]
             title = f"{phase_label(workload, phase)} ({Path(name).name})"
             unit = members[0].unit
-            pts = [(ph.figures.average_w, ph.figures.rate, ph.cap_w) for ph in members]
+            pts = [(ph.figures.average_w, ph.figures.rate, ph.cap_w or 0.0) for ph in members]   # all capped
             metered = [(w, r, c) for w, r, c in pts if w and r is not None]
             if metered:
                 rate_w.append((title, [w for w, _, _ in metered], [r for _, r, _ in metered], "W", f"{unit}/s"))

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark the SHA-256d scan: hashlib-with-midstate loop (baseline), the cpu backend on 1 thread
-and on every core, and the cuda backend when a GPU is present. Prints JSON (medians of repeats,
-raw samples kept, ratios against the baseline measured in this same process)."""
+and on every core, each CPU kernel this CPU runs (simd, sha-ni) against the others in the same
+process, and the cuda backend when a GPU is present. Prints JSON (medians of repeats, raw samples
+kept, ratios against the baselines measured in this same process)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,26 @@ def _rates(backend, count: int, repeats: int) -> list[float]:
         res = scan(GENESIS, start_for(r, count), count, backend=backend)
         rates.append(res.scanned / res.seconds)
     return rates
+
+
+def _kernels_side_by_side(kernels: list[str], threads: int, count: int, repeats: int) -> dict[str, object]:
+    """Each kernel's rate at ``threads``, the kernels taking turns on the same nonce ranges
+    (a noisy neighbour then slows every kernel of a round alike), and each kernel's rate over
+    the first one's, round by round (the median of those paired ratios)."""
+    from benchhash.sha256d.cpu import CpuBackend
+    backends = {k: CpuBackend(threads=threads, kernel=k) for k in kernels}
+    for b in backends.values():
+        scan(GENESIS, 0, min(count, 1 << 16), backend=b)      # compile or load, caches, clocks
+    rates: dict[str, list[float]] = {k: [] for k in kernels}
+    for r in range(repeats):
+        for k, b in backends.items():
+            res = scan(GENESIS, start_for(r, count), count, backend=b)
+            rates[k].append(res.scanned / res.seconds)
+    base = kernels[0]
+    out: dict[str, object] = {"threads": threads, **{k: _summary(v) for k, v in rates.items()}}
+    for k in kernels[1:]:
+        out[f"ratio_{k}_vs_{base}"] = statistics.median(a / b for a, b in zip(rates[k], rates[base], strict=True))
+    return out
 
 
 def _hashlib_loop(count: int, repeats: int) -> list[float]:
@@ -89,6 +110,7 @@ def main() -> int:
 
 def _cpu_part(args: argparse.Namespace) -> dict[str, object]:
     from benchhash.sha256d.cpu import CpuBackend
+    from benchhash.sha256d.cpu_choice import sha_ni_problem
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     report: dict[str, object] = {}
     base = _summary(_hashlib_loop(args.baseline_count, args.repeats))
@@ -97,11 +119,17 @@ def _cpu_part(args: argparse.Namespace) -> dict[str, object]:
     one = CpuBackend(threads=1)
     report["cpu_device"] = one.device
     report["cpu_1thread"] = one_t = _summary(_rates(one, args.cpu_count, args.repeats))
+    report["cpu_kernel"] = {**one.launch_info(), **one.kernel_metrics()}
     every = _summary(_rates(CpuBackend(threads=cores), args.cpu_count, args.repeats))
     report["cpu_all_threads"] = all_t = {"threads": cores, **every}
     b = float(base["median_hps"])  # type: ignore[arg-type]
     report["ratio_cpu_1thread_vs_hashlib"] = float(one_t["median_hps"]) / b  # type: ignore[arg-type]
     report["ratio_cpu_all_vs_hashlib_1thread"] = float(all_t["median_hps"]) / b  # type: ignore[arg-type]
+    kernels = ["simd"] + ([] if sha_ni_problem() else ["sha-ni"])
+    report["cpu_kernels_1thread"] = _kernels_side_by_side(kernels, 1, args.cpu_count, args.repeats)
+    report["cpu_kernels_all_threads"] = _kernels_side_by_side(kernels, cores, args.cpu_count, args.repeats)
+    if sha_ni_problem():
+        report["sha_ni_skipped"] = sha_ni_problem()
     return report
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from benchhash.results import io
-from benchhash.results.compare import compare, regressions
+from benchhash.results.compare import compare, regressions, sentence
 from benchhash.results.merge import merge
 from benchhash.results.verify import verify_data, verify_file
 from benchhash.stats import poisson_interval
@@ -152,6 +152,20 @@ def test_compare_refuses_apples_to_oranges() -> None:
     d["workloads"][0]["params"]["threads"] = 64
     (row,) = compare(ref, io.parse(d))
     assert row.mark == "incomparable" and "parameters" in (row.reason or "")
+
+
+def test_compare_a_kernel_change_is_compared_and_said() -> None:
+    # the same work on another CPU kernel (or GPU launch shape) is what a before/after compares
+    base = [100.0, 101.0, 99.5, 100.5, 99.0]
+    ref = _with_rates(base)
+    new = _with_rates([x * 1.9 for x in base])
+    new.workloads[0].params["launch"] = {"kernel": "sha-ni", "lanes": 2}
+    (row,) = compare(ref, new)
+    assert row.mark == "better" and row.ratio == pytest.approx(1.9)
+    assert row.note == "launch not recorded vs {'kernel': 'sha-ni', 'lanes': 2}"
+    assert sentence(row).endswith("[launch not recorded vs {'kernel': 'sha-ni', 'lanes': 2}]")
+    (same,) = compare(new, new)
+    assert same.note is None
 
 
 def test_compare_cli_exit_code(tmp_path: Path, cli: Cli) -> None:

@@ -44,6 +44,8 @@ def test_quick_cpu_run_writes_a_valid_sealed_file(tmp_path: Path) -> None:
     (w,) = result.workloads
     assert w.workload == "sha256d" and w.unit == "hash" and len(w.trials) == 3
     assert w.stats.rate is not None and w.stats.rate.median > 1e6
+    assert w.params["launch"]["kernel"] in ("simd", "sha-ni")       # which kernel, and why
+    assert w.metrics["cpu_kernel_chosen_by"] in ("calibration", "only one")
     assert check_shares(raw) > 3 * 1024    # 2048..4096 expected per trial
     assert "sha256d" in proc.stdout and "MH/s" in proc.stdout
     assert elapsed < 60, f"--quick took {elapsed:.0f} s"

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from benchhash.errors import ScanOverflowError
 from benchhash.sha256d import scan
 from benchhash.sha256d.cpu import CpuBackend
+from benchhash.sha256d.cpu_choice import sha_ni_problem
 from benchhash.sha256d.header import GENESIS, hash_to_int, sha256d
 from benchhash.sha256d.reference import ReferenceBackend
 from conftest import Cli
@@ -30,11 +31,20 @@ def test_genesis_found_by_cli_in_2_20_window(cli: Cli) -> None:
     assert result["backend"] == "cpu"
     assert result["hashes_per_second"] > 0
     assert {"shares", "seconds", "device"} <= result.keys()
+    assert result["launch"]["kernel"] in ("simd", "sha-ni")
 
 
-@pytest.fixture(scope="module")
-def cpu() -> CpuBackend:
-    return CpuBackend(threads=2)
+NO_SHA_NI = sha_ni_problem()
+KERNELS = ["simd", pytest.param("sha-ni", marks=pytest.mark.skipif(
+    NO_SHA_NI is not None, reason=f"sha-ni kernel not testable here: {NO_SHA_NI}"))]
+
+
+@pytest.fixture(scope="module", params=KERNELS)
+def cpu(request: pytest.FixtureRequest) -> CpuBackend:
+    """Every test below runs on each CPU kernel this machine can run."""
+    backend = CpuBackend(threads=2, kernel=request.param)
+    assert backend.launch_info()["kernel"] == request.param
+    return backend
 
 
 headers = st.binary(min_size=80, max_size=80)

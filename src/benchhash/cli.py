@@ -106,6 +106,8 @@ def scan(
         help="also report shares: hashes with at least K leading zero bits")] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:I | reference")] = "auto",
     threads: Annotated[int | None, typer.Option(help="CPU threads (default: every core)")] = None,
+    cpu_kernel: Annotated[str, typer.Option(
+        help="CPU kernel: auto (the faster on this CPU, measured) | simd | sha-ni")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
 ) -> None:
     """Scan nonces [start, start+count) of a header for hashes at or below the target."""
@@ -126,7 +128,7 @@ def scan(
     elif bits is not None:
         from benchhash.sha256d.header import bits_to_target
         tgt = bits_to_target(int.from_bytes(parse_hex(bits, what="--bits", length=4), "big"))
-    backend = make_backend(device, threads)
+    backend = make_backend(device, threads, cpu_kernel)
     bar = _progress_bar(n, not as_json and n >= 1 << 24 and err.is_terminal)
     stop = threading.Event()
     report = None
@@ -149,7 +151,8 @@ def scan(
         print(json.dumps(result.to_json()))
         return
     rate = result.hashes_per_second
-    out.print(f"[bold]{result.backend}[/] on {result.device}")
+    kernel = (result.launch or {}).get("kernel")
+    out.print(f"[bold]{result.backend}[/]" + (f" ({kernel} kernel)" if kernel else "") + f" on {result.device}")
     out.print(f"scanned {result.scanned:,} nonces [{first:,}, {first + n:,}) in {result.seconds:.3f} s"
               + (f" = {rate / 1e6:,.2f} MH/s" if rate else ""))
     out.print(f"target {result.target:064x}")
@@ -245,6 +248,8 @@ def run(
     meter: Annotated[str, typer.Option(help="auto | nvml | rapl | null | replay:FILE")] = "auto",
     threads: Annotated[int | None, typer.Option(
         help="CPU threads for sha256d on the CPU (default: every core)")] = None,
+    cpu_kernel: Annotated[str | None, typer.Option(
+        help="sha256d on the CPU: auto (the faster on this CPU, measured) | simd | sha-ni")] = None,
     gemm_dtypes: Annotated[str | None, typer.Option(
         help="gemm dtypes: fp8,bf16,fp16,tf32,fp32 (default: all the device has; CPU fp32)")] = None,
     gemm_size: Annotated[int | None, typer.Option(help="gemm M=N=K (default 8192 on GPU, 2048 on CPU)")] = None,
@@ -288,7 +293,7 @@ def run(
                           warmup_s=warmup, idle_s=idle, quick=quick, out=out_path, notes=notes,
                           meter=meter, command_line=tuple(sys.argv), force=force,
                           fleet_timeout_s=fleet_timeout, power_limits=power_limits,
-                          flags={"threads": threads, "gemm_dtypes": gemm_dtypes,
+                          flags={"threads": threads, "cpu_kernel": cpu_kernel, "gemm_dtypes": gemm_dtypes,
                                  "gemm_size": gemm_size, "gemm_sweep": gemm_sweep,
                                  "llm_preset": llm_preset, "llm_batches": llm_batches,
                                  "no_compile": no_compile})

@@ -1,7 +1,8 @@
 """`benchhash compare REF NEW`: per workload phase the ratio of medians and whether the change is
 real. Welch's t-test on the raw trial rates (as pyperf does; it works from 2 trials a side), with
 Mann-Whitney U beside it once both sides have 4 or more trials. Different methodology, device
-model, unit or parameters make a pair incomparable rather than better or worse."""
+model, unit or parameters make a pair incomparable rather than better or worse; a different
+kernel or launch shape (``params.launch``) is said beside the verdict."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ class Row:
     mann_whitney_p: float | None
     mark: str               # better | worse | not significant | incomparable | missing
     reason: str | None = None
+    note: str | None = None  # comparable, but said: e.g. a different kernel or launch shape
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,9 +62,20 @@ def incomparable(ref: Result, new: Result, r: WorkloadResult, n: WorkloadResult)
         return f"device {r.device!r} vs {n.device!r}"
     if r.unit != n.unit:
         return f"unit {r.unit} vs {n.unit}"
-    if r.params != n.params:
-        return f"parameters {r.params} vs {n.params}"
+    if _identity(r.params) != _identity(n.params):
+        return f"parameters {_identity(r.params)} vs {_identity(n.params)}"
     return None
+
+
+def _identity(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters that make the work itself; ``launch`` (CPU kernel, GPU launch shape) is how
+    the same work was run, which is what a before/after of a kernel compares."""
+    return {k: v for k, v in params.items() if k != "launch"}
+
+
+def launch_note(r: WorkloadResult, n: WorkloadResult) -> str | None:
+    a, b = r.params.get("launch"), n.params.get("launch")
+    return None if a == b else f"launch {a or 'not recorded'} vs {b or 'not recorded'}"
 
 
 def compare(ref: Result, new: Result) -> list[Row]:
@@ -92,7 +105,7 @@ def compare(ref: Result, new: Result) -> list[Row]:
             mark = "better" if ratio > 1 else "worse"
         else:
             mark = "not significant"
-        rows.append(Row(name, r.unit, rm, nm, ratio, p, mw, mark, why))
+        rows.append(Row(name, r.unit, rm, nm, ratio, p, mw, mark, why, launch_note(r, n)))
     return rows
 
 
@@ -108,6 +121,10 @@ def _p(p: float | None) -> str:
 
 def sentence(r: Row) -> str:
     """A row as a person reads it: both medians, the change, the p-value and the verdict."""
+    return _verdict(r) + (f" [{r.note}]" if r.note else "")
+
+
+def _verdict(r: Row) -> str:
     from benchhash.report.units import si
     unit = f"{r.unit}/s"
     if r.mark == "missing":

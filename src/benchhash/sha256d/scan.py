@@ -49,6 +49,7 @@ class ScanResult:
     device: str
     complete: bool = True
     extra: dict[str, object] = field(default_factory=dict)
+    launch: dict[str, object] | None = None     # the backend's kernel / launch shape, if it says
 
     @property
     def hashes_per_second(self) -> float | None:
@@ -69,11 +70,13 @@ class ScanResult:
             "device": self.device,
             "backend": self.backend,
             "complete": self.complete,
+            "launch": self.launch,
         }
 
 
-def make_backend(device: str = "auto", threads: int | None = None) -> ScanBackend:
-    """The backend for a device string; 'auto' takes the GPU when CuPy sees one, else the CPU."""
+def make_backend(device: str = "auto", threads: int | None = None, cpu_kernel: str = "auto") -> ScanBackend:
+    """The backend for a device string; 'auto' takes the GPU when CuPy sees one, else the CPU
+    (with ``cpu_kernel``: auto | simd | sha-ni)."""
     kind, index = parse(device, reference=True)
     if kind == "auto":
         from benchhash.hw.cuda import probe
@@ -91,7 +94,7 @@ def make_backend(device: str = "auto", threads: int | None = None) -> ScanBacken
         from benchhash.sha256d.reference import ReferenceBackend
         return ReferenceBackend()
     from benchhash.sha256d.cpu import CpuBackend
-    return CpuBackend(threads)
+    return CpuBackend(threads, cpu_kernel)
 
 
 def check_range(start: int, count: int) -> None:
@@ -130,9 +133,12 @@ def scan(header: bytes | BlockHeader, start: int = 0, count: int = NONCE_SPACE, 
     share = None if share_bits is None else share_target(share_bits)
     threshold = tgt if share is None else max(tgt, share)
     engine = backend or make_backend(device, threads)
+    engine.load()                  # compile / load / calibrate outside the timed scan
     t0 = time.perf_counter()
     found, scanned = engine.candidates(raw, start, count, threshold, progress, stop)
     seconds = time.perf_counter() - t0
     hits, shares = classify(found, tgt, share)
+    launch = getattr(engine, "launch_info", None)
     return ScanResult(raw.hex(), start, count, tgt, share, hits, shares, scanned, seconds,
-                      engine.name, engine.device, complete=scanned == count)
+                      engine.name, engine.device, complete=scanned == count,
+                      launch=launch() if launch is not None else None)

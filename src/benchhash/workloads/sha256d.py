@@ -23,6 +23,7 @@ from benchhash.errors import BackendUnavailable
 from benchhash.hw.cpu import usable_cores
 from benchhash.results.model import Device, Result, WorkloadResult
 from benchhash.sha256d.backend import ScanBackend
+from benchhash.sha256d.cpu_choice import CHOICES
 from benchhash.sha256d.header import NONCE_SPACE, display_hex, hash_to_int, sha256d, share_target
 from benchhash.workloads import sha256d_proof
 from benchhash.workloads.base import SEED_RULE, Options, Phase, PhaseFigures, Window, Workload
@@ -38,12 +39,16 @@ SHARES_PER_TRIAL = 2048
 
 class Sha256dOptions(Options):
     threads: int | None = Field(default=None, description="--threads: CPU threads (default: every core)")
+    cpu_kernel: str | None = Field(
+        default=None, description="--cpu-kernel: auto (the faster on this CPU) | simd | sha-ni")
 
     @model_validator(mode="after")
     def _threads(self) -> Sha256dOptions:
         most = max(64, 4 * usable_cores())
         if self.threads is not None and not 1 <= self.threads <= most:
             raise ValueError(f"--threads must be between 1 and {most} (4 x the usable cores), got {self.threads}")
+        if self.cpu_kernel is not None and self.cpu_kernel not in CHOICES:
+            raise ValueError(f"--cpu-kernel must be one of {', '.join(CHOICES)}, got {self.cpu_kernel!r}")
         return self
 
 
@@ -129,6 +134,10 @@ class ScanPhase(Phase):
         launch = getattr(self.backend, "launch_info", None)
         return {**self._params, **({"launch": launch()} if launch is not None else {})}
 
+    def summary(self, windows: list[Window]) -> dict[str, Any]:
+        chosen = getattr(self.backend, "kernel_metrics", None)
+        return dict(chosen()) if chosen is not None else {}
+
     def proof_context(self) -> dict[str, Any]:
         return {
             "share_bits": self.share_bits,
@@ -191,7 +200,7 @@ class Sha256dWorkload(Workload):
             params: dict[str, Any] = {"backend": "cuda"}
         else:
             from benchhash.sha256d.cpu import CpuBackend
-            cpu = CpuBackend(threads)
+            cpu = CpuBackend(threads, self.options.cpu_kernel or "auto")
             self._backend = cpu
             params = {"backend": "cpu", "threads": cpu.threads}
         seed = self.context.seed(f"{self.name} {ScanPhase.name}") if self.context else None

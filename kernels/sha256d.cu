@@ -38,7 +38,9 @@ typedef unsigned long long u64;
 #if defined(__CUDACC__)
 __constant__ u32 bh_one = 1u;
 #endif
-#if defined(__CUDA_ARCH__)
+// -DBH_PLAIN_ADDS leaves every add to the compiler (most land on the ALU pipe): the variant a
+// GPU measures against, to keep the IMAD routing only if it is faster on the hardware.
+#if defined(__CUDA_ARCH__) && !defined(BH_PLAIN_ADDS)
 BH_INLINE u32 bh_mad_one(u32 a, u32 b) {
     u32 r;
     asm("mad.lo.u32 %0, %1, %2, %3;" : "=r"(r) : "r"(a), "r"(bh_one), "r"(b));
@@ -237,7 +239,11 @@ BH_INLINE void bh_scan_nonce(const u32 p[PRE_LOCAL], u32 top, const u32* thr, u3
 
 #if defined(__CUDACC__)
 // Each thread takes nonces start+idx, start+idx+stride, ... (per_thread of them, within n).
-extern "C" __global__ void __launch_bounds__(256)
+// Threads per block the kernel is built for (the launch must match): -DBH_THREADS=N.
+#ifndef BH_THREADS
+#define BH_THREADS 256
+#endif
+extern "C" __global__ void __launch_bounds__(BH_THREADS)
 sha256d_scan(const u32* __restrict__ pre, const u32* __restrict__ thr, u32 start, u32 n,
              u32 per_thread, u32* __restrict__ count, u32 capacity, u32* __restrict__ out) {
     u32 p[PRE_LOCAL];

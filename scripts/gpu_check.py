@@ -6,6 +6,9 @@ it runs everything with PYTHONPATH=src), in stages that each fit a 9-minute limi
          self-check while hashing; `benchhash run --quick --workloads sha256d`, verified
   ai     gemm bf16 and fp8 at 8192^3; the 8B decoder's prefill and decode at batch 1, 16, 64
   full   the default `benchhash run` on the GPU, its sealed result under results/, verified
+  caps   the default workloads at 8 power limits (needs root), verified and priced
+  kernel the SHA-256d kernel's GH/s against its SASS bound at the SM clock NVML reports, for
+         each variant x threads per block x waves (bench_kernel_gpu.py), and the CPU kernels
 
 Each step runs in its own process with a share of the stage's time; a step that fails or runs
 out of time is recorded (a run that runs out of time is interrupted as Ctrl-C would, so it still
@@ -27,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("quick", "ai", "full", "caps")
+STAGES = ("quick", "ai", "full", "caps", "kernel")
 RESERVE_S = 20.0        # kept back from the budget for interrupting a step and writing files
 
 
@@ -229,6 +232,22 @@ def stage_caps(st: Stage, py: str) -> list[dict[str, Any]]:
     return []
 
 
+def stage_kernel(st: Stage, py: str) -> list[dict[str, Any]]:
+    """The GPU kernel's variants and launch shapes against the SASS bound; the node's CPU
+    kernels side by side (bench_sha256d, which includes simd vs sha-ni)."""
+    out = st.out / "bench-kernel-gpu.json"
+    st.run("bench-kernel-gpu", [py, "scripts/bench_kernel_gpu.py", "--arch", "sm_90", "--out", str(out)],
+           cap_s=360)
+    data = _json(out) or {}
+    st.steps[-1]["figures"] = {k: data.get(k) for k in ("fastest", "default", "fastest_over_default")}
+    st.run("bench-sha256d-cpu", [py, "scripts/bench_sha256d.py", "--only", "cpu", "--repeats", "5",
+                                 "--out", str(st.out / "bench-sha256d-cpu.json")], cap_s=150)
+    best = data.get("fastest") or {}
+    return [_target("sha256d kernel, % of its SASS bound at the measured SM clock (fastest shape)",
+                    best.get("pct_of_bound"), ">=", 80.0, best.get("pct_of_bound") is not None,
+                    "any GPU with a SASS count for its arch")]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stage", choices=STAGES, required=True)
@@ -240,7 +259,8 @@ def main() -> int:
     st = Stage(args.stage, out, args.budget_s)
     t0 = time.time()
     try:
-        runner = {"quick": stage_quick, "ai": stage_ai, "full": stage_full, "caps": stage_caps}[args.stage]
+        runner = {"quick": stage_quick, "ai": stage_ai, "full": stage_full, "caps": stage_caps,
+                  "kernel": stage_kernel}[args.stage]
         targets = runner(st, sys.executable)
     finally:
         st.close()

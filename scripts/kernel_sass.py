@@ -43,13 +43,14 @@ def find_tool(name: str) -> str | None:
     return None
 
 
-def disassemble(arch: str, source: Path) -> str:
+def disassemble(arch: str, source: Path, defines: list[str] | None = None) -> str:
     nvcc = find_tool("nvcc")
     if nvcc is None:
         sys.exit("kernel_sass: nvcc not found")
     with tempfile.TemporaryDirectory() as tmp:
         cubin = Path(tmp) / "k.cubin"
-        subprocess.run([nvcc, f"-arch={arch}", "-cubin", "-o", str(cubin), str(source)], check=True)
+        flags = [f"-D{d}" for d in defines or []]
+        subprocess.run([nvcc, f"-arch={arch}", *flags, "-cubin", "-o", str(cubin), str(source)], check=True)
         nvdisasm = find_tool("nvdisasm")
         if nvdisasm:
             return subprocess.run([nvdisasm, "-c", str(cubin)], check=True, capture_output=True, text=True).stdout
@@ -106,8 +107,10 @@ def main() -> int:
                     help="instructions issued per SM per clock (4 schedulers x 32 threads)")
     ap.add_argument("--clock-ghz", type=float, default=1.98, help="H100 SXM max boost")
     ap.add_argument("--target", type=int, default=1950, help="ALU-pipe instructions per nonce")
+    ap.add_argument("--define", action="append", default=[], metavar="NAME[=VALUE]",
+                    help="a kernel variant, e.g. BH_PLAIN_ADDS (repeatable)")
     args = ap.parse_args()
-    ops = hot_path(*parse(disassemble(args.arch, args.source)))
+    ops = hot_path(*parse(disassemble(args.arch, args.source, args.define)))
     counts = Counter(ops)
     alu = sum(n for op, n in counts.items() if op in ALU_PIPE)
     fma = sum(n for op, n in counts.items() if op in FMA_PIPE)
@@ -120,6 +123,7 @@ def main() -> int:
     print(json.dumps({
         "benchmark": "kernel_sass",
         "arch": args.arch,
+        "defines": args.define,
         "instructions_per_nonce": len(ops),
         "by_opcode": dict(counts.most_common()),
         "alu_pipe_per_nonce": alu,
@@ -128,6 +132,7 @@ def main() -> int:
         "bound_ghps_by_resource": {k: per_s / v / 1e9 for k, v in clocks.items()},
         "bound_ghps": bound / 1e9,
         "bound_by": limit,
+        "sm_clocks_per_nonce": clocks[limit],   # bound at any clock: SMs x clock / this
         "alu_bound_ghps_h100_sxm": per_s / clocks["alu_pipe"] / 1e9,
         "bound_assumes": f"{args.sms} SMs x {args.clock_ghz} GHz; per SM and clock {args.alu_per_clock} ALU, "
                          f"{args.fma_per_clock} IMAD, {args.issue_per_clock} issued",

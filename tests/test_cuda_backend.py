@@ -99,6 +99,33 @@ def test_backend_sizes_the_grid_with_the_occupancy_api(fake_cupy: Any, host_lib:
     assert (blocks, threads, n) == (64, 256, 1 << 20) and per_thread == 64
 
 
+def test_a_launch_shape_is_compiled_for_and_launched(fake_cupy: Any, host_lib: Any) -> None:
+    # what bench_kernel_gpu sweeps: other threads per block (the kernel built for them), more
+    # waves per launch (fewer nonces per thread), a variant macro; the scan stays exact
+    state = fake_cupy(host_lib=host_lib, blocks_per_sm=2, sms=4)
+    backend = cuda.CudaBackend(0, cuda.Launch(128, 2, ("BH_PLAIN_ADDS",)))
+    info = backend.launch_info()
+    assert info["nvrtc_options"] == [*cuda.NVRTC_OPTIONS, "-DBH_THREADS=128", "-DBH_PLAIN_ADDS"]
+    assert info["threads_per_block"] == 128 and info["grid_blocks"] == 16
+    assert info["waves"] == 2 and info["defines"] == ["BH_PLAIN_ADDS"]
+    result = scan(GENESIS, 2083236893 - (1 << 19), 1 << 20, backend=backend)
+    assert [h.nonce for h in result.hits] == [2083236893]
+    (blocks, threads, n, per_thread), = state.launches
+    assert (blocks, threads, n) == (16, 128, 1 << 20) and per_thread == 512
+    default = cuda.Launch()
+    assert default.options() == cuda.NVRTC_OPTIONS and default.info() == {}   # a run's params as before
+
+
+@pytest.mark.parametrize(("kwargs", "needle"), [
+    ({"threads": 100}, "threads per block must be"), ({"waves": 0}, "waves must be"),
+    ({"defines": ("X; rm -rf",)}, r"a kernel variant is a BH_\* macro, got .X; rm -rf"),
+])
+def test_a_bad_launch_is_refused(kwargs: dict[str, Any], needle: str) -> None:
+    from benchhash.errors import InputError
+    with pytest.raises(InputError, match=needle):
+        cuda.Launch(**kwargs)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_backend_equals_reference(fake_cupy: Any, host_lib: Any, seed: int) -> None:
     fake_cupy(host_lib=host_lib)

@@ -100,3 +100,17 @@ def test_bench_fleet_runs_both_arms(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert [len(r) for r in report["independent_rank_median_hps"]] == [2]
     assert report["ratio_median"] == report["ratio_per_round"][0] > 0
     assert report["meets_goal"] == (report["ratio_median"] >= 0.97)
+
+
+@pytest.mark.parametrize("arch", ["sm_90", "sm_80"])
+def test_bench_kernel_gpu_bound_comes_from_the_committed_sass_counts(arch: str) -> None:
+    bench = load("bench_kernel_gpu")
+    imad, plain = bench.sass_clocks(arch, "imad-adds"), bench.sass_clocks(arch, "plain-adds")
+    assert imad is not None and plain is not None and imad < plain   # the IMAD routing costs fewer clocks
+    # 132 SMs at 1980 MHz over 28.4375 SM clocks per nonce (1,820 ALU ops / 64 per clock): 9.19 GH/s
+    row = {"sms": 132, "sm_clock_mhz_median": 1980.0, "median_ghps": 8.0}
+    got = bench.with_bound(row, 1820 / 64)
+    assert got["bound_ghps_at_clock"] == pytest.approx(9.1907, rel=1e-4)
+    assert got["pct_of_bound"] == pytest.approx(100 * 8.0 / 9.1907, rel=1e-4)
+    no_clock = bench.with_bound({**row, "sm_clock_mhz_median": None}, 1820 / 64)
+    assert no_clock["bound_ghps_at_clock"] is None and no_clock["pct_of_bound"] is None

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import threading
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import numpy as np
 
-from benchhash.errors import BackendUnavailable
+from benchhash.errors import BackendUnavailable, InputError
 from benchhash.hw.cuda import NVRTC_OPTIONS, import_cupy, probe
 from benchhash.sha256d.backend import (
     Candidate,
@@ -34,12 +36,41 @@ def grid_for(n: int, sms: int, blocks_per_sm: int, threads: int = THREADS_PER_BL
     return blocks, -(-n // (blocks * threads))
 
 
+@dataclass(frozen=True)
+class Launch:
+    """How the kernel is built and launched: threads per block (the kernel is compiled for it),
+    grid waves per launch (nonces per thread fall as waves rise), and variant macros of the
+    kernel (e.g. BH_PLAIN_ADDS). The default is what a run uses; a sweep tries others."""
+
+    threads: int = THREADS_PER_BLOCK
+    waves: int = 1
+    defines: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.threads not in (64, 128, 256, 512, 1024):
+            raise InputError(f"threads per block must be 64, 128, 256, 512 or 1024, got {self.threads}")
+        if not 1 <= self.waves <= 64:
+            raise InputError(f"waves must be between 1 and 64, got {self.waves}")
+        for d in self.defines:
+            if not re.fullmatch(r"BH_[A-Z0-9_]+(=\w+)?", d):
+                raise InputError(f"a kernel variant is a BH_* macro, got {d!r}")
+
+    def options(self) -> tuple[str, ...]:
+        extra = () if self.threads == THREADS_PER_BLOCK else (f"-DBH_THREADS={self.threads}",)
+        return NVRTC_OPTIONS + extra + tuple(f"-D{d}" for d in self.defines)
+
+    def info(self) -> dict[str, Any]:
+        """Only what differs from the default, so that a default run's params stay as they were."""
+        return {**({"waves": self.waves} if self.waves != 1 else {}),
+                **({"defines": list(self.defines)} if self.defines else {})}
+
+
 @cache
-def _module(device_index: int) -> Any:
+def _module(device_index: int, options: tuple[str, ...] = NVRTC_OPTIONS) -> Any:
     cupy = import_cupy(device_index)
     with cupy.cuda.Device(device_index):
         source = kernel_path().read_text()
-        module = cupy.RawModule(code=source, options=NVRTC_OPTIONS, name_expressions=None)
+        module = cupy.RawModule(code=source, options=options, name_expressions=None)
         return module.get_function("sha256d_scan")
 
 
@@ -57,9 +88,10 @@ def _attribute(cupy: Any, fn: Any, name: str, code: int) -> int | None:
 class CudaBackend(ScanBackend):
     name = "cuda"
 
-    def __init__(self, device_index: int = 0) -> None:
+    def __init__(self, device_index: int = 0, launch: Launch | None = None) -> None:
         cupy = import_cupy(device_index)
         self.index = device_index
+        self.shape = launch or Launch()
         self._cupy = cupy
         props = cupy.cuda.runtime.getDeviceProperties(device_index)
         self._name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
@@ -74,13 +106,13 @@ class CudaBackend(ScanBackend):
         if self._kernel is not None:
             return
         cupy = self._cupy
-        kernel = _module(self.index)
+        kernel = _module(self.index, self.shape.options())
         with cupy.cuda.Device(self.index):
             per_sm = int(cupy.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(
-                kernel.ptr, THREADS_PER_BLOCK, 0))
+                kernel.ptr, self.shape.threads, 0))
         if per_sm < 1:
             raise BackendUnavailable(f"cuda:{self.index}: the kernel cannot be resident with "
-                                     f"{THREADS_PER_BLOCK} threads per block")
+                                     f"{self.shape.threads} threads per block")
         self.blocks_per_sm = per_sm
         self.registers = _attribute(cupy, kernel, "num_regs", 4)
         self.local_bytes = _attribute(cupy, kernel, "local_size_bytes", 3)
@@ -90,10 +122,11 @@ class CudaBackend(ScanBackend):
         """How the kernel is launched on this GPU (recorded with a result)."""
         self.load()
         p = probe(self.index)
-        return {"threads_per_block": THREADS_PER_BLOCK, "blocks_per_sm": self.blocks_per_sm,
-                "sms": self._sms, "grid_blocks": self._sms * self.blocks_per_sm,
+        return {"threads_per_block": self.shape.threads, "blocks_per_sm": self.blocks_per_sm,
+                "sms": self._sms, "grid_blocks": self._sms * self.blocks_per_sm * self.shape.waves,
                 "registers": self.registers, "local_bytes": self.local_bytes,
-                "nvrtc": p.nvrtc_version, "nvrtc_options": list(NVRTC_OPTIONS)}
+                "nvrtc": p.nvrtc_version, "nvrtc_options": list(self.shape.options()),
+                **self.shape.info()}
 
     @property
     def device(self) -> str:
@@ -103,8 +136,8 @@ class CudaBackend(ScanBackend):
         cp = self._cupy
         count = cp.zeros(1, dtype=cp.uint32)
         out = cp.zeros(9 * cap, dtype=cp.uint32)
-        threads = THREADS_PER_BLOCK
-        blocks, per_thread = grid_for(n, self._sms, self.blocks_per_sm)
+        threads = self.shape.threads
+        blocks, per_thread = grid_for(n, self._sms, self.blocks_per_sm * self.shape.waves, threads)
         self._kernel((blocks,), (threads,),
                      (pre, thr, np.uint32(start), np.uint32(n), np.uint32(per_thread), count,
                       np.uint32(cap), out))

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""The SHA-256d kernel on a GPU against its arithmetic limit: for each kernel variant (the IMAD
+routing of adds, and BH_PLAIN_ADDS which leaves them to the compiler) and each launch shape
+(threads per block x grid waves per launch, i.e. nonces per thread), GH/s over whole 2^32-nonce
+scans, the SM clock NVML reports during them, and the SASS bound at that clock (from the
+kernel_sass JSON of that variant: SMs x clock / SM clocks per nonce). Prints JSON with every
+sample and the fastest configuration; `benchhash` keeps using the default launch unless the
+fastest one differs from it by more than the noise, which this output lets a person judge.
+
+    python scripts/kernel_sass.py --arch sm_90 > results/bench/kernel_sass-sm_90.json
+    python scripts/kernel_sass.py --arch sm_90 --define BH_PLAIN_ADDS > results/bench/kernel_sass-sm_90-plain-adds.json
+    python scripts/bench_kernel_gpu.py --out results/bench/kernel-gpu-h100.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from benchhash.fsutil import print_json
+from benchhash.sha256d import scan
+from benchhash.sha256d.header import GENESIS, NONCE_SPACE
+
+ROOT = Path(__file__).resolve().parents[1]
+VARIANTS = {"imad-adds": (), "plain-adds": ("BH_PLAIN_ADDS",)}
+SASS_FILE = {"imad-adds": "kernel_sass-{arch}.json", "plain-adds": "kernel_sass-{arch}-plain-adds.json"}
+
+
+def sass_clocks(arch: str, variant: str) -> float | None:
+    """SM clocks one nonce costs on the limiting resource, from the committed SASS count."""
+    path = ROOT / "results" / "bench" / SASS_FILE[variant].format(arch=arch)
+    try:
+        return float(json.loads(path.read_text())["sm_clocks_per_nonce"])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+class ClockSampler:
+    """The SM clock (MHz) through NVML every 50 ms while a block of work runs; [] without NVML."""
+
+    def __init__(self, index: int) -> None:
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        try:
+            from benchhash.meters.nvml import NvmlMeter
+            self.meter: Any = NvmlMeter(index)
+        except Exception as exc:  # noqa: BLE001 - said in the output, the rates still count
+            self.meter, self.error = None, str(exc)
+
+    def __enter__(self) -> ClockSampler:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while self.meter is not None and not self._stop.wait(0.05):
+            mhz = self.meter.poll().sm_clock_mhz
+            if mhz is not None:
+                self.samples.append(float(mhz))
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def measure(index: int, launch: Any, repeats: int, sampler: ClockSampler) -> dict[str, Any]:
+    from benchhash.sha256d.cuda import CudaBackend
+    backend = CudaBackend(index, launch)
+    scan(GENESIS, 0, 1 << 24, backend=backend)                 # compile, load, clocks up
+    rates: list[float] = []
+    first = len(sampler.samples)
+    with sampler:
+        for _ in range(repeats):
+            res = scan(GENESIS, 0, NONCE_SPACE, backend=backend)
+            rates.append(res.scanned / res.seconds)
+    clocks = sampler.samples[first:]
+    med = statistics.median(rates)
+    return {"launch": backend.launch_info(), "samples_hps": rates, "median_ghps": med / 1e9,
+            "mad_ghps": statistics.median(abs(r - med) for r in rates) / 1e9,
+            "sm_clock_mhz_median": statistics.median(clocks) if clocks else None,
+            "device": backend.device, "sms": backend.launch_info()["sms"]}
+
+
+def with_bound(row: dict[str, Any], clocks_per_nonce: float | None) -> dict[str, Any]:
+    mhz = row["sm_clock_mhz_median"]
+    if clocks_per_nonce is None or mhz is None:
+        return {**row, "bound_ghps_at_clock": None, "pct_of_bound": None}
+    bound = row["sms"] * mhz * 1e6 / clocks_per_nonce / 1e9
+    return {**row, "bound_ghps_at_clock": bound, "pct_of_bound": 100 * row["median_ghps"] / bound}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", type=int, default=0, help="CUDA device index (NVML index too)")
+    ap.add_argument("--threads", default="128,256,512", help="threads per block to try")
+    ap.add_argument("--waves", default="1,2,4", help="grid waves per launch to try")
+    ap.add_argument("--variants", default=",".join(VARIANTS), help=f"of {', '.join(VARIANTS)}")
+    ap.add_argument("--repeats", type=int, default=3, help="2^32-nonce scans per configuration")
+    ap.add_argument("--arch", default="sm_90", help="which kernel_sass JSON gives the bound")
+    ap.add_argument("--out", help="also write the JSON here")
+    args = ap.parse_args()
+    try:
+        threads = [int(x) for x in args.threads.split(",")]
+        waves = [int(x) for x in args.waves.split(",")]
+    except ValueError:
+        ap.error("--threads and --waves take comma-separated integers")
+    variants = args.variants.split(",")
+    if unknown := [v for v in variants if v not in VARIANTS]:
+        ap.error(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+    from benchhash.errors import BenchhashError
+    from benchhash.sha256d.cuda import Launch
+    sampler = ClockSampler(args.device)
+    rows: list[dict[str, Any]] = []
+    for variant in variants:
+        for t in threads:
+            for w in waves:
+                try:
+                    row = measure(args.device, Launch(t, w, VARIANTS[variant]), args.repeats, sampler)
+                except (BenchhashError, RuntimeError) as exc:
+                    rows.append({"variant": variant, "threads": t, "waves": w, "error": str(exc)})
+                    continue
+                rows.append({"variant": variant, "threads": t, "waves": w,
+                             **with_bound(row, sass_clocks(args.arch, variant))})
+                print(f"{variant} {t}x{w}: {row['median_ghps']:.3f} GH/s", file=sys.stderr)
+    done = [r for r in rows if "error" not in r]
+    best = max(done, key=lambda r: r["median_ghps"], default=None)
+    default = next((r for r in done if r["variant"] == "imad-adds" and r["threads"] == 256 and r["waves"] == 1), None)
+    print_json({"benchmark": "kernel_gpu", "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "arch_for_bound": args.arch, "nvml_clock_error": getattr(sampler, "error", None),
+                "rows": rows, "fastest": best, "default": default,
+                "fastest_over_default": (best["median_ghps"] / default["median_ghps"]) if best and default else None},
+               args.out, indent=2)
+    return 0 if done else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

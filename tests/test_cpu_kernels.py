@@ -103,3 +103,8 @@ def test_real_calibration_measures_both_kernels() -> None:
     rates = cpu_choice.calibrate({k: kernel_module(k).h7_block for k in cpu_choice.KERNELS},
                                  nonces=1 << 12, rounds=2)
     assert set(rates) == {"simd", "sha-ni"} and all(v > 0 for v in rates.values())
+
+
+def test_only_a_real_kernel_is_compiled() -> None:
+    with pytest.raises(InputError, match="a CPU kernel is one of simd, sha-ni, got 'auto'"):
+        kernel_module("auto")

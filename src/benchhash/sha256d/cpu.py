@@ -37,7 +37,7 @@ from benchhash.sha256d.backend import (
     threshold_words,
     words_to_digest,
 )
-from benchhash.sha256d.cpu_choice import KernelChoice, check_choice, choose
+from benchhash.sha256d.cpu_choice import KERNELS, KernelChoice, check_choice, choose
 from benchhash.sha256d.cpu_codegen import compress_source, kernel_source
 from benchhash.sha256d.primitives import precompute
 
@@ -116,7 +116,9 @@ def kernel_module(kernel: str = "simd") -> ModuleType:
         import numba  # noqa: F401
     except ImportError as exc:
         raise BackendUnavailable(f"the cpu backend needs numba ({exc})") from None
-    check_choice(kernel)
+    if kernel not in KERNELS:
+        raise InputError(f"a CPU kernel is one of {', '.join(KERNELS)}, got {kernel!r}")
+    check_choice(kernel)                  # sha-ni only where LLVM can lower its intrinsics
     text = module_source(kernel)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     path = cache_dir() / "kernels" / f"sha256d_cpu_{digest}.py"

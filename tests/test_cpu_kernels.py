@@ -5,6 +5,7 @@ at 2^32), and auto keeps the faster kernel, says why, and never picks one the CP
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from benchhash.sha256d import cpu_choice
 from benchhash.sha256d.cpu import CpuBackend, kernel_module
 from benchhash.sha256d.cpu_choice import KernelChoice, check_choice, choose, sha_ni_problem
 from benchhash.sha256d.primitives import precompute
+from conftest import run_main
 
 NO_SHA_NI = sha_ni_problem()
 needs_sha_ni = pytest.mark.skipif(NO_SHA_NI is not None, reason=f"sha-ni kernel not testable here: {NO_SHA_NI}")
@@ -108,3 +110,17 @@ def test_real_calibration_measures_both_kernels() -> None:
 def test_only_a_real_kernel_is_compiled() -> None:
     with pytest.raises(InputError, match="a CPU kernel is one of simd, sha-ni, got 'auto'"):
         kernel_module("auto")
+
+
+def test_run_refuses_sha_ni_up_front_where_the_cpu_lacks_it(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # as `scan` does: one line, exit 2, before anything runs (not a failure inside a result)
+    monkeypatch.setattr(cpu_choice, "sha_ni_problem", lambda: "this CPU has no SHA extensions (sha_ni)")
+    code, _, err = run_main(capsys, "run", "--device", "cpu", "--workloads", "sha256d", "--quick",
+                            "--meter", "null", "--cpu-kernel", "sha-ni", "--out", str(tmp_path))
+    assert code == 2
+    assert err.strip().splitlines()[-1] == ("benchhash: error: --cpu-kernel sha-ni: "
+                                            "this CPU has no SHA extensions (sha_ni)")
+    assert not list(tmp_path.iterdir())
+    code, _, err = run_main(capsys, "run", "--device", "cpu", "--cpu-kernel", "avx512", "--out", str(tmp_path))
+    assert code == 2 and "--cpu-kernel must be one of auto, simd, sha-ni, got 'avx512'" in err

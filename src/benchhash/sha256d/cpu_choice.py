@@ -72,10 +72,15 @@ def sha_ni_problem() -> str | None:
     return None if features.get("sha") else "this CPU has no SHA extensions (sha_ni)"
 
 
-def check_choice(kernel: str) -> None:
-    """A bad --cpu-kernel, or sha-ni on a CPU without it: one line, before anything runs."""
+def check_name(kernel: str) -> None:
+    """--cpu-kernel is one of auto | simd | sha-ni (an InputError, a ValueError, otherwise)."""
     if kernel not in CHOICES:
         raise InputError(f"--cpu-kernel must be one of {', '.join(CHOICES)}, got {kernel!r}")
+
+
+def check_choice(kernel: str) -> None:
+    """A bad --cpu-kernel, or sha-ni on a CPU without it: one line, before anything runs."""
+    check_name(kernel)
     if kernel == "sha-ni" and (why := sha_ni_problem()) is not None:
         raise BackendUnavailable(f"--cpu-kernel sha-ni: {why}")
 

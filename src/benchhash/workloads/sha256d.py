@@ -23,7 +23,7 @@ from benchhash.errors import BackendUnavailable
 from benchhash.hw.cpu import usable_cores
 from benchhash.results.model import Device, Result, WorkloadResult
 from benchhash.sha256d.backend import ScanBackend
-from benchhash.sha256d.cpu_choice import CHOICES
+from benchhash.sha256d.cpu_choice import check_choice, check_name
 from benchhash.sha256d.header import NONCE_SPACE, display_hex, hash_to_int, sha256d, share_target
 from benchhash.workloads import sha256d_proof
 from benchhash.workloads.base import SEED_RULE, Options, Phase, PhaseFigures, Window, Workload
@@ -47,8 +47,8 @@ class Sha256dOptions(Options):
         most = max(64, 4 * usable_cores())
         if self.threads is not None and not 1 <= self.threads <= most:
             raise ValueError(f"--threads must be between 1 and {most} (4 x the usable cores), got {self.threads}")
-        if self.cpu_kernel is not None and self.cpu_kernel not in CHOICES:
-            raise ValueError(f"--cpu-kernel must be one of {', '.join(CHOICES)}, got {self.cpu_kernel!r}")
+        if self.cpu_kernel is not None:
+            check_name(self.cpu_kernel)
         return self
 
 
@@ -166,6 +166,8 @@ class Sha256dWorkload(Workload):
             if reason is not None and device.explicit:
                 raise BackendUnavailable(f"sha256d on {device.label}: {reason}")
             self.fallback = reason
+        if device.kind == "cpu" or self.fallback is not None:
+            check_choice(self.options.cpu_kernel or "auto")    # sha-ni on a CPU without it: refused now
 
     @classmethod
     def check_result(cls, w: WorkloadResult, result: Result) -> list[str]:

@@ -82,10 +82,11 @@ def measure(index: int, launch: Any, repeats: int, sampler: ClockSampler) -> dic
             rates.append(res.scanned / res.seconds)
     clocks = sampler.samples[first:]
     med = statistics.median(rates)
-    return {"launch": backend.launch_info(), "samples_hps": rates, "median_ghps": med / 1e9,
+    info = backend.launch_info()
+    return {"launch": info, "samples_hps": rates, "median_ghps": med / 1e9,
             "mad_ghps": statistics.median(abs(r - med) for r in rates) / 1e9,
             "sm_clock_mhz_median": statistics.median(clocks) if clocks else None,
-            "device": backend.device, "sms": backend.launch_info()["sms"]}
+            "device": backend.device, "sms": info["sms"]}
 
 
 def with_bound(row: dict[str, Any], clocks_per_nonce: float | None) -> dict[str, Any]:

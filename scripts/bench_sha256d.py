@@ -7,7 +7,6 @@ kept, ratios against the baselines measured in this same process)."""
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import statistics
 import sys
@@ -109,9 +108,10 @@ def main() -> int:
 
 
 def _cpu_part(args: argparse.Namespace) -> dict[str, object]:
+    from benchhash.hw.cpu import usable_cores
     from benchhash.sha256d.cpu import CpuBackend
     from benchhash.sha256d.cpu_choice import sha_ni_problem
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = usable_cores()
     report: dict[str, object] = {}
     base = _summary(_hashlib_loop(args.baseline_count, args.repeats))
     report["hashlib_midstate_1thread"] = base
@@ -125,11 +125,12 @@ def _cpu_part(args: argparse.Namespace) -> dict[str, object]:
     b = float(base["median_hps"])  # type: ignore[arg-type]
     report["ratio_cpu_1thread_vs_hashlib"] = float(one_t["median_hps"]) / b  # type: ignore[arg-type]
     report["ratio_cpu_all_vs_hashlib_1thread"] = float(all_t["median_hps"]) / b  # type: ignore[arg-type]
-    kernels = ["simd"] + ([] if sha_ni_problem() else ["sha-ni"])
+    no_sha_ni = sha_ni_problem()
+    kernels = ["simd"] + ([] if no_sha_ni else ["sha-ni"])
     report["cpu_kernels_1thread"] = _kernels_side_by_side(kernels, 1, args.cpu_count, args.repeats)
     report["cpu_kernels_all_threads"] = _kernels_side_by_side(kernels, cores, args.cpu_count, args.repeats)
-    if sha_ni_problem():
-        report["sha_ni_skipped"] = sha_ni_problem()
+    if no_sha_ni:
+        report["sha_ni_skipped"] = no_sha_ni
     return report
 
 

@@ -86,7 +86,7 @@ class _Emit:
         def const(x: Const, y: Const) -> Const:
             both = (*x, *y)
             return tuple(both[m] for m in mask)  # type: ignore[return-value]
-        picks = ir.Constant(V4, [ir.Constant(I32, m) for m in mask])
+        picks = self.value(mask)
         return self._each((a, b), const, lambda x, y: self.b.shuffle_vector(x, y, picks))
 
     def rnds2(self, cdgh: Vec, abef: Vec, wk: Vec) -> Vec:
@@ -155,7 +155,7 @@ def _lane_values(em: _Emit, x: ir.Value, pre: dict[str, ir.Value]) -> list[ir.Va
     # e = d + T1; ABEF after it is <st4, st3 + T1, st0, T2 + T1>.
     t1 = [b.add(pre["t1_3_part"], w) for w in w3]
     zero = _Emit.value((0, 0, 0, 0))
-    spread = ir.Constant(V4, [ir.Constant(I32, m) for m in (4, 0, 4, 0)])     # <0, T1, 0, T1>
+    spread = _Emit.value((4, 0, 4, 0))                                        # <0, T1, 0, T1>
     both = [b.shuffle_vector(b.insert_element(zero, t, ir.Constant(I32, 0)), zero, spread) for t in t1]
     abef3 = [b.add(pre["abef3"], v) for v in both]
     m0 = [b.insert_element(pre["m0"], w, ir.Constant(I32, 3)) for w in w3]

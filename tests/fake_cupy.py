@@ -73,6 +73,11 @@ def make_cupy(state: FakeGpuState) -> types.ModuleType:
             raise RuntimeError(state.driver_error)
         return state.devices
 
+    def occupancy(func: Any, threads: int, smem: int) -> int:
+        if type(func) is not int:       # the driver call takes a CUfunction handle, as CuPy's does
+            raise TypeError(f"an integer CUfunction handle is required, not {type(func).__name__}")
+        return state.blocks_per_sm
+
     def properties(index: int) -> dict[str, Any]:
         return {"name": state.name.encode(), "multiProcessorCount": state.sms,
                 "totalGlobalMem": state.memory_bytes}
@@ -98,7 +103,8 @@ def make_cupy(state: FakeGpuState) -> types.ModuleType:
 
     class Function:
         def __init__(self, fn: Any) -> None:
-            self._fn, self.ptr, self.num_regs, self.local_size_bytes = fn, 1, state.registers, 0
+            self._fn, self.num_regs, self.local_size_bytes = fn, state.registers, 0
+            self.kernel = types.SimpleNamespace(ptr=1)     # as CuPy: the CUfunction is RawKernel.kernel.ptr
 
         def __call__(self, grid: tuple[int], block: tuple[int], args: tuple[Any, ...]) -> None:
             self._fn(grid, block, args)
@@ -122,7 +128,7 @@ def make_cupy(state: FakeGpuState) -> types.ModuleType:
                                       getDeviceProperties=properties),
         nvrtc=types.SimpleNamespace(getVersion=nvrtc_version),
         driver=types.SimpleNamespace(
-            occupancyMaxActiveBlocksPerMultiprocessor=lambda ptr, threads, smem: state.blocks_per_sm),
+            occupancyMaxActiveBlocksPerMultiprocessor=occupancy),
         Device=lambda index=0: _Device(state, index),
     )
     cupy.cuda = cuda  # type: ignore[attr-defined]

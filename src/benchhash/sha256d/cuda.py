@@ -74,12 +74,17 @@ def _module(device_index: int, options: tuple[str, ...] = NVRTC_OPTIONS) -> Any:
         return module.get_function("sha256d_scan")
 
 
+def _handle(fn: Any) -> int:
+    """The CUfunction handle of a CuPy RawKernel (its compiled ``kernel``, a cupy.cuda.Function)."""
+    return int(fn.kernel.ptr)
+
+
 def _attribute(cupy: Any, fn: Any, name: str, code: int) -> int | None:
     """A kernel attribute (CUfunction_attribute ``code``), or None when CuPy cannot say."""
     try:
         value = getattr(fn, name, None)
         if value is None:
-            value = cupy.cuda.driver.funcGetAttribute(code, fn.ptr)
+            value = cupy.cuda.driver.funcGetAttribute(code, _handle(fn))
         return int(value)
     except Exception:  # noqa: BLE001 - informational only
         return None
@@ -109,7 +114,7 @@ class CudaBackend(ScanBackend):
         kernel = _module(self.index, self.shape.options())
         with cupy.cuda.Device(self.index):
             per_sm = int(cupy.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(
-                kernel.ptr, self.shape.threads, 0))
+                _handle(kernel), self.shape.threads, 0))
         if per_sm < 1:
             raise BackendUnavailable(f"cuda:{self.index}: the kernel cannot be resident with "
                                      f"{self.shape.threads} threads per block")

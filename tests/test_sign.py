@@ -9,8 +9,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from benchhash.errors import InputError
 from benchhash.results import io, sign
@@ -21,8 +19,18 @@ ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "data" / "golden" / "cpu-replay.json"
 
 
+@pytest.fixture(autouse=True)
+def _cryptography() -> None:
+    """Signing wraps the cryptography package (a dependency): without it each test here is
+    skipped when it is selected, not the module at collection (which `-m gpu` would count)."""
+    pytest.importorskip("cryptography", reason="signing needs the cryptography package")
+
+
 def write_key(path: Path, comment: str = "alice@example", password: bytes | None = None) -> str:
     """An Ed25519 key pair in OpenSSH format; returns the public key line."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
     key = ed25519.Ed25519PrivateKey.generate()
     enc = serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
     path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, enc))
@@ -112,6 +120,9 @@ def test_keys_that_cannot_sign_are_one_line_errors(tmp_path: Path, monkeypatch: 
         sign.load_key(locked)
     monkeypatch.setenv("BENCHHASH_KEY_PASSPHRASE", "s3cret")
     assert sign.load_key(locked) is not None
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     rsa_key = tmp_path / "rsa"
     k = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     rsa_key.write_bytes(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,

@@ -38,6 +38,12 @@ class FakeGpu:
     default_limit_mw: int = 700_000
     constraints_mw: tuple[int, int] = (200_000, 700_000)
     limits_set: list[int] = field(default_factory=list)
+    #: as on a real H100: the enforced limit still reads the previous one for this many reads
+    #: after a set; and a lower limit in force elsewhere (the board, the host) caps what it reads
+    enforced_lag_reads: int = 0
+    enforced_ceiling_mw: int | None = None
+    _enforced_mw: int | None = None
+    _lag_left: int = 0
     init_error: str | None = None
     #: the energy counter integrates power_mw over wall time, as a real one does
     live_counter: bool = False
@@ -45,6 +51,10 @@ class FakeGpu:
     #: function name -> NVML error constant name raised by it (from now on)
     fail: dict[str, str] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
+
+    def enforced_now(self) -> int:
+        ceiling = self.enforced_ceiling_mw
+        return self.limit_mw if ceiling is None else min(self.limit_mw, ceiling)
 
     def _check(self, fn: str) -> None:
         self.calls.append(fn)
@@ -95,7 +105,16 @@ class FakeGpu:
             if not self.constraints_mw[0] <= mw <= self.constraints_mw[1]:
                 raise nvml_error("NVML_ERROR_INVALID_ARGUMENT")
             self.limits_set.append(mw)
+            self._enforced_mw = self.enforced_now() if self.enforced_lag_reads else None
+            self._lag_left = self.enforced_lag_reads
             self.limit_mw = mw
+
+        def enforced(handle: Any) -> int:
+            self._check("nvmlDeviceGetEnforcedPowerLimit")
+            if self._lag_left > 0 and self._enforced_mw is not None:
+                self._lag_left -= 1
+                return self._enforced_mw
+            return self.enforced_now()
 
         pci = pynvml.nvmlPciInfo_t()
         pci.busId = b"00000000:1B:00.0"
@@ -114,7 +133,7 @@ class FakeGpu:
             "nvmlDeviceGetPowerManagementLimit": simple("nvmlDeviceGetPowerManagementLimit", lambda: self.limit_mw),
             "nvmlDeviceGetPowerManagementDefaultLimit": simple(
                 "nvmlDeviceGetPowerManagementDefaultLimit", lambda: self.default_limit_mw),
-            "nvmlDeviceGetEnforcedPowerLimit": simple("nvmlDeviceGetEnforcedPowerLimit", lambda: self.limit_mw),
+            "nvmlDeviceGetEnforcedPowerLimit": enforced,
             "nvmlDeviceGetPowerManagementLimitConstraints": simple(
                 "nvmlDeviceGetPowerManagementLimitConstraints", lambda: list(self.constraints_mw)),
             "nvmlDeviceSetPowerManagementLimit": set_limit,

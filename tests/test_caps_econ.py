@@ -98,10 +98,10 @@ class MeteredLevels(Levels):
         super().__init__(levels)
         self.meter = meter
 
-    def apply(self, watts: float | None) -> float | None:
+    def apply(self, watts: float | None) -> None:
         assert watts is not None
         self.meter.trace, self.meter._i = [{"power_w": watts * 0.95}], 0
-        return super().apply(watts)
+        super().apply(watts)
 
 
 @pytest.fixture(scope="module")

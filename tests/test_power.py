@@ -38,6 +38,8 @@ H100 = Limits(min_w=200, max_w=700, default_w=700, current_w=700)
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("BENCHHASH_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(power, "SETTLE_S", 0.0)
+    monkeypatch.setattr(power, "ENFORCE_POLL_S", 0.001)
+    monkeypatch.setattr(power, "ENFORCE_WAIT_S", 0.2)
     return tmp_path / "cache"
 
 
@@ -97,9 +99,8 @@ class Levels(power.Caps):
     def __init__(self, levels: list[float | None]) -> None:
         self.levels, self.applied = levels, []
 
-    def apply(self, watts: float | None) -> float | None:
+    def apply(self, watts: float | None) -> None:
         self.applied.append(watts)
-        return watts
 
 
 def test_each_phase_is_measured_at_each_level_and_keyed_by_it() -> None:
@@ -139,10 +140,10 @@ def test_a_failure_at_one_level_stays_with_that_level() -> None:
 
 def test_a_limit_that_cannot_be_set_stops_the_run() -> None:
     class Broken(Levels):
-        def apply(self, watts: float | None) -> float | None:
+        def apply(self, watts: float | None) -> None:
             if watts == 300.0:
                 raise PowerLimitError("cannot set GPU x's power limit to 300 W: GPU is lost")
-            return super().apply(watts)
+            super().apply(watts)
 
     clock = FakeClock()
     out = Runner(NullMeter("test"), Config(duration_s=1, trials=1, warmup_s=0), None, clock,
@@ -324,6 +325,26 @@ def test_a_whole_run_sweeps_and_writes_each_cap(gpu: FakeGpu, tmp_path: Path,
     assert gpu.limits_set == [700_000, 450_000, 250_000, 450_000, 250_000, 700_000] and left() == []
     assert verdict(outcome.path).problems == []
     assert io.load(outcome.path)[0].schema_version == 3
+
+
+@pytest.mark.parametrize(("ceiling_w", "noted"), [(None, {}), (400, {450: 400})])
+def test_the_enforced_limit_is_read_after_settling(gpu: FakeGpu, ceiling_w: int | None,
+                                                   noted: dict[int, int]) -> None:
+    """On an H100 the enforced limit read straight after a set still showed the previous one, so
+    every level was noted as 'asked for X, enforced <the previous X>'. Read after the settling
+    time it is the limit in force: a note only where a lower limit (here a board ceiling) wins."""
+    gpu.enforced_lag_reads = 2
+    gpu.enforced_ceiling_mw = None if ceiling_w is None else ceiling_w * 1000
+    clock = FakeClock()
+    with power.capped(GPU, "450,250") as caps:
+        out = Runner(NullMeter("test"), Config(duration_s=1, trials=1, warmup_s=0), None, clock,
+                     caps=caps).run([Toy(CPU, [Scripted([10.0, 10.0], clock)])])
+    assert out.complete and [p.power_limit_w for p in out.phases] == [450.0, 250.0]
+    for phase in out.phases:
+        said = [w for w in phase.validity.warnings if "NVML enforced" in w]
+        cap = int(phase.power_limit_w or 0)
+        assert said == ([f"asked for a {cap} W power limit; NVML enforced {noted[cap]} W"] if cap in noted else [])
+    assert gpu.calls.count("nvmlDeviceGetEnforcedPowerLimit") >= 2 * 3     # each level re-read until in force
 
 
 def test_a_record_that_cannot_be_put_back_stays_for_the_next_start(caplog: pytest.LogCaptureFixture) -> None:

@@ -272,10 +272,11 @@ class Runner:
             return
         run.stage = "power limit"
         self.listener.stage(f"{run.label}: setting the power limit", self.caps.settle_s(cap))
-        enforced = self.caps.apply(cap)
+        self.caps.apply(cap)
+        self.clock.wait(self.stop, self.caps.settle_s(cap))
+        enforced = self.caps.enforced_w(cap)        # read after settling: the driver applies it late
         if enforced is not None and abs(enforced - cap) > 1:
             run.notes.append(f"asked for a {cap:g} W power limit; NVML enforced {enforced:g} W")
-        self.clock.wait(self.stop, self.caps.settle_s(cap))
 
     def _finish(self, run: PhaseRun, out: RunRecord) -> None:
         """The phase's result, built and validated now; a phase that failed before measuring

@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,6 +35,8 @@ MAX_LEVELS = 32
 #: seconds to wait after a change before the phase's warm-up (the warm-up then waits for the
 #: rate and power to settle, as it does at any limit)
 SETTLE_S = 2.0
+ENFORCE_WAIT_S = 1.0    # after settling, how long the enforced limit may take to show the one set
+ENFORCE_POLL_S = 0.05
 NEEDS = ("changing a GPU's power limit needs root (or the CAP_SYS_ADMIN capability) on a whole "
          "GPU with power management")
 
@@ -200,11 +203,17 @@ class Control:
                       default_w=call(nv, "default power limit", nv.nvmlDeviceGetPowerManagementDefaultLimit, h) / 1000,
                       current_w=call(nv, "power limit", nv.nvmlDeviceGetPowerManagementLimit, h) / 1000)
 
-    def set(self, watts: float) -> float:
-        """Set the limit; the limit NVML enforces afterwards, in watts."""
+    def set(self, watts: float) -> None:
+        """Ask for a limit. The driver applies it a moment later: on an H100 the enforced limit
+        read straight after still showed the previous one, so read it with `enforced_w` after
+        the settling time."""
         nv, h = self.nv, self.handle
         call(nv, "set power limit", nv.nvmlDeviceSetPowerManagementLimit, h, int(round(watts * 1000)))
-        return float(call(nv, "enforced power limit", nv.nvmlDeviceGetEnforcedPowerLimit, h)) / 1000
+
+    def enforced_w(self) -> float:
+        """The limit NVML enforces now (the lowest of every limit in force), in watts."""
+        return float(call(self.nv, "enforced power limit", self.nv.nvmlDeviceGetEnforcedPowerLimit,
+                          self.handle)) / 1000
 
     def uuid(self) -> str | None:
         try:
@@ -273,8 +282,11 @@ class Caps:
 
     levels: list[float | None] = [None]
 
-    def apply(self, watts: float | None) -> float | None:
-        """Set the level; the enforced limit (None: nothing set)."""
+    def apply(self, watts: float | None) -> None:
+        """Set the level (None: leave the limit as it is)."""
+
+    def enforced_w(self, watts: float | None) -> float | None:
+        """The limit in force after `apply` and the settling time (None: nothing set)."""
         return None
 
     def settle_s(self, watts: float | None) -> float:
@@ -288,16 +300,27 @@ class Capped(Caps):
         self.control, self.path, self.rec = control, path, rec
         self.levels = list(levels)
 
-    def apply(self, watts: float | None) -> float | None:
+    def apply(self, watts: float | None) -> None:
         if watts is None:
-            return None
+            return
         if watts != self.rec.set_w:
             self.rec = Record(**{**asdict(self.rec), "set_w": watts})
             _save(self.rec)
         try:
-            enforced = self.control.set(watts)
+            self.control.set(watts)
         except NvmlError as exc:
             raise PowerLimitError(f"cannot set GPU {self.rec.pci_bus_id}'s power limit to {watts:g} W: {exc}") from None
+
+    def enforced_w(self, watts: float | None) -> float | None:
+        if watts is None:
+            return None
+        deadline = time.monotonic() + ENFORCE_WAIT_S
+        try:
+            while abs((enforced := self.control.enforced_w()) - watts) > 1 and time.monotonic() < deadline:
+                time.sleep(ENFORCE_POLL_S)          # the driver has not applied it yet, or never will
+        except NvmlError as exc:       # the limit was set; only the reading back failed: said
+            log.warning("cannot read GPU %s's enforced power limit: %s", self.rec.pci_bus_id, exc)
+            return None
         if abs(enforced - watts) > 1:
             log.warning("asked for a %g W power limit, NVML enforces %g W", watts, enforced)
         log.info("power limit %g W (enforced %g W)", watts, enforced)

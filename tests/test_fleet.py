@@ -140,10 +140,19 @@ def _scale_trial(f: dict[str, Any]) -> None:
      "rank 1: rank-1.json is not the file the fleet recorded"),
     (lambda d, f: f["ranks"][1].__setitem__("host", "elsewhere"), "ranks does not follow from the rank files"),
     (lambda d, f: f.__setitem__("run_id", "0" * 32), "run_id does not follow from the rank files"),
+    (lambda d, f: f["phases"][0]["params"].__setitem__("threads", 64),
+     "sha256d scan: params does not follow from the rank files"),
 ])
 def test_a_lockstep_fleet_forged(ci_fleet: tuple[Path, Any], tmp_path: Path, edit: Any, says: str) -> None:
     problems = _forged(ci_fleet, tmp_path, edit)
     assert problems and says in problems[0], problems
+
+
+def test_a_fleet_file_from_before_phase_params_still_verifies(ci_fleet: tuple[Path, Any], tmp_path: Path) -> None:
+    """Fleet files written before phases carried their params (results/amd-epyc/fleet-*) hold no
+    params: nothing claimed there, nothing to differ; every other field is still rebuilt."""
+    assert _forged(ci_fleet, tmp_path, lambda d, f: [p.pop("params") for p in f["phases"]]) == []
+    assert _forged(ci_fleet, tmp_path / "2", lambda d, f: ([p.pop("params") for p in f["phases"]], _scale_trial(f)))
 
 
 def test_a_lockstep_fleet_merged_again_is_the_same_fleet(ci_fleet: tuple[Path, Any], cli: Any) -> None:

@@ -51,14 +51,17 @@ def internal_problems(f: FleetResult) -> list[str]:
     return out + _phase_problems(f)
 
 
-def _difference(mine: FleetResult, stored: FleetResult) -> str | None:
-    """The first field where the fleet rebuilt from the rank files differs from the stored one."""
+def _difference(mine: FleetResult, stored: FleetResult, raw: dict[str, Any]) -> str | None:
+    """The first field where the fleet rebuilt from the rank files differs from the stored one.
+    A phase field the stored file does not hold (``params``, which fleet files written before it
+    was added lack) claims nothing, so nothing is compared for it."""
     skip = {"integrity", "benchhash_version"}
     a, b = mine.model_dump(mode="json", exclude=skip), stored.model_dump(mode="json", exclude=skip)
+    held = [set(p) for p in raw.get("phases", [])]
     for key in a:
-        if key == "phases" and len(a[key]) == len(b[key]):
-            for pa, pb in zip(a[key], b[key], strict=True):
-                bad = next((k for k in pa if pa[k] != pb.get(k)), None)
+        if key == "phases" and len(a[key]) == len(b[key]) == len(held):
+            for pa, pb, keys in zip(a[key], b[key], held, strict=True):
+                bad = next((k for k in pa if k in keys and pa[k] != pb.get(k)), None)
                 if bad:
                     return f"{pb.get('label')}: {bad}"
         elif a[key] != b.get(key):
@@ -102,7 +105,7 @@ def verify_fleet(raw: dict[str, Any], where: str, trusted: list[sign.Signer] | N
     members, absent = _members(f, Path(where).parent, trusted, v)
     if members and not absent and not v.problems:
         try:
-            diff = _difference(fleet_from(members, f.created_utc), f)
+            diff = _difference(fleet_from(members, f.created_utc), f, raw)
         except InputError as exc:
             diff = str(exc)
         if diff:

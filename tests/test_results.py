@@ -147,3 +147,17 @@ def test_atomic_write_leaves_nothing_behind_on_failure(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
     write_atomic(target, "ok")
     assert target.read_text() == "ok" and [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_every_published_result_file_still_verifies() -> None:
+    """The files under results/ came from real runs (a CPU VM, an H100, a fleet, a power-cap
+    sweep) by older code: today's verify must still pass each one (it once failed a fleet file
+    written before phases carried their params), and must skip only scripts' outputs."""
+    from benchhash.results.verify import verdict
+    files = sorted((ROOT / "results").rglob("*.json"))
+    verdicts = [verdict(p) for p in files]
+    assert len(files) >= 20
+    assert [(v.path, v.problems) for v in verdicts if v.status == "FAIL"] == []
+    assert sum(v.status == "OK" for v in verdicts) >= 9
+    skipped = [Path(v.path) for v in verdicts if v.status == "SKIP"]
+    assert all(p.parent.name in ("bench", "schema") or "gpu-check" in p.parts or "econ" in p.name for p in skipped)

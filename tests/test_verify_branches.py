@@ -120,6 +120,11 @@ def test_verify_file_skips_what_is_not_a_result_and_fails_what_is_unreadable(tmp
     bench = tmp_path / "bench.json"
     bench.write_text(json.dumps({"benchmark": "sha256d"}))
     assert verify_file(bench) == ("SKIP", ["output of the 'sha256d' benchmark script, not a result"])
+    check = tmp_path / "check.json"
+    check.write_text(json.dumps({"check": "nvml_selfcheck"}))
+    assert verify_file(check) == ("SKIP", ["output of the 'nvml_selfcheck' check script, not a result"])
+    check.write_text(json.dumps({"check": "nvml_selfcheck", "schema_version": 3}))   # a result in disguise
+    assert verify_file(check)[0] == "FAIL"
     (tmp_path / "bad.json").write_bytes(b"\xff\xfe")
     status, problems = verify_file(tmp_path / "bad.json")
     assert status == "FAIL" and "cannot read result file" in problems[0]

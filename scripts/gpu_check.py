@@ -227,7 +227,8 @@ def stage_caps(st: Stage, py: str) -> list[dict[str, Any]]:
     except Exception as exc:  # noqa: BLE001 - said in the step, the stage goes on
         step["ok"], step["error"] = False, f"{type(exc).__name__}: {exc}"
         return []
-    (st.out / "econ-sweep.json").write_text(json.dumps(caps, indent=1) + "\n")
+    (st.out / "econ-sweep.json").write_text(json.dumps({"benchmark": "econ_power_caps", "result": result.name,
+                                                        "power_caps": caps}, indent=1) + "\n")
     step["figures"] = [{"phase": c["workload"], "best_cap_w": c["best_cap_w"]} for x in caps for c in x["curves"]]
     return []
 

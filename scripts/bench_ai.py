@@ -2,7 +2,8 @@
 """AI-side benchmarks through the same runner and meters as `benchhash run`: gemm TFLOP/s and % of
 peak per dtype, LLM prefill and decode (tokens/s, MFU, MBU) with energy per phase, so J/token
 comes from the meter. Each phase's compile step is timed on its own (compile_s). Prints JSON; a
-phase that fails is recorded with its reason and the others still run. On a GPU the defaults are
+phase that fails is recorded with its reason and the others still run; on Ctrl-C (or SIGINT
+from gpu_check's time limit) the phases measured so far are still written, with exit 130. On a GPU the defaults are
 gemm bf16 8192^3 and the 8B shape at batches 1, 16, 64; on a CPU, fp32 2048^3 and the tiny shape."""
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ import sys
 import time
 from typing import Any
 
+from rich.console import Console
+
+from benchhash.cli import setup_logging
 from benchhash.fsutil import print_json
 from benchhash.hw.device import resolve
 from benchhash.meters import make_meter
+from benchhash.report.progress import RunProgress
 from benchhash.results.model import Config
 from benchhash.runner import Runner
 from benchhash.workloads import create
@@ -36,6 +41,7 @@ def main() -> int:
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--out", help="also write the JSON here (atomically)")
     args = ap.parse_args()
+    setup_logging()                       # the runner's stage lines (compile, warm-up, trials) on stderr
 
     device = resolve(args.device)
     options: dict[str, Any] = {"gemm_dtypes": args.gemm_dtypes or ("bf16" if device.kind == "cuda" else "fp32"),
@@ -45,10 +51,9 @@ def main() -> int:
     cfg = Config.for_run(duration_s=args.duration, trials=args.trials, warmup_s=args.warmup)
     loads = [create(name.strip(), device, options) for name in args.workloads.split(",")]
     with make_meter("auto", device) as meter:
-        record = Runner(meter, cfg).run(loads)
+        stages = RunProgress(Console(stderr=True), 0.0, bars=False)     # one line per stage on stderr
+        record = Runner(meter, cfg, stages).run(loads)
         described = meter.describe()
-    if record.error is not None:
-        raise record.error
     failures = record.failures
     phases = [p.model_dump(mode="json") for p in record.phases]
     summary = []
@@ -64,8 +69,11 @@ def main() -> int:
     report = {"benchmark": "ai_workloads", "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "device": device.name, "config": vars(args), "summary": summary,
               "failures": [f.to_json() for f in failures], "meter": described,
-              "phases": phases}
-    print_json(report, args.out)
+              "stopped": record.stopped, "phases": phases}
+    print_json(report, args.out)          # what was measured is kept, however the run ended
+    if record.error is not None:
+        print(f"bench_ai: {record.stopped}", file=sys.stderr)
+        return 130 if isinstance(record.error, KeyboardInterrupt) else 1
     return 1 if failures else 0
 
 

@@ -30,6 +30,7 @@ class FakeGpuState:
     memory_bytes: int = 80 * 2**30
     blocks_per_sm: int = 3
     registers: int = 79
+    compute_capability: str = "90"
     driver_error: str | None = None        # getDeviceCount raises this
     nvrtc_error: str | None = None         # nvrtc.getVersion raises this
     compile_error: str | None = None       # RawModule(...).get_function raises this
@@ -50,6 +51,7 @@ class _Device:
     def __init__(self, state: FakeGpuState, index: int) -> None:
         self.index, self.pci_bus_id = index, f"0000:{0x1b + index:02X}:00.0"
         self._state = state
+        self.compute_capability = state.compute_capability
 
     def __enter__(self) -> _Device:
         return self

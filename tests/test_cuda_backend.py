@@ -87,9 +87,10 @@ def test_grid_covers_every_nonce_in_one_wave(n: int, sms: int, per_sm: int) -> N
 
 
 def test_backend_sizes_the_grid_with_the_occupancy_api(fake_cupy: Any, host_lib: Any) -> None:
-    state = fake_cupy(host_lib=host_lib, blocks_per_sm=3, sms=132)
-    backend = cuda.CudaBackend(0)
+    state = fake_cupy(host_lib=host_lib, blocks_per_sm=3, sms=132, compute_capability="80")
+    backend = cuda.CudaBackend(0)                   # no tuned launch for sm_80: 256 x 1
     info = backend.launch_info()
+    assert "tuned_for" not in info and info["compute_capability"] == "80"
     assert info["blocks_per_sm"] == 3 and info["grid_blocks"] == 396 and info["registers"] == 79
     assert info["nvrtc_options"] == list(cuda.NVRTC_OPTIONS)
     result = scan(GENESIS, 2083236893 - (1 << 19), 1 << 20, backend=backend)
@@ -114,6 +115,20 @@ def test_a_launch_shape_is_compiled_for_and_launched(fake_cupy: Any, host_lib: A
     assert (blocks, threads, n) == (16, 128, 1 << 20) and per_thread == 512
     default = cuda.Launch()
     assert default.options() == cuda.NVRTC_OPTIONS and default.info() == {}   # a run's params as before
+
+
+def test_a_run_uses_the_launch_tuned_for_its_gpu_and_records_it(fake_cupy: Any, host_lib: Any) -> None:
+    state = fake_cupy(host_lib=host_lib, blocks_per_sm=2, sms=132, compute_capability="90")
+    backend = cuda.CudaBackend(0)
+    assert backend.shape == cuda.TUNED["90"] == cuda.Launch(512, 4)
+    info = backend.launch_info()
+    assert info["tuned_for"] == "sm_90" and info["threads_per_block"] == 512 and info["waves"] == 4
+    assert info["grid_blocks"] == 132 * 2 * 4 and "-DBH_THREADS=512" in info["nvrtc_options"]
+    result = scan(GENESIS, 2083236893 - (1 << 20), 1 << 21, backend=backend)
+    assert [h.nonce for h in result.hits] == [2083236893]
+    assert {t for _, t, _, _ in state.launches} == {512}
+    explicit = cuda.CudaBackend(0, cuda.Launch())   # a shape asked for is used as given, not tuned
+    assert explicit.shape == cuda.Launch() and "tuned_for" not in explicit.launch_info()
 
 
 @pytest.mark.parametrize(("kwargs", "needle"), [

@@ -12,10 +12,11 @@ from benchhash.sha256d.reference import ReferenceBackend
 pytestmark = pytest.mark.gpu
 
 
-@pytest.fixture(scope="module")
-def cuda():
-    from benchhash.sha256d.cuda import CudaBackend
-    return CudaBackend(0)
+@pytest.fixture(scope="module", params=["run's launch", "256x1"])
+def cuda(request):  # type: ignore[no-untyped-def]
+    """The launch a run uses on this GPU (tuned per compute capability) and the untuned 256 x 1."""
+    from benchhash.sha256d.cuda import CudaBackend, Launch
+    return CudaBackend(0, None if request.param == "run's launch" else Launch())
 
 
 def test_cuda_finds_genesis_in_2_20_window(cuda) -> None:
@@ -52,7 +53,10 @@ def test_probe_and_launch_shape_on_the_gpu(cuda) -> None:  # type: ignore[no-unt
     info = cuda.launch_info()
     assert info["blocks_per_sm"] >= 1 and info["grid_blocks"] == info["sms"] * info["blocks_per_sm"]
     assert info["registers"] is None or info["registers"] <= 255
-    assert info["local_bytes"] in (None, 0)          # no spills to local memory
+    if "tuned_for" in info:     # sm_90's 512-thread build spills 24 bytes (6 LDL a nonce) and is still faster
+        assert info["local_bytes"] is None or info["local_bytes"] <= 64
+    else:
+        assert info["local_bytes"] in (None, 0)      # no spills to local memory
 
 
 def test_quick_run_on_the_gpu_measures_energy_with_nvml(tmp_path) -> None:  # type: ignore[no-untyped-def]

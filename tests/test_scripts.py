@@ -6,6 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -114,3 +115,40 @@ def test_bench_kernel_gpu_bound_comes_from_the_committed_sass_counts(arch: str) 
     assert got["pct_of_bound"] == pytest.approx(100 * 8.0 / 9.1907, rel=1e-4)
     no_clock = bench.with_bound({**row, "sm_clock_mhz_median": None}, 1820 / 64)
     assert no_clock["bound_ghps_at_clock"] is None and no_clock["pct_of_bound"] is None
+
+
+def test_bench_kernel_gpu_counts_no_rate_for_a_kernel_that_misses_the_genesis_nonce(fake_cupy: Any) -> None:
+    bench = load("bench_kernel_gpu")
+    fake_cupy(host_lib=None)            # a "kernel" that finds nothing, instantly: fast and wrong
+    from benchhash.sha256d.cuda import Launch
+    sampler = bench.ClockSampler(0)
+    with pytest.raises(RuntimeError, match="missed its nonce 2083236893"):
+        bench.measure(0, Launch(), 1, sampler)
+    assert bench.run_launch(0) == (512, 4)          # the fake is an H100 (sm_90): the tuned shape
+
+
+def test_bench_ai_interrupted_still_writes_what_it_measured(tmp_path: Path) -> None:
+    """gpu_check stops a step that runs out of time with SIGINT; bench_ai used to re-raise and
+    write nothing (an H100's 8B step lost 7 minutes of measuring that way)."""
+    import json
+    import os
+    import signal
+    import subprocess
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "ai.json"
+    env = {**os.environ, "PYTHONPATH": str(root / "src")}
+    proc = subprocess.Popen([sys.executable, str(root / "scripts" / "bench_ai.py"), "--device", "cpu",
+                             "--workloads", "gemm", "--gemm-size", "256", "--duration", "0.3", "--trials", "200",
+                             "--warmup", "0", "--out", str(out)],
+                            env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:                       # the runner's stage lines: stop after two trials
+        if "trial 3/200" in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=120) == 130, rest
+    report = json.loads(out.read_text())
+    assert report["stopped"].startswith("interrupted")
+    (phase,) = report["phases"]
+    assert 2 <= len(phase["trials"]) < 200 and report["summary"][0]["rate_median"] > 0

@@ -65,6 +65,22 @@ class Launch:
                 **({"defines": list(self.defines)} if self.defines else {})}
 
 
+#: The launch measured fastest per compute capability (scripts/bench_kernel_gpu.py: both kernel
+#: variants x 128/256/512 threads x 1/2/4 waves, medians of 3 whole 2^32 scans each); a GPU not
+#: listed keeps Launch()'s 256 x 1. Measured gains, to re-check on the next hardware:
+TUNED: dict[str, Launch] = {
+    # H100 80GB HBM3 (SXM), 1980 MHz, 2026-11-23: 7.63 GH/s vs 6.90 at 256 x 1 (+10.7 %, MADs
+    # under 0.05); 64 registers (the 256 build has 79) let 2 x 512 threads stay resident per SM.
+    # results/bench/sha256d-kernel-gpu-h100-sxm.json
+    "90": Launch(threads=512, waves=4),
+}
+
+
+def tuned_launch(compute_capability: str) -> Launch:
+    """The launch a run uses on a GPU of this compute capability (e.g. '90')."""
+    return TUNED.get(compute_capability, Launch())
+
+
 @cache
 def _module(device_index: int, options: tuple[str, ...] = NVRTC_OPTIONS) -> Any:
     cupy = import_cupy(device_index)
@@ -96,7 +112,9 @@ class CudaBackend(ScanBackend):
     def __init__(self, device_index: int = 0, launch: Launch | None = None) -> None:
         cupy = import_cupy(device_index)
         self.index = device_index
-        self.shape = launch or Launch()
+        self.compute_capability = str(cupy.cuda.Device(device_index).compute_capability)
+        self.tuned = launch is None and self.compute_capability in TUNED
+        self.shape = launch or tuned_launch(self.compute_capability)
         self._cupy = cupy
         props = cupy.cuda.runtime.getDeviceProperties(device_index)
         self._name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
@@ -131,7 +149,8 @@ class CudaBackend(ScanBackend):
                 "sms": self._sms, "grid_blocks": self._sms * self.blocks_per_sm * self.shape.waves,
                 "registers": self.registers, "local_bytes": self.local_bytes,
                 "nvrtc": p.nvrtc_version, "nvrtc_options": list(self.shape.options()),
-                **self.shape.info()}
+                "compute_capability": self.compute_capability,
+                **self.shape.info(), **({"tuned_for": f"sm_{self.compute_capability}"} if self.tuned else {})}
 
     @property
     def device(self) -> str:

@@ -31,6 +31,7 @@ class FakeGpuState:
     blocks_per_sm: int = 3
     registers: int = 79
     compute_capability: str = "90"
+    wrong_for_threads: int | None = None   # a build for this many threads returns corrupted digests
     driver_error: str | None = None        # getDeviceCount raises this
     nvrtc_error: str | None = None         # nvrtc.getVersion raises this
     compile_error: str | None = None       # RawModule(...).get_function raises this
@@ -102,6 +103,8 @@ def make_cupy(state: FakeGpuState) -> types.ModuleType:
             return
         found = state.host_lib.bh_host_scan(pre, thr, int(start), int(n), int(cap), out)
         count[0] += found
+        if threads == state.wrong_for_threads:
+            out[1:9 * min(found, int(cap)):9] ^= 1      # every digest's first word off by one bit
 
     class Function:
         def __init__(self, fn: Any) -> None:

@@ -93,6 +93,8 @@ def test_backend_sizes_the_grid_with_the_occupancy_api(fake_cupy: Any, host_lib:
     assert "tuned_for" not in info and info["compute_capability"] == "80"
     assert info["blocks_per_sm"] == 3 and info["grid_blocks"] == 396 and info["registers"] == 79
     assert info["nvrtc_options"] == list(cuda.NVRTC_OPTIONS)
+    assert state.launches == [(1, 256, 4096, 16)]      # loading ran the known-answer window
+    state.launches.clear()
     result = scan(GENESIS, 2083236893 - (1 << 19), 1 << 20, backend=backend)
     assert [(h.nonce, h.hash) for h in result.hits] == [(2083236893, GENESIS.hash_hex())]
     assert result.scanned == 1 << 20 and result.backend == "cuda"
@@ -109,6 +111,7 @@ def test_a_launch_shape_is_compiled_for_and_launched(fake_cupy: Any, host_lib: A
     assert info["nvrtc_options"] == [*cuda.NVRTC_OPTIONS, "-DBH_THREADS=128", "-DBH_PLAIN_ADDS"]
     assert info["threads_per_block"] == 128 and info["grid_blocks"] == 16
     assert info["waves"] == 2 and info["defines"] == ["BH_PLAIN_ADDS"]
+    state.launches.clear()
     result = scan(GENESIS, 2083236893 - (1 << 19), 1 << 20, backend=backend)
     assert [h.nonce for h in result.hits] == [2083236893]
     (blocks, threads, n, per_thread), = state.launches
@@ -157,7 +160,25 @@ def test_a_full_result_buffer_is_redone_exactly_sized(fake_cupy: Any, host_lib: 
     state = fake_cupy(host_lib=host_lib)
     result = scan(GENESIS, 0, 3000, target=(1 << 256) - 1, backend=cuda.CudaBackend(0))
     assert [h.nonce for h in result.hits] == list(range(3000))
-    assert len(state.launches) == 2                          # 3000 > 1024 slots: once more
+    assert len(state.launches[1:]) == 2                      # 3000 > 1024 slots: once more (after the known answer)
+
+
+def test_a_tuned_launch_that_computes_wrong_hashes_falls_back_and_says_so(
+        fake_cupy: Any, host_lib: Any, caplog: pytest.LogCaptureFixture) -> None:
+    fake_cupy(host_lib=host_lib, compute_capability="90", wrong_for_threads=512)
+    backend = cuda.CudaBackend(0)
+    info = backend.launch_info()
+    assert backend.shape == cuda.Launch() and "tuned_for" not in info
+    assert "512 threads x 4 wave(s) computed hashes that differ from hashlib's" in info["untuned_because"]
+    assert "using the untuned launch (256 x 1)" in caplog.text
+    result = scan(GENESIS, 2083236893 - (1 << 19), 1 << 20, backend=backend)
+    assert [h.nonce for h in result.hits] == [2083236893]
+
+
+def test_a_kernel_that_computes_wrong_hashes_is_not_used(fake_cupy: Any, host_lib: Any) -> None:
+    fake_cupy(host_lib=host_lib, compute_capability="80", wrong_for_threads=256)
+    with pytest.raises(BackendUnavailable, match="differ from hashlib's on NVIDIA H100 80GB HBM3; it is not used"):
+        cuda.CudaBackend(0).load()
 
 
 def _quick(*extra: str) -> list[str]:

@@ -36,6 +36,8 @@ BUFFER = 1024                   # result slots per launch; more found -> that la
 #: genesis header, the window holding its nonce 2083236893; ~64 hashes fall under 2^250. The
 #: GPU's candidates must be hashlib's. (Tests whose fake kernel finds nothing set this to None.)
 KNOWN_ANSWER: tuple[int, int, int] | None = (2083236893 - 2048, 4096, 1 << 250)
+
+
 def grid_for(n: int, sms: int, blocks_per_sm: int, threads: int = THREADS_PER_BLOCK,
              min_per_thread: int = NONCES_PER_THREAD) -> tuple[int, int]:
     """(blocks, nonces per thread) for a launch of ``n`` nonces: one full wave (every SM holding

@@ -3,8 +3,9 @@
 peak per dtype, LLM prefill and decode (tokens/s, MFU, MBU) with energy per phase, so J/token
 comes from the meter. Each phase's compile step is timed on its own (compile_s). Prints JSON; a
 phase that fails is recorded with its reason and the others still run; on Ctrl-C (or SIGINT
-from gpu_check's time limit) the phases measured so far are still written, with exit 130. On a GPU the defaults are
-gemm bf16 8192^3 and the 8B shape at batches 1, 16, 64; on a CPU, fp32 2048^3 and the tiny shape."""
+from gpu_check's time limit) the phases measured so far are still written, with exit 130. On a
+GPU the defaults are gemm bf16 8192^3 and the 8B shape at batches 1, 16, 64; on a CPU, fp32
+2048^3 and the tiny shape."""
 
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ class FakeGpu:
     #: after a set; and a lower limit in force elsewhere (the board, the host) caps what it reads
     enforced_lag_reads: int = 0
     enforced_ceiling_mw: int | None = None
-    _enforced_mw: int | None = None
+    _enforced_before_mw: int = 0
     _lag_left: int = 0
     init_error: str | None = None
     #: the energy counter integrates power_mw over wall time, as a real one does
@@ -105,15 +105,14 @@ class FakeGpu:
             if not self.constraints_mw[0] <= mw <= self.constraints_mw[1]:
                 raise nvml_error("NVML_ERROR_INVALID_ARGUMENT")
             self.limits_set.append(mw)
-            self._enforced_mw = self.enforced_now() if self.enforced_lag_reads else None
-            self._lag_left = self.enforced_lag_reads
+            self._enforced_before_mw, self._lag_left = self.enforced_now(), self.enforced_lag_reads
             self.limit_mw = mw
 
         def enforced(handle: Any) -> int:
             self._check("nvmlDeviceGetEnforcedPowerLimit")
-            if self._lag_left > 0 and self._enforced_mw is not None:
+            if self._lag_left > 0:
                 self._lag_left -= 1
-                return self._enforced_mw
+                return self._enforced_before_mw
             return self.enforced_now()
 
         pci = pynvml.nvmlPciInfo_t()

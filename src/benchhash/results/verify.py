@@ -144,9 +144,9 @@ def verdict(path: str | Path, trusted: list[sign.Signer] | None = None) -> Verdi
         return Verdict(str(path), "FAIL", [str(exc)])
     if "$schema" in raw:
         return Verdict(str(path), "SKIP", claimed=["a JSON Schema, not a result"])
-    for key, kind in (("benchmark", "benchmark"), ("check", "check")):
-        if isinstance(raw.get(key), str) and "schema_version" not in raw:
-            return Verdict(str(path), "SKIP", claimed=[f"output of the {raw[key]!r} {kind} script, not a result"])
+    for kind in ("benchmark", "check"):
+        if isinstance(raw.get(kind), str) and "schema_version" not in raw:
+            return Verdict(str(path), "SKIP", claimed=[f"output of the {raw[kind]!r} {kind} script, not a result"])
     if raw.get("fleet_schema_version") == 1:
         problems = verify_fleet_v1(raw, str(path))
         return Verdict(str(path), "FAIL" if problems else "OK", problems,

@@ -59,6 +59,18 @@ BH_INLINE u32 bh_addk_fma(u32 x, u32 k) {
 #define bh_add_fma(a, b) ((a) + (b))
 #define bh_addk_fma(x, k) ((x) + (k))
 #endif
+// The message schedule's adds: routed like the round adds, unless -DBH_SCHED_PLAIN_ADDS leaves
+// just these to the compiler (the schedule then runs on the ALU pipe, the rounds share both).
+#if defined(BH_SCHED_PLAIN_ADDS)
+#define bh_add_sched(a, b) ((a) + (b))
+#else
+#define bh_add_sched(a, b) bh_add_fma((a), (b))
+#endif
+// Nonces each thread hashes side by side (-DBH_NONCES=2: two independent dependency chains
+// interleaved round by round, more instruction-level parallelism for more registers).
+#ifndef BH_NONCES
+#define BH_NONCES 1
+#endif
 
 // Forms that ptxas maps onto one LOP3 each.
 #define BH_CH(e, f, g) ((g) ^ ((e) & ((f) ^ (g))))
@@ -127,7 +139,7 @@ BH_INLINE void bh_extend(const u32* pre, u32 p[PRE_LOCAL]) {
         s[3] = s[2]; s[2] = s[1]; s[1] = s[0]; s[0] = a_;                    \
     } while (0)
 
-#define BH_SCHED(w, t) bh_add_fma(bh_add_fma(w[(t) - 16], BH_s1(w[(t) - 2])), bh_add_fma(w[(t) - 7], BH_s0(w[(t) - 15])))
+#define BH_SCHED(w, t) bh_add_sched(bh_add_sched(w[(t) - 16], BH_s1(w[(t) - 2])), bh_add_sched(w[(t) - 7], BH_s0(w[(t) - 15])))
 
 // The plain SHA-256 compression function: state (8 words) x block (16 big-endian words).
 BH_INLINE void sha256_compress(u32 state[8], const u32 block[16]) {
@@ -172,56 +184,88 @@ BH_INLINE bool bh_at_most(const u32 h[8], const u32* thr) {
     return true;
 }
 
-// Fast path: H7 of SHA-256d(header with nonce), from the precomputed words.
-BH_INLINE u32 sha256d_h7(const u32 p[PRE_LOCAL], u32 nonce) {
-    u32 w[64];
-    u32 s[8];
-    w[0] = p[PRE_W0]; w[1] = p[PRE_W1]; w[2] = p[PRE_W2]; w[3] = BH_BSWAP(nonce);
-    w[4] = 0x80000000u;
+// Fast path: H7 of SHA-256d(header with nonce) for L nonces at once, from the precomputed
+// words. Every step runs for each lane before the next step, so the lanes' independent chains
+// interleave; L = 1 is the plain one-nonce path.
+template <int L>
+BH_INLINE void sha256d_h7(const u32 p[PRE_LOCAL], const u32 nonce[L], u32 h7[L]) {
+    u32 w[L][64];
+    u32 s[L][8];
 #pragma unroll
-    for (int t = 5; t < 15; ++t) w[t] = 0u;
-    w[15] = 640u;
-    w[16] = p[PRE_W16];
-    w[17] = p[PRE_W17];
-    w[18] = p[PRE_W18_PART] + BH_s0(w[3]);
-    w[19] = p[PRE_W19_PART] + w[3];
+    for (int j = 0; j < L; ++j) {
+        w[j][0] = p[PRE_W0]; w[j][1] = p[PRE_W1]; w[j][2] = p[PRE_W2]; w[j][3] = BH_BSWAP(nonce[j]);
+        w[j][4] = 0x80000000u;
 #pragma unroll
-    for (int t = 20; t < 31; ++t) w[t] = BH_SCHED(w, t);
-    w[31] = bh_add_fma(p[PRE_C31], BH_s1(w[29]) + w[24]);
-    w[32] = bh_add_fma(p[PRE_C32], BH_s1(w[30]) + w[25]);
+        for (int t = 5; t < 15; ++t) w[j][t] = 0u;
+        w[j][15] = 640u;
+        w[j][16] = p[PRE_W16];
+        w[j][17] = p[PRE_W17];
+        w[j][18] = p[PRE_W18_PART] + BH_s0(w[j][3]);
+        w[j][19] = p[PRE_W19_PART] + w[j][3];
+    }
 #pragma unroll
-    for (int t = 33; t < 64; ++t) w[t] = BH_SCHED(w, t);
+    for (int t = 20; t < 31; ++t) {
+#pragma unroll
+        for (int j = 0; j < L; ++j) w[j][t] = BH_SCHED(w[j], t);
+    }
+#pragma unroll
+    for (int j = 0; j < L; ++j) {
+        w[j][31] = bh_add_sched(p[PRE_C31], BH_s1(w[j][29]) + w[j][24]);
+        w[j][32] = bh_add_sched(p[PRE_C32], BH_s1(w[j][30]) + w[j][25]);
+    }
+#pragma unroll
+    for (int t = 33; t < 64; ++t) {
+#pragma unroll
+        for (int j = 0; j < L; ++j) w[j][t] = BH_SCHED(w[j], t);
+    }
     // Round 3 from its nonce-independent parts; rounds 0..2 were done on the host.
-    u32 t1 = p[PRE_T1_3_PART] + w[3];
-    s[0] = t1 + p[PRE_T2_3];
-    s[1] = p[PRE_STATE3 + 0]; s[2] = p[PRE_STATE3 + 1]; s[3] = p[PRE_STATE3 + 2];
-    s[4] = p[PRE_STATE3 + 3] + t1;
-    s[5] = p[PRE_STATE3 + 4]; s[6] = p[PRE_STATE3 + 5]; s[7] = p[PRE_STATE3 + 6];
 #pragma unroll
-    for (int t = 4; t < 64; ++t) BH_ROUND(s, BH_KL(t), w[t], t < 16);
+    for (int j = 0; j < L; ++j) {
+        u32 t1 = p[PRE_T1_3_PART] + w[j][3];
+        s[j][0] = t1 + p[PRE_T2_3];
+        s[j][1] = p[PRE_STATE3 + 0]; s[j][2] = p[PRE_STATE3 + 1]; s[j][3] = p[PRE_STATE3 + 2];
+        s[j][4] = p[PRE_STATE3 + 3] + t1;
+        s[j][5] = p[PRE_STATE3 + 4]; s[j][6] = p[PRE_STATE3 + 5]; s[j][7] = p[PRE_STATE3 + 6];
+    }
+#pragma unroll
+    for (int t = 4; t < 64; ++t) {
+#pragma unroll
+        for (int j = 0; j < L; ++j) BH_ROUND(s[j], BH_KL(t), w[j][t], t < 16);
+    }
 
     // Second hash: 32 digest bytes, padding and length are literals; initial state is the IV.
 #pragma unroll
-    for (int i = 0; i < 8; ++i) w[i] = bh_add_fma(p[PRE_MID + i], s[i]);
-    w[8] = 0x80000000u;
+    for (int j = 0; j < L; ++j) {
 #pragma unroll
-    for (int t = 9; t < 15; ++t) w[t] = 0u;
-    w[15] = 256u;
+        for (int i = 0; i < 8; ++i) w[j][i] = bh_add_fma(p[PRE_MID + i], s[j][i]);
+        w[j][8] = 0x80000000u;
 #pragma unroll
-    for (int t = 16; t < 61; ++t) w[t] = BH_SCHED(w, t);
-    s[0] = 0x6a09e667u; s[1] = 0xbb67ae85u; s[2] = 0x3c6ef372u; s[3] = 0xa54ff53au;
-    s[4] = 0x510e527fu; s[5] = 0x9b05688cu; s[6] = 0x1f83d9abu; s[7] = 0x5be0cd19u;
+        for (int t = 9; t < 15; ++t) w[j][t] = 0u;
+        w[j][15] = 256u;
+    }
 #pragma unroll
-    for (int t = 0; t < 61; ++t) BH_ROUND(s, BH_KL(t), w[t], t >= 8 && t < 16);
+    for (int t = 16; t < 61; ++t) {
+#pragma unroll
+        for (int j = 0; j < L; ++j) w[j][t] = BH_SCHED(w[j], t);
+    }
+#pragma unroll
+    for (int j = 0; j < L; ++j) {
+        s[j][0] = 0x6a09e667u; s[j][1] = 0xbb67ae85u; s[j][2] = 0x3c6ef372u; s[j][3] = 0xa54ff53au;
+        s[j][4] = 0x510e527fu; s[j][5] = 0x9b05688cu; s[j][6] = 0x1f83d9abu; s[j][7] = 0x5be0cd19u;
+    }
+#pragma unroll
+    for (int t = 0; t < 61; ++t) {
+#pragma unroll
+        for (int j = 0; j < L; ++j) BH_ROUND(s[j], BH_KL(t), w[j][t], t >= 8 && t < 16);
+    }
     // e after round 60 is h after round 63.
-    return s[4] + 0x5be0cd19u;
+#pragma unroll
+    for (int j = 0; j < L; ++j) h7[j] = s[j][4] + 0x5be0cd19u;
 }
 
-// Check one nonce (top = thr[0]); a survivor of the early reject is hashed in full and stored
-// if it qualifies.
-BH_INLINE void bh_scan_nonce(const u32 p[PRE_LOCAL], u32 top, const u32* thr, u32 nonce,
-                             u32* count, u32 capacity, u32* out) {
-    if (BH_BSWAP(sha256d_h7(p, nonce)) > top) return;  // the common case
+// A survivor of the early reject: hashed in full and stored if it qualifies.
+BH_INLINE void bh_survivor(const u32 p[PRE_LOCAL], const u32* thr, u32 nonce, u32* count,
+                           u32 capacity, u32* out) {
     u32 h[8];
     sha256d_full(p, nonce, h);
     if (!bh_at_most(h, thr)) return;
@@ -237,24 +281,52 @@ BH_INLINE void bh_scan_nonce(const u32 p[PRE_LOCAL], u32 top, const u32* thr, u3
     }
 }
 
+// Nonces first, first + step, ... (k of them, k <= BH_NONCES) through the fast path; the few
+// whose H7 does not exceed top (= thr[0]) go on to the full check.
+BH_INLINE void bh_scan_group(const u32 p[PRE_LOCAL], u32 top, const u32* thr, u32 first, u32 step,
+                             u32 k, u32* count, u32 capacity, u32* out) {
+    u32 nonce[BH_NONCES], h7[BH_NONCES];
+#pragma unroll
+    for (int j = 0; j < BH_NONCES; ++j) nonce[j] = first + (u32)j * step;
+    sha256d_h7<BH_NONCES>(p, nonce, h7);
+#pragma unroll
+    for (int j = 0; j < BH_NONCES; ++j) {
+        if ((u32)j < k && BH_BSWAP(h7[j]) <= top) bh_survivor(p, thr, nonce[j], count, capacity, out);
+    }
+}
+
+// One thread's share of a launch: nonces start + i, start + i + stride, ... (per_thread of them,
+// within n), BH_NONCES at a time. Lanes past either bound are hashed but never reported.
+BH_INLINE void bh_thread_scan(const u32 p[PRE_LOCAL], u32 top, const u32* thr, u32 start, u32 n,
+                              u32 per_thread, u64 stride, u64 i, u32* count, u32 capacity, u32* out) {
+    for (u32 k = 0; k < per_thread; k += BH_NONCES, i += BH_NONCES * stride) {
+        if (i >= n) return;
+        u32 lanes = 1;
+#pragma unroll
+        for (int j = 1; j < BH_NONCES; ++j) lanes += (i + (u64)j * stride < n && k + (u32)j < per_thread);
+        bh_scan_group(p, top, thr, start + (u32)i, (u32)stride, lanes, count, capacity, out);
+    }
+}
+
 #if defined(__CUDACC__)
-// Each thread takes nonces start+idx, start+idx+stride, ... (per_thread of them, within n).
-// Threads per block the kernel is built for (the launch must match): -DBH_THREADS=N.
+// Threads per block the kernel is built for (the launch must match): -DBH_THREADS=N, and
+// optionally the fewest blocks per SM its registers must allow: -DBH_MIN_BLOCKS=M.
 #ifndef BH_THREADS
 #define BH_THREADS 256
 #endif
-extern "C" __global__ void __launch_bounds__(BH_THREADS)
+#if defined(BH_MIN_BLOCKS)
+#define BH_BOUNDS __launch_bounds__(BH_THREADS, BH_MIN_BLOCKS)
+#else
+#define BH_BOUNDS __launch_bounds__(BH_THREADS)
+#endif
+extern "C" __global__ void BH_BOUNDS
 sha256d_scan(const u32* __restrict__ pre, const u32* __restrict__ thr, u32 start, u32 n,
              u32 per_thread, u32* __restrict__ count, u32 capacity, u32* __restrict__ out) {
     u32 p[PRE_LOCAL];
     bh_extend(pre, p);
-    const u32 top = thr[0];
     const u64 stride = (u64)gridDim.x * blockDim.x;
-    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    for (u32 k = 0; k < per_thread; ++k, i += stride) {
-        if (i >= n) return;
-        bh_scan_nonce(p, top, thr, start + (u32)i, count, capacity, out);
-    }
+    const u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    bh_thread_scan(p, thr[0], thr, start, n, per_thread, stride, i, count, capacity, out);
 }
 #endif
 
@@ -267,7 +339,22 @@ extern "C" u32 bh_host_scan(const u32* pre, const u32* thr, u32 start, u32 n, u3
     u32 count = 0;
     u32 p[PRE_LOCAL];
     bh_extend(pre, p);
-    for (u64 i = 0; i < n; ++i) bh_scan_nonce(p, thr[0], thr, start + (u32)i, &count, capacity, out);
+    for (u64 i = 0; i < n; i += BH_NONCES) {
+        u32 k = (u32)(n - i < BH_NONCES ? n - i : BH_NONCES);
+        bh_scan_group(p, thr[0], thr, start + (u32)i, 1u, k, &count, capacity, out);
+    }
+    return count;
+}
+
+// A whole launch of `threads` threads in all (blocks x threads per block), one thread after
+// another: the device's loop and lane bounds, checked on the host.
+extern "C" u32 bh_host_grid_scan(const u32* pre, const u32* thr, u32 start, u32 n, u32 per_thread,
+                                 u32 threads, u32 capacity, u32* out) {
+    u32 count = 0;
+    u32 p[PRE_LOCAL];
+    bh_extend(pre, p);
+    for (u64 i = 0; i < threads; ++i)
+        bh_thread_scan(p, thr[0], thr, start, n, per_thread, threads, i, &count, capacity, out);
     return count;
 }
 #endif

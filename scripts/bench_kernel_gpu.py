@@ -1,16 +1,14 @@
 #!/usr/bin/env python3
-"""The SHA-256d kernel on a GPU against its arithmetic limit: for each kernel variant (the IMAD
-routing of adds, and BH_PLAIN_ADDS which leaves them to the compiler) and each launch shape
-(threads per block x grid waves per launch, i.e. nonces per thread), GH/s over whole 2^32-nonce
-scans, the SM clock NVML reports during them, and the SASS bound at that clock (from the
-kernel_sass JSON of that variant: SMs x clock / SM clocks per nonce). Prints JSON with every
-sample and the fastest configuration. When the fastest differs from the launch a run uses by
-more than the noise, it becomes that GPU's entry in sha256d.cuda.TUNED (by hand, with its file).
-`default` is the untuned 256 x 1, `run_launch` the shape a run uses on this GPU (sha256d.cuda.TUNED),
-and every whole scan must find the genesis block's nonce or the configuration counts as failed.
+"""The SHA-256d kernel on a GPU against its arithmetic limit: for each configuration (a kernel
+variant of sha256d.cuda.VARIANTS, threads per block, grid waves per launch), GH/s over whole
+2^32-nonce scans, the SM clock NVML reports during them, and the SASS bound at that clock (from
+the committed kernel_sass matrix: SMs x clock / SM clocks per nonce of that build). Prints JSON
+with every sample and the fastest configuration. When the fastest differs from the launch a run
+uses by more than the noise, it becomes that GPU's entry in sha256d.cuda.TUNED (by hand, with its
+file). `default` is the untuned 256 x 1, `run_launch` the shape a run uses on this GPU, and every
+whole scan must find the genesis block's nonce or the configuration counts as failed.
 
-    python scripts/kernel_sass.py --arch sm_90 > results/bench/kernel_sass-sm_90.json
-    python scripts/kernel_sass.py --arch sm_90 --define BH_PLAIN_ADDS > results/bench/kernel_sass-sm_90-plain-adds.json
+    python scripts/kernel_sass.py --arch sm_90 --matrix > results/bench/kernel_sass-sm_90-variants.json
     python scripts/bench_kernel_gpu.py --out results/bench/kernel-gpu-h100.json
 """
 
@@ -30,17 +28,36 @@ from benchhash.sha256d import scan
 from benchhash.sha256d.header import GENESIS, NONCE_SPACE
 
 ROOT = Path(__file__).resolve().parents[1]
-VARIANTS = {"imad-adds": (), "plain-adds": ("BH_PLAIN_ADDS",)}
-SASS_FILE = {"imad-adds": "kernel_sass-{arch}.json", "plain-adds": "kernel_sass-{arch}-plain-adds.json"}
+#: variant:THREADSxWAVES, cut to what decides the default: the untuned and the tuned launch, and
+#: each variant at the shapes where it can win (512 x 4 holds 2 blocks of 64-register threads).
+DEFAULT_CONFIGS = ("imad-adds:256x1,imad-adds:512x4,plain-adds:512x4,sched-plain:256x4,sched-plain:512x4,"
+                   "min-blocks-2:512x4,min-blocks-2+sched-plain:512x4,two-nonces:256x4,two-nonces:512x4,"
+                   "two-nonces+sched-plain:512x4")
 
 
-def sass_clocks(arch: str, variant: str) -> float | None:
-    """SM clocks one nonce costs on the limiting resource, from the committed SASS count."""
-    path = ROOT / "results" / "bench" / SASS_FILE[variant].format(arch=arch)
+def parse_configs(text: str) -> list[tuple[str, int, int]]:
+    """'variant:TxW,...' -> [(variant, threads, waves)]; ValueError names the bad item."""
+    from benchhash.sha256d.cuda import variant_defines
+    out = []
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        variant, _, shape = item.partition(":")
+        threads, _, waves = shape.partition("x")
+        if not (threads.isdigit() and waves.isdigit()):
+            raise ValueError(f"a configuration is variant:THREADSxWAVES, got {item!r}")
+        variant_defines(variant)                       # raises on an unknown variant
+        out.append((variant, int(threads), int(waves)))
+    return out
+
+
+def sass_clocks(arch: str, variant: str, threads: int = 256) -> float | None:
+    """SM clocks one nonce costs on the limiting resource, from the committed SASS matrix."""
+    path = ROOT / "results" / "bench" / f"kernel_sass-{arch}-variants.json"
     try:
-        return float(json.loads(path.read_text())["sm_clocks_per_nonce"])
+        rows = json.loads(path.read_text())["rows"]
     except (OSError, KeyError, ValueError):
         return None
+    row = next((r for r in rows if r["variant"] == variant and r["threads"] == threads), None)
+    return None if row is None else float(row["sm_clocks_per_nonce"])
 
 
 class ClockSampler:
@@ -111,36 +128,30 @@ def with_bound(row: dict[str, Any], clocks_per_nonce: float | None) -> dict[str,
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", type=int, default=0, help="CUDA device index (NVML index too)")
-    ap.add_argument("--threads", default="128,256,512", help="threads per block to try")
-    ap.add_argument("--waves", default="1,2,4", help="grid waves per launch to try")
-    ap.add_argument("--variants", default=",".join(VARIANTS), help=f"of {', '.join(VARIANTS)}")
+    ap.add_argument("--configs", default=DEFAULT_CONFIGS,
+                    help="variant:THREADSxWAVES, comma-separated (variants join with '+')")
     ap.add_argument("--repeats", type=int, default=3, help="2^32-nonce scans per configuration")
-    ap.add_argument("--arch", default="sm_90", help="which kernel_sass JSON gives the bound")
+    ap.add_argument("--arch", default="sm_90", help="which kernel_sass matrix gives the bound")
     ap.add_argument("--out", help="also write the JSON here")
     args = ap.parse_args()
-    try:
-        threads = [int(x) for x in args.threads.split(",")]
-        waves = [int(x) for x in args.waves.split(",")]
-    except ValueError:
-        ap.error("--threads and --waves take comma-separated integers")
-    variants = args.variants.split(",")
-    if unknown := [v for v in variants if v not in VARIANTS]:
-        ap.error(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
     from benchhash.errors import BenchhashError
-    from benchhash.sha256d.cuda import Launch
+    from benchhash.sha256d.cuda import Launch, variant_defines
+    try:
+        configs = parse_configs(args.configs)
+    except (ValueError, BenchhashError) as exc:
+        ap.error(str(exc))
     sampler = ClockSampler(args.device)
     rows: list[dict[str, Any]] = []
-    for variant in variants:
-        for t in threads:
-            for w in waves:
-                try:
-                    row = measure(args.device, Launch(t, w, VARIANTS[variant]), args.repeats, sampler)
-                except (BenchhashError, RuntimeError) as exc:
-                    rows.append({"variant": variant, "threads": t, "waves": w, "error": str(exc)})
-                    continue
-                rows.append({"variant": variant, "threads": t, "waves": w,
-                             **with_bound(row, sass_clocks(args.arch, variant))})
-                print(f"{variant} {t}x{w}: {row['median_ghps']:.3f} GH/s", file=sys.stderr)
+    for variant, t, w in configs:
+        try:
+            row = measure(args.device, Launch(t, w, variant_defines(variant)), args.repeats, sampler)
+        except (BenchhashError, RuntimeError) as exc:
+            rows.append({"variant": variant, "threads": t, "waves": w, "error": str(exc)})
+            print(f"{variant} {t}x{w}: failed: {exc}", file=sys.stderr)
+            continue
+        rows.append({"variant": variant, "threads": t, "waves": w,
+                     **with_bound(row, sass_clocks(args.arch, variant, t))})
+        print(f"{variant} {t}x{w}: {row['median_ghps']:.3f} GH/s", file=sys.stderr)
     done = [r for r in rows if "error" not in r]
     best = max(done, key=lambda r: r["median_ghps"], default=None)
     default = next((r for r in done if r["variant"] == "imad-adds" and r["threads"] == 256 and r["waves"] == 1), None)

@@ -3,9 +3,11 @@
 nonce costs on the common (early-reject) path, by opcode and by pipe, and the rate that bounds:
 the slowest of the integer ALU pipe, the FMA pipe (IMAD) and instruction issue. Prints JSON.
 
-The hot path is read off the loop: from the target of the loop's back-edge to the first
-predicated forward branch (the early reject), plus the loop tail from that branch's target back
-to the back-edge. Needs nvcc and nvdisasm (pip install nvidia-cuda-nvdisasm) or cuobjdump."""
+The hot path is read off the loop: one pass from the target of the loop's back-edge to the
+back-edge, taking every early reject (a predicated forward branch within the loop), divided by
+the nonces a pass hashes (BH_NONCES). ptxas' registers and spill bytes come with each count.
+--matrix counts every build that bench_kernel_gpu's default configurations use, in one JSON.
+Needs nvcc and nvdisasm (pip install nvidia-cuda-nvdisasm) or cuobjdump."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import sysconfig
 import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 # Integer-ALU pipe opcodes on Ampere/Hopper; IMAD and friends issue to the FMA pipe instead.
@@ -43,21 +46,42 @@ def find_tool(name: str) -> str | None:
     return None
 
 
-def disassemble(arch: str, source: Path, defines: list[str] | None = None) -> str:
+def disassemble(arch: str, source: Path, defines: list[str] | None = None) -> tuple[str, str]:
+    """(SASS text, ptxas' resource report) of the kernel built with these macros."""
     nvcc = find_tool("nvcc")
     if nvcc is None:
         sys.exit("kernel_sass: nvcc not found")
     with tempfile.TemporaryDirectory() as tmp:
         cubin = Path(tmp) / "k.cubin"
         flags = [f"-D{d}" for d in defines or []]
-        subprocess.run([nvcc, f"-arch={arch}", *flags, "-cubin", "-o", str(cubin), str(source)], check=True)
+        built = subprocess.run([nvcc, f"-arch={arch}", *flags, "-Xptxas", "-v", "-cubin", "-o", str(cubin),
+                                str(source)], check=True, capture_output=True, text=True)
         nvdisasm = find_tool("nvdisasm")
         if nvdisasm:
-            return subprocess.run([nvdisasm, "-c", str(cubin)], check=True, capture_output=True, text=True).stdout
+            return subprocess.run([nvdisasm, "-c", str(cubin)], check=True, capture_output=True,
+                                  text=True).stdout, built.stderr
         cuobjdump = find_tool("cuobjdump")
         if cuobjdump:
-            return subprocess.run([cuobjdump, "-sass", str(cubin)], check=True, capture_output=True, text=True).stdout
+            return subprocess.run([cuobjdump, "-sass", str(cubin)], check=True, capture_output=True,
+                                  text=True).stdout, built.stderr
     sys.exit("kernel_sass: neither nvdisasm nor cuobjdump found (pip install nvidia-cuda-nvdisasm)")
+
+
+def resources(report: str) -> dict[str, int | None]:
+    """Registers and spill bytes per thread from ptxas -v (None where it says nothing)."""
+    def grab(pattern: str) -> int | None:
+        m = re.search(pattern, report)
+        return int(m.group(1)) if m else None
+    return {"registers": grab(r"Used (\d+) registers"), "spill_store_bytes": grab(r"(\d+) bytes spill stores"),
+            "spill_load_bytes": grab(r"(\d+) bytes spill loads")}
+
+
+def nonces_per_pass(defines: list[str]) -> int:
+    """Nonces one pass round the loop hashes (BH_NONCES, 1 by default)."""
+    for d in defines:
+        if d.startswith("BH_NONCES="):
+            return int(d.split("=", 1)[1])
+    return 1
 
 
 def parse(sass: str) -> tuple[list[tuple[int, str, str, str]], dict[str, int]]:
@@ -80,6 +104,10 @@ def parse(sass: str) -> tuple[list[tuple[int, str, str, str]], dict[str, int]]:
 
 
 def hot_path(insts: list[tuple[int, str, str, str]], labels: dict[str, int]) -> list[str]:
+    """The opcodes of one pass round the scan loop when every nonce is rejected early: walk from
+    the loop's head to its back-edge, taking each predicated forward branch that stays inside the
+    loop (an early reject skips the slow path it guards) and following plain jumps; a predicated
+    branch out of the loop (the bounds exit) is not taken."""
     def target(ops: str) -> int | None:
         m = re.search(r"\(?(\.L_x_\d+)\)?", ops)
         return labels.get(m.group(1)) if m else None
@@ -88,11 +116,81 @@ def hot_path(insts: list[tuple[int, str, str, str]], labels: dict[str, int]) -> 
     if not backs:
         raise SystemExit("kernel_sass: no loop found")
     back_addr, head = max(backs, key=lambda b: b[0] - b[1])
-    body = [i for i in insts if head <= i[0] <= back_addr]
-    reject = next(i for i in body if i[2] == "BRA" and i[1] and (target(i[3]) or 0) > i[0])
-    skip_to = target(reject[3])
-    path = [i for i in body if i[0] <= reject[0] or i[0] >= skip_to]
-    return [op.split(".")[0] for _, _, op, _ in path if op not in ("BSSY", "BSYNC", "NOP")]
+    at = {a: n for n, (a, *_) in enumerate(insts)}
+    path: list[str] = []
+    n = at[head]
+    while insts[n][0] != back_addr:
+        addr, pred, op, ops = insts[n]
+        if op not in ("BSSY", "BSYNC", "NOP"):
+            path.append(op.split(".")[0])
+        dest = target(ops) if op == "BRA" else None
+        if dest is not None and addr < dest <= back_addr and (pred or dest in at):
+            n = at[dest]
+            continue
+        n += 1
+    return [*path, "BRA"]                   # the back-edge itself
+
+
+def count(arch: str, source: Path, defines: list[str], rates: argparse.Namespace) -> dict[str, Any]:
+    """SASS per nonce of one build of the kernel, by opcode and pipe, and the rate each bounds."""
+    sass, report = disassemble(arch, source, defines)
+    per_pass = nonces_per_pass(defines)
+    ops = hot_path(*parse(sass))
+    counts = Counter(ops)
+    alu = sum(n for op, n in counts.items() if op in ALU_PIPE) / per_pass
+    fma = sum(n for op, n in counts.items() if op in FMA_PIPE) / per_pass
+    total = len(ops) / per_pass
+    # clocks one SM spends per nonce on each resource; the largest is the limit
+    clocks = {"alu_pipe": alu / rates.alu_per_clock, "fma_pipe": fma / rates.fma_per_clock,
+              "issue": total / rates.issue_per_clock}
+    limit = max(clocks, key=lambda k: clocks[k])
+    per_s = rates.sms * rates.clock_ghz * 1e9
+    return {
+        "benchmark": "kernel_sass",
+        "arch": arch,
+        "defines": defines,
+        "nonces_per_pass": per_pass,
+        "instructions_per_nonce": total,
+        "by_opcode": dict(counts.most_common()),          # per pass round the loop
+        "alu_pipe_per_nonce": alu,
+        "fma_pipe_per_nonce": fma,
+        "alu_pipe_share": alu / total,
+        **resources(report),
+        "bound_ghps_by_resource": {k: per_s / v / 1e9 for k, v in clocks.items()},
+        "bound_ghps": per_s / clocks[limit] / 1e9,
+        "bound_by": limit,
+        "sm_clocks_per_nonce": clocks[limit],   # bound at any clock: SMs x clock / this
+        "alu_bound_ghps_h100_sxm": per_s / clocks["alu_pipe"] / 1e9,
+        "bound_assumes": f"{rates.sms} SMs x {rates.clock_ghz} GHz; per SM and clock {rates.alu_per_clock} ALU, "
+                         f"{rates.fma_per_clock} IMAD, {rates.issue_per_clock} issued",
+        "target_alu_per_nonce": rates.target,
+        "meets_target": alu <= rates.target,
+    }
+
+
+def matrix(arch: str, source: Path, rates: argparse.Namespace) -> dict[str, Any]:
+    """Every build bench_kernel_gpu's default configurations use: (variant, threads) -> count."""
+    from benchhash.sha256d.cuda import variant_defines
+    bench = _bench_kernel_gpu()
+    builds = sorted({(v, t) for v, t, _ in bench.parse_configs(bench.DEFAULT_CONFIGS)})
+    rows = []
+    for variant, threads in builds:
+        defines = [*variant_defines(variant), *([f"BH_THREADS={threads}"] if threads != 256 else [])]
+        row = count(arch, source, defines, rates)
+        rows.append({"variant": variant, "threads": threads,
+                     **{k: v for k, v in row.items() if k not in ("benchmark", "arch")}})
+        print(f"{variant} x {threads}: {row['alu_pipe_per_nonce']:.0f} ALU, {row['fma_pipe_per_nonce']:.0f} IMAD, "
+              f"{row['registers']} registers, spill {row['spill_load_bytes']} B", file=sys.stderr)
+    return {"benchmark": "kernel_sass_matrix", "arch": arch, "rows": rows}
+
+
+def _bench_kernel_gpu() -> Any:
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_kernel_gpu", ROOT / "scripts" / "bench_kernel_gpu.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main() -> int:
@@ -109,36 +207,11 @@ def main() -> int:
     ap.add_argument("--target", type=int, default=1950, help="ALU-pipe instructions per nonce")
     ap.add_argument("--define", action="append", default=[], metavar="NAME[=VALUE]",
                     help="a kernel variant, e.g. BH_PLAIN_ADDS (repeatable)")
+    ap.add_argument("--matrix", action="store_true",
+                    help="count every build bench_kernel_gpu's default configurations use, as one JSON")
     args = ap.parse_args()
-    ops = hot_path(*parse(disassemble(args.arch, args.source, args.define)))
-    counts = Counter(ops)
-    alu = sum(n for op, n in counts.items() if op in ALU_PIPE)
-    fma = sum(n for op, n in counts.items() if op in FMA_PIPE)
-    # clocks one SM spends per nonce on each resource; the largest is the limit
-    clocks = {"alu_pipe": alu / args.alu_per_clock, "fma_pipe": fma / args.fma_per_clock,
-              "issue": len(ops) / args.issue_per_clock}
-    limit = max(clocks, key=lambda k: clocks[k])
-    per_s = args.sms * args.clock_ghz * 1e9
-    bound = per_s / clocks[limit]
-    print(json.dumps({
-        "benchmark": "kernel_sass",
-        "arch": args.arch,
-        "defines": args.define,
-        "instructions_per_nonce": len(ops),
-        "by_opcode": dict(counts.most_common()),
-        "alu_pipe_per_nonce": alu,
-        "fma_pipe_per_nonce": fma,
-        "alu_pipe_share": alu / len(ops),
-        "bound_ghps_by_resource": {k: per_s / v / 1e9 for k, v in clocks.items()},
-        "bound_ghps": bound / 1e9,
-        "bound_by": limit,
-        "sm_clocks_per_nonce": clocks[limit],   # bound at any clock: SMs x clock / this
-        "alu_bound_ghps_h100_sxm": per_s / clocks["alu_pipe"] / 1e9,
-        "bound_assumes": f"{args.sms} SMs x {args.clock_ghz} GHz; per SM and clock {args.alu_per_clock} ALU, "
-                         f"{args.fma_per_clock} IMAD, {args.issue_per_clock} issued",
-        "target_alu_per_nonce": args.target,
-        "meets_target": alu <= args.target,
-    }, indent=2))
+    data = matrix(args.arch, args.source, args) if args.matrix else count(args.arch, args.source, args.define, args)
+    print(json.dumps(data, indent=2))
     return 0
 
 

@@ -69,22 +69,40 @@ def nvcc() -> str:
 
 
 @pytest.fixture(scope="session")
-def host_lib(nvcc: str, tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
-    """kernels/sha256d.cu compiled for the host (its test harness entry points)."""
+def host_lib_for(nvcc: str, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., ctypes.CDLL]:
+    """host_lib_for(*macros): kernels/sha256d.cu built with those macros for the host (its test
+    harness entry points), once per set of macros."""
     import numpy as np
 
     from benchhash.sha256d.kernel_source import kernel_path
-    so = tmp_path_factory.mktemp("kernel") / "sha256d_host.so"
-    proc = subprocess.run([nvcc, "-x", "cu", "-DBENCHHASH_HOST_HARNESS", "--shared",
-                           "-Xcompiler", "-fPIC,-O2", "-Werror", "all-warnings", "-o", str(so),
-                           str(kernel_path())], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    lib = ctypes.CDLL(str(so))
-    u32p = np.ctypeslib.ndpointer(np.uint32, flags="C_CONTIGUOUS")
-    lib.bh_host_compress.argtypes = [u32p, u32p]
-    lib.bh_host_scan.argtypes = [u32p, u32p, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32, u32p]
-    lib.bh_host_scan.restype = ctypes.c_uint32
-    return lib
+    built: dict[tuple[str, ...], ctypes.CDLL] = {}
+
+    def build(*defines: str) -> ctypes.CDLL:
+        if defines in built:
+            return built[defines]
+        so = tmp_path_factory.mktemp("kernel") / "sha256d_host.so"
+        proc = subprocess.run([nvcc, "-x", "cu", "-DBENCHHASH_HOST_HARNESS", *(f"-D{d}" for d in defines),
+                               "--shared", "-Xcompiler", "-fPIC,-O2", "-Werror", "all-warnings", "-o", str(so),
+                               str(kernel_path())], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        lib = ctypes.CDLL(str(so))
+        u32p = np.ctypeslib.ndpointer(np.uint32, flags="C_CONTIGUOUS")
+        u32 = ctypes.c_uint32
+        lib.bh_host_compress.argtypes = [u32p, u32p]
+        lib.bh_host_scan.argtypes = [u32p, u32p, u32, u32, u32, u32p]
+        lib.bh_host_scan.restype = u32
+        lib.bh_host_grid_scan.argtypes = [u32p, u32p, u32, u32, u32, u32, u32, u32p]
+        lib.bh_host_grid_scan.restype = u32
+        built[defines] = lib
+        return lib
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def host_lib(host_lib_for: Callable[..., ctypes.CDLL]) -> ctypes.CDLL:
+    """kernels/sha256d.cu compiled for the host, as a run builds it (no variant macros)."""
+    return host_lib_for()
 
 
 @pytest.fixture

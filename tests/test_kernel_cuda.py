@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +20,25 @@ from benchhash.sha256d.reference import ReferenceBackend
 from conftest import FIPS_VECTORS, sha256_blocks
 
 
+def _variant_flags(variant: str, threads: int = 512) -> list[str]:
+    from benchhash.sha256d.cuda import variant_defines
+    return [f"-D{d}" for d in (*variant_defines(variant), f"BH_THREADS={threads}")]
+
+
+def _sweep_builds() -> list[tuple[str, int]]:
+    """Every (variant, threads) build that bench_kernel_gpu's default sweep launches."""
+    import importlib.util
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("bench_kernel_gpu_t", root / "scripts" / "bench_kernel_gpu.py")
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return sorted({(v, t) for v, t, _ in bench.parse_configs(bench.DEFAULT_CONFIGS)})
+
+
 @pytest.mark.parametrize(("arch", "defines"), [
     ("sm_80", []), ("sm_90", []),
-    ("sm_90", ["-DBH_PLAIN_ADDS", "-DBH_THREADS=512"]),     # the variants bench_kernel_gpu tries
+    *(("sm_90", _variant_flags(v, t)) for v, t in _sweep_builds()),     # what bench_kernel_gpu tries
 ])
 def test_kernel_compiles_without_warnings(nvcc: str, arch: str, defines: list[str], tmp_path: Path) -> None:
     proc = subprocess.run([nvcc, f"-arch={arch}", *defines, "-cubin", "-Werror", "all-warnings",
@@ -66,6 +83,37 @@ def test_kernel_code_equals_reference(host_lib: ctypes.CDLL, seed: int) -> None:
         header[:76] + n.to_bytes(4, "little")).digest()).digest()) <= threshold for n, _ in found)
 
 
+@pytest.mark.parametrize("macros", [(), ("BH_NONCES=2",), ("BH_NONCES=3", "BH_SCHED_PLAIN_ADDS")],
+                         ids=["one-nonce", "two-nonces", "three-nonces"])
+@pytest.mark.parametrize(("n", "per_thread", "threads"), [(4000, 64, 63), (4001, 7, 600), (999, 3, 1000)])
+def test_the_device_loop_equals_reference_for_every_nonce_count(
+        host_lib_for: Callable[..., ctypes.CDLL], macros: tuple[str, ...], n: int, per_thread: int,
+        threads: int) -> None:
+    """The kernel's per-thread loop (bh_thread_scan), run for every thread of a launch on the
+    host: odd counts, a last group of lanes cut short by n or by per_thread, threads with no
+    nonce at all; each nonce found exactly once, the same as hashlib's."""
+    lib = host_lib_for(*macros)
+    rng = np.random.default_rng(n + per_thread)
+    header = rng.integers(0, 256, 80, dtype=np.uint8).tobytes()
+    start = int(rng.integers(0, (1 << 32) - 5000))
+    threshold = (1 << (256 - 6)) - 1
+    n_cover = min(n, per_thread * threads)               # what the launch reaches (all, when it covers n)
+    cap = 4096
+    out = np.zeros(9 * cap, np.uint32)
+    found = lib.bh_host_grid_scan(precompute(header), threshold_words(threshold), start, n, per_thread,
+                                  threads, cap, out)
+    rows = out[: 9 * found].reshape(found, 9)
+    got = sorted((int(r[0]), r[1:].astype(">u4").tobytes()[::-1].hex()) for r in rows)
+    ref, _ = ReferenceBackend().candidates(header, start, n_cover, threshold)
+    assert got == [(c.nonce, c.digest[::-1].hex()) for c in ref] and len(got) > 3
+
+
+def test_host_scan_of_a_two_nonce_build_finds_genesis_at_an_odd_count(
+        host_lib_for: Callable[..., ctypes.CDLL]) -> None:
+    found = _host_scan(host_lib_for("BH_NONCES=2"), GENESIS.to_bytes(), GENESIS.nonce - 3000, 6001, GENESIS.target)
+    assert found == [(GENESIS.nonce, GENESIS.hash_hex())]
+
+
 def _libnvrtc() -> ctypes.CDLL | None:
     """NVRTC as the cuda backend would load it: a pip wheel (nvidia-cuda-nvrtc) or the toolkit."""
     import ctypes.util
@@ -93,16 +141,20 @@ def nvrtc() -> ctypes.CDLL:
     return lib
 
 
-@pytest.mark.parametrize("arch", ["sm_90", "sm_80", "compute_90"])
-def test_kernel_compiles_through_nvrtc_with_the_backends_options(nvrtc: ctypes.CDLL,
-                                                                  arch: str) -> None:
-    """What CuPy's RawModule does on a GPU: NVRTC with cuda.NVRTC_OPTIONS plus the device's
-    -arch (a cubin for a known sm_XX, PTX for compute_XX)."""
-    from benchhash.sha256d.cuda import NVRTC_OPTIONS
+@pytest.mark.parametrize(("arch", "variant", "threads"), [
+    ("sm_90", "imad-adds", 256), ("sm_80", "imad-adds", 256), ("compute_90", "imad-adds", 256),
+    *(("sm_90", v, t) for v, t in _sweep_builds()),
+])
+def test_kernel_compiles_through_nvrtc_with_the_backends_options(nvrtc: ctypes.CDLL, arch: str,
+                                                                  variant: str, threads: int) -> None:
+    """What CuPy's RawModule does on a GPU: NVRTC with the options CudaBackend passes for a
+    launch (cuda.NVRTC_OPTIONS, threads, the variant's macros) plus the device's -arch (a cubin
+    for a known sm_XX, PTX for compute_XX)."""
+    from benchhash.sha256d.cuda import Launch, variant_defines
     prog = ctypes.c_void_p()
     src = kernel_path().read_bytes()
     assert nvrtc.nvrtcCreateProgram(ctypes.byref(prog), src, b"sha256d.cu", 0, None, None) == 0
-    opts = [o.encode() for o in (*NVRTC_OPTIONS, f"-arch={arch}")]
+    opts = [o.encode() for o in (*Launch(threads, 1, variant_defines(variant)).options(), f"-arch={arch}")]
     rc = nvrtc.nvrtcCompileProgram(prog, len(opts), (ctypes.c_char_p * len(opts))(*opts))
     size = ctypes.c_size_t()
     nvrtc.nvrtcGetProgramLogSize(prog, ctypes.byref(size))

@@ -106,8 +106,11 @@ def test_bench_fleet_runs_both_arms(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize("arch", ["sm_90", "sm_80"])
 def test_bench_kernel_gpu_bound_comes_from_the_committed_sass_counts(arch: str) -> None:
     bench = load("bench_kernel_gpu")
-    imad, plain = bench.sass_clocks(arch, "imad-adds"), bench.sass_clocks(arch, "plain-adds")
+    imad, plain = bench.sass_clocks(arch, "imad-adds", 512), bench.sass_clocks(arch, "plain-adds", 512)
     assert imad is not None and plain is not None and imad < plain   # the IMAD routing costs fewer clocks
+    # every build the default sweep launches has its count, so every row gets a bound
+    assert all(bench.sass_clocks(arch, v, t) for v, t, _ in bench.parse_configs(bench.DEFAULT_CONFIGS))
+    assert bench.sass_clocks(arch, "imad-adds", 1024) is None          # a build nobody counted: no bound
     # 132 SMs at 1980 MHz over 28.4375 SM clocks per nonce (1,820 ALU ops / 64 per clock): 9.19 GH/s
     row = {"sms": 132, "sm_clock_mhz_median": 1980.0, "median_ghps": 8.0}
     got = bench.with_bound(row, 1820 / 64)

@@ -47,6 +47,26 @@ def grid_for(n: int, sms: int, blocks_per_sm: int, threads: int = THREADS_PER_BL
     return blocks, -(-n // (blocks * threads))
 
 
+#: The kernel's variants, each a set of macros (kernels/sha256d.cu says what each does); a GPU
+#: measures them against each other (scripts/bench_kernel_gpu.py) and kernel_sass.py counts their
+#: SASS. 'imad-adds' is the kernel a run uses; names join with '+' ('min-blocks-2+sched-plain').
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "imad-adds": (),                                   # the round and schedule adds on the FMA pipe
+    "plain-adds": ("BH_PLAIN_ADDS",),                  # every add left to the compiler
+    "sched-plain": ("BH_SCHED_PLAIN_ADDS",),           # IMAD adds in the rounds, plain in the schedule
+    "min-blocks-2": ("BH_MIN_BLOCKS=2",),              # registers for 2 blocks per SM (no spill at 512)
+    "two-nonces": ("BH_NONCES=2",),                    # two nonces per thread, interleaved
+}
+
+
+def variant_defines(name: str) -> tuple[str, ...]:
+    """The macros of a variant name such as 'two-nonces+sched-plain'."""
+    parts = name.split("+")
+    if unknown := [v for v in parts if v not in VARIANTS]:
+        raise InputError(f"unknown kernel variant {'+'.join(unknown)!r}; known: {', '.join(VARIANTS)}")
+    return tuple(d for v in parts for d in VARIANTS[v])
+
+
 @dataclass(frozen=True)
 class Launch:
     """How the kernel is built and launched: threads per block (the kernel is compiled for it),

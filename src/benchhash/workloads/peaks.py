@@ -1,5 +1,8 @@
-"""Vendor peak throughput per dtype and memory bandwidth for known GPUs (data/gpu_peaks.json),
-matched by device name, so tensor workloads can report % of peak, MFU and MBU."""
+"""Vendor peak throughput per dtype and memory bandwidth for known GPU parts (data/gpu_peaks.json),
+so tensor workloads can report % of peak, MFU and MBU. A device is matched to its part by exact
+name (see ``normalise``), never by substring: an 'NVIDIA H200 NVL' or a GH200 is not an H200 SXM.
+Where names collide the device's memory, then its power limit, picks the part; a name that stays
+ambiguous, like an unknown one, matches nothing rather than a wrong part."""
 
 from __future__ import annotations
 
@@ -10,37 +13,91 @@ from typing import Any
 from benchhash.data import data_json
 from benchhash.results.model import Device, Result
 
+Entry = tuple[str, dict[str, Any]]
+
+#: How far the memory NVML reports (in GiB) may sit from an entry's memory_gb and still be it.
+MEMORY_TOLERANCE = 0.10
+
+_LABEL = re.compile(r"\s*\((?:cuda|cpu)(?::\d+)?\)$")   # ' (cuda:0)', as fleet and bench files print it
+_MIG = re.compile(r"\s+mig(?:\s+\S+)?$")                 # ' MIG 3g.40gb' (see hw/device.py)
+
 
 @cache
 def table() -> dict[str, Any]:
     return data_json("gpu_peaks.json")["gpus"]
 
 
-def lookup(device_name: str) -> tuple[str, dict[str, Any]] | None:
-    """The table entry whose match string occurs in the device name (longest match wins)."""
-    name = device_name.lower()
-    best: tuple[int, str, dict[str, Any]] | None = None
-    for key, entry in table().items():
-        for m in entry["match"]:
-            if m.lower() in name and (best is None or len(m) > best[0]):
-                best = (len(m), key, entry)
-    return None if best is None else (best[1], best[2])
+def normalise(name: str) -> str:
+    """A device name as the catalogue compares it: lower case, single spaces, without the
+    'NVIDIA ' prefix, a MIG profile suffix or a device label suffix."""
+    n = " ".join(name.lower().split())
+    n = _MIG.sub("", _LABEL.sub("", n))
+    return n.removeprefix("nvidia ")
 
 
-def peak_flops(device_name: str, dtype: str) -> tuple[float, str] | None:
-    """(peak FLOP/s, source) for a dtype on a known GPU; None otherwise."""
-    hit = lookup(device_name)
+def names(key: str, entry: dict[str, Any]) -> set[str]:
+    """The normalised names an entry answers to: its NVML names, its aliases and its key."""
+    return {normalise(n) for n in (key, *entry["nvml_names"], *entry.get("aliases", ()))}
+
+
+def candidates(device_name: str) -> list[str]:
+    """Keys of every entry that names this device exactly."""
+    want = normalise(device_name)
+    return [key for key, entry in table().items() if want in names(key, entry)]
+
+
+def _memory_fits(entry: dict[str, Any], memory_bytes: int) -> bool:
+    return abs(memory_bytes / 2**30 - entry["memory_gb"]) <= MEMORY_TOLERANCE * entry["memory_gb"]
+
+
+def _power_fits(entry: dict[str, Any], watts: float) -> bool:
+    low, high = entry.get("power_range_w", (entry["board_power_w"], entry["board_power_w"]))
+    return bool(low <= watts <= high)
+
+
+def lookup(device_name: str, memory_bytes: int | None = None, power_limit_w: float | None = None) -> Entry | None:
+    """(key, entry) of the part this device name is; where several parts share the name, the one
+    its memory (bytes, as NVML reports it), then its power limit, fits. None when unknown or
+    still ambiguous."""
+    keys = candidates(device_name)
+    if len(keys) > 1 and memory_bytes:
+        keys = [k for k in keys if _memory_fits(table()[k], memory_bytes)]
+    if len(keys) > 1 and power_limit_w:
+        keys = [k for k in keys if _power_fits(table()[k], power_limit_w)]
+    return (keys[0], table()[keys[0]]) if len(keys) == 1 else None
+
+
+def entry_for_name(name: str) -> Entry | None:
+    """(key, entry) for a device name alone, for scripts; None when unknown or ambiguous."""
+    return lookup(name)
+
+
+def catalogue_entry(device: Device) -> Entry | None:
+    """The part a measured device is. A MIG instance's memory is its slice's, not the card's, so
+    only a whole card's memory settles a name that several parts share."""
+    return lookup(device.name, memory_bytes=None if device.is_mig else device.memory_bytes)
+
+
+def _peak(hit: Entry | None, dtype: str) -> tuple[float, str] | None:
     if hit is None or dtype not in hit[1]["tflops"]:
         return None
     return hit[1]["tflops"][dtype] * 1e12, f"{hit[0]}: {hit[1]['source']}"
 
 
-def memory_bandwidth(device_name: str) -> tuple[float, str] | None:
-    """(bytes/s, source) for a known GPU."""
-    hit = lookup(device_name)
+def _bandwidth(hit: Entry | None) -> tuple[float, str] | None:
     if hit is None:
         return None
     return hit[1]["memory_bandwidth_gb_s"] * 1e9, f"{hit[0]}: {hit[1]['source']}"
+
+
+def peak_flops(device_name: str, dtype: str) -> tuple[float, str] | None:
+    """(peak FLOP/s, source) for a dtype on a known GPU; None otherwise."""
+    return _peak(lookup(device_name), dtype)
+
+
+def memory_bandwidth(device_name: str) -> tuple[float, str] | None:
+    """(bytes/s, source) for a known GPU."""
+    return _bandwidth(lookup(device_name))
 
 
 def mig_share(device: Device) -> tuple[float, float, str] | None:
@@ -48,7 +105,7 @@ def mig_share(device: Device) -> tuple[float, float, str] | None:
     them over the card's, memory from the profile name ('3g.40gb' -> 40 GB) over the card's."""
     if not device.is_mig:
         return None
-    hit = lookup(device.name)
+    hit = catalogue_entry(device)
     if hit is None or not device.sm_count:
         return None
     entry = hit[1]
@@ -67,7 +124,7 @@ def mig_share(device: Device) -> tuple[float, float, str] | None:
 
 def device_peak_flops(device: Device, dtype: str) -> tuple[float, str] | None:
     """peak_flops for a device, scaled to its share when it is a MIG instance."""
-    peak = peak_flops(device.name, dtype)
+    peak = _peak(catalogue_entry(device), dtype)
     share = mig_share(device)
     if peak is None or not device.is_mig:
         return peak
@@ -78,7 +135,7 @@ def device_peak_flops(device: Device, dtype: str) -> tuple[float, str] | None:
 
 def device_memory_bandwidth(device: Device) -> tuple[float, str] | None:
     """memory_bandwidth for a device, scaled to its memory share when it is a MIG instance."""
-    bw = memory_bandwidth(device.name)
+    bw = _bandwidth(catalogue_entry(device))
     share = mig_share(device)
     if bw is None or not device.is_mig:
         return bw

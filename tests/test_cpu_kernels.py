@@ -4,7 +4,6 @@ at 2^32), and auto keeps the faster kernel, says why, and never picks one the CP
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from benchhash.sha256d.cpu import CpuBackend, kernel_module
 from benchhash.sha256d.cpu_choice import KernelChoice, check_choice, choose, sha_ni_problem
 from benchhash.sha256d.primitives import precompute
 from conftest import run_main
+from fake_time import FakeTime
 
 NO_SHA_NI = sha_ni_problem()
 needs_sha_ni = pytest.mark.skipif(NO_SHA_NI is not None, reason=f"sha-ni kernel not testable here: {NO_SHA_NI}")
@@ -54,20 +54,26 @@ def test_sha_ni_h7_wraps_the_nonce_and_fills_exactly_n() -> None:
     assert out[7:].tolist() == [7, 7]          # nothing written past n (the lane tail included)
 
 
-def _fake(seconds_per_call: float):
+def _fake(clock: FakeTime, seconds_per_call: float):
     def h7(pre: np.ndarray, start: int, n: int, out: np.ndarray) -> None:
-        if n > 64:
-            time.sleep(seconds_per_call)
+        if n > 64:                             # the compile-or-load call before the clock starts is free
+            clock.advance(seconds_per_call)
     return h7
 
 
 def test_auto_keeps_the_faster_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calibration on a clock that moves only when a fake kernel 'runs' (so a busy machine
+    cannot reorder them): the rates are nonces over the kernels' own times, and the faster wins."""
+    clock = FakeTime()
+    monkeypatch.setattr(cpu_choice, "time", clock)
     monkeypatch.setattr(cpu_choice, "sha_ni_problem", lambda: None)
-    loads = {"simd": _fake(0.02), "sha-ni": _fake(0.005)}
+    loads = {"simd": _fake(clock, 0.02), "sha-ni": _fake(clock, 0.005)}
     got = choose("auto", loads.__getitem__)
     assert got.kernel == "sha-ni" and got.chosen_by == "calibration"
+    n = cpu_choice.CALIBRATION_NONCES
+    assert got.calibration_hps == {"simd": pytest.approx(n / 0.02), "sha-ni": pytest.approx(n / 0.005)}
     assert got.calibration_hps["sha-ni"] > 2 * got.calibration_hps["simd"]
-    loads = {"simd": _fake(0.005), "sha-ni": _fake(0.02)}
+    loads = {"simd": _fake(clock, 0.005), "sha-ni": _fake(clock, 0.02)}
     assert choose("auto", loads.__getitem__).kernel == "simd"
 
 

@@ -154,22 +154,23 @@ def test_interrupt_keeps_finished_trials() -> None:
     assert "incomplete: 2 of 5 trial(s) finished" in result.workloads[0].validity.warnings
 
 
-def test_energy_per_trial_with_a_replayed_trace() -> None:
+def test_energy_per_trial_with_a_replayed_trace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner, the phase and the replay meter on one fake clock: the meter's windows are the
+    runner's to the nanosecond however busy the machine, so 1000/s over 200 W is 5 per joule."""
+    import benchhash.meters.replay as replay
+    from fake_time import FakeTime
+    clock = FakeTime().install_meters(monkeypatch, replay)
     cfg = Config(duration_s=0.3, trials=3, warmup_s=0, idle_s=0.2)
-
-    class Sleeping(Scripted):
-        def run(self, seconds: float, stop: threading.Event, trial: int | None) -> Window:
-            stop.wait(seconds)                  # the replay meter polls in real time
-            return super().run(seconds, stop, trial)
-
-    phase = Sleeping([1000.0])
+    phase = Scripted([1000.0], clock)                   # type: ignore[arg-type]  # takes the window's time
     with ReplayMeter([{"power_w": 200.0}], interval_s=0.01) as meter:
-        out = Runner(meter, cfg).run([Toy(CPU, [phase])])
+        out = Runner(meter, cfg, clock=clock).run([Toy(CPU, [phase])])
     assert out.idle is not None and out.idle.average_w == pytest.approx(200.0)
+    assert out.idle.energy_j == pytest.approx(200.0 * 0.2)
     result = result_of(out, cfg)
     w = result.workloads[0]
     assert w.energy.average_w == pytest.approx(200.0)
-    assert w.efficiency.work_per_joule == pytest.approx(5.0, rel=0.05)   # 1000/s over 200 W
+    assert [t.energy.energy_j for t in w.trials] == pytest.approx([200.0 * 0.3] * 3)
+    assert w.efficiency.work_per_joule == pytest.approx(5.0)            # 1000/s over 200 W
     assert result.idle is not None and result.idle.average_w == pytest.approx(200.0)
 
 

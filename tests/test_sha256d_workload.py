@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
@@ -27,17 +28,35 @@ def test_headers_follow_the_rule() -> None:
     assert h[76:] == bytes(4)
 
 
+class StopsAfter(ReferenceBackend):
+    """The reference backend scanning at most ``per_call`` nonces a call, which sets ``stop``
+    once ``total`` are scanned: a window that ends after a set amount of work, not of time."""
+
+    def __init__(self, stop: threading.Event, per_call: int, total: int) -> None:
+        super().__init__()
+        self.stop, self.per_call, self.total, self.scanned = stop, per_call, total, 0
+
+    def candidates(self, header: bytes, start: int, count: int, threshold: int, progress: Any = None,
+                   stop: threading.Event | None = None) -> tuple[list[Any], int]:
+        found, n = super().candidates(header, start, min(count, self.per_call), threshold, progress, stop)
+        self.scanned += n
+        if self.scanned >= self.total:
+            self.stop.set()
+        return found, n
+
+
 def test_phase_records_exact_ranges_and_true_shares() -> None:
-    phase = ScanPhase(ReferenceBackend(), {"backend": "reference"})
+    stop = threading.Event()
+    phase = ScanPhase(StopsAfter(stop, per_call=4096, total=3000 + 4096), {"backend": "reference"})
     phase.share_bits = 8                      # 1 share in 256 hashes
     phase.pos = NONCE_SPACE - 3000            # force a roll onto the next header mid-window
     phase.j = 0
     phase.headers.append(derive_header(phase.seed, 0, phase.prev, phase.timestamp))
-    w = phase.run(0.3, threading.Event(), trial=0)
+    w = phase.run(600.0, stop, trial=0)       # ended by the stop event, long before its timer
     proof = Sha256dTrialProof.model_validate(w.proof)
     context = Sha256dProof.model_validate(phase.proof_context())
-    assert sum(r[2] for r in proof.ranges) == w.work > 3000
-    assert proof.ranges[0] == [0, NONCE_SPACE - 3000, 3000] and proof.ranges[1][:2] == [1, 0]
+    assert sum(r[2] for r in proof.ranges) == w.work == 3000 + 4096
+    assert proof.ranges == [[0, NONCE_SPACE - 3000, 3000], [1, 0, 4096]]   # the rest of header 0, then header 1
     target = int(context.share_target, 16)
     expected = 0
     for j, start, count in proof.ranges:      # brute-force the same ranges with hashlib

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -164,19 +165,40 @@ def test_compile_step_runs_under_tuned_config_and_restores_it(monkeypatch: pytes
 
 
 def test_decode_synchronises_once_per_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """timed_loop on a clock that moves STEP per decode step (so how fast this machine decodes
+    does not enter): without an estimate, one step measures it and one batch fills the rest; with
+    the warm-up's, one batch fills the window and the device is synchronised once; with one from
+    a slower warm-up, one batch and one top-up. The work is steps x batch every time."""
     import benchhash.workloads.torch_util as tu
+    from fake_time import FakeTime
+    step_s = 2.0 ** -6                          # exact in binary: 32 steps make 0.5 s
+    clock = FakeTime()
+    monkeypatch.setattr(tu, "time", clock)
     w = create("llm", CPU, {"llm_batches": "4"})
     w.setup()
     _, decode = w.phases()
     decode.compile()
-    first = decode.run(0.3, threading.Event(), None)            # warm-up: no estimate yet
-    decode.prepare(first.rate, 0.3)
+    real_step = decode.fn
+    decode.fn = lambda *args: (clock.advance(step_s), real_step(*args))[1]
     syncs: list[int] = []
-    real = tu.synchronize
-    monkeypatch.setattr(tu, "synchronize", lambda dev: (syncs.append(1), real(dev)))
-    win = decode.run(0.3, threading.Event(), 0)
-    assert win.work > 4 * 10 and len(syncs) <= 2            # one batch, at most one short top-up
-    assert 0.2 < win.seconds < 0.6
+    real_sync = tu.synchronize
+    monkeypatch.setattr(tu, "synchronize", lambda dev: (syncs.append(decode.steps), real_sync(dev)))
+
+    def window(rate_estimate: float | None) -> tuple[Any, list[int]]:
+        decode.per_call_s = None
+        decode.prepare(rate_estimate, 0.5)
+        syncs.clear()
+        win = decode.run(0.5, threading.Event(), 0)
+        assert win.work == decode.steps * 4 and decode.steps == syncs[-1]   # every step counted once
+        assert win.seconds == 0.5 and win.metrics["tpot_ms"] == 1e3 * step_s
+        return win, list(syncs)
+
+    first, at = window(None)                     # warm-up: no estimate yet
+    assert at == [1, 32]                         # one step measures, one batch fills the window
+    _, at = window(first.rate)                   # the warm-up's estimate (4 tokens a step)
+    assert at == [32]                            # one batch, one synchronisation
+    _, at = window(first.rate / 2)               # a warm-up that ran at half this speed
+    assert at == [16, 32]                        # one batch, one top-up from the step it timed
 
 
 def test_eager_decode_attends_over_the_valid_length_and_reads_kv_once(

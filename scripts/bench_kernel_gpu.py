@@ -167,4 +167,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from benchhash.errors import BenchhashError
+    try:
+        sys.exit(main())
+    except BenchhashError as exc:          # no GPU, no CuPy, bad option: one line, not a traceback
+        print(f"bench_kernel_gpu: {exc}", file=sys.stderr)
+        sys.exit(1)

@@ -47,6 +47,32 @@ def test_cuda_range_end_of_nonce_space(cuda) -> None:
     assert result.hits == ref.hits
 
 
+def _sweep_configs() -> list[tuple[str, int, int]]:
+    import importlib.util
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("bench_kernel_gpu_g", root / "scripts" / "bench_kernel_gpu.py")
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return list(bench.parse_configs(bench.DEFAULT_CONFIGS))
+
+
+@pytest.mark.parametrize(("variant", "threads", "waves"), _sweep_configs())
+def test_every_kernel_variant_of_the_sweep_equals_reference(variant: str, threads: int, waves: int) -> None:
+    """Each build bench_kernel_gpu times, on odd counts (a two-nonce thread's last lane cut off)
+    and past 2^32 - 1: the same hits and shares as hashlib."""
+    from benchhash.sha256d.cuda import CudaBackend, Launch, variant_defines
+    backend = CudaBackend(0, Launch(threads, waves, variant_defines(variant)))
+    rng = np.random.default_rng(threads + waves)
+    header = rng.integers(0, 256, 80, dtype=np.uint8).tobytes()
+    for start, count in ((int(rng.integers(0, 1 << 31)), 200_003), ((1 << 32) - 70_001, 70_001)):
+        kwargs = dict(target=(1 << 248) - 1, share_bits=6)
+        fast = scan(header, start, count, backend=backend, **kwargs)
+        slow = scan(header, start, count, backend=ReferenceBackend(), **kwargs)
+        assert fast.hits == slow.hits and fast.shares == slow.shares and fast.scanned == count
+
+
 def test_probe_and_launch_shape_on_the_gpu(cuda) -> None:  # type: ignore[no-untyped-def]
     from benchhash.hw.cuda import probe
     assert probe(0).ok, probe(0).steps
@@ -76,7 +102,9 @@ def test_quick_run_on_the_gpu_measures_energy_with_nvml(tmp_path) -> None:  # ty
 
 
 @pytest.mark.gpu
-def test_gemm_bf16_reaches_a_sane_share_of_peak() -> None:
+def test_gemm_bf16_on_the_gpu_counts_its_flops_and_stays_under_peak() -> None:
+    """What the window counts and how the summary reads it; how many TFLOP/s this GPU reaches
+    is a benchmark's (gpu_check's ai stage holds the targets), not a test's: a busy GPU passes."""
     import threading
 
     from benchhash.hw.device import resolve
@@ -86,10 +114,12 @@ def test_gemm_bf16_reaches_a_sane_share_of_peak() -> None:
     (phase,) = w.phases()
     phase.compile()
     phase.run(1.0, threading.Event(), None)
-    s = phase.summary([phase.run(2.0, threading.Event(), 0)])
-    assert s["tflops"] > 10
-    if "pct_of_peak" in s:
-        assert 10 < s["pct_of_peak"] <= 100
+    win = phase.run(2.0, threading.Event(), 0)
+    s = phase.summary([win])
+    assert win.metrics["calls"] >= 1 and win.work == win.metrics["calls"] * 2 * 4096 ** 3
+    assert s["tflops"] == pytest.approx(win.rate / 1e12)
+    if "pct_of_peak" in s:       # above the peak would be a window that missed work it timed
+        assert s["pct_of_peak"] == pytest.approx(100 * s["tflops"] / s["peak_tflops"]) and s["pct_of_peak"] <= 100
 
 
 @pytest.mark.gpu
@@ -124,8 +154,10 @@ def test_gemm_fp8_runs_with_fast_accumulation_where_the_gpu_has_fp8() -> None:
     w.setup()
     (phase,) = w.phases()
     phase.compile()
-    s = phase.summary([phase.run(1.0, threading.Event(), 0)])
-    assert phase.params()["fp8_fast_accum"] is True and s["tflops"] > 50
+    win = phase.run(1.0, threading.Event(), 0)
+    s = phase.summary([win])
+    assert phase.params()["fp8_fast_accum"] is True and s["tflops"] == pytest.approx(win.rate / 1e12)
+    assert win.work == win.metrics["calls"] * 2 * 4096 ** 3 and win.metrics["calls"] >= 1
 
 
 @pytest.mark.gpu

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import statistics
 import threading
+import time
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -36,6 +37,10 @@ FP8_FAST_ACCUM = True
 SWEEP_GPU = [(s, s, s) for s in (4096, 6144, 8192, 10240, 12288, 16384)] + \
     [(8192, 8192, 16384), (16384, 16384, 8192), (4096, 16384, 8192)]
 SWEEP_CPU = [(s, s, s) for s in (256, 512, 1024, 2048)]
+#: The burst figure beside the sustained one (GPU only): the mean rate of this many back-to-back
+#: products after BURST_WARMUP, timed in the compile step on a chip not yet held at its power
+#: limit, as mamf-finder times its shapes.
+BURST_CALLS, BURST_WARMUP = 100, 10
 
 
 def halved(shape: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -84,6 +89,7 @@ class GemmPhase(Phase):
         self.shape = (workload.size, workload.size, workload.size)
         self.fn: MatMul | None = None
         self.per_call_s: float | None = None
+        self.burst_tflops: float | None = None
 
     def _allocate(self) -> None:
         """Inputs for the shape; on out-of-memory halve it, down to MIN_SIZE."""
@@ -130,7 +136,22 @@ class GemmPhase(Phase):
         if self.w.sweep and not self.sweep:
             self.shape = self._sweep()
         self._allocate()
+        if self.w.dev.type == "cuda":
+            self._burst()
         return True
+
+    def _burst(self) -> None:
+        """TFLOP/s over BURST_CALLS products in one timed loop (the burst, not the sustained rate)."""
+        assert self.fn is not None
+        with tf32_matmul(self.dtype == "tf32"):
+            for _ in range(BURST_WARMUP):
+                self.fn()
+            synchronize(self.w.dev)
+            t0 = time.perf_counter()
+            for _ in range(BURST_CALLS):
+                self.fn()
+            synchronize(self.w.dev)
+        self.burst_tflops = BURST_CALLS * self.flops_per_call / (time.perf_counter() - t0) / 1e12
 
     def close(self) -> None:
         self.fn = None
@@ -173,6 +194,8 @@ class GemmPhase(Phase):
             out["pct_of_peak_reason"] = "no dense peak known for this device and dtype"
         if self.sweep:
             out["sweep"] = self.sweep
+        if self.burst_tflops is not None:
+            out.update(burst_tflops=self.burst_tflops, burst_calls=BURST_CALLS)
         return out
 
 

@@ -279,6 +279,8 @@ class LlmOptions(Options):
     llm_preset: str | None = Field(default=None, description="--llm-preset: tiny | 1b | 3b | 8b")
     llm_batches: tuple[int, ...] | None = Field(default=None, description="--llm-batches: decode batch sizes")
     no_compile: bool = Field(default=False, description="--no-compile: run eager")
+    llm_decode_first: bool | None = Field(default=None, description="decode phases before prefill (when "
+                                          "time is short, decode is the figure that matters)")
 
     @field_validator("llm_preset")
     @classmethod
@@ -322,7 +324,9 @@ class LlmWorkload(TorchWorkload):
         self.gen = torch.Generator(device=self.dev).manual_seed(1)
         self.model = build(self.config, self.max_seq, self.dev, self.dtype)
         self.model.allocate_cache(max(self.batches))
-        self._phases: list[Phase] = [PrefillPhase(self)] + [DecodePhase(self, b) for b in self.batches]
+        decode: list[Phase] = [DecodePhase(self, b) for b in self.batches]
+        prefill: list[Phase] = [PrefillPhase(self)]
+        self._phases = decode + prefill if self.options.llm_decode_first else prefill + decode
 
     def need_bytes(self) -> float:
         c, b = self.config, self.bytes_per_value

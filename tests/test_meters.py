@@ -106,6 +106,39 @@ def test_replay_meter_energy_matches_its_trace(tmp_path: Path) -> None:
     assert r.energy.method == "replay" and r.energy.energy_j == pytest.approx(250 * r.energy.seconds, rel=1e-6)
 
 
+def test_the_poller_ticks_at_once_and_until_stopped() -> None:
+    """meters.base.Ticker, the thread the NVML tests replace with one on a fake clock: started
+    (twice: one thread) it ticks at once and goes on ticking; stopped (twice), its thread is gone,
+    so no tick follows. Counts and threads, never how many ticks fit in a time."""
+    import threading
+
+    from benchhash.meters.base import Ticker
+    ticks: list[int] = []
+    third, again = threading.Event(), threading.Event()
+
+    def tick() -> None:
+        ticks.append(len(ticks))
+        if len(ticks) == 3:
+            third.set()
+        if len(ticks) > stopped_at:
+            again.set()
+
+    stopped_at = 1 << 30
+    poller = Ticker(tick, 0.001, "test-ticker")
+    poller.start()
+    poller.start()
+    assert [t.name for t in threading.enumerate()].count("test-ticker") == 1
+    assert third.wait(timeout=60)                     # a hang guard, not a speed
+    poller.stop()
+    poller.stop()
+    assert "test-ticker" not in [t.name for t in threading.enumerate()]
+    stopped_at = len(ticks)
+    poller.start()                                    # started again, it ticks again
+    assert again.wait(timeout=60)
+    poller.stop()
+    assert "test-ticker" not in [t.name for t in threading.enumerate()]
+
+
 @pytest.mark.parametrize(("content", "needle"), [
     ("[1,2", "not JSON"),
     ('{"samples": 3}', "'samples' list"),

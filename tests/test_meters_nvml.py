@@ -1,8 +1,7 @@
-"""The NVML meter against a fake GPU (pynvml patched with autospec)."""
+"""The NVML meter against a fake GPU (pynvml patched with autospec), on a fake clock: a window
+of 0.5 s holds the polls a 20 ms poller takes in 0.5 s of that clock, however busy the machine."""
 
 from __future__ import annotations
-
-import time
 
 import pytest
 
@@ -16,42 +15,51 @@ from benchhash.hw.nvml import (
 )
 from benchhash.meters.nvml import NvmlMeter
 from fake_nvml import FakeGpu, nvml_error
+from fake_time import FakeTime
 
 
-def window(meter: NvmlMeter, gpu: FakeGpu, seconds: float, joules: float):
-    """Open a window, let the fake counter advance by ``joules``, close it."""
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
+    """The meter's window edges, its polls' time stamps and its poller's ticks on a fake clock."""
+    import benchhash.meters.nvml as nvml_meter
+    return FakeTime().install_meters(monkeypatch, nvml_meter)
+
+
+def window(clock: FakeTime, meter: NvmlMeter, gpu: FakeGpu, seconds: float, joules: float):
+    """Open a window, let ``seconds`` pass (the poller ticking) and the fake counter advance by
+    ``joules``, close it."""
     meter.begin()
-    time.sleep(seconds)
+    clock.advance(seconds)
     gpu.energy_mj += int(joules * 1000)
     return meter.end()
 
 
-def test_counter_is_the_method_and_polling_cross_checks() -> None:
+def test_counter_is_the_method_and_polling_cross_checks(clock: FakeTime) -> None:
     gpu = FakeGpu(power_mw=350_000)
     with gpu.installed(), NvmlMeter(0, interval_s=0.02) as meter:
-        r = window(meter, gpu, 0.5, joules=0.5 * 350)
+        r = window(clock, meter, gpu, 0.5, joules=0.5 * 350)
     assert r.energy.method == "nvml-energy-counter"
     assert r.energy.energy_j == pytest.approx(175.0)
     assert r.energy.counter_energy_j == pytest.approx(175.0)
     # 350 W held over the window: the polled integral agrees within the poll jitter
     assert r.energy.polled_energy_j == pytest.approx(350 * r.energy.seconds, rel=1e-6)
-    assert r.telemetry is not None and r.telemetry.samples >= 10
+    assert r.telemetry is not None and r.telemetry.samples >= 10   # 25 ticks of 20 ms in 0.5 s, and the edges
     assert r.telemetry.power_w_mean == pytest.approx(350.0)
     assert "nvmlDeviceGetFieldValues" in gpu.calls and "nvmlDeviceGetPowerUsage" not in gpu.calls
 
 
-def test_gap_between_counter_and_polling_is_flagged() -> None:
+def test_gap_between_counter_and_polling_is_flagged(clock: FakeTime) -> None:
     gpu = FakeGpu(power_mw=350_000)
     with gpu.installed(), NvmlMeter(0, interval_s=0.02) as meter:
-        r = window(meter, gpu, 0.3, joules=0.3 * 250)   # counter says 250 W, polls say 350 W
+        r = window(clock, meter, gpu, 0.3, joules=0.3 * 250)   # counter says 250 W, polls say 350 W
     assert r.energy.gap_pct is not None and r.energy.gap_pct > 30
     assert any("differs from the energy counter" in w for w in r.energy.warnings)
 
 
-def test_polling_is_the_method_when_the_counter_is_unsupported() -> None:
+def test_polling_is_the_method_when_the_counter_is_unsupported(clock: FakeTime) -> None:
     gpu = FakeGpu(counter=False, power_mw=200_000)
     with gpu.installed(), NvmlMeter(0, interval_s=0.02) as meter:
-        r = window(meter, gpu, 0.3, joules=0)
+        r = window(clock, meter, gpu, 0.3, joules=0)
         described = meter.describe()
     assert r.energy.method == "nvml-power-polling"
     assert r.energy.energy_j == pytest.approx(200 * r.energy.seconds, rel=1e-6)
@@ -60,21 +68,21 @@ def test_polling_is_the_method_when_the_counter_is_unsupported() -> None:
     assert described["energy_counter"] is False
 
 
-def test_instant_field_unsupported_falls_back_to_power_usage_and_says_so() -> None:
+def test_instant_field_unsupported_falls_back_to_power_usage_and_says_so(clock: FakeTime) -> None:
     gpu = FakeGpu(instant_field=False, power_mw=300_000)
     with gpu.installed(), NvmlMeter(0, interval_s=0.02) as meter:
-        r = window(meter, gpu, 0.2, joules=60)
+        r = window(clock, meter, gpu, 0.2, joules=60)
         described = meter.describe()
     assert "nvmlDeviceGetPowerUsage" in gpu.calls
     assert "1 s average" in described["power_source"]
     assert r.energy.polled_energy_j == pytest.approx(300 * r.energy.seconds, rel=1e-6)
 
 
-def test_unsupported_telemetry_fields_are_none_not_zero() -> None:
+def test_unsupported_telemetry_fields_are_none_not_zero(clock: FakeTime) -> None:
     gpu = FakeGpu(fail={"nvmlDeviceGetTemperature": "NVML_ERROR_NOT_SUPPORTED",
                         "nvmlDeviceGetClockInfo": "NVML_ERROR_NO_PERMISSION"})
     with gpu.installed(), NvmlMeter(0, interval_s=0.02) as meter:
-        r = window(meter, gpu, 0.2, joules=70)
+        r = window(clock, meter, gpu, 0.2, joules=70)
         errors = meter.describe()["poll_errors"]
     assert r.telemetry is not None
     assert r.telemetry.temperature_c_max is None and r.telemetry.sm_clock_mhz_median is None
@@ -82,11 +90,11 @@ def test_unsupported_telemetry_fields_are_none_not_zero() -> None:
     assert "not offer" in errors["temperature_c"] and "privileges" in errors["sm_clock_mhz"]
 
 
-def test_counter_failing_mid_run_falls_back_to_polling_with_a_warning() -> None:
+def test_counter_failing_mid_run_falls_back_to_polling_with_a_warning(clock: FakeTime) -> None:
     gpu = FakeGpu(power_mw=400_000)
     with gpu.installed(), NvmlMeter(0, interval_s=0.02) as meter:
         meter.begin()
-        time.sleep(0.2)
+        clock.advance(0.2)
         gpu.fail["nvmlDeviceGetTotalEnergyConsumption"] = "NVML_ERROR_UNKNOWN"
         r = meter.end()
     assert r.energy.method == "nvml-power-polling"
@@ -94,33 +102,33 @@ def test_counter_failing_mid_run_falls_back_to_polling_with_a_warning() -> None:
     assert any("energy counter read failed mid-run" in w for w in r.energy.warnings)
 
 
-def test_gpu_lost_mid_run_gives_no_energy_rather_than_zero() -> None:
+def test_gpu_lost_mid_run_gives_no_energy_rather_than_zero(clock: FakeTime) -> None:
     gpu = FakeGpu()
     with gpu.installed(), NvmlMeter(0, interval_s=0.02) as meter:
-        time.sleep(0.05)
+        clock.advance(0.05)
         for fn in ("nvmlDeviceGetTotalEnergyConsumption", "nvmlDeviceGetFieldValues",
                    "nvmlDeviceGetPowerUsage", "nvmlDeviceGetClockInfo", "nvmlDeviceGetTemperature",
                    "nvmlDeviceGetCurrentClocksEventReasons"):
             gpu.fail[fn] = "NVML_ERROR_GPU_IS_LOST"
         meter.begin()
-        time.sleep(0.1)
+        clock.advance(0.1)
         r = meter.end()
     assert r.energy.energy_j is None and r.energy.average_w is None
     assert "fell off the bus" in (r.energy.reason or "")
 
 
-def test_throttle_reasons_are_named_and_shared() -> None:
+def test_throttle_reasons_are_named_and_shared(clock: FakeTime) -> None:
     gpu = FakeGpu(throttle=0x4 | 0x40)   # sw power cap + hw thermal slowdown
     with gpu.installed(), NvmlMeter(0, interval_s=0.02) as meter:
         meter.begin()
-        time.sleep(0.15)
+        clock.advance(0.15)
         gpu.throttle = 0
-        time.sleep(0.15)
+        clock.advance(0.15)
         r = meter.end()
         session = meter.session()
     share = r.telemetry.throttle_share
     assert set(share) == {"sw_power_cap", "hw_thermal_slowdown"}
-    assert 0.2 < share["sw_power_cap"] < 0.8
+    assert 0.2 < share["sw_power_cap"] < 0.8          # throttled for half the window's polls
     assert session is not None and "sw_power_cap" in session.throttle_share
 
 
@@ -162,10 +170,10 @@ def test_provenance_reads_every_field_and_names_the_missing_ones() -> None:
 @pytest.mark.parametrize(("value_type", "milliwatts"), [(0, 350_000), (1, 350_000), (2, 350_000),
                                                        (3, 350_000), (4, 350_000), (5, 350_000),
                                                        (6, 60_000)])
-def test_every_field_value_type_is_decoded(value_type: int, milliwatts: int) -> None:
+def test_every_field_value_type_is_decoded(value_type: int, milliwatts: int, clock: FakeTime) -> None:
     gpu = FakeGpu(value_type=value_type, power_mw=milliwatts)
     with gpu.installed(), NvmlMeter(0, interval_s=0.02) as meter:
-        r = window(meter, gpu, 0.2, joules=10)
+        r = window(clock, meter, gpu, 0.2, joules=10)
         described = meter.describe()
     assert described["instant_power_value_type"] == value_type
     assert described["power_source"] == "NVML_FI_DEV_POWER_INSTANT"
@@ -181,12 +189,12 @@ def test_a_value_type_this_library_cannot_decode_is_none_not_garbage() -> None:
     assert field_value(pynvml, v) is None
 
 
-def test_instant_field_failing_mid_run_falls_back_with_a_warning() -> None:
+def test_instant_field_failing_mid_run_falls_back_with_a_warning(clock: FakeTime) -> None:
     gpu = FakeGpu(power_mw=300_000)
     with gpu.installed(), NvmlMeter(0, interval_s=0.02) as meter:
-        first = window(meter, gpu, 0.2, joules=60)
+        first = window(clock, meter, gpu, 0.2, joules=60)
         gpu.fail["nvmlDeviceGetFieldValues"] = "NVML_ERROR_UNKNOWN"
-        second = window(meter, gpu, 0.2, joules=60)
+        second = window(clock, meter, gpu, 0.2, joules=60)
         described = meter.describe()
     assert not first.energy.warnings
     assert any("instant-power field stopped answering" in w for w in second.energy.warnings)
@@ -195,11 +203,11 @@ def test_instant_field_failing_mid_run_falls_back_with_a_warning() -> None:
     assert described["power_fallback"]
 
 
-def test_drivers_without_clock_event_reasons_use_the_throttle_reasons_call() -> None:
+def test_drivers_without_clock_event_reasons_use_the_throttle_reasons_call(clock: FakeTime) -> None:
     gpu = FakeGpu(throttle=0x4, fail={"nvmlDeviceGetCurrentClocksEventReasons":
                                       "NVML_ERROR_FUNCTION_NOT_FOUND"})
     with gpu.installed(), NvmlMeter(0, interval_s=0.02) as meter:
-        r = window(meter, gpu, 0.15, joules=10)
+        r = window(clock, meter, gpu, 0.15, joules=10)
         described = meter.describe()
     assert r.telemetry is not None and "sw_power_cap" in r.telemetry.throttle_share
     assert described["clock_reasons_call"] == "nvmlDeviceGetCurrentClocksThrottleReasons"

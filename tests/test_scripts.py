@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -44,14 +45,35 @@ def _run_script(name: str, args: list[str], monkeypatch: pytest.MonkeyPatch) -> 
 def test_nvml_selfcheck_against_fakes(fake_cupy, tmp_path: Path,  # type: ignore[no-untyped-def]
                                       monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """The self-check's verdicts from what the meter saw, on a fake clock: the meter's windows,
+    its poller (every 0.1 s of that clock) and the fake GPU's live energy counter all read it,
+    and the script's idle sleep and hashing window move it by their lengths. The hashing itself
+    runs for real on the fake CuPy; how fast, or how busy the machine is, changes no verdict."""
     import json
+    import types
 
+    import benchhash.meters.nvml as nvml_meter
+    import fake_nvml
     from fake_nvml import FakeGpu
+    from fake_time import FakeTime
     fake_cupy()
+    clock = FakeTime().install_meters(monkeypatch, nvml_meter)
+    monkeypatch.setattr(fake_nvml, "time", clock)
+    script = load("nvml_selfcheck")
+    real_hash = script._hash_for
+
+    def hash_for(seconds: float, index: int) -> dict[str, Any]:
+        done = real_hash(seconds, index)
+        clock.advance(seconds)                # the meter's window lasts as long as the hashing did
+        return done
+
+    monkeypatch.setattr(script, "_hash_for", hash_for)
+    monkeypatch.setattr(script, "time", types.SimpleNamespace(
+        sleep=clock.sleep, perf_counter=time.perf_counter, strftime=time.strftime, gmtime=time.gmtime))
     out = tmp_path / "nvml.json"
-    with FakeGpu(live_counter=True, power_mw=420_000).installed():
-        code = _run_script("nvml_selfcheck", ["--seconds", "0.5", "--idle", "0.3",
-                                              "--out", str(out)], monkeypatch)
+    monkeypatch.setattr(sys, "argv", ["nvml_selfcheck", "--seconds", "0.5", "--idle", "0.3", "--out", str(out)])
+    with FakeGpu(live_counter=True, power_mw=420_000, _t0=clock.monotonic()).installed():
+        code = int(script.main())
     report = json.loads(out.read_text())
     checks = report["checks"]
     assert checks["energy_counter"] and checks["instant_power_field"] and checks["sm_clock_read"]
@@ -73,7 +95,8 @@ def test_gpu_check_interrupts_a_step_that_overruns_and_goes_on(tmp_path: Path) -
     fast = st.run("ok", [sys.executable, "-c", "print('fine')"], cap_s=10)
     st.close()
     assert slow["timed_out"] and not slow["ok"] and slow["rc"] == 130
-    assert "partial result kept" in slow["tail"] and slow["seconds"] < 15
+    # cut at its 2 s cap by SIGINT (it says so from its KeyboardInterrupt), not left to sleep out
+    assert "partial result kept" in slow["tail"] and slow["timeout_s"] == 2
     assert fast["ok"] and fast["rc"] == 0
     log = (tmp_path / "quick.log").read_text()
     assert "===== sleeper" in log and "(timed out)" in log and "fine" in log

@@ -1,29 +1,44 @@
 """The fleet's lockstep protocol (fleet/lockstep.py) on ranks that are threads, with a group of
 threading barriers in place of torch.distributed: every rank stays at the same point of the
-plan when one fails a phase or cannot set a workload up, warm-up ends together, and different
-plans stop the fleet."""
+plan when one fails a phase or cannot set a workload up, warm-up ends together, windows open at
+the instant rank 0 chose, and different plans stop the fleet. Each rank has a fake clock of its
+own (what the threads' scheduling does to real time does not enter)."""
 
 from __future__ import annotations
 
 import threading
-import time
+import types
 from typing import Any
 
 import pytest
 from tests.test_runner import CPU, FakeClock, Recorder, Scripted, Toy
 
 from benchhash.errors import FleetBroken
+from benchhash.fleet import lockstep
 from benchhash.fleet.lockstep import Lockstep
 from benchhash.meters import NullMeter
 from benchhash.results.model import Config
 from benchhash.runner import Runner, RunRecord
 
+#: what one reading of a rank's clock takes (so that a spin on it, as in _sleep_until, ends)
+TICK = 2.0 ** -12
+_this_rank = threading.local()
+
+
+@pytest.fixture(autouse=True)
+def _sleep_on_the_ranks_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """lockstep's time.sleep (in _sleep_until) moves the calling rank's fake clock."""
+    monkeypatch.setattr(lockstep, "time", types.SimpleNamespace(sleep=lambda s: _this_rank.group.sleep(s)))
+
 
 class ThreadGroup:
-    """What Lockstep needs of fleet.lockstep.Group, for ranks that are threads."""
+    """What Lockstep needs of fleet.lockstep.Group, for ranks that are threads. Its clock (on
+    rank 0's time, as Group.now is once it measured its offset) is the rank's fake clock: it
+    moves as the rank's work takes time, TICK a reading, and as long as a sleep; so a rank that
+    measured more is ahead, and the others wait for the instant rank 0 chose."""
 
-    def __init__(self, shared: dict[str, Any], rank: int) -> None:
-        self.shared, self.rank = shared, rank
+    def __init__(self, shared: dict[str, Any], rank: int, clock: FakeClock) -> None:
+        self.shared, self.rank, self.clock = shared, rank, clock
 
     def _wait(self) -> None:
         try:
@@ -50,7 +65,11 @@ class ThreadGroup:
         return value
 
     def now(self) -> float:
-        return time.monotonic()
+        self.clock.take(TICK)
+        return self.clock.now()
+
+    def sleep(self, seconds: float) -> None:
+        self.clock.take(seconds)
 
 
 class Fails(Scripted):
@@ -79,7 +98,8 @@ def fleet(plans: list[Any], cfg: Config) -> list[RunRecord]:
 
     def rank(r: int) -> None:
         clock = FakeClock()
-        runner = Runner(NullMeter("test"), cfg, Recorder(), clock, sync=Lockstep(ThreadGroup(shared, r)))
+        _this_rank.group = group = ThreadGroup(shared, r, clock)
+        runner = Runner(NullMeter("test"), cfg, Recorder(), clock, sync=Lockstep(group))
         out[r] = runner.run(plans[r](clock))
 
     threads = [threading.Thread(target=rank, args=(r,)) for r in range(n)]
@@ -111,7 +131,8 @@ def test_a_failed_phase_on_one_rank_is_left_by_every_rank_and_the_fleet_goes_on(
     assert [(f.phase, f.stage, f.error) for f in r0.failures] == [("a", "trial", "FleetMovedOn")]
     assert "rank(s) 1 could not run this phase" in r0.failures[0].message
     opened = [[t.started_fleet_s for t in rec.phases[1].trials] for rec in (r0, r1)]
-    assert all(abs(x - y) < 0.05 for x, y in zip(*opened, strict=True))   # windows opened together
+    assert opened[0] == pytest.approx(opened[1], rel=0, abs=1e-9)   # windows opened together: rank 0's instant
+    assert opened[0] == sorted(set(opened[0]))                          # one instant per window
 
 
 def test_a_workload_one_rank_cannot_set_up_is_skipped_by_all() -> None:

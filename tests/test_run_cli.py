@@ -30,10 +30,21 @@ def check_shares(data: dict) -> int:
     return n
 
 
+def shares_match_work(data: dict) -> None:
+    """Each trial's share count is what its recorded hash count gives at the share target (a
+    binomial count, within 6 standard deviations): no share lost, none invented, whatever the
+    rate the machine managed."""
+    w = next(w for w in data["workloads"] if w["workload"] == "sha256d")
+    p = (int(w["proof"]["share_target"], 16) + 1) / 2 ** 256
+    for t in w["trials"]:
+        expected = t["work"] * p
+        assert abs(len(t["proof"]["shares"]) - expected) <= 6 * (expected * (1 - p)) ** 0.5 + 6, (t["work"], expected)
+
+
 def test_quick_cpu_run_writes_a_valid_sealed_file(tmp_path: Path) -> None:
-    t0 = time.monotonic()
+    from benchhash.report.units import si
+    from benchhash.session import QUICK, plan_seconds
     proc = run_cli("run", "--quick", "--device", "cpu", "--out", str(tmp_path), "--notes", "ci")
-    elapsed = time.monotonic() - t0
     assert proc.returncode == 0, proc.stderr
     (path,) = tmp_path.glob("*.json")
     assert f"result written to {path}" in proc.stderr
@@ -41,14 +52,19 @@ def test_quick_cpu_run_writes_a_valid_sealed_file(tmp_path: Path) -> None:
     assert io.integrity_problem(raw) is None
     assert result.complete and result.stopped is None and result.config.quick
     assert result.environment.notes == "ci" and result.device.kind == "cpu"
+    # --quick is "a smoke run in under a minute" by its plan, not by how fast this machine is
+    cfg = result.config
+    assert (cfg.duration_s, cfg.trials, cfg.warmup_s) == QUICK and plan_seconds(cfg, len(result.workloads)) < 60
     (w,) = result.workloads
     assert w.workload == "sha256d" and w.unit == "hash" and len(w.trials) == 3
-    assert w.stats.rate is not None and w.stats.rate.median > 1e6
+    assert all(t.rate == pytest.approx(t.work / t.seconds) and t.work > 0 for t in w.trials)
+    assert w.stats.rate is not None and w.stats.rate.median == pytest.approx(sorted(t.rate for t in w.trials)[1])
     assert w.params["launch"]["kernel"] in ("simd", "sha-ni")       # which kernel, and why
     assert w.metrics["cpu_kernel_chosen_by"] in ("calibration", "only one")
-    assert check_shares(raw) > 3 * 1024    # 2048..4096 expected per trial
-    assert "sha256d" in proc.stdout and "MH/s" in proc.stdout
-    assert elapsed < 60, f"--quick took {elapsed:.0f} s"
+    assert check_shares(raw) > 0
+    shares_match_work(raw)
+    unit = si(w.stats.rate.median, w.rate_unit).split()[-1]        # MH/s, or kH/s on a slow machine
+    assert "sha256d" in proc.stdout and unit in proc.stdout
 
 
 def test_sigint_leaves_a_valid_partial_file(tmp_path: Path) -> None:

@@ -88,8 +88,10 @@ def test_nvml_selfcheck_against_fakes(fake_cupy, tmp_path: Path,  # type: ignore
 def test_gpu_check_interrupts_a_step_that_overruns_and_goes_on(tmp_path: Path) -> None:
     gpu_check = load("gpu_check")
     st = gpu_check.Stage("quick", tmp_path, budget_s=60)
+    # the child takes SIGINT as Ctrl-C even when this test runs with it ignored (nohup, a job)
     slow = st.run("sleeper", [sys.executable, "-c",
-                              "import time\ntry:\n time.sleep(30)\nexcept KeyboardInterrupt:\n"
+                              "import signal, time\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+                              "try:\n time.sleep(30)\nexcept KeyboardInterrupt:\n"
                               " print('interrupted, partial result kept')\n raise SystemExit(130)"],
                   cap_s=2)
     fast = st.run("ok", [sys.executable, "-c", "print('fine')"], cap_s=10)
@@ -160,13 +162,16 @@ def test_bench_ai_interrupted_still_writes_what_it_measured(tmp_path: Path) -> N
     import os
     import signal
     import subprocess
+
+    from conftest import _default_sigint
     root = Path(__file__).resolve().parents[1]
     out = tmp_path / "ai.json"
     env = {**os.environ, "PYTHONPATH": str(root / "src")}
     proc = subprocess.Popen([sys.executable, str(root / "scripts" / "bench_ai.py"), "--device", "cpu",
                              "--workloads", "gemm", "--gemm-size", "256", "--duration", "0.3", "--trials", "200",
                              "--warmup", "0", "--out", str(out)],
-                            env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+                            env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            preexec_fn=_default_sigint)   # SIGINT as Ctrl-C, even under nohup or in a job
     assert proc.stderr is not None
     for line in proc.stderr:                       # the runner's stage lines: stop after two trials
         if "trial 3/200" in line:

@@ -123,10 +123,12 @@ def test_a_launch_shape_is_compiled_for_and_launched(fake_cupy: Any, host_lib: A
 def test_a_run_uses_the_launch_tuned_for_its_gpu_and_records_it(fake_cupy: Any, host_lib: Any) -> None:
     state = fake_cupy(host_lib=host_lib, blocks_per_sm=2, sms=132, compute_capability="90")
     backend = cuda.CudaBackend(0)
-    assert backend.shape == cuda.TUNED["90"] == cuda.Launch(512, 4)
+    tuned = cuda.Launch(512, 4, ("BH_MIN_BLOCKS=2", "BH_SCHED_PLAIN_ADDS"))
+    assert backend.shape == cuda.TUNED["90"] == tuned
     info = backend.launch_info()
     assert info["tuned_for"] == "sm_90" and info["threads_per_block"] == 512 and info["waves"] == 4
     assert info["grid_blocks"] == 132 * 2 * 4 and "-DBH_THREADS=512" in info["nvrtc_options"]
+    assert info["defines"] == ["BH_MIN_BLOCKS=2", "BH_SCHED_PLAIN_ADDS"]          # the variant, recorded
     result = scan(GENESIS, 2083236893 - (1 << 20), 1 << 21, backend=backend)
     assert [h.nonce for h in result.hits] == [2083236893]
     assert {t for _, t, _, _ in state.launches} == {512}
@@ -169,7 +171,8 @@ def test_a_tuned_launch_that_computes_wrong_hashes_falls_back_and_says_so(
     backend = cuda.CudaBackend(0)
     info = backend.launch_info()
     assert backend.shape == cuda.Launch() and "tuned_for" not in info
-    assert "512 threads x 4 wave(s) computed hashes that differ from hashlib's" in info["untuned_because"]
+    built = "512 threads x 4 wave(s) -DBH_MIN_BLOCKS=2 -DBH_SCHED_PLAIN_ADDS"
+    assert f"{built} computed hashes that differ from hashlib's" in info["untuned_because"]
     assert "using the untuned launch (256 x 1)" in caplog.text
     result = scan(GENESIS, 2083236893 - (1 << 19), 1 << 20, backend=backend)
     assert [h.nonce for h in result.hits] == [2083236893]

@@ -77,13 +77,11 @@ def test_probe_and_launch_shape_on_the_gpu(cuda) -> None:  # type: ignore[no-unt
     from benchhash.hw.cuda import probe
     assert probe(0).ok, probe(0).steps
     info = cuda.launch_info()
-    assert info["blocks_per_sm"] >= 1 and info["grid_blocks"] == info["sms"] * info["blocks_per_sm"]
+    assert info["blocks_per_sm"] >= 1
+    assert info["grid_blocks"] == info["sms"] * info["blocks_per_sm"] * info.get("waves", 1)
     assert info["registers"] is None or info["registers"] <= 255
     assert "untuned_because" not in info             # the tuned build gave the known answer on this GPU
-    if "tuned_for" in info:     # sm_90's 512-thread build spills 24 bytes (6 LDL a nonce) and is still faster
-        assert info["local_bytes"] is None or info["local_bytes"] <= 64
-    else:
-        assert info["local_bytes"] in (None, 0)      # no spills to local memory
+    assert info["local_bytes"] in (None, 0)          # no spills to local memory (sm_90's tuned build: 48 registers)
 
 
 def test_quick_run_on_the_gpu_measures_energy_with_nvml(tmp_path) -> None:  # type: ignore[no-untyped-def]

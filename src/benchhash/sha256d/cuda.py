@@ -103,10 +103,12 @@ class Launch:
 #: variants x 128/256/512 threads x 1/2/4 waves, medians of 3 whole 2^32 scans each); a GPU not
 #: listed keeps Launch()'s 256 x 1. Measured gains, to re-check on the next hardware:
 TUNED: dict[str, Launch] = {
-    # H100 80GB HBM3 (SXM), 1980 MHz, 2026-11-23: 7.63 GH/s vs 6.90 at 256 x 1 (+10.7 %, MADs
-    # under 0.05); 64 registers (the 256 build has 79) let 2 x 512 threads stay resident per SM.
-    # results/bench/sha256d-kernel-gpu-h100-sxm.json
-    "90": Launch(threads=512, waves=4),
+    # H200 (SXM), 1980 MHz, 2026-12-04: min-blocks-2+sched-plain at 512 x 4, 7.807 GH/s (MAD
+    # 0.004) vs 7.633 (MAD 0.003) for the earlier tuned imad-adds 512 x 4 (+2.3 %) and 6.919 at
+    # 256 x 1; 48 registers and no spill (imad-adds at 512 spills 24 bytes), 2 blocks per SM.
+    # Before it, on an H100 SXM (2026-11-23): imad-adds 512 x 4, 7.63 vs 6.90 at 256 x 1.
+    # results/gpu-check/h200-20261204/, results/bench/sha256d-kernel-gpu-h200-sxm.json
+    "90": Launch(threads=512, waves=4, defines=variant_defines("min-blocks-2+sched-plain")),
 }
 
 

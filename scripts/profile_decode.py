@@ -50,17 +50,20 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--eager-only", action="store_true")
+    ap.add_argument("--attention", default=None, help="sdpa (default) | math: how the model attends")
     ap.add_argument("--out", help="also write the JSON here (after each part)")
     args = ap.parse_args()
     import torch
     dev = resolve(args.device)
-    options = {"llm_batches": str(args.batch), **({"llm_preset": args.preset} if args.preset else {})}
+    options = {"llm_batches": str(args.batch), **({"llm_preset": args.preset} if args.preset else {}),
+               **({"llm_attention": args.attention} if args.attention else {})}
     w = create("llm", dev, options)
     w.setup()
     decode = next(p for p in w.phases() if p.name == f"decode.b{args.batch}")
     c = w.config
     report: dict[str, Any] = {"benchmark": "profile_decode", "device": dev.name, "torch": torch.__version__,
-                              "preset": c.name, "batch": args.batch, "max_seq": w.max_seq, "parts": {}}
+                              "preset": c.name, "batch": args.batch, "max_seq": w.max_seq,
+                              "attention": args.attention or "sdpa", "parts": {}}
 
     def sync() -> None:
         w.synchronize()

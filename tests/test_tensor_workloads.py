@@ -227,16 +227,37 @@ def test_eager_decode_attends_over_the_valid_length_and_reads_kv_once(
     assert len(calls) == c.n_layers
 
 
-def test_grouped_attention_equals_repeating_the_kv_heads() -> None:
+@pytest.mark.parametrize("impl", ["sdpa", "math"])
+@pytest.mark.parametrize(("heads", "kv_heads", "t"), [(8, 2, 5), (8, 2, 1), (4, 4, 3)])
+def test_grouped_attention_equals_repeating_the_kv_heads(impl: str, heads: int, kv_heads: int, t: int) -> None:
     from benchhash.workloads.llm.model import grouped_attention
     gen = torch.Generator().manual_seed(5)
-    q = torch.randn(3, 8, 5, 16, generator=gen)
-    k = torch.randn(3, 2, 11, 16, generator=gen)
-    v = torch.randn(3, 2, 11, 16, generator=gen)
-    mask = torch.arange(11)[None, :] <= torch.arange(6, 11)[:, None]
+    q = torch.randn(3, heads, t, 16, generator=gen)
+    k = torch.randn(3, kv_heads, 11, 16, generator=gen)
+    v = torch.randn(3, kv_heads, 11, 16, generator=gen)
+    mask = torch.arange(11)[None, :] <= torch.arange(11 - t, 11)[:, None]
+    rep = heads // kv_heads
     want = torch.nn.functional.scaled_dot_product_attention(
-        q, k.repeat_interleave(4, 1), v.repeat_interleave(4, 1), attn_mask=mask)
-    torch.testing.assert_close(grouped_attention(q, k, v, mask), want, rtol=1e-5, atol=1e-5)
+        q, k.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1), attn_mask=mask)
+    torch.testing.assert_close(grouped_attention(q, k, v, mask, impl), want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_decoder_attending_by_math_gives_the_same_tokens_and_logits() -> None:
+    from benchhash.workloads.llm.config import PRESETS
+    from benchhash.workloads.llm.model import build, decode_next
+    c = PRESETS["tiny"]
+    prompt = torch.randint(0, c.vocab_size, (2, 12), generator=torch.Generator().manual_seed(9))
+    logits, tokens = [], []
+    for impl in ("sdpa", "math"):
+        model = build(c, 32, torch.device("cpu"), torch.float32, seed=7, attention=impl)
+        model.allocate_cache(2)
+        with torch.no_grad():
+            logits.append(model(prompt, torch.arange(12)))
+            tokens.append(decode_next(model, prompt[:, -1:], torch.tensor([12])))
+    torch.testing.assert_close(logits[1], logits[0], rtol=1e-4, atol=1e-4)
+    assert torch.equal(tokens[0], tokens[1])
+    with pytest.raises(ValueError, match="attention must be one of sdpa, math"):
+        build(c, 32, torch.device("cpu"), torch.float32, attention="flash")
 
 
 def test_workloads_leave_the_process_state_alone() -> None:

@@ -48,8 +48,25 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return out.to(x.dtype)
 
 
+#: How attention is computed: "sdpa" (F.scaled_dot_product_attention: the backend torch picks,
+#: cuDNN flash attention on an H200) or "math" (two matmuls and a float32 softmax, which
+#: torch.compile fuses). On an H200 the cuDNN kernel took 24 us a layer for a batch-1 decode step
+#: (0.77 of 5.62 ms; results/bench/profile-decode-h200-sxm.json): "math" is the alternative to
+#: time against it (scripts/profile_decode.py --attention).
+ATTENTION = ("sdpa", "math")
+
+
+def _attend(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor,
+            impl: str) -> torch.Tensor:
+    if impl == "sdpa":
+        return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+    scores = torch.matmul(q, keys.transpose(-1, -2)).float() * q.shape[-1] ** -0.5
+    weights = scores.masked_fill(~mask, float("-inf")).softmax(-1).to(values.dtype)
+    return torch.matmul(weights, values)
+
+
 def grouped_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
-                      mask: torch.Tensor) -> torch.Tensor:
+                      mask: torch.Tensor, impl: str = "sdpa") -> torch.Tensor:
     """Attention of q [B, H, T, D] over keys/values [B, Hkv, S, D] (H = rep * Hkv; query head h
     uses KV head h // rep) with a boolean mask [T, S], reading each KV head once: the rep query
     heads of a group become rep * T query rows against that group's K and V."""
@@ -57,10 +74,10 @@ def grouped_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
     kv = keys.shape[1]
     rep = h // kv
     if rep == 1:
-        return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+        return _attend(q, keys, values, mask, impl)
     qg = q.reshape(b, kv, rep * t, d)               # head kv*rep + r, token i -> row r*T + i
     mg = mask.unsqueeze(0).expand(rep, t, mask.shape[-1]).reshape(rep * t, mask.shape[-1])
-    out = F.scaled_dot_product_attention(qg, keys, values, attn_mask=mg)
+    out = _attend(qg, keys, values, mg, impl)
     return out.reshape(b, h, t, d)
 
 
@@ -68,9 +85,9 @@ class Attention(nn.Module):
     k_cache: torch.Tensor | None
     v_cache: torch.Tensor | None
 
-    def __init__(self, c: LlmConfig) -> None:
+    def __init__(self, c: LlmConfig, impl: str = "sdpa") -> None:
         super().__init__()
-        self.c = c
+        self.c, self.impl = c, impl
         hd = c.head_dim
         self.wqkv = nn.Linear(c.dim, (c.n_heads + 2 * c.n_kv_heads) * hd, bias=False)
         self.wo = nn.Linear(c.n_heads * hd, c.dim, bias=False)
@@ -107,7 +124,7 @@ class Attention(nn.Module):
         b = x.shape[0]
         assert self.k_cache is not None and self.v_cache is not None
         keys, values = self.k_cache[:b, :, :kv_len], self.v_cache[:b, :, :kv_len]
-        return self.output(grouped_attention(q, keys, values, mask))
+        return self.output(grouped_attention(q, keys, values, mask, self.impl))
 
 
 class FeedForward(nn.Module):
@@ -124,10 +141,10 @@ class FeedForward(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, c: LlmConfig) -> None:
+    def __init__(self, c: LlmConfig, attention: str = "sdpa") -> None:
         super().__init__()
         self.attn_norm = RMSNorm(c.dim, c.norm_eps)
-        self.attn = Attention(c)
+        self.attn = Attention(c, attention)
         self.ffn_norm = RMSNorm(c.dim, c.norm_eps)
         self.ffn = FeedForward(c)
 
@@ -141,11 +158,13 @@ class Decoder(nn.Module):
     cos: torch.Tensor
     sin: torch.Tensor
 
-    def __init__(self, c: LlmConfig, max_seq: int) -> None:
+    def __init__(self, c: LlmConfig, max_seq: int, attention: str = "sdpa") -> None:
         super().__init__()
+        if attention not in ATTENTION:
+            raise ValueError(f"attention must be one of {', '.join(ATTENTION)}, got {attention!r}")
         self.c, self.max_seq = c, max_seq
         self.embed = nn.Embedding(c.vocab_size, c.dim)
-        self.layers = nn.ModuleList(Block(c) for _ in range(c.n_layers))
+        self.layers = nn.ModuleList(Block(c, attention) for _ in range(c.n_layers))
         self.norm = RMSNorm(c.dim, c.norm_eps)
         self.head = None if c.tie_embeddings else nn.Linear(c.dim, c.vocab_size, bias=False)
         cos, sin = rope_tables(c.head_dim, max_seq, c.rope_theta, self.embed.weight.device)
@@ -194,14 +213,14 @@ def prefill_next(model: Decoder, tokens: torch.Tensor, positions: torch.Tensor) 
 
 
 def build(c: LlmConfig, max_seq: int, device: torch.device, dtype: torch.dtype,
-          seed: int = 0) -> Decoder:
+          seed: int = 0, attention: str = "sdpa") -> Decoder:
     """Random weights (std 0.02) from a generator of its own (the process's seed is left
     alone), made directly on the device in the target dtype; no autograd."""
     old = torch.get_default_dtype()
     torch.set_default_dtype(dtype if dtype.is_floating_point else old)
     try:
         with torch.device("meta"):          # no default init: it would draw from the global RNG
-            model = Decoder(c, max_seq)
+            model = Decoder(c, max_seq, attention)
     finally:
         torch.set_default_dtype(old)
     model = model.to_empty(device=device)

@@ -279,6 +279,7 @@ class LlmOptions(Options):
     llm_preset: str | None = Field(default=None, description="--llm-preset: tiny | 1b | 3b | 8b")
     llm_batches: tuple[int, ...] | None = Field(default=None, description="--llm-batches: decode batch sizes")
     no_compile: bool = Field(default=False, description="--no-compile: run eager")
+    llm_attention: str | None = Field(default=None, description="attention: sdpa (default) | math")
     llm_decode_first: bool | None = Field(default=None, description="decode phases before prefill (when "
                                           "time is short, decode is the figure that matters)")
 
@@ -286,6 +287,14 @@ class LlmOptions(Options):
     @classmethod
     def _preset(cls, value: str | None) -> str | None:
         return None if value is None else preset(value).name
+
+    @field_validator("llm_attention")
+    @classmethod
+    def _attention(cls, value: str | None) -> str | None:
+        from benchhash.workloads.llm.model import ATTENTION
+        if value is not None and value not in ATTENTION:
+            raise InputError(f"llm attention must be one of {', '.join(ATTENTION)}, got {value!r}")
+        return value
 
     @field_validator("llm_batches", mode="before")
     @classmethod
@@ -322,7 +331,8 @@ class LlmWorkload(TorchWorkload):
         self.dtype = torch.bfloat16 if self.dev.type == "cuda" else torch.float32
         self.check_memory()
         self.gen = torch.Generator(device=self.dev).manual_seed(1)
-        self.model = build(self.config, self.max_seq, self.dev, self.dtype)
+        self.model = build(self.config, self.max_seq, self.dev, self.dtype,
+                           attention=self.options.llm_attention or "sdpa")
         self.model.allocate_cache(max(self.batches))
         decode: list[Phase] = [DecodePhase(self, b) for b in self.batches]
         prefill: list[Phase] = [PrefillPhase(self)]

@@ -10,6 +10,7 @@ GPU the defaults are gemm bf16 8192^3 and the 8B shape at batches 1, 16, 64; on 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -27,6 +28,11 @@ from benchhash.runner import Runner
 from benchhash.workloads import create
 
 SUMMARY_METRICS = ("tflops", "burst_tflops", "pct_of_peak", "mfu", "mbu", "ttft_ms", "tpot_ms", "context_mean")
+
+
+def _median(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
 
 
 def load_compile_cache(path: Path | None) -> dict[str, Any]:
@@ -106,7 +112,9 @@ def main() -> int:
                "average_w": p["energy"]["average_w"], "energy_method": p["energy"]["method"],
                "work_per_joule": p["efficiency"]["work_per_joule"],
                "joules_per_unit": p["efficiency"]["joules_per_unit"], "compile_s": p["compile_s"],
-               "compiled": p["params"].get("compiled"), "cuda_graphs": p["params"].get("cuda_graphs")}
+               "compiled": p["params"].get("compiled"), "cuda_graphs": p["params"].get("cuda_graphs"),
+               "sm_clock_mhz_median": _median([(t.get("telemetry") or {}).get("sm_clock_mhz_median")
+                                               for t in p["trials"]])}
         row.update({k: v for k, v in p["metrics"].items() if k in SUMMARY_METRICS})
         summary.append(row)
     report = {"benchmark": "ai_workloads", "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

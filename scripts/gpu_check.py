@@ -142,9 +142,11 @@ def _target(name: str, measured: float | None, op: str, bound: float, applies: b
             "applies": applies, "applies_to": why}
 
 
-def _h100_sxm(device: str) -> bool:
-    d = device.lower()
-    return "h100" in d and ("hbm3" in d or "sxm" in d)
+def kind_of(device_name: str, memory_bytes: int | None = None) -> str | None:
+    """The catalogue key of a GPU by its NVML name (exact, memory where names collide)."""
+    from benchhash.workloads.peaks import lookup
+    hit = lookup(device_name, memory_bytes) if device_name else None
+    return hit[0] if hit else None
 
 
 def stage_quick(st: Stage, py: str) -> list[dict[str, Any]]:
@@ -175,9 +177,10 @@ def stage_quick(st: Stage, py: str) -> list[dict[str, Any]]:
     summary = _json(fleet / "fleet.json") or {}
     st.steps[-1]["figures"] = [{k: p.get(k) for k in ("label", "ranks", "rate", "average_w", "work_per_joule")}
                                for p in summary.get("phases", [])]
-    device = str(cuda.get("device") or "")
+    kind = kind_of(str(cuda.get("device") or ""))
+    t = TARGETS.get(kind or "")
     return [_target("sha256d GH/s (bench_sha256d, median of 5)", cuda.get("median_ghps"), ">=",
-                    7.5, _h100_sxm(device), "H100 SXM")]
+                    (t or TARGETS["H200 SXM"])["sha256d_ghps"], t is not None, kind or "a GPU kind without targets")]
 
 
 def _row(summary: list[dict[str, Any]], phase: str) -> dict[str, Any]:
@@ -185,13 +188,9 @@ def _row(summary: list[dict[str, Any]], phase: str) -> dict[str, Any]:
 
 
 def ai_targets(summary: list[dict[str, Any]], device: str) -> list[dict[str, Any]]:
-    sxm = _h100_sxm(device)
-    return [
-        _target("gemm bf16 8192^3 TFLOP/s", _row(summary, "gemm bf16").get("tflops"), ">=", 770, sxm, "H100 SXM"),
-        _target("llm 8b decode batch 1 MBU", _row(summary, "llm decode.b1").get("mbu"), ">=", 0.70, sxm, "H100 SXM"),
-        _target("llm 8b decode batch 64 J/token", _row(summary, "llm decode.b64").get("joules_per_unit"),
-                "<=", 0.12, sxm, "H100 SXM (ML.ENERGY: 0.12 with vLLM 0.11.1)"),
-    ]
+    """The targets of --stage all for rows of bench_ai or of a run (gemm, llm; no sha256d)."""
+    fig = {"kind": kind_of(device), "run": summary, "llm": summary, "copy_gb_s": None}
+    return [t for t in all_targets(fig) if not t["name"].startswith("sha256d")]
 
 
 def stage_ai(st: Stage, py: str) -> list[dict[str, Any]]:
@@ -228,12 +227,7 @@ def stage_full(st: Stage, py: str) -> list[dict[str, Any]]:
     step["result"] = str(result.relative_to(ROOT))
     st.run("verify-default", [py, "-m", "benchhash", "verify", str(result)], cap_s=60)
     data = _json(result) or {}
-    summary = []
-    for w in data.get("workloads", []):
-        phase = w["workload"] if w["phase"] in ("", "run", "scan") else f"{w['workload']} {w['phase']}"
-        summary.append({"phase": phase, **w.get("metrics", {}),
-                        "joules_per_unit": w["efficiency"]["joules_per_unit"],
-                        "rate_median": (w["stats"]["rate"] or {}).get("median")})
+    summary = phase_rows(data)
     step["figures"] = summary
     step["failures"] = data.get("failures")
     return ai_targets(summary, (data.get("device") or {}).get("name", ""))
@@ -371,10 +365,8 @@ def _by_phase(rows: list[dict[str, Any]], phase: str) -> dict[str, Any]:
 
 def gpu_kind(result: dict[str, Any]) -> str | None:
     """The catalogue key of the run's GPU (exact name, memory where names collide)."""
-    from benchhash.workloads.peaks import lookup
     dev = result.get("device") or {}
-    hit = lookup(dev.get("name") or "", dev.get("memory_bytes")) if dev.get("kind") == "cuda" else None
-    return hit[0] if hit else None
+    return kind_of(dev.get("name") or "", dev.get("memory_bytes")) if dev.get("kind") == "cuda" else None
 
 
 def figures(work: Path) -> dict[str, Any]:

@@ -150,3 +150,17 @@ def test_a_skipped_gpu_test_fails_the_pytest_step() -> None:
     step = {"ok": True, "tail": "18 passed, 510 deselected in 49.14s"}
     gc.judge_pytest(step)
     assert step["ok"]
+
+
+def test_the_ai_and_full_stages_use_the_same_targets() -> None:
+    """gemm at its SM clock and against MSMF, decode b1 MBU: the rows of bench_ai or a run."""
+    gc = load()
+    rows = [{"phase": "gemm bf16", "tflops": 700.0, "sm_clock_mhz_median": 1400.0},
+            {"phase": "llm decode.b1", "mbu": 0.8}, {"phase": "llm decode.b64", "joules_per_unit": 0.09}]
+    met = {t["name"]: t["met"] for t in gc.ai_targets(rows, "NVIDIA H200")}
+    assert met == {"gemm bf16 sustained / dense peak at the SM clock it ran at": True,     # 700 / 756.9
+                   "gemm bf16 sustained / mamf-finder MSMF": True,                        # 700 / 708.5
+                   "llm 8b decode batch 1 MBU (datasheet bandwidth)": True}
+    assert all(t["met"] is None for t in gc.ai_targets(rows, "NVIDIA A100-SXM4-80GB"))     # no targets there
+    assert all(t["met"] is None for t in gc.ai_targets([], "NVIDIA H200"))                 # nothing measured
+    assert gc._pytest_counts("3 passed, 2 skipped in 4.1s") == {"passed": 3, "skipped": 2}

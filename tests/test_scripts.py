@@ -104,17 +104,6 @@ def test_gpu_check_interrupts_a_step_that_overruns_and_goes_on(tmp_path: Path) -
     assert "===== sleeper" in log and "(timed out)" in log and "fine" in log
 
 
-def test_gpu_check_targets() -> None:
-    gpu_check = load("gpu_check")
-    rows = [{"phase": "gemm bf16", "tflops": 781.0}, {"phase": "llm decode.b1", "mbu": 0.64},
-            {"phase": "llm decode.b64", "joules_per_unit": 0.09}]
-    met = [t["met"] for t in gpu_check.ai_targets(rows, "NVIDIA H100 80GB HBM3")]
-    assert met == [True, False, True]
-    assert [t["met"] for t in gpu_check.ai_targets(rows, "NVIDIA A100-SXM4-80GB")] == [None] * 3
-    assert [t["met"] for t in gpu_check.ai_targets([], "NVIDIA H100 80GB HBM3")] == [None] * 3
-    assert gpu_check._pytest_counts("3 passed, 2 skipped in 4.1s") == {"passed": 3, "skipped": 2}
-
-
 def test_bench_fleet_runs_both_arms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One short round: a 2-rank fleet and 2 independent processes, each rank's median kept."""
     import json

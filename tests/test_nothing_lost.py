@@ -17,6 +17,7 @@ import pytest
 
 from benchhash.fsutil import cache_dir
 from benchhash.results import io
+from benchhash.results.model import SCHEMA_VERSION
 from benchhash.results.paths import claim
 from benchhash.results.verify import verdict
 from conftest import Cli, spawned
@@ -135,7 +136,7 @@ def test_when_nothing_can_be_written_the_result_is_on_stdout(tmp_path: Path, cli
     monkeypatch.setattr(results_io, "write_atomic", real)
     assert proc.returncode == 1 and "the result is on stdout" in proc.stderr
     printed = json.loads(proc.stdout[proc.stdout.index("{"):proc.stdout.rindex("}") + 1])
-    assert printed["schema_version"] == 3 and printed["workloads"][0]["trials"]
+    assert printed["schema_version"] == SCHEMA_VERSION and printed["workloads"][0]["trials"]
 
 
 def test_a_real_full_filesystem(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from benchhash.hw import power
 from benchhash.hw.power import Limits, PowerLimitError, parse_levels, resolve_levels
 from benchhash.meters import NullMeter
 from benchhash.results.compare import compare
-from benchhash.results.model import Config, Device
+from benchhash.results.model import SCHEMA_VERSION, Config, Device
 from benchhash.runner import Runner
 from fake_nvml import FakeGpu
 from test_runner import CPU, FakeClock, Recorder, Scripted, Toy, result_of
@@ -324,7 +324,7 @@ def test_a_whole_run_sweeps_and_writes_each_cap(gpu: FakeGpu, tmp_path: Path,
         "faulty first @450W", "faulty first @250W", "faulty second @450W", "faulty second @250W"]
     assert gpu.limits_set == [700_000, 450_000, 250_000, 450_000, 250_000, 700_000] and left() == []
     assert verdict(outcome.path).problems == []
-    assert io.load(outcome.path)[0].schema_version == 3
+    assert io.load(outcome.path)[0].schema_version == SCHEMA_VERSION
 
 
 @pytest.mark.parametrize(("ceiling_w", "noted"), [(None, {}), (400, {450: 400})])

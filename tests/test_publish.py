@@ -18,6 +18,7 @@ import pytest
 from benchhash.results import io
 from benchhash.results.compare import compare, regressions, sentence
 from benchhash.results.merge import merge
+from benchhash.results.model import SCHEMA_VERSION
 from benchhash.results.verify import verify_data, verify_file
 from benchhash.stats import poisson_interval
 from conftest import Cli
@@ -237,7 +238,7 @@ def test_csv_and_markdown(cli: Cli) -> None:
 
 @pytest.mark.parametrize("command", [["report"], ["compare", "X"], ["merge", "-o", "/tmp/f.json"]])
 def test_malformed_or_newer_files_are_one_line_errors(tmp_path: Path, command: list[str], cli: Cli) -> None:
-    for content in ("{not json", json.dumps({**raw(), "schema_version": 4})):
+    for content in ("{not json", json.dumps({**raw(), "schema_version": SCHEMA_VERSION + 1})):
         f = tmp_path / "x.json"
         f.write_text(content)
         args = [command[0], str(f) if command[0] != "compare" else str(GOLDEN), *command[1:]]

@@ -20,10 +20,11 @@ ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = sorted((ROOT / "tests" / "data" / "golden").glob("*.json"))
 GOLDEN_V1 = sorted((ROOT / "tests" / "data" / "golden" / "v1").glob("*.json"))
 GOLDEN_V2 = sorted((ROOT / "tests" / "data" / "golden" / "v2").glob("*.json"))
+GOLDEN_V3 = sorted((ROOT / "tests" / "data" / "golden" / "v3").glob("*.json"))
 
 
 def test_there_are_golden_files() -> None:
-    assert len(GOLDEN) >= 2 and len(GOLDEN_V1) >= 2 and len(GOLDEN_V2) >= 2
+    assert len(GOLDEN) >= 2 and all(len(old) >= 2 for old in (GOLDEN_V1, GOLDEN_V2, GOLDEN_V3))
 
 
 @pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.name)
@@ -32,14 +33,14 @@ def test_golden_files_validate_and_their_digest_holds(path: Path) -> None:
     assert io.integrity_problem(raw) is None
     # re-sealing the parsed model reproduces the stored file exactly
     assert io.seal(result) == raw
-    assert result.schema_version == SCHEMA_VERSION == 3 and result.workloads
+    assert result.schema_version == SCHEMA_VERSION == 4 and result.workloads
 
 
 @pytest.mark.parametrize("path", GOLDEN_V1, ids=lambda p: p.name)
 def test_v1_files_are_migrated_and_their_digest_still_holds(path: Path) -> None:
     result, raw = io.load(path)
     assert raw["schema_version"] == 1 and io.integrity_problem(raw) is None   # as stored
-    assert result.schema_version == 3 and result.failures == []
+    assert result.schema_version == SCHEMA_VERSION and result.failures == []
     assert all(w.compile_s is None for w in result.workloads)
     assert "failures" not in raw                       # migrating did not touch the file's dict
     from benchhash.results.verify import verify_file
@@ -50,9 +51,19 @@ def test_v1_files_are_migrated_and_their_digest_still_holds(path: Path) -> None:
 def test_v2_files_are_migrated_and_their_digest_still_holds(path: Path) -> None:
     result, raw = io.load(path)
     assert raw["schema_version"] == 2 and io.integrity_problem(raw) is None   # as stored
-    assert result.schema_version == 3 and result.config.power_limits_w == []
+    assert result.schema_version == SCHEMA_VERSION and result.config.power_limits_w == []
     assert all(w.power_limit_w is None for w in result.workloads)
     assert "power_limits_w" not in raw["config"]      # migrating did not touch the file's dict
+    from benchhash.results.verify import verify_file
+    assert verify_file(path) == ("OK", [])
+
+
+@pytest.mark.parametrize("path", GOLDEN_V3, ids=lambda p: p.name)
+def test_v3_files_are_migrated_and_their_digest_still_holds(path: Path) -> None:
+    result, raw = io.load(path)
+    assert raw["schema_version"] == 3 and io.integrity_problem(raw) is None   # as stored
+    assert result.schema_version == SCHEMA_VERSION and all(w.load is None for w in result.workloads)
+    assert all("load" not in w for w in raw["workloads"])   # migrating did not touch the file's dict
     from benchhash.results.verify import verify_file
     assert verify_file(path) == ("OK", [])
 

@@ -3,8 +3,13 @@ the finished trials, bad flags are one line and exit 2."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -127,3 +132,34 @@ def test_quiet_verbose_and_flags_no_workload_takes(tmp_path: Path, cli: Cli) -> 
     assert f"benchhash: result written to {tmp_path / 'p.json'}" in plain.stderr
     both = cli("--quiet", "--verbose", *args)
     assert both.returncode == 2 and "not both" in both.stderr
+
+
+@contextlib.contextmanager
+def cpu_hog() -> Iterator[None]:
+    """A process spinning on every CPU of this machine while the block runs; killed after."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)]
+    try:
+        time.sleep(0.2)
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait(timeout=30)
+
+
+def test_a_cpu_hog_during_a_run_is_recorded_and_warned(tmp_path: Path) -> None:
+    """Whatever else this machine runs, a hog on every CPU takes a good share of the trials'
+    CPU time: the share is recorded and the phase warns that the machine was shared (the
+    warning's absence on an idle machine is the fake probe's test, in test_runner)."""
+    if not Path("/proc/stat").is_file():
+        pytest.skip("no /proc/stat here: the CPU shares are None (test_runner covers that)")
+    out = tmp_path / "busy.json"
+    with cpu_hog():
+        proc = run_cli("run", "--quick", "--device", "cpu", "--meter", "null", "--warmup", "0",
+                       "--duration", "0.5", "--trials", "2", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    (w,) = io.load(out)[0].workloads
+    assert w.load is not None and w.load.others_cpu_share is not None and w.load.others_cpu_share > 0
+    assert w.load.load_avg_1m_after is not None
+    assert any(x.startswith("the machine was shared") for x in w.validity.warnings)
+    assert "the machine was shared" in proc.stdout              # under the run's table

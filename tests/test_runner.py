@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from benchhash.errors import InputError
+from benchhash.hw.load import CpuTimes, Probe, parse_stat, shares
 from benchhash.meters import NullMeter
 from benchhash.meters.replay import ReplayMeter
 from benchhash.results.build import build
@@ -291,3 +292,58 @@ def test_a_nan_figure_fails_its_phase_not_the_others() -> None:
     assert [w.phase for w in out.phases] == ["run"]
     assert [(f.phase, f.stage) for f in out.failures] == [("nan", "trial")]
     assert "work" in out.failures[0].message
+
+
+class ScriptedProbe(Probe):
+    """Load readings in order: load averages, and CPU times (None: the system gives none)."""
+
+    def __init__(self, averages: list[float | None], times: list[CpuTimes | None]) -> None:
+        self.averages, self.times = list(averages), list(times)
+
+    def load_average(self) -> float | None:
+        return self.averages.pop(0)
+
+    def cpu_times(self) -> CpuTimes | None:
+        return self.times.pop(0)
+
+
+@pytest.mark.parametrize(("others_s", "shared"), [(45.0, True), (4.0, False)])
+def test_each_phase_records_the_load_and_a_shared_machine_is_warned(others_s: float, shared: bool) -> None:
+    clock = FakeClock()
+    cfg = Config(duration_s=1, trials=2, warmup_s=0)
+    # over the trials: 100 CPU-seconds on 2 CPUs, 50 of them this process's, others_s someone else's
+    probe = ScriptedProbe([1.5, 2.5], [CpuTimes(1000.0, 300.0, 10.0, 2),
+                                       CpuTimes(1100.0, 350.0 + others_s, 60.0, 2)])
+    out = Runner(NullMeter(), cfg, clock=clock, probe=probe).run([Toy(CPU, [Scripted([10.0], clock)])])
+    (w,) = result_of(out, cfg).workloads
+    assert w.load is not None and w.load.cpus == 2 and w.load.reason is None
+    assert (w.load.load_avg_1m_before, w.load.load_avg_1m_after) == (1.5, 2.5)
+    assert w.load.own_cpu_share == pytest.approx(0.5) and w.load.others_cpu_share == pytest.approx(others_s / 100)
+    warned = [x for x in w.validity.warnings if x.startswith("the machine was shared")]
+    assert bool(warned) == shared
+    if shared:
+        assert "other processes used 45 % of its 2 CPUs' time" in warned[0] and "1.5 before, 2.5 after" in warned[0]
+
+
+def test_a_load_the_system_does_not_give_is_none_with_the_reason() -> None:
+    clock = FakeClock()
+    cfg = Config(duration_s=1, trials=1, warmup_s=0)
+    probe = ScriptedProbe([None, None], [None, None])
+    out = Runner(NullMeter(), cfg, clock=clock, probe=probe).run([Toy(CPU, [Scripted([10.0], clock)])])
+    (w,) = result_of(out, cfg).workloads
+    assert w.load is not None and w.load.others_cpu_share is None and w.load.load_avg_1m_after is None
+    assert w.load.reason == "not readable here: /proc/stat, load average"
+    assert not any("shared" in x for x in w.validity.warnings)
+
+
+def test_proc_stat_is_read_as_the_kernel_writes_it() -> None:
+    text = ("cpu  300 10 90 500 50 5 5 40 7 0\ncpu0 150 5 45 250 25 2 3 20 7 0\n"
+            "cpu1 150 5 45 250 25 3 2 20 0 0\nintr 12345\n")
+    t = parse_stat(text, own_s=2.0, ticks_per_s=100.0)
+    assert t is not None and t.cpus == 2
+    assert t.total_s == pytest.approx(10.0) and t.busy_s == pytest.approx(4.5)   # idle + iowait = 5.5 s
+    assert parse_stat("intr 1\n", 0.0, 100.0) is None and parse_stat("cpu x y\n", 0.0, 100.0) is None
+    later = type(t)(t.total_s + 4.0, t.busy_s + 3.0, t.own_s + 1.0, 2)
+    s = shares(t, later)
+    assert s is not None and (s.own, s.others) == pytest.approx((0.25, 0.5))
+    assert shares(t, t) is None and shares(None, t) is None

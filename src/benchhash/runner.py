@@ -2,7 +2,9 @@
 trials, each trial inside one energy-meter window. It knows workloads only through
 workloads.base, and builds the result's own models as it goes: each trial is a validated
 ``Trial`` the moment its window closes, each phase a validated ``WorkloadResult`` the moment it
-ends, so what was measured is never lost to a failure in a later step.
+ends, so what was measured is never lost to a failure in a later step. Each phase also records
+how busy the machine was (its load average before and after, and who used the CPUs during its
+trials: hw/load.py), since a rate measured on a shared machine is not the device's alone.
 
 A workload or phase that fails is recorded (``Failure``) and the run goes on; Ctrl-C, or a
 failure of the run itself (the meter), stops it where it is, with ``complete = False``.
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchhash.errors import FleetBroken, FleetMovedOn, hold_signals
+from benchhash.hw.load import Probe, phase_load
 from benchhash.hw.power import Caps, PowerLimitError
 from benchhash.meters.base import EnergyMeter
 from benchhash.results.build import Opened, PhaseRun, idle_result, phase_result
@@ -24,6 +27,7 @@ from benchhash.results.model import (
     Config,
     Failure,
     Idle,
+    Load,
     Reading,
     Warmup,
     WarmupWindow,
@@ -112,8 +116,9 @@ def _settled(a: WarmupWindow, b: WarmupWindow) -> bool:
 class Runner:
     def __init__(self, meter: EnergyMeter, config: Config, listener: Listener | None = None,
                  clock: Clock | None = None, record: RunRecord | None = None,
-                 sync: Sync | None = None, caps: Caps | None = None) -> None:
+                 sync: Sync | None = None, caps: Caps | None = None, probe: Probe | None = None) -> None:
         self.meter = meter
+        self.probe = probe or Probe()
         self.caps = caps or Caps()
         self.config = config
         self.listener = listener or Listener()
@@ -183,14 +188,18 @@ class Runner:
         phase.prepare(last, cfg.duration_s)
         run.params = phase.params()
         run.stage = "trial"
-        for i in range(cfg.trials):
-            label = f"{workload.name} {phase.name} trial {i + 1}/{cfg.trials}"
-            self.listener.stage(label, cfg.duration_s)
-            self.sync.meet("window", label, position)
-            self.sync.open()
-            window, reading, opened = self._window(
-                workload, lambda i=i: phase.run(cfg.duration_s, self.stop, i))  # type: ignore[misc]
-            run.add_trial(i, window, reading, opened)
+        start = self.probe.cpu_times()
+        try:
+            for i in range(cfg.trials):
+                label = f"{workload.name} {phase.name} trial {i + 1}/{cfg.trials}"
+                self.listener.stage(label, cfg.duration_s)
+                self.sync.meet("window", label, position)
+                self.sync.open()
+                window, reading, opened = self._window(
+                    workload, lambda i=i: phase.run(cfg.duration_s, self.stop, i))  # type: ignore[misc]
+                run.add_trial(i, window, reading, opened)
+        finally:
+            run.load = phase_load(self.probe, run.load, start)
         run.complete = True
 
     def _fail(self, out: RunRecord, failure: Failure) -> None:
@@ -229,7 +238,8 @@ class Runner:
         """One level of the phase, its result built whatever happens; whether it compiled."""
         run = PhaseRun(workload.name, phase.name, phase.unit, workload.device_name(),
                        workload.backend(), notes=list(workload.notes()),
-                       metered=workload.metered(), proof_models=workload.proof_models, power_limit_w=cap)
+                       metered=workload.metered(), proof_models=workload.proof_models, power_limit_w=cap,
+                       load=Load(load_avg_1m_before=self.probe.load_average()))
         stopping: BaseException | None = None
         try:
             run.params = phase.params()

@@ -23,6 +23,7 @@ from benchhash.results.model import (
     Failure,
     FleetRank,
     Idle,
+    Load,
     PhaseStats,
     Reading,
     Result,
@@ -75,6 +76,7 @@ class PhaseRun:
     complete: bool = False
     compile_s: float | None = None
     power_limit_w: float | None = None     # the GPU power limit it runs at (None: untouched)
+    load: Load | None = None               # how busy the machine was
 
     @property
     def all_params(self) -> dict[str, Any]:
@@ -143,6 +145,8 @@ def _warnings(run: PhaseRun, cfg: Config, rates: list[float]) -> list[str]:
                                        min_trial_s=0.0 if cfg.quick else MIN_TRIAL_S)
     if run.warmup is not None and run.warmup.windows and not run.warmup.settled and not cfg.quick:
         warnings.append(f"warm-up did not settle within {run.warmup.max_s:g} s")
+    if run.load is not None and run.load.shared:
+        warnings.append(run.load.shared)
     energies = [t.energy for t in run.trials]
     if energies and any(e.energy_j is None for e in energies):
         reason = next((e.reason for e in energies if e.energy_j is None), None)
@@ -188,7 +192,7 @@ def _result(run: PhaseRun, cfg: Config) -> WorkloadResult:
                               unit=f"{run.unit}/J"),
         validity=Validity(valid=run.complete and bool(run.trials),
                           warnings=_warnings(run, cfg, rates)),
-        metrics=dict(run.metrics), proof=run.proof, compile_s=run.compile_s)
+        metrics=dict(run.metrics), proof=run.proof, compile_s=run.compile_s, load=run.load)
 
 
 def phase_result(run: PhaseRun, cfg: Config, failures: list[Failure]) -> WorkloadResult | None:

@@ -43,9 +43,19 @@ def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
+    """v4 added each phase's ``load`` (load average, CPU shares); a v3 run did not read it."""
+    out = copy.deepcopy(data)
+    out["schema_version"] = 4
+    for w in out.get("workloads") or []:
+        if isinstance(w, dict):
+            w.setdefault("load", None)
+    return out
+
+
 #: from-version -> function turning a file of that version into the next one (asv-style).
 #: The integrity digest always covers the file as stored, before any migration.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def canonical_bytes(data: dict[str, Any]) -> bytes:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from benchhash.errors import InputError
 
-SCHEMA_VERSION: Literal[3] = 3
+SCHEMA_VERSION: Literal[4] = 4
 METHODOLOGY_VERSION = 1
 #: A failure's message is cut to this many characters (compiler logs can be megabytes).
 MAX_MESSAGE = 600
@@ -143,6 +143,40 @@ class Validity(Model):
     warnings: list[str]
 
 
+Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+#: Other processes' share of all CPUs' time at which a phase ran on a shared machine: a phase
+#: bound by the CPU loses about that share of its rate, and 5 % is compare's default regression
+#: threshold, so from there the load alone could make a regression compare fails on.
+BUSY_SHARE = 0.05
+
+
+class Load(Model):
+    """How busy the machine was around one phase (a rate measured while others took the CPUs
+    is not the device's alone); null where the system does not say (not Linux, no /proc)."""
+
+    cpus: int | None = Field(default=None, ge=1, description="logical CPUs the shares are of")
+    load_avg_1m_before: NonNeg | None = Field(
+        default=None, description="1-minute load average as the phase began (before its compile)")
+    load_avg_1m_after: NonNeg | None = Field(default=None, description="... as its last trial ended")
+    own_cpu_share: Share | None = Field(
+        default=None, description="this process's share of all CPUs' time during the trials")
+    others_cpu_share: Share | None = Field(
+        default=None, description="everything else's share of all CPUs' time during the trials: other "
+                                  "processes, the kernel and, in a VM, other guests (steal)")
+    reason: str | None = Field(default=None, description="why a reading is null")
+
+    @property
+    def shared(self) -> str | None:
+        """Said when others took BUSY_SHARE or more of the CPUs during the trials, else None."""
+        if self.others_cpu_share is None or self.others_cpu_share < BUSY_SHARE:
+            return None
+        avg = (f"; load average {self.load_avg_1m_before:.1f} before, {self.load_avg_1m_after:.1f} after"
+               if self.load_avg_1m_before is not None and self.load_avg_1m_after is not None else "")
+        return (f"the machine was shared: other processes used {100 * self.others_cpu_share:.0f} % of its "
+                f"{self.cpus or '?'} CPUs' time during the trials{avg}; a rate that needs the CPU may be "
+                "lower by about as much")
+
+
 def label(workload: str, phase: str | None, power_limit_w: float | None = None) -> str:
     """How a phase is named to a person: 'gemm bf16', 'llm decode.b16', 'sha256d scan', and at a
     power cap 'gemm bf16 @300W'."""
@@ -182,6 +216,7 @@ class WorkloadResult(Model):
     compile_s: NonNeg | None = Field(
         default=None, description="seconds of the phase's own compile/capture step before warm-up "
                                   "(torch.compile, CUDA graphs, kernel load); never inside a trial")
+    load: Load | None = Field(default=None, description="how busy the machine was (null in files before v4)")
 
     @property
     def power_limit_w(self) -> float | None:
@@ -419,7 +454,7 @@ class Signature(Model):
 
 
 class Result(Model):
-    schema_version: Literal[3]
+    schema_version: Literal[4]
     methodology_version: int = Field(ge=1)
     benchhash_version: str
     run_id: str | None = Field(

@@ -163,3 +163,45 @@ def test_a_cpu_hog_during_a_run_is_recorded_and_warned(tmp_path: Path) -> None:
     assert w.load.load_avg_1m_after is not None
     assert any(x.startswith("the machine was shared") for x in w.validity.warnings)
     assert "the machine was shared" in proc.stdout              # under the run's table
+
+
+def test_progress_shows_a_compile_by_the_last_ones_length_and_the_run_waits_for_it() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from benchhash.report.progress import RunProgress, _fraction, _time_left
+    now = [100.0]
+    bars = RunProgress(Console(file=StringIO(), force_terminal=True), 60.0, bars=True)
+    assert bars.progress is not None
+    bars.progress.get_time = lambda: now[0]
+    with bars:
+        run = bars.progress.tasks[0]
+        bars.stage("idle baseline", 5.0)
+        now[0] += 5
+        bars.compiling("sha256d scan compile", 20.0)
+        now[0] += 10
+        stage = bars.progress.tasks[-1]
+        assert _fraction(stage) == pytest.approx(0.5) and _time_left(stage) == "~10 s left"
+        assert _time_left(run) == "  55 s left + compile"               # the compile is not in the plan
+        now[0] += 15                                                    # past the estimate: no full bar
+        assert _fraction(stage) is None and _time_left(stage) == "  25 s so far"
+        bars.stage("sha256d scan trial 1/3", 2.0)
+        now[0] += 4
+        assert _time_left(run) == "  51 s left"
+        bars.compiling("gemm fp32 compile", None)                      # never compiled here: no estimate
+        now[0] += 3
+        stage = bars.progress.tasks[-1]
+        assert _fraction(stage) is None and _time_left(stage) == "   3 s so far"
+
+
+def test_without_a_terminal_a_compile_is_a_line_with_the_last_ones_length(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rich.console import Console
+
+    from benchhash.report import progress
+    said: list[str] = []
+    monkeypatch.setattr(progress.log, "info", lambda msg, *a: said.append(msg % a))
+    with progress.RunProgress(Console(), 10.0, bars=False) as lines:
+        lines.compiling("sha256d scan compile", 31.0)
+        lines.compiling("gemm fp32 compile", None)
+    assert said == ["sha256d scan compile (the last one took 31.0 s)", "gemm fp32 compile"]

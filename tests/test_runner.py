@@ -5,6 +5,7 @@ has never seen plugs in without changes."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from benchhash.meters import NullMeter
 from benchhash.meters.replay import ReplayMeter
 from benchhash.results.build import build
 from benchhash.results.model import Config, Device, Environment, Result
-from benchhash.runner import Clock, Listener, Runner, RunRecord
+from benchhash.runner import Clock, CompileTimes, Listener, Runner, RunRecord
 from benchhash.workloads.base import Phase, Window, Workload
 
 CPU = Device(kind="cpu")
@@ -347,3 +348,51 @@ def test_proc_stat_is_read_as_the_kernel_writes_it() -> None:
     s = shares(t, later)
     assert s is not None and (s.own, s.others) == pytest.approx((0.25, 0.5))
     assert shares(t, t) is None and shares(None, t) is None
+
+
+class RememberedCompiles(CompileTimes):
+    def __init__(self, known: dict[str, float]) -> None:
+        self.known = dict(known)
+
+    def last(self, key: str) -> float | None:
+        return self.known.get(key)
+
+    def record(self, key: str, seconds: float) -> None:
+        self.known[key] = seconds
+
+
+def test_a_compile_is_announced_with_the_last_ones_length_and_its_own_is_kept() -> None:
+    class Compiles(Recorder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.compiles: list[tuple[str, float | None]] = []
+
+        def compiling(self, label: str, last_s: float | None) -> None:
+            self.compiles.append((label, last_s))
+
+    clock = FakeClock()
+    times = RememberedCompiles({"cpu: toy e": 9.0})
+    rec = Compiles()
+    phases = [Failing("none", "e", compile_s=7.5, clock=clock), Failing("none", "f", compile_s=2.0, clock=clock),
+              Failing("none", "g", clock=clock)]
+    Runner(NullMeter(), Config(duration_s=1, trials=1, warmup_s=0), rec, clock,
+           compile_times=times).run([Toy(CPU, phases)])
+    assert rec.compiles == [("toy e compile", 9.0), ("toy f compile", None), ("toy g compile", None)]
+    assert not any("compile" in s for s in rec.stages)                   # said once, as a compile
+    assert times.known == {"cpu: toy e": 7.5, "cpu: toy f": 2.0}         # 'g' had nothing to compile
+
+
+def test_compile_times_are_kept_in_the_cache_and_a_bad_file_costs_only_the_estimate(tmp_path: Path) -> None:
+    from benchhash.session import CachedCompileTimes
+    times = CachedCompileTimes(tmp_path / "compile-seconds.json")
+    assert times.last("cpu: toy e") is None
+    times.record("cpu: toy e", 7.51234)
+    times.record("cpu: toy f", 2.0)
+    assert CachedCompileTimes(tmp_path / "compile-seconds.json").last("cpu: toy e") == 7.512
+    (tmp_path / "compile-seconds.json").write_text("{not json")
+    assert times.last("cpu: toy e") is None
+    times.record("cpu: toy e", 1.0)                                    # starts over
+    assert times.last("cpu: toy e") == 1.0
+    blocked = CachedCompileTimes(tmp_path / "compile-seconds.json" / "x")   # a file where a folder goes
+    blocked.record("k", 1.0)
+    assert blocked.last("k") is None

@@ -92,13 +92,29 @@ class Listener:
         """The run's expected length, once the workloads are known."""
 
     def stage(self, label: str, seconds: float) -> None:
-        """A stage begins (compile: length unknown, 0; idle, warm-up, trial: its length)."""
+        """A stage begins (idle, warm-up, trial, power limit) and how long it is planned to take."""
+
+    def compiling(self, label: str, last_s: float | None) -> None:
+        """A phase's compile begins: its length is not planned; ``last_s`` is how long the
+        last compile of this phase took (None: not known)."""
+        self.stage(label, 0.0)
 
     def finished(self, result: WorkloadResult) -> None:
         """A phase ended; its result is built."""
 
     def failed(self, failure: Failure) -> None:
         """A workload or phase failed; the run goes on with the next one."""
+
+
+class CompileTimes:
+    """How long each phase's compile took the last time, for the next one's progress; this one
+    remembers nothing (a run keeps them in benchhash's cache: session.CachedCompileTimes)."""
+
+    def last(self, key: str) -> float | None:
+        return None
+
+    def record(self, key: str, seconds: float) -> None:
+        """A compile was just timed."""
 
 
 def _rel_change(a: float | None, b: float | None) -> float | None:
@@ -116,9 +132,11 @@ def _settled(a: WarmupWindow, b: WarmupWindow) -> bool:
 class Runner:
     def __init__(self, meter: EnergyMeter, config: Config, listener: Listener | None = None,
                  clock: Clock | None = None, record: RunRecord | None = None,
-                 sync: Sync | None = None, caps: Caps | None = None, probe: Probe | None = None) -> None:
+                 sync: Sync | None = None, caps: Caps | None = None, probe: Probe | None = None,
+                 compile_times: CompileTimes | None = None) -> None:
         self.meter = meter
         self.probe = probe or Probe()
+        self.compile_times = compile_times or CompileTimes()
         self.caps = caps or Caps()
         self.config = config
         self.listener = listener or Listener()
@@ -172,12 +190,14 @@ class Runner:
     def compile(self, workload: Workload, phase: Phase, run: PhaseRun) -> None:
         """The phase's compile/capture step, timed on its own, before any energy window."""
         run.stage = "compile"
-        self.listener.stage(f"{workload.name} {phase.name} compile", 0.0)
+        key = f"{run.device}: {workload.name} {phase.name}"
+        self.listener.compiling(f"{workload.name} {phase.name} compile", self.compile_times.last(key))
         t0 = self.clock.now()
         did = phase.compile()
         workload.synchronize()
         if did:
             run.compile_s = self.clock.now() - t0
+            self.compile_times.record(key, run.compile_s)
         run.params = phase.params()
 
     def measure(self, workload: Workload, phase: Phase, run: PhaseRun, position: Position) -> None:
@@ -242,7 +262,8 @@ class Runner:
                        load=Load(load_avg_1m_before=self.probe.load_average()))
         stopping: BaseException | None = None
         try:
-            run.params = phase.params()
+            if compiled:            # before its compile, asking may compile (sha256d's CPU kernel)
+                run.params = phase.params()
             run.stage = "fleet"
             self.sync.meet("boundary", run.label, position)
             if not compiled:

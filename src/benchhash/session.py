@@ -3,6 +3,7 @@ options, run them, build the result and write it, also when the run is cut short
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import socket
@@ -14,7 +15,7 @@ from typing import Any
 
 from benchhash import workloads as registry
 from benchhash.errors import BenchhashError, hold_signals
-from benchhash.fsutil import cache_dir, os_reason
+from benchhash.fsutil import cache_dir, os_reason, read_json, write_atomic
 from benchhash.hw import power
 from benchhash.hw.device import resolve
 from benchhash.hw.provenance import finish, snapshot
@@ -23,7 +24,7 @@ from benchhash.results import io, sign
 from benchhash.results.build import build, utc_now
 from benchhash.results.model import Config, Device, Failure, FleetRank, Result, WorkloadResult
 from benchhash.results.paths import claim, named_by_user, output_path
-from benchhash.runner import Listener, Runner, RunRecord, Sync
+from benchhash.runner import CompileTimes, Listener, Runner, RunRecord, Sync
 from benchhash.workloads.base import RunContext, Workload
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,9 @@ class Checkpoint(Listener):
     def stage(self, label: str, seconds: float) -> None:
         self.inner.stage(label, seconds)
 
+    def compiling(self, label: str, last_s: float | None) -> None:
+        self.inner.compiling(label, last_s)
+
     def failed(self, failure: Failure) -> None:
         self.inner.failed(failure)
 
@@ -138,6 +142,35 @@ class Checkpoint(Listener):
         except OSError as exc:
             self.broken = os_reason(exc)
             log.warning("cannot checkpoint to %s (%s); the result is written at the end", self.path, self.broken)
+
+
+class CachedCompileTimes(CompileTimes):
+    """The last compile's seconds per device and phase, in benchhash's cache: what the progress
+    shows while the next one compiles. A file that cannot be read or written costs only that."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or cache_dir() / "compile-seconds.json"
+
+    def _all(self) -> dict[str, Any]:
+        try:
+            data = read_json(self.path, "compile times")
+        except BenchhashError as exc:
+            log.debug("%s", exc)
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def last(self, key: str) -> float | None:
+        value = self._all().get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1e6:
+            return float(value)
+        return None
+
+    def record(self, key: str, seconds: float) -> None:
+        data = {**self._all(), key: round(seconds, 3)}
+        try:
+            write_atomic(self.path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+        except OSError as exc:
+            log.debug("cannot keep the compile time in %s: %s", self.path, os_reason(exc))
 
 
 def fallback_path(path: Path) -> Path:
@@ -224,7 +257,7 @@ def _measure(req: Request, plan: Plan, caps: power.Caps, listener: Listener | No
             phases = sum(w.expected_phases() for w in loads) * len(caps.levels)
             listener.plan(plan_seconds(cfg, phases) + phases * caps.settle_s(levels[0] if levels else None))
         record = Runner(meter, cfg, Checkpoint(listener, path, partial), record=so_far, sync=plan.sync,
-                        caps=caps).run(loads)
+                        caps=caps, compile_times=CachedCompileTimes()).run(loads)
     except BaseException:
         meter.close()
         raise

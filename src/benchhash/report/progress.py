@@ -1,6 +1,11 @@
 """What a person sees while `benchhash run` works: on a terminal two rich bars on stderr (the whole
 run and the current stage) that fill with time, their ETAs drawn by rich's own refresh (no
-thread of ours); otherwise one line per stage. Failures are said as they happen."""
+thread of ours); otherwise one line per stage. Failures are said as they happen.
+
+A compile is not in the run's plan: while one runs the run's bar waits (its time left is what is
+left after the compile), and the compile's own bar fills over the last compile's length of that
+phase when it is known ("~N s left"), or pulses beside the seconds so far when it is not or
+when the compile outlasts it: never a percentage nobody knows."""
 
 from __future__ import annotations
 
@@ -17,14 +22,27 @@ from benchhash.results.model import Failure, WorkloadResult
 from benchhash.runner import Listener
 
 log = logging.getLogger("benchhash.progress")
+#: the bars' width: the longest stage name, a bar and "12 s left + compile" fit in 80 columns
+BAR = 30
+
+
+def _spent(task: Task) -> float:
+    """Seconds the task has run, less the time it waited (the run's, while a compile runs)."""
+    waited = float(task.fields.get("waited_s") or 0.0)
+    since = task.fields.get("waiting_since")
+    if since is not None:
+        waited += task.get_time() - float(since)
+    return max(0.0, (task.elapsed or 0.0) - waited)
 
 
 def _fraction(task: Task) -> float | None:
-    """How far through its expected length a task is, by the clock (None: length unknown)."""
+    """How far through its expected length a task is, by the clock (None: length unknown, or
+    an estimate it has outlasted)."""
     length = float(task.fields.get("length") or 0.0)
     if length <= 0:
         return None
-    return min(1.0, (task.elapsed or 0.0) / length)
+    done = _spent(task) / length
+    return None if done >= 1 and task.fields.get("estimate") else min(1.0, done)
 
 
 class TimedBar(ProgressColumn):
@@ -33,17 +51,23 @@ class TimedBar(ProgressColumn):
     def render(self, task: Task) -> ProgressBar:
         done = _fraction(task)
         if done is None:
-            return ProgressBar(total=None, width=36, pulse=True, animation_time=task.get_time())
-        return ProgressBar(total=1.0, completed=done, width=36)
+            return ProgressBar(total=None, width=BAR, pulse=True, animation_time=task.get_time())
+        return ProgressBar(total=1.0, completed=done, width=BAR)
 
 
 class TimeLeft(ProgressColumn):
     def render(self, task: Task) -> Text:
-        length = float(task.fields.get("length") or 0.0)
-        if length <= 0:
-            return Text("", style="progress.remaining")
-        left = max(0.0, length - (task.elapsed or 0.0))
-        return Text(f"{left:4.0f} s left", style="progress.remaining")
+        return Text(_time_left(task), style="progress.remaining")
+
+
+def _time_left(task: Task) -> str:
+    spent = _spent(task)
+    if _fraction(task) is None:
+        return f"{spent:4.0f} s so far"
+    left = max(0.0, float(task.fields["length"]) - spent)
+    if task.fields.get("estimate"):
+        return f"~{left:.0f} s left"
+    return f"{left:4.0f} s left" + (" + compile" if task.fields.get("waiting_since") is not None else "")
 
 
 class RunProgress(Listener):
@@ -56,6 +80,8 @@ class RunProgress(Listener):
         self.total_s = total_s
         self._run: Any = None
         self._stage: Any = None
+        self._waited_s = 0.0
+        self._waiting_since: float | None = None
 
     def __enter__(self) -> RunProgress:
         if self.progress is not None:
@@ -76,9 +102,32 @@ class RunProgress(Listener):
         if self.progress is None:
             log.info("%s%s", label, f" ({seconds:g} s)" if seconds > 0 else "")
             return
+        self._wait(False)
+        self._new_stage(label, length=seconds)
+
+    def compiling(self, label: str, last_s: float | None) -> None:
+        last = "" if last_s is None else f" (the last one took {last_s:.1f} s)"
+        if self.progress is None:
+            log.info("%s%s", label, last)
+            return
+        self._wait(True)
+        self._new_stage(label, length=last_s or 0.0, estimate=True)
+
+    def _new_stage(self, label: str, **fields: Any) -> None:
+        assert self.progress is not None
         if self._stage is not None:
             self.progress.remove_task(self._stage)
-        self._stage = self.progress.add_task(escape(label), length=seconds)
+        self._stage = self.progress.add_task(escape(label), **fields)
+
+    def _wait(self, waiting: bool) -> None:
+        """The run's bar waits while a compile runs (compiles are not in its plan) and goes on after."""
+        if self.progress is None or self._run is None:
+            return
+        now = self.progress.get_time()
+        if self._waiting_since is not None:
+            self._waited_s += now - self._waiting_since
+        self._waiting_since = now if waiting else None
+        self.progress.update(self._run, waited_s=self._waited_s, waiting_since=self._waiting_since)
 
     def finished(self, result: WorkloadResult) -> None:
         pass

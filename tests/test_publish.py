@@ -163,8 +163,8 @@ def test_compare_a_kernel_change_is_compared_and_said() -> None:
     new.workloads[0].params["launch"] = {"kernel": "sha-ni", "lanes": 2}
     (row,) = compare(ref, new)
     assert row.mark == "better" and row.ratio == pytest.approx(1.9)
-    assert row.note == "launch not recorded vs {'kernel': 'sha-ni', 'lanes': 2}"
-    assert sentence(row).endswith("[launch not recorded vs {'kernel': 'sha-ni', 'lanes': 2}]")
+    assert row.note == "another launch: kernel not recorded -> sha-ni, lanes not recorded -> 2"
+    assert "; another launch: kernel not recorded -> sha-ni, lanes not recorded -> 2 (REF" in sentence(row)
     (same,) = compare(new, new)
     assert same.note is None
 
@@ -175,10 +175,65 @@ def test_compare_cli_exit_code(tmp_path: Path, cli: Cli) -> None:
     io.write(_with_rates(base), a)
     io.write(_with_rates([x * 0.8 for x in base]), b)
     slow = cli("compare", str(a), str(b))
-    assert slow.returncode == 1 and "worse" in slow.stdout and "regression" in slow.stderr
+    assert slow.returncode == 1 and "NEW is 20.0 % slower than REF, significant" in slow.stdout
+    assert "regression" in slow.stderr and "busy" not in slow.stderr + slow.stdout
     assert "fails verify" in slow.stderr        # made-up rates: compared, but said so
     same = cli("compare", str(a), str(a))
     assert same.returncode == 0 and "not significant" in same.stdout
+
+
+def test_compare_says_the_difference_in_words() -> None:
+    base = [100.0, 101.0, 99.5, 100.5, 99.0]
+    ref = _with_rates(base)
+    (faster,) = compare(ref, _with_rates([x * 1.041 for x in base]))
+    text = sentence(faster)
+    assert text.startswith("sha256d scan: NEW is 4.1 % faster than REF, significant (Welch p ")
+    assert ", Mann-Whitney p = " in text and text.endswith("(REF 100 H/s, NEW 104 H/s)")
+    (same,) = compare(ref, _with_rates([101.0, 99.0, 100.5, 99.5, 100.0]))
+    assert sentence(same).startswith("sha256d scan: NEW is as fast as REF, not significant (Welch p = 1")
+    assert "within the trials' noise" in sentence(same)
+    (two,) = compare(_with_rates([100.0]), _with_rates([90.0]))
+    assert sentence(two) == ("sha256d scan: NEW is 10.0 % slower than REF, not significant "
+                             "(no test: too few trials to test) (REF 100 H/s, NEW 90.0 H/s)")
+    other = _with_rates(base)
+    other.workloads[0].params["threads"] = 64
+    (row,) = compare(ref, other)
+    threads = ref.workloads[0].params["threads"]
+    assert row.reason == f"other parameters (threads {threads} -> 64)"
+    assert sentence(row).startswith(f"sha256d scan: not compared, other parameters (threads {threads} -> 64)")
+    assert not any("{" in sentence(r) for r in (faster, same, two, row))      # no Python dicts
+
+
+def _on_a_busy_machine(result: Any, others: float) -> Any:
+    from benchhash.results.model import Load
+    w = result.workloads[0]
+    result.workloads[0] = w.model_copy(update={"load": Load(cpus=2, others_cpu_share=others)})
+    return result
+
+
+def test_compare_says_when_a_side_ran_on_a_busy_machine(tmp_path: Path, cli: Cli) -> None:
+    base = [100.0, 101.0, 99.5, 100.5, 99.0]
+    ref = _with_rates(base)
+    slower = _on_a_busy_machine(_with_rates([x * 0.5 for x in base]), 0.48)
+    (row,) = compare(ref, slower)
+    assert row.mark == "worse" and row.busy == (
+        "NEW ran on a busy machine (other processes took 48 % of the CPUs' time during the trials)")
+    assert ("NEW is 50.0 % slower than REF, significant (Welch p < 0.001, Mann-Whitney p = 0.0079), but NEW "
+            "ran on a busy machine (other processes took 48 % of the CPUs' time during the trials): "
+            "the difference may be the load's") in sentence(row)
+    (both,) = compare(_on_a_busy_machine(_with_rates(base), 0.3), _on_a_busy_machine(_with_rates(base), 0.06))
+    assert both.mark == "not significant" and sentence(both).endswith(
+        "; REF and NEW ran on a busy machine (other processes took 30 % and 6 % of the CPUs' time during the "
+        "trials) (REF 100 H/s, NEW 100 H/s)")
+    (calm,) = compare(ref, _on_a_busy_machine(_with_rates(base), 0.01))      # under the 5 % threshold
+    assert calm.busy is None
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    io.write(ref, a)
+    io.write(slower, b)
+    proc = cli("compare", str(a), str(b))
+    assert proc.returncode == 1 and "the difference may be the load's" in proc.stdout
+    assert "sha256d scan measured on a busy machine: measure again on an idle one" in proc.stderr
+    assert '"busy": "NEW ran on a busy machine' in cli("compare", str(a), str(b), "--json").stdout
 
 
 def test_merge_of_files_measured_apart_adds_their_medians_and_says_so(tmp_path: Path, cli: Cli) -> None:

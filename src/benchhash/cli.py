@@ -479,7 +479,8 @@ def compare(
         help="fail (exit 1) on a significant slow-down above this many percent")] = 5.0,
     as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = False,
 ) -> None:
-    """NEW against REF per workload: ratio, significance, better / worse / not significant."""
+    """NEW against REF per workload, in words: how much faster or slower, whether that is
+    significant (Welch's t-test, Mann-Whitney U), and whether either side ran on a busy machine."""
     from benchhash.results import io
     from benchhash.results.compare import compare as run_compare
     from benchhash.results.compare import regressions, sentence
@@ -502,8 +503,11 @@ def compare(
             print(printable(sentence(r)))
     bad = regressions(rows, threshold)
     if bad:
-        log.warning("%d significant regression(s) beyond %g %%: %s", len(bad), threshold,
-                    ", ".join(r.workload for r in bad))
+        busy = [r.workload for r in bad if r.busy]
+        log.warning("%d significant regression(s) beyond %g %%: %s%s", len(bad), threshold,
+                    ", ".join(r.workload for r in bad),
+                    f" ({', '.join(busy)} measured on a busy machine: measure again on an idle one before "
+                    "believing it)" if busy else "")
         raise SystemExit(1)
 
 

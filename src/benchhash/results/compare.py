@@ -2,7 +2,8 @@
 real. Welch's t-test on the raw trial rates (as pyperf does; it works from 2 trials a side), with
 Mann-Whitney U beside it once both sides have 4 or more trials. Different methodology, device
 model, unit or parameters make a pair incomparable rather than better or worse; a different
-kernel or launch shape (``params.launch``) is said beside the verdict."""
+kernel or launch shape (``params.launch``) is said beside the verdict, and so is a side measured
+on a busy machine (its phase's ``load``): a difference found there may be the load's."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class Row:
     mark: str               # better | worse | not significant | incomparable | missing
     reason: str | None = None
     note: str | None = None  # comparable, but said: e.g. a different kernel or launch shape
+    busy: str | None = None  # which side ran on a machine others were using, and how much
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,15 +58,33 @@ def mann_whitney_p(a: list[float], b: list[float]) -> float | None:
 
 
 def incomparable(ref: Result, new: Result, r: WorkloadResult, n: WorkloadResult) -> str | None:
+    """Why the pair measured different things (REF -> NEW), or None."""
     if ref.methodology_version != new.methodology_version:
-        return f"methodology version {ref.methodology_version} vs {new.methodology_version}"
+        return f"another methodology (version {ref.methodology_version} -> {new.methodology_version})"
     if r.device != n.device:
-        return f"device {r.device!r} vs {n.device!r}"
+        return f"another device ({r.device} -> {n.device})"
     if r.unit != n.unit:
-        return f"unit {r.unit} vs {n.unit}"
+        return f"another unit of work ({r.unit} -> {n.unit})"
     if _identity(r.params) != _identity(n.params):
-        return f"parameters {_identity(r.params)} vs {_identity(n.params)}"
+        return f"other parameters ({changes(_identity(r.params), _identity(n.params))})"
     return None
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, str]:
+    """A parameter as 'key: words' pairs, nested keys joined by dots ({'launch': {'kernel': 'simd'}}
+    -> {'launch.kernel': 'simd'})."""
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in _flat(item, f"{prefix}{key}.").items()}
+    if isinstance(value, list | tuple):
+        return {prefix.rstrip("."): " x ".join(str(v) for v in value)}
+    return {prefix.rstrip("."): "none" if value is None else str(value)}
+
+
+def changes(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str:
+    """What differs between two parameter sets, in words: 'threads 2 -> 64, kernel simd -> sha-ni'."""
+    fa, fb = _flat(a or {}), _flat(b or {})
+    return ", ".join(f"{k} {fa.get(k, 'not recorded')} -> {fb.get(k, 'not recorded')}"
+                     for k in dict.fromkeys([*fa, *fb]) if fa.get(k) != fb.get(k))
 
 
 def _identity(params: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +95,19 @@ def _identity(params: dict[str, Any]) -> dict[str, Any]:
 
 def launch_note(r: WorkloadResult, n: WorkloadResult) -> str | None:
     a, b = r.params.get("launch"), n.params.get("launch")
-    return None if a == b else f"launch {a or 'not recorded'} vs {b or 'not recorded'}"
+    return None if a == b else f"another launch: {changes(a, b)}"
+
+
+def busy_note(r: WorkloadResult, n: WorkloadResult) -> str | None:
+    """Which side ran on a shared machine (its phase's load says so), in words; None: neither."""
+    sides = [(name, w.load.others_cpu_share) for name, w in (("REF", r), ("NEW", n))
+             if w.load is not None and w.load.shared and w.load.others_cpu_share is not None]
+    if not sides:
+        return None
+    names = " and ".join(name for name, _ in sides)
+    shares = " and ".join(f"{100 * share:.0f} %" for _, share in sides)
+    return (f"{names} ran on a busy machine (other processes took {shares} of the CPUs' time "
+            "during the trials)")
 
 
 def compare(ref: Result, new: Result) -> list[Row]:
@@ -105,7 +137,7 @@ def compare(ref: Result, new: Result) -> list[Row]:
             mark = "better" if ratio > 1 else "worse"
         else:
             mark = "not significant"
-        rows.append(Row(name, r.unit, rm, nm, ratio, p, mw, mark, why, launch_note(r, n)))
+        rows.append(Row(name, r.unit, rm, nm, ratio, p, mw, mark, why, launch_note(r, n), busy_note(r, n)))
     return rows
 
 
@@ -115,27 +147,42 @@ def regressions(rows: list[Row], threshold_pct: float) -> list[Row]:
             and (1 - r.ratio) * 100 > threshold_pct]
 
 
-def _p(p: float | None) -> str:
-    return "no test" if p is None else ("p < 0.001" if p < 0.001 else f"p = {p:.3g}")
+def _p(name: str, p: float | None) -> str | None:
+    return None if p is None else f"{name} p < 0.001" if p < 0.001 else f"{name} p = {p:.2g}"
 
 
-def sentence(r: Row) -> str:
-    """A row as a person reads it: both medians, the change, the p-value and the verdict."""
-    return _verdict(r) + (f" [{r.note}]" if r.note else "")
+def _tests(r: Row) -> str:
+    said = [t for t in (_p("Welch", r.p_value), _p("Mann-Whitney", r.mann_whitney_p)) if t]
+    return ", ".join(said) or "no test"
+
+
+def _change(r: Row) -> str:
+    """'NEW is 4.1 % faster than REF', from the ratio of the medians."""
+    if r.ratio is None:
+        return "no rate to compare"
+    if r.ratio == 1:
+        return "NEW is as fast as REF"
+    word = "faster" if r.ratio > 1 else "slower"
+    return f"NEW is {abs(100 * (r.ratio - 1)):.1f} % {word} than REF"
 
 
 def _verdict(r: Row) -> str:
+    """'significant (Welch p = 0.002)', with what may explain the change: a busy machine."""
+    if r.mark not in ("better", "worse"):
+        noise = r.reason or "within the trials' noise"
+        return f"not significant ({_tests(r)}: {noise})" + ("" if r.busy is None else f"; {r.busy}")
+    busy = "" if r.busy is None else f", but {r.busy}: the difference may be the load's"
+    return f"significant ({_tests(r)}){busy}"
+
+
+def sentence(r: Row) -> str:
+    """A row as a person reads it: the change in words, whether it is significant and by what
+    test, what could explain it (a busy machine, another launch), then both medians."""
     from benchhash.report.units import si
-    unit = f"{r.unit}/s"
     if r.mark == "missing":
         return f"{r.workload}: {r.reason}"
-    medians = f"{si(r.ref_median, unit)} -> {si(r.new_median, unit)}"
-    change = "" if r.ratio is None else f" ({100 * (r.ratio - 1):+.1f} %)"
+    medians = f"REF {si(r.ref_median, f'{r.unit}/s')}, NEW {si(r.new_median, f'{r.unit}/s')}"
     if r.mark == "incomparable":
-        return f"{r.workload}: {medians}{change}; incomparable: {r.reason}"
-    if r.mark in ("better", "worse"):
-        word = "faster" if r.mark == "better" else "slower"
-        return (f"{r.workload}: {medians}{change}, {_p(r.p_value)}: {r.mark}, "
-                f"{abs(100 * ((r.ratio or 1) - 1)):.1f} % {word} and significant")
-    why = r.reason or "the difference is within the trials' noise"
-    return f"{r.workload}: {medians}{change}, {_p(r.p_value)}: not significant ({why})"
+        return f"{r.workload}: not compared, {r.reason} ({medians})"
+    note = "" if r.note is None else f"; {r.note}"
+    return f"{r.workload}: {_change(r)}, {_verdict(r)}{note} ({medians})"

@@ -71,7 +71,7 @@ def live_market(base: str = DEFAULT_URL, timeout: float = TIMEOUT_S) -> Market:
         old = inputs[key]
         lo, hi = moved(key, old, value)
         new = replace(old, value=value, source=f"{base.rstrip('/')}{endpoint}", date=today,
-                      low=lo, high=hi, origin="live")
+                      low=lo, high=hi, origin="live", replaced=old.value)
         check(key, new, "--market live")
         inputs[key] = new
-    return Market(f"live ({base}) over {m.name}", inputs)
+    return replace(m, name=f"live ({base}) over {m.name}", inputs=inputs)

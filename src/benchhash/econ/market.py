@@ -24,17 +24,66 @@ from benchhash.data import data_json
 from benchhash.errors import InputError
 from benchhash.fsutil import read_json
 
-#: Inputs that must be fractions in [0, 1], those that must be at least 1, those that may be
-#: negative (but above -1), and whole numbers with the most they can be (the last bitcoin is
-#: mined near height 6.93 million; no horizon beyond a century).
-FRACTIONS = {"fee_share", "pool_fee", "uptime_mining", "gpu_utilisation", "gpu_utilisation_contract",
-             "colocation_power_passthrough", "gpu_price_decline_per_year", "token_price_decline_per_year",
-             "opex_ai_share_of_revenue", "opex_colocation_share_of_revenue", "btc_difficulty_correlation",
-             "colocation_escalator_per_year", "ai_load_factor"}
-AT_LEAST_ONE = {"pue_mining", "pue_ai", "host_overhead"}
-SIGNED = {"difficulty_growth_per_year"}
-WHOLE = {"block_height": 7_000_000, "horizon_years": 100, "asic_life_years": 100, "gpu_life_years": 100,
-         "colocation_lease_years": 100}
+
+@dataclass(frozen=True)
+class Allowed:
+    """Where an input may lie: low..high (low itself excluded where ``open_low``), whole numbers
+    only where ``whole``. A value outside is refused; a range moved with its value is clamped in."""
+
+    low: float = 0.0
+    high: float = math.inf
+    whole: bool = False
+    open_low: bool = False
+
+    def bounds(self) -> str:
+        """'[0, 1]', '(-1, inf)', '[1, 100]'."""
+        high = f"{self.high:,.10g}]" if self.high < math.inf else "inf)"
+        return f"{'(' if self.open_low else '['}{self.low:,.10g}, {high}"
+
+    def text(self) -> str:
+        return ("whole number in " if self.whole else "") + self.bounds()
+
+    def problem(self, v: float) -> str | None:
+        """Why ``v`` is not allowed, or None."""
+        if self.open_low and v <= self.low:
+            return f"must be above {self.low:g}"
+        if v < self.low:
+            return "must not be negative" if self.low == 0 else f"must be at least {self.low:g}"
+        if v > self.high:
+            return "is a fraction in [0, 1]" if (self.low, self.high) == (0, 1) else f"must be at most {self.high:,g}"
+        if self.whole and v != int(v):
+            return f"must be a whole number in {self.bounds()}"
+        return None
+
+    def clamp(self, v: float) -> float:
+        """The nearest allowed value (an open low end: 0.01 above it)."""
+        low = self.low + 0.01 if self.open_low else self.low
+        v = min(max(v, low), self.high)
+        return float(round(v)) if self.whole else v
+
+
+FRACTION = Allowed(0.0, 1.0)
+AT_LEAST_ONE = Allowed(1.0)
+YEARS = Allowed(1.0, 100.0, whole=True)        # no horizon beyond a century
+#: Every market input and what it may be: the one table `--set`, market files and `econ --inputs`
+#: read (units, sources, dates and sweep ranges come with the values, from the snapshots).
+ALLOWED: dict[str, Allowed] = {
+    "btc_usd": Allowed(), "difficulty": Allowed(), "fee_share": FRACTION,
+    "block_height": Allowed(0.0, 7_000_000.0, whole=True),   # the last bitcoin is mined near 6.93 M
+    "pool_fee": FRACTION, "uptime_mining": FRACTION, "pue_mining": AT_LEAST_ONE, "pue_ai": AT_LEAST_ONE,
+    "power_usd_per_mwh": Allowed(), "power_adder_usd_per_mwh": Allowed(), "gpu_utilisation": FRACTION,
+    "gpu_utilisation_contract": FRACTION, "host_overhead": AT_LEAST_ONE, "colocation_power_passthrough": FRACTION,
+    "capex_mining_usd_per_mw": Allowed(), "capex_ai_usd_per_it_mw": Allowed(), "discount_rate": Allowed(),
+    "gpu_price_decline_per_year": FRACTION, "token_price_decline_per_year": FRACTION,
+    "usd_per_m_tokens_8b": Allowed(), "usd_per_m_tokens_70b": Allowed(), "colocation_usd_per_it_mw_year": Allowed(),
+    "horizon_years": YEARS, "asic_life_years": YEARS, "gpu_life_years": YEARS, "colocation_lease_years": YEARS,
+    "difficulty_growth_per_year": Allowed(-1.0, open_low=True), "cpu_server_usd": Allowed(),
+    "colocation_escalator_per_year": FRACTION, "opex_mining_usd_per_mw_year": Allowed(),
+    "opex_ai_share_of_revenue": FRACTION, "opex_colocation_share_of_revenue": FRACTION,
+    "btc_difficulty_correlation": FRACTION, "asic_efficiency_factor": Allowed(), "ai_load_factor": FRACTION,
+    "gpu_usd_per_hour": Allowed(), "gpu_usd_per_hour_1y": Allowed(), "gpu_server_usd_per_gpu": Allowed(),
+    "asic_usd_per_th": Allowed(),
+}
 #: Inputs priced per device, filled from the device tables when a snapshot lacks them.
 DEVICE_PRICES = ("gpu_usd_per_hour", "gpu_usd_per_hour_1y", "gpu_server_usd_per_gpu", "asic_usd_per_th")
 USER = ("file", "set", "live")
@@ -49,6 +98,7 @@ class Input:
     low: float
     high: float
     origin: str = "snapshot"          # snapshot | table | file | set | live
+    replaced: float | None = None     # the value a file, --set or the live API replaced
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,38 +131,21 @@ def gpu_prices() -> dict[str, Any]:
     return data_json("gpu_prices.json")
 
 
+def allowed(key: str) -> Allowed:
+    """What ``key`` may be (an input the table does not know: not negative)."""
+    return ALLOWED.get(key, Allowed())
+
+
 def check(key: str, x: Input, where: str) -> None:
+    rule = allowed(key)
     for label, v in (("value", x.value), ("low", x.low), ("high", x.high)):
         if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
             raise InputError(f"{where}: {key}.{label} must be a finite number")
-        if key in SIGNED and v <= -1:
-            raise InputError(f"{where}: {key} must be above -1, got {v:g}")
-        if key not in SIGNED and v < 0:
-            raise InputError(f"{where}: {key} must not be negative, got {v:g}")
-        if key in FRACTIONS and v > 1:
-            raise InputError(f"{where}: {key} is a fraction in [0, 1], got {v:g}")
-        if key in AT_LEAST_ONE and v < 1:
-            raise InputError(f"{where}: {key} must be at least 1, got {v:g}")
-        if key in WHOLE and (v != int(v) or v > WHOLE[key]):
-            raise InputError(f"{where}: {key} must be a whole number up to {WHOLE[key]:,}, got {v:g}")
-    if key in WHOLE and key != "block_height" and x.value < 1:
-        raise InputError(f"{where}: {key} must be at least 1, got {x.value:g}")
+        why = rule.problem(v)
+        if why is not None:
+            raise InputError(f"{where}: {key} {why}, got {v:g}")
     if not x.low <= x.value <= x.high:
         raise InputError(f"{where}: {key} value {x.value:g} lies outside its range [{x.low:g}, {x.high:g}]")
-
-
-def _clamp(key: str, v: float) -> float:
-    if key in FRACTIONS:
-        v = min(max(v, 0.0), 1.0)
-    if key in AT_LEAST_ONE:
-        v = max(v, 1.0)
-    if key in SIGNED:
-        v = max(v, -0.99)
-    elif v < 0:
-        v = 0.0
-    if key in WHOLE:
-        v = float(min(round(v), WHOLE[key]))
-    return v
 
 
 def moved(key: str, old: Input, value: float) -> tuple[float, float]:
@@ -122,7 +155,7 @@ def moved(key: str, old: Input, value: float) -> tuple[float, float]:
         lo, hi = sorted((value * old.low / old.value, value * old.high / old.value))
     else:
         lo, hi = value + (old.low - old.value), value + (old.high - old.value)
-    lo, hi = _clamp(key, lo), _clamp(key, hi)
+    lo, hi = allowed(key).clamp(lo), allowed(key).clamp(hi)
     return min(lo, value), max(hi, value)
 
 
@@ -163,6 +196,7 @@ def _hint(key: str, known: set[str]) -> str:
 class Market:
     name: str
     inputs: dict[str, Input]
+    snapshot: str = ""                # the shipped snapshot under it (its name is its date)
 
     def __getitem__(self, key: str) -> float:
         return float(self.inputs[key].value)
@@ -171,7 +205,7 @@ class Market:
         return {k: float(v.value) for k, v in self.inputs.items()}
 
     def with_value(self, key: str, value: float) -> Market:
-        return Market(self.name, {**self.inputs, key: replace(self.inputs[key], value=value)})
+        return replace(self, inputs={**self.inputs, key: replace(self.inputs[key], value=value)})
 
 
 def _table_input(spec: dict[str, Any], unit: str, what: str) -> Input:
@@ -195,7 +229,7 @@ def with_device_prices(m: Market, asic: str | None = None) -> Market:
     old = inputs.get("asic_usd_per_th")
     if spec is not None and (old is None or old.origin == "table"):
         inputs["asic_usd_per_th"] = _table_input(spec, "USD per TH/s", f"asics.json, {name}")
-    return Market(m.name, inputs)
+    return replace(m, inputs=inputs)
 
 
 def load(spec: str | None = None) -> Market:
@@ -204,7 +238,7 @@ def load(spec: str | None = None) -> Market:
     name = spec or default_snapshot()
     if name in snapshots():
         raw = data_json(f"market/{name}.json")
-        return with_device_prices(Market(name, _parse_inputs(raw, f"market {name}", None)))
+        return with_device_prices(Market(name, _parse_inputs(raw, f"market {name}", None), name))
     path = Path(name)
     if not path.suffix == ".json" and not path.exists():
         raise InputError(f"unknown market {name!r}: give a snapshot ({', '.join(snapshots())}) or a .json file")
@@ -218,8 +252,9 @@ def load(spec: str | None = None) -> Market:
     for k, x in theirs.items():
         unit = x.unit or (base.inputs[k].unit if k in base.inputs else "")
         merged[k] = replace(x, source=x.source or f"user market file {path}",
-                            date=x.date or date.today().isoformat(), unit=unit)
-    return Market(f"{base.name} + {path.name}", merged)
+                            date=x.date or date.today().isoformat(), unit=unit,
+                            replaced=base.inputs[k].value if k in base.inputs else None)
+    return Market(f"{base.name} + {path.name}", merged, base.snapshot)
 
 
 def apply_sets(market: Market, sets: list[str]) -> Market:
@@ -241,7 +276,8 @@ def apply_sets(market: Market, sets: list[str]) -> Market:
         old = inputs[key]
         check(key, replace(old, value=value, low=value, high=value), "--set")
         lo, hi = moved(key, old, value)
-        new = Input(value, old.unit, "user override (--set)", date.today().isoformat(), lo, hi, origin="set")
+        new = Input(value, old.unit, "user override (--set)", date.today().isoformat(), lo, hi, origin="set",
+                    replaced=old.replaced if old.origin == "set" else old.value)
         check(key, new, "--set")
         inputs[key] = new
-    return Market(market.name + (" + --set" if sets else ""), inputs)
+    return replace(market, name=market.name + (" + --set" if sets else ""), inputs=inputs)

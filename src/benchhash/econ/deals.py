@@ -26,9 +26,9 @@ def beside_model(rows: list[dict[str, Any]]) -> dict[str, Any]:
     for d in ds:
         by.setdefault(d["structure"], []).append(d["usd_per_it_mw_year"])
     model = [{"use": r["use"], "label": r["label"],
-              "revenue_usd_per_it_mw_year": r["revenue_usd_per_year"] / r["it_mw"] if r["it_mw"] else None}
+              "revenue_usd_per_it_mw_year": r["revenue_now_usd_per_year"] / r["it_mw"] if r["it_mw"] else None}
              for r in rows if r["use"] in ("ai_rental", "ai_rental_contract", "colocation", "ai_tokens")]
     return {"deals": ds, "median_usd_per_it_mw_year": {k: statistics.median(v) for k, v in by.items()},
             "model": model,
             "note": "deal values are base terms (renewal options not counted) over their years and IT MW; "
-                    "the model's rows are first-year revenue per IT MW"}
+                    "the model's rows are revenue per IT MW a year at today's conditions (the table's basis)"}

@@ -81,6 +81,8 @@ class Use:
     switched_off_year: float | None = None
     revenue_now_usd_per_year: float = 0.0     # at today's conditions, whether or not it would run
     margin_now_usd_per_year: float = 0.0      # the same, after power and non-power opex (may be < 0)
+    power_now_usd_per_year: float = 0.0       # today's power and non-power opex, running all year
+    opex_now_usd_per_year: float = 0.0
     cash_flows: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -132,13 +134,14 @@ def _row(use: str, label: str, it_mw: float, p: cashflow.Projection, basis: dict
     first = out.first_year
     lifetime = sum(y.revenue_usd for y in out.years)
     capex = p.capex_usd
+    opex_now = p.revenue_usd_per_year * p.opex_share_of_revenue + p.opex_fixed_usd_per_year
     return Use(use, label, 1.0, it_mw, first.revenue_usd, first.power_usd, first.margin_usd, capex,
                first.revenue_usd / capex if capex > 0 else None, out.payback_years, out.npv_usd, basis,
                opex_usd_per_year=first.opex_usd, horizon_years=p.years, payback=out.payback_text(p.years),
                lifetime_revenue_per_capex_usd=lifetime / capex if capex > 0 else None,
                switched_off_year=out.switched_off_year, revenue_now_usd_per_year=p.revenue_usd_per_year,
-               margin_now_usd_per_year=p.revenue_usd_per_year * (1 - p.opex_share_of_revenue)
-               - p.power_usd_per_year - p.opex_fixed_usd_per_year,
+               margin_now_usd_per_year=p.revenue_usd_per_year - p.power_usd_per_year - opex_now,
+               power_now_usd_per_year=p.power_usd_per_year, opex_now_usd_per_year=opex_now,
                cash_flows=[y.to_json() for y in out.years])
 
 

@@ -1,8 +1,13 @@
-"""The table `benchhash run` ends with (and `report` will reuse): one row per workload phase."""
+"""The table `benchhash run` ends with (and `report` will reuse): one row per workload phase; and
+grids and lines that read at any width, as a table, one block per row, or Markdown (econ's text)."""
 
 from __future__ import annotations
 
-from rich.console import Group
+import re
+import textwrap
+from dataclasses import dataclass
+
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
@@ -64,3 +69,156 @@ def run_table(result: Result) -> Group:
     if result.config.quick:
         lines.append(Text("a --quick smoke run: short trials, its figures are indicative only"))
     return Group(table, *lines)
+
+
+# --- tables and lines for any width (econ's text, Markdown) ------------------------------------
+#: The narrowest the first column of a table may be wrapped to (between words only).
+FIRST_MIN = 12
+
+
+@dataclass
+class Grid:
+    """A table as a person reads it: a title, headers and rows of text cells, the first column
+    naming the row. Shown as a table where every cell fits whole (the first column may wrap
+    between words), else as one block per row of 'header: value' pairs: no word is ever split."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    text_columns: int = 1             # the leading columns that hold words (left-justified)
+
+
+@dataclass
+class Line:
+    """A line of prose: kind 'text', 'heading', 'note' or 'warning'; indent in steps of two spaces."""
+
+    text: str
+    kind: str = "text"
+    indent: int = 0
+
+
+@dataclass
+class Items:
+    """A lead and its items, packed onto lines of the console's width with no item split
+    ('lead: a; b; c', continued one step further in)."""
+
+    lead: str
+    items: list[str]
+    indent: int = 1
+
+
+Block = Grid | Line | Items
+
+
+def _widths(g: Grid, width: int) -> list[int] | None:
+    """Each column's width for a table that fits ``width`` without splitting a word (headers and
+    the first column may wrap between words); None if there is none."""
+    cols = [[r[i] for r in g.rows] for i in range(len(g.headers))]
+    words = [max(len(w) for w in h.split()) for h in g.headers]
+    natural = [max([len(g.headers[0])] + [len(c) for c in cols[0]])]
+    natural += [max([words[i]] + [len(c) for c in col]) for i, col in enumerate(cols) if i]
+    room = width - (3 * len(cols) + 1) - sum(natural[1:])
+    if room >= natural[0]:
+        return _widen(natural, g.headers, room - natural[0])
+    least = max([min(FIRST_MIN, natural[0]), words[0]] + [len(w) for c in cols[0] for w in c.split()])
+    return [room, *natural[1:]] if room >= least else None
+
+
+def _widen(widths: list[int], headers: list[str], spare: int) -> list[int]:
+    """Spare columns given to headers that would wrap, those needing least first, so fewest do."""
+    out = list(widths)
+    for i in sorted(range(len(headers)), key=lambda i: len(headers[i]) - out[i]):
+        grow = min(spare, max(0, len(headers[i]) - out[i]))
+        out[i] += grow
+        spare -= grow
+    return out
+
+
+def _table(g: Grid, widths: list[int]) -> Table:
+    table = Table()
+    for i, (h, w) in enumerate(zip(g.headers, widths, strict=True)):
+        table.add_column(textwrap.fill(h, w), width=w, no_wrap=True,
+                         justify="left" if i < g.text_columns else "right")
+    for r in g.rows:
+        table.add_row(textwrap.fill(r[0], widths[0], break_long_words=False), *r[1:])
+    return table
+
+
+def pack(items: list[str], width: int, first: str, more: str, sep: str) -> list[str]:
+    """Items on lines of at most ``width`` (the first line starting with ``first``, the others with
+    ``more``), ``sep`` between them, none split (one longer than a line stands alone)."""
+    lines: list[str] = []
+    for item in items:
+        if lines and len(lines[-1]) + len(sep) + len(item) <= width:
+            lines[-1] += sep + item
+        else:
+            lines.append((more if lines else first) + item)
+    return lines
+
+
+def vertical(g: Grid, width: int) -> list[str]:
+    """One block per row: its name, then 'header: value' pairs packed to the width."""
+    out = []
+    for r in g.rows:
+        out.append(r[0])
+        out += pack([f"{h}: {v}" for h, v in zip(g.headers[1:], r[1:], strict=True)], width, "  ", "  ", "  ")
+    return out
+
+
+_STYLES = {"heading": "bold", "note": "yellow", "warning": "bold yellow"}
+
+
+def _prose(line: Line) -> str:
+    head = f"{line.kind}: " if line.kind in ("note", "warning") else ""
+    return "  " * line.indent + head + line.text
+
+
+def show(blocks: list[Block], console: Console) -> None:
+    """Lines and grids on a console of any width: tables where they fit, blocks where they do not."""
+    for b in blocks:
+        if isinstance(b, Line):
+            _say(console, "  " * b.indent + _prose(Line(b.text, b.kind)), _STYLES.get(b.kind, ""))
+            continue
+        if isinstance(b, Items):
+            lead = [f"{b.lead}: {b.items[0]}" if b.items else b.lead, *b.items[1:]]
+            for text in pack(lead, console.width, "  " * b.indent, "  " * (b.indent + 1), "; "):
+                _say(console, text)
+            continue
+        _say(console, b.title, "bold")
+        widths = _widths(b, console.width)
+        if widths is not None:
+            console.print(_table(b, widths))
+        else:
+            for text in vertical(b, console.width):
+                _say(console, text, "" if text.startswith(" ") else "bold")
+
+
+def _say(console: Console, text: str, style: str = "") -> None:
+    """A line wrapped between words to the console's width, continued one step further in."""
+    indent = " " * (len(text) - len(text.lstrip()))
+    console.print(Text(textwrap.fill(text, console.width, subsequent_indent=indent + "  ", break_long_words=False,
+                                     break_on_hyphens=False), style=style))
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(blocks: list[Block]) -> str:
+    """The same as Markdown: tables as pipe tables, indented lines as list items."""
+    out: list[str] = []
+    for b in blocks:
+        if isinstance(b, Grid):
+            out += ["", f"**{_md_cell(b.title)}**", "", "| " + " | ".join(map(_md_cell, b.headers)) + " |",
+                    "|" + "".join("---|" if i < b.text_columns else "--:|" for i in range(len(b.headers)))]
+            out += ["| " + " | ".join(map(_md_cell, r)) + " |" for r in b.rows]
+            out.append("")
+        elif isinstance(b, Items):
+            out.append("  " * (b.indent - 1) + f"- {b.lead}: " + "; ".join(b.items))
+        elif b.kind == "heading":
+            out += ["", f"### {b.text}", ""]
+        elif b.indent:
+            out.append("  " * (b.indent - 1) + "- " + _prose(Line(b.text, b.kind)))
+        else:
+            out += ["", f"> **{b.kind}**: {b.text}" if b.kind in ("note", "warning") else b.text, ""]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out).strip("\n")) + "\n"

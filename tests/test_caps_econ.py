@@ -143,6 +143,18 @@ def test_a_sweep_file_verifies_and_econ_names_the_best_cap(sweep_file: Path, cli
     assert "power caps" in text and "250 W" in text
 
 
+def test_the_yearly_row_and_its_cap_read_the_same_margin(sweep_file: Path) -> None:
+    """The mining row of the table and the sweep's highest cap are one measurement on one basis
+    (today's conditions): the same margin, a loss shown as a loss in both."""
+    from benchhash.econ.report import EconRequest, econ_json
+    from benchhash.econ.text import m3
+    data = econ_json(EconRequest(results=(str(sweep_file),), draws=1))
+    (mining,) = [u for u in data["uses"] if u["use"] == "device_mining"]
+    top = data["power_caps"][0]["curves"][0]["points"][0]
+    assert mining["margin_now_usd_per_year"] == pytest.approx(top["margin_usd_per_year"])
+    assert m3(mining["margin_now_usd_per_year"]) == m3(top["margin_usd_per_year"])
+
+
 def test_report_draws_the_sweep(sweep_file: Path, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "r.html"
     r = cli("report", str(sweep_file), "--format", "html", "--out", str(out))

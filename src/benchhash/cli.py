@@ -371,15 +371,19 @@ def econ(
     results: Annotated[list[str] | None, typer.Argument(help="result files (default: reference GPU figures)")] = None,
     market: Annotated[str | None, typer.Option(
         help="snapshot name, market .json (merged over the default), or live[:URL] (mempool.space API)")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="override one input: key=value (repeatable)")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="override one input: key=value (repeatable); the keys, units and ranges: econ --inputs")] = None,
+    inputs: Annotated[bool, typer.Option(
+        "--inputs", help="list every input --set takes (value, unit, allowed range, source, date) and stop")] = False,
     asic: Annotated[str, typer.Option(help="reference ASIC for mining rows")] = "S21",
     claim: Annotated[bool, typer.Option("--claim", help="test 'AI MW earns what mining MW earns'")] = False,
     ai_mw: Annotated[float, typer.Option(help="facility MW of AI in the claim")] = 10.0,
     mining_mw: Annotated[float, typer.Option(help="facility MW of mining in the claim")] = 100.0,
     draws: Annotated[int, typer.Option(help="Monte Carlo draws for --claim")] = 10_000,
     seed: Annotated[int, typer.Option(help="Monte Carlo seed")] = 0,
-    as_json: Annotated[bool, typer.Option(
-        "--json", help="inputs (value, unit, source, date) and outputs as JSON")] = False,
+    fmt: Annotated[str, typer.Option(
+        "--format", help="table (fits the terminal) | md | csv | json (every input and output)")] = "table",
+    as_json: Annotated[bool, typer.Option("--json", help="the same as --format json")] = False,
     deals: Annotated[bool, typer.Option(
         "--deals", help="miners' public AI deals beside the model's rows")] = False,
     hourly: Annotated[bool, typer.Option(
@@ -405,10 +409,21 @@ def econ(
 ) -> None:
     """Revenue, cost, margin, capex, payback and NPV per facility MW for each use of the power;
     --claim tests 'AI MW earns what mining MW earns' in both readings (GPU cloud, lease);
-    --hourly dispatches each use over a real hourly price series (curtailment, PPA credits, mullet site)."""
-    from benchhash.econ.report import EconRequest, econ_data, print_econ
+    --hourly dispatches each use over a real hourly price series (curtailment, PPA credits, mullet site).
+    The inputs the figures turn on are printed above them; every input --set takes, with its unit,
+    allowed range, source and date: benchhash econ --inputs."""
+    from benchhash.econ import text
+    from benchhash.econ.report import EconRequest, econ_data, inputs_json
     from benchhash.econ.site import HourlyRequest
 
+    if as_json and fmt not in ("table", "json"):
+        raise InputError(f"--json is --format json: give one of them, not --json with --format {fmt}")
+    fmt = "json" if as_json else fmt
+    if fmt not in text.FORMATS:
+        raise InputError(f"--format must be one of {', '.join(text.FORMATS)}, got {fmt!r}")
+    if inputs:
+        text.emit(inputs_json(EconRequest(market=market, sets=tuple(set_ or ()), asic=asic)), fmt, out, inputs=True)
+        return
     hour_req = None
     if plot:
         from benchhash.econ.plots import check_path
@@ -425,10 +440,7 @@ def econ(
         from benchhash.econ.plots import write_hourly_charts
         write_hourly_charts(data["hourly"], series.usd_per_mwh.tolist(), plot)
         progress.info("hourly charts written to %s", plot)
-    if as_json:
-        print(json.dumps(data, indent=1))
-    else:
-        print_econ(data, out)
+    text.emit(data, fmt, out)
 
 
 def _load_all(files: list[str]) -> list[tuple[str, Any]]:

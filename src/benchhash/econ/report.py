@@ -1,15 +1,12 @@
-"""`benchhash econ`: assemble every input used and every output into one JSON-ready dict, and
-print it as tables."""
+"""`benchhash econ`: assemble every input used and every output into one JSON-ready dict (its
+text, Markdown and CSV: econ.text)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from datetime import date
 from typing import Any
-
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from benchhash.econ import caps, uses
 from benchhash.econ import claim as claims
@@ -19,7 +16,6 @@ from benchhash.econ.measured import load
 from benchhash.econ.prices import PriceSeries
 from benchhash.econ.site import HourlyRequest
 from benchhash.errors import InputError
-from benchhash.report.units import musd
 
 FACILITY_NOTE = ("per facility MW-year: facility MW is what the site draws; IT MW = facility MW / "
                  "PUE reaches the machines")
@@ -48,6 +44,7 @@ class EconRequest:
     seed: int = 0
     deals: bool = False
     hourly: HourlyRequest | None = None      # dispatch over an hourly price series
+    today: date | None = None                # the snapshot's age is counted to this day (default: today)
 
 
 def _checked(req: EconRequest) -> None:
@@ -121,6 +118,20 @@ def econ_json(req: EconRequest) -> dict[str, Any]:
     return econ_data(req)[0]
 
 
+def inputs_json(req: EconRequest) -> dict[str, Any]:
+    """The market asked for (its snapshot, --market, --set, --asic), without the rest."""
+    _checked(req)
+    return market_json(_market(req, _asic(req.asic)["name"]), req.today)
+
+
+def market_json(m: markets.Market, today: date | None) -> dict[str, Any]:
+    """The market's name, its snapshot and age (on ``today``, default the real date), the warning
+    when it is stale, and every input."""
+    snap = snapshot(m, today or date.today())
+    return {"market": m.name, "snapshot": snap, "warnings": stale(m, snap),
+            "inputs": {k: x.to_json() for k, x in m.inputs.items()}}
+
+
 def econ_data(req: EconRequest) -> tuple[dict[str, Any], PriceSeries | None]:
     """Every input and output as JSON, and the hourly price series it used (for charts)."""
     _checked(req)
@@ -142,10 +153,9 @@ def econ_data(req: EconRequest) -> tuple[dict[str, Any], PriceSeries | None]:
         rows += _device_rows(m, meas, notes)
     rows.append(uses.colocation(m))
     out: dict[str, Any] = {
-        "market": m.name,
+        **market_json(m, req.today),
         "note": FACILITY_NOTE,
         "notes": notes,
-        "inputs": {k: x.to_json() for k, x in m.inputs.items()},
         "asic": spec,
         "measured": [asdict(x) for x in measured],
         "derived": uses.derived(m),
@@ -166,6 +176,28 @@ def econ_data(req: EconRequest) -> tuple[dict[str, Any], PriceSeries | None]:
     return out, series
 
 
+STALE_DAYS = 30
+
+
+def snapshot(m: markets.Market, today: date) -> dict[str, Any]:
+    """The shipped snapshot under the market, and its age in days on ``today``."""
+    return {"name": m.snapshot, "today": today.isoformat(),
+            "age_days": (today - date.fromisoformat(m.snapshot)).days}
+
+
+def stale(m: markets.Market, snap: dict[str, Any]) -> list[str]:
+    """A warning, saying how to bring it up to date, when the snapshot is older than STALE_DAYS."""
+    age = snap["age_days"]
+    if age <= STALE_DAYS:
+        return []
+    live = any(x.origin == "live" for x in m.inputs.values())
+    how = ("the live API gave the Bitcoin figures; give the others (power, GPU and lease prices) with "
+           if live else "bring the BTC price, difficulty, block height and fee share up to date with "
+           "--market live (mempool.space), and the others with ")
+    return [f"the market snapshot {snap['name']} is {age} days old (more than {STALE_DAYS}): {how}--set key=value "
+            "or --market FILE (every input, with its own date: benchhash econ --inputs)"]
+
+
 def _npv_judgement(rows: list[uses.Use], use: str, ai_mw: float, mining_npv: float) -> dict[str, Any]:
     row = next((r for r in rows if r.use == use), None)
     if row is None:
@@ -173,6 +205,23 @@ def _npv_judgement(rows: list[uses.Use], use: str, ai_mw: float, mining_npv: flo
     out = claims.judge(row.npv_usd * ai_mw, mining_npv)
     out.update(ai_revenue_per_capex=row.lifetime_revenue_per_capex_usd, horizon_years=row.horizon_years)
     return out
+
+
+def _row_label(rows: list[uses.Use], use: str) -> str | None:
+    return next((r.label for r in rows if r.use == use), None)
+
+
+def _unreconciled(rows: list[uses.Use], revenue: dict[str, Any], s: claims.Setup, host_overhead: float) -> list[str]:
+    """A note when the claim's GPU-cloud revenue per MW is not its table row's (the two take a
+    GPU's all-in watts from different figures), so that the difference is said, not found."""
+    row = next((r for r in rows if r.use == "ai_rental"), None)
+    per_mw = revenue["ai_usd"] / s.ai_mw
+    if row is None or math.isclose(per_mw, row.revenue_now_usd_per_year, rel_tol=1e-3):
+        return []
+    return [f"the claim's GPU-cloud revenue per MW ({per_mw / 1e6:.3f} M$) is not its table row's "
+            f"({row.revenue_now_usd_per_year / 1e6:.3f} M$, {row.label}): the claim takes {s.gpu_w:.0f} W x host "
+            f"overhead {host_overhead:g} = {s.gpu_w * host_overhead:.0f} W per GPU all-in, the row "
+            f"{row.basis['watts_per_gpu_all_in']:.0f} W ({row.basis['watts_basis']})"]
 
 
 def claim_json(m: markets.Market, spec: dict[str, Any], req: EconRequest, measured: list[uses.Measured],
@@ -204,6 +253,9 @@ def claim_json(m: markets.Market, spec: dict[str, Any], req: EconRequest, measur
             "monte_carlo": claims.monte_carlo(m_claim, setup, req.draws, req.seed, name),
         }
     gc = readings["gpu_cloud"]
+    labels = {"mining": asic_row.label, "gpu_cloud": _row_label(rows, "ai_rental"),
+              "colocation_lease": _row_label(rows, "colocation")}
+    notes += _unreconciled(rows, gc["revenue"], setup, v["host_overhead"])
     words = []
     measures = (("revenue", "revenue"), ("margin", "margin"), ("return_on_capital", "return on capital (NPV)"))
     for measure, what in measures:
@@ -214,163 +266,9 @@ def claim_json(m: markets.Market, spec: dict[str, Any], req: EconRequest, measur
                      f"({spec['name']}) earns (facility MW)",
         "basis": "revenue and margin at today's conditions; return on capital = NPV of each use over its own "
                  "horizon (ASIC life, GPU life, lease term), scaled to the claim's MW",
-        "verdicts": words, **readings,
+        "verdicts": words, **readings, "ai_mw": req.ai_mw, "mining_mw": req.mining_mw, "rows": labels,
         # the GPU-cloud reading on revenue under the names version 1 of this JSON used
         "ai_revenue_usd_per_year": gc["revenue"]["ai_usd"], "mining_revenue_usd_per_year": gc["revenue"]["mining_usd"],
         "ratio": gc["revenue"]["ratio"], "verdict": gc["revenue"]["verdict"], "decided_by": gc["decided_by"],
         "breakevens": claims.breakevens(m_claim, setup), "tornado": gc["tornado"], "monte_carlo": gc["monte_carlo"],
     }
-
-
-def _ratio(r: float | None) -> str:
-    return "-" if r is None else f"{r:.2f}"
-
-
-def print_econ(data: dict[str, Any], out: Console) -> None:
-    d = data["derived"]
-    out.print(f"[bold]market[/] {escape(data['market'])}: hashprice "
-              f"{d['hashprice_usd_per_ph_day']:.2f} $/PH/day, subsidy {d['subsidy_btc']:g} BTC, "
-              f"network {d['network_hashrate_eh_s']:.0f} EH/s, next halving in {d['years_to_halving']:.1f} y")
-    for n in data["notes"]:
-        out.print(f"[yellow]note[/] {escape(n)}")
-    t = Table(title=escape(data["note"]) + "; first-year figures, payback and NPV over each use's horizon")
-    for col in ("use", "IT MW", "revenue/y", "power/y", "opex/y", "margin/y", "capex", "rev/$capex",
-                "payback", "NPV"):
-        t.add_column(col, justify="left" if col == "use" else "right", overflow="fold")
-    for r in data["uses"]:
-        t.add_row(escape(r["label"]), f"{r['it_mw']:.2f}", musd(r["revenue_usd_per_year"]),
-                  musd(r["power_cost_usd_per_year"]), musd(r["opex_usd_per_year"]), musd(r["margin_usd_per_year"]),
-                  musd(r["capex_usd"]),
-                  "-" if r["revenue_per_capex_usd"] is None else f"{r['revenue_per_capex_usd']:.3f}",
-                  r["payback"] + ("" if r["switched_off_year"] is None
-                                  else f" (off in y{int(r['switched_off_year']) + 1})"),
-                  f"{musd(r['npv_usd'])} / {r['horizon_years']} y")
-    out.print(t)
-    for sweep in data.get("power_caps", []):
-        print_caps(sweep, out)
-    if "deals" in data:
-        _print_deals(data["deals"], out)
-    if "hourly" in data:
-        print_hourly(data["hourly"], out)
-    c = data.get("claim")
-    if not c:
-        return
-    out.print(f"[bold]claim[/] {escape(c['statement'])}")
-    for line in c["verdicts"]:
-        out.print(f"  {escape(line)}")
-    for name in ("gpu_cloud", "colocation_lease"):
-        r = c[name]
-        out.print(f"  [bold]{r['label']}[/]: revenue {musd(r['revenue']['ai_usd'])}/y vs mining "
-                  f"{musd(r['revenue']['mining_usd'])}/y; decided most by {r['decided_by']}")
-        mc = r["monte_carlo"]
-        rev = mc["revenue"]
-        out.print(f"    Monte Carlo ({mc['draws']:,} draws, seed {mc['seed']}): revenue ratio "
-                  f"p5 {_ratio(rev['p5'])}, p50 {_ratio(rev['p50'])}, p95 {_ratio(rev['p95'])}; the claim holds in "
-                  f"{100 * rev['share_claim_holds']:.0f} % of draws on revenue, "
-                  f"{100 * mc['margin']['share_claim_holds']:.0f} % on margin")
-    b = c["breakevens"]
-    out.print("  break-evens: " + ", ".join(
-        text for text in (
-            None if b["gpu_usd_per_hour"] is None else f"{b['gpu_usd_per_hour']:.2f} $/GPU-hour",
-            f"lease {musd(b['colocation_usd_per_it_mw_year'])}/IT-MW-y",
-            None if b["btc_usd"] is None else f"BTC {b['btc_usd']:,.0f} $ (GPU cloud)",
-            None if b["btc_usd_colocation"] is None else f"BTC {b['btc_usd_colocation']:,.0f} $ (lease)",
-            None if b["mining_zero_margin_power_usd_per_mwh"] is None
-            else f"mining's zero-margin power price {b['mining_zero_margin_power_usd_per_mwh']:.0f} $/MWh")
-        if text))
-    for name in ("gpu_cloud", "colocation_lease"):
-        out.print(_tornado_table(c[name]))
-
-
-_METRIC_NAMES = {"revenue_usd_per_year": "revenue", "margin_usd_per_year": "margin", "npv_usd": "NPV"}
-
-
-def print_caps(sweep: dict[str, Any], out: Console) -> None:
-    """Per phase of a power-limit sweep: each cap's rate, watts and work per joule, and per facility
-    MW the GPUs it fits, revenue, margin and NPV; the best cap for each, marked."""
-    from benchhash.report.units import si
-    for c in sweep["curves"]:
-        best = c["best_cap_w"]
-        how = {"device_mining": "mining", "ai_tokens": "tokens", "ai_rental": "GPU rental, priced by work done"}
-        t = Table(title=f"power caps: {escape(c['workload'])} on {escape(sweep['device'])}, per facility MW"
-                        + (f" ({how.get(c['priced_as'], c['priced_as'])})" if c["priced_as"] else ""))
-        for col in ("cap", "rate", "watts", f"{c['unit']}/J", "GPUs/MW", "revenue/y", "margin/y", "NPV", "best for"):
-            t.add_column(col, justify="right")
-        for p in c["points"]:
-            t.add_row(f"{p['cap_w']:g} W", si(p["rate"], f"{c['unit']}/s"), si(p["watts"], "W"),
-                      si(p["work_per_joule"], f"{c['unit']}/J"),
-                      "-" if p["devices_per_facility_mw"] is None else f"{p['devices_per_facility_mw']:,.0f}",
-                      musd(p["revenue_usd_per_year"]) if p["revenue_usd_per_year"] is not None else "-",
-                      musd(p["margin_usd_per_year"]) if p["margin_usd_per_year"] is not None else "-",
-                      musd(p["npv_usd"]) if p["npv_usd"] is not None else "-",
-                      ", ".join(_METRIC_NAMES[k] for k, w in best.items() if w == p["cap_w"]) or "")
-        out.print(t)
-        if c["why_not_priced"]:
-            out.print(f"  [yellow]not priced[/]: {escape(c['why_not_priced'])}")
-
-
-def _tornado_table(reading: dict[str, Any]) -> Table:
-    tt = Table(title=f"tornado ({reading['label']}, revenue): each input alone at the ends of its range")
-    for col in ("input", "low", "high", "ratio at low", "ratio at high", "swing"):
-        tt.add_column(col, justify="left" if col == "input" else "right")
-    for r in reading["tornado"]:
-        tt.add_row(r["input"], f"{r['low']:g}", f"{r['high']:g}", _ratio(r["ratio_at_low"]),
-                   _ratio(r["ratio_at_high"]), _ratio(r["swing"]))
-    return tt
-
-def _print_deals(deals: dict[str, Any], out: Console) -> None:
-    t = Table(title="miners' public AI deals (USD per IT-MW-year = value / years / IT MW; base terms)")
-    for col in ("miner", "partner", "structure", "value", "years", "IT MW", "per IT-MW-y", "date"):
-        t.add_column(col, justify="left" if col in ("miner", "partner", "structure", "date") else "right",
-                     overflow="fold")
-    for x in sorted(deals["deals"], key=lambda x: -x["usd_per_it_mw_year"]):
-        t.add_row(escape(x["miner"]), escape(x["partner"]), x["structure"], musd(x["usd"]), f"{x['years']:g}",
-                  f"{x['it_mw']:g}", musd(x["usd_per_it_mw_year"]), x["date"])
-    for r in deals["model"]:
-        if r["revenue_usd_per_it_mw_year"] is not None:
-            t.add_row("[italic]model[/]", escape(r["label"]), r["use"], "-", "-", "-",
-                      musd(r["revenue_usd_per_it_mw_year"]), "-")
-    out.print(t)
-    med = deals["median_usd_per_it_mw_year"]
-    out.print("  median deal: " + ", ".join(f"{k} {musd(v)}/IT-MW-y" for k, v in sorted(med.items())))
-
-
-def print_hourly(h: dict[str, Any], out: Console) -> None:
-    """Each use over the price series, the flexibility value, the mullet site, the claim on margin."""
-    sr, i = h["series"], h["inputs"]
-    c = i["contract"]
-    terms = (f"index: hourly price + {c['adder_usd_per_mwh']:.2f} $/MWh" if c["kind"] == "index"
-             else f"PPA at {c['ppa_usd_per_mwh']:.2f} $/MWh, unused MWh sold back at the hourly price")
-    out.print(f"[bold]hourly[/] {escape(sr['label'])}: {sr['hours']:,} h from {sr['first_hour_utc']}, mean "
-              f"{sr['mean_usd_per_mwh']:.2f} $/MWh, max {sr['max_usd_per_mwh']:,.0f}; contract {terms}")
-    out.print(f"  mining earns {i['revenue_usd_per_mwh']:.2f} $ per facility MWh (hashprice "
-              f"{i['hashprice_usd_per_ph_day']:.2f} $/PH/day, {i['j_per_th']:.1f} J/TH, PUE {i['pue_mining']:g}); "
-              f"it runs at or below {h['breakeven_usd_per_mwh']:.2f} $/MWh: {h['hours_curtailed']:,} h curtailed; "
-              f"flexibility is worth {musd(h['flexibility_value_usd_per_mw_year'])} per MW-year")
-    t = Table(title="per facility MW-year over the series (credits: unused contract MWh sold back)")
-    for col in ("use", "hours on", "MWh", "revenue", "power", "credits", "opex", "margin"):
-        t.add_column(col, justify="left" if col == "use" else "right")
-    for u in h["uses"].values():
-        t.add_row(escape(u["label"]), f"{u['hours_on']:,}", f"{u['energy_mwh_per_year']:,.0f}",
-                  musd(u["revenue_usd_per_year"]), musd(u["power_cost_usd_per_year"]),
-                  musd(u["credits_usd_per_year"]), musd(u["opex_usd_per_year"]), musd(u["margin_usd_per_year"]))
-    out.print(t)
-    _print_mullet(h["mullet"], out)
-    for name, r in h["claim"].items():
-        flat = r.get("against_flat_mining", {}).get("in_words", "-")
-        out.print(f"  claim on margin, hourly, {name.replace('_', ' ')}: {r['in_words']} "
-                  f"(against flat mining: {flat})")
-
-
-def _print_mullet(mu: dict[str, Any], out: Console) -> None:
-    if "sites" not in mu:
-        out.print(f"  mullet site: {escape(mu['note'])}")
-        return
-    t = Table(title=f"sites of {mu['ai_mw'] + mu['mining_mw']:g} facility MW: {mu['ai_mw']:g} MW AI in front, "
-                    f"{mu['mining_mw']:g} MW mining behind, against pure sites")
-    for col in ("site", "revenue/y", "power/y", "credits/y", "margin/y", "MWh/y"):
-        t.add_column(col, justify="left" if col == "site" else "right")
-    for name, s in mu["sites"].items():
-        t.add_row(name.replace("_", " "), musd(s["revenue_usd_per_year"]), musd(s["power_cost_usd_per_year"]),
-                  musd(s["credits_usd_per_year"]), musd(s["margin_usd_per_year"]), f"{s['energy_mwh_per_year']:,.0f}")
-    out.print(t)

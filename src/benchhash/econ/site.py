@@ -134,7 +134,27 @@ def analyse(series: PriceSeries, m: Market, spec: dict[str, Any], rows: list[use
     hourly.fourcp(soak, flex)
     out["mullet"] = mullet(js, ai_key, soak.to_json(series), ai_mw, mining_mw, m["ai_load_factor"])
     out["claim"] = hourly_claim(js, ai_key, ai_mw, mining_mw)
+    _beside_static(out["claim"], rows, dict(firms), ai_key, ai_mw, mining_mw)
+    out["static_basis"] = {"power_usd_per_mwh": m["power_usd_per_mwh"], "ai_draw_share": 1.0,
+                           "mining_hours": "every hour, at uptime_mining"}
     return out
+
+
+def _readings(ai_key: str | None) -> tuple[tuple[str, str | None], ...]:
+    """Each reading of the claim and the use (its key over the series) that stands for AI in it."""
+    return ("gpu_cloud", ai_key), ("colocation_lease", "colocation_lease")
+
+
+def _beside_static(claim: dict[str, Any], rows: list[uses.Use], firms: dict[str, hourly.Firm], ai_key: str | None,
+                   ai_mw: float, mining_mw: float) -> None:
+    """Each hourly verdict with the static one on margin (`econ --claim`: a flat power price, AI at
+    its full MW, mining every hour) from the same rows, so that a disagreement can be explained."""
+    asic = next((r for r in rows if r.use == "asic_mining"), None)
+    for reading, key in _readings(ai_key):
+        row = next((r for r in rows if key in firms and r.label == firms[key].label), None)
+        if asic is not None and row is not None and reading in claim:
+            claim[reading]["static"] = claims.judge(ai_mw * row.margin_now_usd_per_year,
+                                                    mining_mw * asic.margin_now_usd_per_year)
 
 
 def _site(parts: list[tuple[float, dict[str, Any]]]) -> dict[str, float]:
@@ -167,7 +187,7 @@ def hourly_claim(js: dict[str, Any], ai_key: str | None, ai_mw: float, mining_mw
     """'A MW of AI earns what M MW of mining earns', on margin over the hourly series, with the
     mining fleet price-responsive (its best case) and, for comparison, flat."""
     out: dict[str, Any] = {}
-    for reading, key in (("gpu_cloud", ai_key), ("colocation_lease", "colocation_lease")):
+    for reading, key in _readings(ai_key):
         if key is None or key not in js:
             out[reading] = claims.no_row()
             continue

@@ -306,16 +306,19 @@ def test_malformed_or_newer_files_are_one_line_errors(tmp_path: Path, command: l
 
 
 def test_html_charts_one_unit_each_and_one_bar_per_result() -> None:
-    from benchhash.report import formats
+    import matplotlib.pyplot as plt
+
+    from benchhash.report import charts
     results = [(str(GOLDEN), io.load(GOLDEN)[0]), (str(GOLDEN), io.load(GOLDEN)[0]),
                (str(GOLDEN_NULL), io.load(GOLDEN_NULL)[0])]
-    rates = formats._per_unit([(label, rate, unit) for label, rate, unit, _, _ in formats._points(results)])
+    rates = charts.per_unit([(label, rate, unit) for label, rate, unit, _, _ in charts.points(results)])
     assert list(rates) == ["H/s"]                           # one unit, one chart
-    labels = formats._unique([a for a, _ in rates["H/s"]])
+    labels = charts.unique([a for a, _ in rates["H/s"]])
     assert len(labels) == len(set(labels)) == 3             # the same file twice: two bars
     assert labels[1].endswith("#2")
-    titles = [t for t, _ in formats._charts(results, None)]
-    assert titles == ["Throughput in H/s (median of trials)", "Work per joule in H/J (median of trials)"]
+    titles = [t for t, _ in charts.figures(results, None)]
+    plt.close("all")
+    assert titles == ["Throughput in H/s (median of trials)", "Work per joule in H/J and J/TH (median of trials)"]
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None,
@@ -332,8 +335,9 @@ def test_html_report_renders_in_a_real_browser(tmp_path: Path, cli: Cli) -> None
     assert not [line for line in proc.stderr.splitlines() if "CONSOLE" in line], proc.stderr[-2000:]
     dom = subprocess.run([*chrome, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
     assert dom.count('class="chart"') == 6
-    for title in ("Throughput in H/s", "Work per joule in H/J", "Revenue per facility MW-year",
-                  "Price duration and mining", "Margin by month and use", "hours on by month"):
+    for title in ("Throughput in H/s", "Work per joule in H/J", "Revenue and margin per facility MW-year",
+                  "Price duration and mining", "Margin by month and use", "hours on by month",
+                  "Market inputs: ", "Claim: ", "Each use of one facility MW"):
         assert title in dom
     import matplotlib.image
     pixels = matplotlib.image.imread(shot)[..., :3]

@@ -16,15 +16,35 @@ def short_unit(unit: str) -> str:
     return SHORT.get(head, head) + sep + tail
 
 
+def prefix_of(magnitude: float) -> tuple[float, str]:
+    """The factor and SI prefix a value of this size is written with: 6.8e9 -> (1e9, 'G')."""
+    return next(((f, p) for f, p in PREFIXES if abs(magnitude) >= f), (1.0, ""))
+
+
 def si(value: float | None, unit: str = "", digits: int = 3) -> str:
     """3 significant digits and a prefix; '-' for a missing value."""
     if value is None or not math.isfinite(value):
         return "-"
-    mag = abs(value)
-    factor, prefix = next(((f, p) for f, p in PREFIXES if mag >= f), (1.0, ""))
+    factor, prefix = prefix_of(value)
     scaled = value / factor
     decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(scaled))))) if scaled else 0
     return f"{scaled:.{decimals}f} {prefix}{short_unit(unit)}".rstrip()
+
+
+def j_per_th(hashes_per_joule: float | None) -> str:
+    """Hashing efficiency in miners' units: 15.8 MH/J reads '63,300 J/TH' (an S21: '17.5 J/TH')."""
+    if not hashes_per_joule or not math.isfinite(hashes_per_joule) or hashes_per_joule < 0:
+        return "-"
+    value = 1e12 / hashes_per_joule
+    if value < 100:
+        return f"{value:.3g} J/TH"
+    return f"{round(value, 2 - int(math.floor(math.log10(value)))):,.0f} J/TH"
+
+
+def per_joule(value: float | None, unit: str) -> str:
+    """Work per joule, and for hashes the same in J/TH beside it: '15.8 MH/J (63,300 J/TH)'."""
+    text = si(value, unit)
+    return f"{text} ({j_per_th(value)})" if short_unit(unit) == "H/J" and value else text
 
 
 def musd(value: float | None) -> str:
@@ -32,6 +52,14 @@ def musd(value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return "-"
     return f"{value / 1e6:,.2f} M$"
+
+
+def usd(value: float | None) -> str:
+    """Money as musd, but an amount under 10 k$ with the prefix it needs ('65.0 $', '-4.20 k$'),
+    so that a small figure never reads as '0.00 M$'."""
+    if value is None or not math.isfinite(value) or value == 0 or abs(value) >= 1e4:
+        return musd(value)
+    return si(value, "$")
 
 
 def duration(seconds: float | None) -> str:

@@ -107,3 +107,80 @@ def test_run_table_shows_latency_and_says_once_that_quick_is_a_smoke_run(tmp_pat
     assert "TTFT" in body[0]["rate"] and "TPOT" in body[1]["rate"]
     assert not any("shorter than" in n or "did not settle" in n for n in notes)
     assert run_table(result) is not None
+
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "tests" / "data" / "golden" / "cpu-null.json"
+
+
+@pytest.mark.parametrize(("args", "hoisted"), [
+    (["run", "--quick", "-v"], ["-v", "run", "--quick"]),
+    (["verify", "a.json", "--quiet"], ["--quiet", "verify", "a.json"]),
+    (["run", "--notes", "-v", "-q"], ["-q", "run", "--notes", "-v"]),      # --notes's value stays
+    (["run", "--", "-v"], ["run", "--", "-v"]),
+    (["-v", "run"], ["-v", "run"]),
+    (["nosuch", "-v"], ["nosuch", "-v"]),
+])
+def test_verbosity_flags_after_the_command_move_before_it(args: list[str], hoisted: list[str]) -> None:
+    from benchhash.cli import hoist_global_flags
+    assert hoist_global_flags(args) == hoisted
+
+
+def test_verbose_and_quiet_after_the_command(cli: Cli, tmp_path: Path) -> None:
+    import logging
+    proc = cli("verify", str(GOLDEN), "--verbose")
+    assert proc.returncode == 0 and logging.getLogger("benchhash").level == logging.DEBUG
+    proc = cli("verify", str(GOLDEN), "-q")
+    assert proc.returncode == 0 and proc.stdout.startswith("OK")
+    assert logging.getLogger("benchhash").level == logging.ERROR
+    quiet = cli("run", "--device", "cpu", "--meter", "null", "--duration", "0.2", "--trials", "1", "--warmup", "0",
+                "--gemm-size", "512", "--out", str(tmp_path / "q.json"), "--quiet")
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr       # not even "--gemm-size has no effect"
+
+
+def test_run_dash_v_after_the_command_in_a_fresh_process(tmp_path: Path) -> None:
+    from conftest import run_cli
+    proc = run_cli("run", "--quick", "--device", "cpu", "--meter", "null", "--warmup", "0", "--duration", "0.2",
+                   "--trials", "1", "--out", str(tmp_path / "v.json"), "-v")
+    assert proc.returncode == 0, proc.stderr
+    assert "No such option" not in proc.stderr and "benchhash: result written to" in proc.stderr
+
+
+def test_version_is_the_installed_packages(cli: Cli) -> None:
+    from benchhash import __version__
+    proc = cli("--version")
+    assert proc.returncode == 0 and proc.stdout == f"benchhash {__version__}\n" and proc.stderr == ""
+
+
+def _key(path: Path) -> Path:
+    pytest.importorskip("cryptography", reason="signing needs the cryptography package")
+    from test_sign import write_key
+    write_key(path)
+    return path
+
+
+MISSING = "/nonexistent/missing.json"
+
+
+@pytest.mark.parametrize("args", [
+    ["verify", MISSING], ["verify", str(GOLDEN), MISSING], ["verify", str(GOLDEN), "--trusted-keys", MISSING],
+    ["compare", MISSING, str(GOLDEN)], ["compare", str(GOLDEN), MISSING],
+    ["merge", MISSING, "-o", "OUT"], ["report", MISSING], ["report", str(GOLDEN), MISSING, "--format", "csv"],
+    ["econ", MISSING], ["econ", "--market", MISSING],
+    ["sign", MISSING, "--key", "KEY"], ["sign", "COPY", "--key", MISSING],
+    ["run", "--device", "cpu", "--sign", MISSING], ["run", "--device", "cpu", "--meter", f"replay:{MISSING}"],
+], ids=lambda a: " ".join(x if x != str(GOLDEN) else "GOLDEN" for x in a))
+def test_a_missing_file_is_exit_2_in_every_command(args: list[str], cli: Cli, tmp_path: Path) -> None:
+    """Every command that reads a file says a missing one the same way: one line naming it, exit 2
+    (verify included: a file that is not there is bad input, not a file that fails)."""
+    swap = {"OUT": str(tmp_path / "fleet.json"), "COPY": str(tmp_path / "copy.json")}
+    if "KEY" in args:
+        swap["KEY"] = str(_key(tmp_path / "id_ed25519"))
+    if "COPY" in args:
+        Path(swap["COPY"]).write_bytes(GOLDEN.read_bytes())
+    proc = cli(*[swap.get(a, a) for a in args])
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("benchhash: error:"), proc.stderr
+    assert MISSING in lines[0] and "no such file" in lines[0].lower()
+    assert proc.stdout == "" and not (tmp_path / "fleet.json").exists()

@@ -39,8 +39,10 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _options(
-    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="more detail on stderr")] = False,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="errors only on stderr")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "-v", "--verbose", help="more detail on stderr (before or after the command)")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "-q", "--quiet", help="errors only on stderr (before or after the command)")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="print the version and exit")] = False,
 ) -> None:
@@ -552,10 +554,15 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON verdict per file on stdout")] = False,
 ) -> None:
     """What each file proves and what it only claims: schema, digest, signature, consistency,
-    plausibility, every SHA-256d share re-hashed. Exit 1 when a file fails."""
+    plausibility, every SHA-256d share re-hashed. Exit 1 when a file fails; a file that is not
+    there is bad input, as in every command (one line, exit 2)."""
+    from benchhash.results import io
     from benchhash.results.sign import allowed_signers
     from benchhash.results.verify import verdict
 
+    for f in files:
+        if not os.path.exists(f):
+            io.read_json(f)         # raises the one-line "cannot read result file F: no such file"
     trusted = allowed_signers(trusted_keys) if trusted_keys else None
     verdicts = [verdict(f, trusted) for f in files]
     if as_json:
@@ -631,6 +638,37 @@ def setup_logging(verbosity: int = 0) -> None:
 
 
 _ARGV: list[str] = []      # this invocation's arguments, for --all-gpus to hand to its ranks
+#: the app's own options that a person also types after the command (`benchhash run --quick -v`)
+GLOBAL_FLAGS = ("-v", "--verbose", "-q", "--quiet")
+
+
+def hoist_global_flags(args: list[str]) -> list[str]:
+    """-v/--verbose and -q/--quiet given after the command moved before it, where Typer reads
+    them; one that is the value of the command's own option (--notes -v), that the command takes
+    itself, or that follows '--', stays where it is."""
+    at = next((i for i, a in enumerate(args) if not a.startswith("-")), None)
+    command = None if at is None else getattr(typer.main.get_command(app), "commands", {}).get(args[at])
+    if at is None or command is None:
+        return list(args)
+    options = [p for p in command.params if getattr(p, "param_type_name", "") == "option"]
+    own = {o for p in options for o in p.opts}
+    takes_value = {o for p in options if not getattr(p, "is_flag", False) and not getattr(p, "count", False)
+                   for o in p.opts}
+    hoisted: list[str] = []
+    kept: list[str] = []
+    rest = args[at + 1:]
+    i = 0
+    while i < len(rest):
+        if rest[i] == "--":
+            kept += rest[i:]
+            break
+        step = 2 if rest[i] in takes_value else 1       # an option and its value stay together
+        if rest[i] in GLOBAL_FLAGS and rest[i] not in own:
+            hoisted.append(rest[i])
+        else:
+            kept += rest[i:i + step]
+        i += step
+    return [*args[:at], *hoisted, args[at], *kept]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -645,7 +683,7 @@ def main(argv: list[str] | None = None) -> None:
         except (AttributeError, ValueError):
             pass
     try:
-        code = app(args=argv, prog_name="benchhash", standalone_mode=False)
+        code = app(args=hoist_global_flags(_ARGV), prog_name="benchhash", standalone_mode=False)
     except BenchhashError as exc:
         fail(str(exc))
     except KeyboardInterrupt as exc:

@@ -4,6 +4,7 @@ used, the measured device's mining row with its loss, the claim's verdicts, and 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,22 @@ def test_the_page_shows_inputs_uses_claim_and_j_per_th(
         assert needle in page, needle
     assert page.index("Market inputs: ") < page.index("market inputs as listed above")
     assert not plt.get_fignums()                            # every figure closed once embedded
+
+
+def test_report_prices_with_market_and_set_as_econ_does(tmp_path: Path, cli: Cli) -> None:
+    out = tmp_path / "r.html"
+    r = cli("report", str(H100_SHA), "--format", "html", "--out", str(out),
+            "--set", "btc_usd=90000", "--set", "power_usd_per_mwh=30")
+    assert r.returncode == 0, r.stderr
+    page = out.read_text()
+    assert "changed by --set: btc_usd, power_usd_per_mwh" in page and "2026-06-26 + --set" in page
+    # the value it replaced beside it where economics records it
+    assert re.search(r'<tr class="set"><td>btc_usd</td><td class="n">(60,000 → )?90,000</td>', page)
+    for args, needle in ((["--set", "btc_usdd=1", "--format", "html"], "unknown market input 'btc_usdd'"),
+                         (["--market", "1999-01-01", "--format", "html"], "unknown market"),
+                         (["--set", "btc_usd=90000"], "are for --format html")):
+        r = cli("report", str(GOLDEN), *args, "--out", str(tmp_path / "x.html"))
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and needle in r.stderr, r.stderr
 
 
 def test_markdown_and_csv_give_j_per_th_beside_h_per_j(cli: Cli) -> None:

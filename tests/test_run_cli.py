@@ -202,6 +202,46 @@ def test_without_a_terminal_a_compile_is_a_line_with_the_last_ones_length(monkey
     said: list[str] = []
     monkeypatch.setattr(progress.log, "info", lambda msg, *a: said.append(msg % a))
     with progress.RunProgress(Console(), 10.0, bars=False) as lines:
-        lines.compiling("sha256d scan compile", 31.0)
+        lines.compiling("sha256d scan compile", 31.04)
+        lines.compiling("sha256d scan compile", 0.0012)
+        lines.compiling("llm decode compile", 1234.5)
         lines.compiling("gemm fp32 compile", None)
-    assert said == ["sha256d scan compile (the last one took 31.0 s)", "gemm fp32 compile"]
+    assert said == ["sha256d scan compile (the last one took 31 s)",
+                    "sha256d scan compile (the last one took 0.0012 s)",
+                    "llm decode compile (the last one took 1234 s)", "gemm fp32 compile"]
+
+
+def test_out_names_a_json_file_or_a_folder_or_is_refused(tmp_path: Path, cli: Cli) -> None:
+    args = ["run", "--device", "cpu", "--meter", "null", "--duration", "0.2", "--trials", "1", "--warmup", "0"]
+    (tmp_path / "taken.json").mkdir()
+    for out, needle in ((tmp_path / "foo.txt", "neither a .json file nor a folder"),
+                        (tmp_path / "taken.json", "is a folder")):
+        proc = cli(*args, "--out", str(out))
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and needle in proc.stderr, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.json"]       # foo.txt: no folder made
+    assert not list((tmp_path / "taken.json").iterdir())
+    named = cli(*args, "--out", str(tmp_path / "r.json"))
+    assert named.returncode == 0 and (tmp_path / "r.json").is_file()
+    folder = cli(*args, "--out", str(tmp_path / "runs"))
+    assert folder.returncode == 0 and len(list((tmp_path / "runs").glob("*.json"))) == 1
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_when_the_result_falls_back_to_stdout_stdout_is_that_json_alone(
+        as_json: bool, tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import json
+
+    from benchhash.results import io as results_io
+
+    def failing(path: str | Path, text: str) -> Path:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setenv("BENCHHASH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(results_io, "write_atomic", failing)
+    proc = cli("run", "--device", "cpu", "--meter", "null", "--duration", "0.2", "--trials", "1", "--warmup", "0",
+               "--out", str(tmp_path / "r.json"), *(["--json"] if as_json else []))
+    assert proc.returncode == 1 and "the result is on stdout" in proc.stderr
+    printed = json.loads(proc.stdout)                   # the whole of stdout: one JSON document
+    assert printed["workloads"][0]["trials"] and io.parse(printed).complete
+    assert ("benchhash run" in proc.stderr) != as_json   # the table, when asked for, went to stderr

@@ -278,8 +278,6 @@ def run(
     from benchhash.errors import signals_interrupt
     from benchhash.fleet.ranks import from_env
     from benchhash.report.progress import RunProgress
-    from benchhash.report.table import run_table
-    from benchhash.results.io import dumps, seal
     from benchhash.results.sign import load_key
 
     if all_gpus:
@@ -309,16 +307,8 @@ def run(
         else:
             from benchhash.fleet.run import run_rank
             outcome = run_rank(req, rank, bars, key)
-    if as_json and rank is None:
-        print(dumps(seal(outcome.result)), end="")
-    elif as_json and outcome.fleet_file is not None:     # in a fleet: rank 0 prints the fleet file
-        print(outcome.fleet_file.read_text(), end="")
-    elif not as_json and (rank is None or rank.rank == 0):
-        out.print(run_table(outcome.result))
+    _show_run(outcome, as_json, rank is None or rank.rank == 0, rank is None)
     if outcome.fleet_file is not None:
-        if not as_json:
-            from benchhash.fleet.report import fleet_table
-            out.print(fleet_table(outcome.fleet_file))
         progress.info("fleet written to %s", outcome.fleet_file)
     if outcome.fallback:
         log.error("%s", outcome.fallback)
@@ -333,6 +323,27 @@ def run(
         names = ", ".join(dict.fromkeys(f.label for f in failures))
         log.warning("%d failure(s), the rest was measured: %s", len(failures), names)
         raise SystemExit(1)
+
+
+def _show_run(outcome: Any, as_json: bool, first: bool, alone: bool) -> None:
+    """A run's answer on stdout: its table (and a fleet's), or with --json the result (a fleet's
+    rank 0: the fleet file). When the result itself went to stdout because no file could take
+    it, stdout holds that JSON alone and the tables go to stderr."""
+    from benchhash.report.table import run_table
+    from benchhash.results.io import dumps, seal
+    screen = err if outcome.on_stdout else out
+    if as_json:
+        if outcome.on_stdout:
+            return
+        text = dumps(seal(outcome.result)) if alone else (
+            outcome.fleet_file.read_text() if outcome.fleet_file is not None else "")
+        print(text, end="")
+        return
+    if first:
+        screen.print(run_table(outcome.result))
+    if outcome.fleet_file is not None:
+        from benchhash.fleet.report import fleet_table
+        screen.print(fleet_table(outcome.fleet_file))
 
 
 def _reraise(error: BaseException | None) -> None:

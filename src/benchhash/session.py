@@ -68,6 +68,10 @@ class Request:
             power_limits_w=power_limits_w or [])
 
 
+#: where a result went when no file could take it
+STDOUT = Path("-")
+
+
 @dataclass
 class Outcome:
     result: Result
@@ -77,6 +81,11 @@ class Outcome:
     fallback: str | None = None
     #: a fleet's rank 0: the fleet file it wrote
     fleet_file: Path | None = None
+
+    @property
+    def on_stdout(self) -> bool:
+        """The result could be written nowhere and was printed on stdout instead."""
+        return self.path == STDOUT
 
 
 def plan_seconds(cfg: Config, phases: int) -> float:
@@ -192,7 +201,7 @@ def write_final(result: Result, path: Path) -> tuple[Path, str | None]:
         return written, f"{why}; the result was written to {written} instead"
     except OSError as exc:
         sys.stdout.write(io.dumps(io.seal(result)))
-        return Path("-"), f"{why}, nor to {spare} ({os_reason(exc)}); the result is on stdout"
+        return STDOUT, f"{why}, nor to {spare} ({os_reason(exc)}); the result is on stdout"
 
 
 @dataclass

@@ -106,7 +106,8 @@ class RunProgress(Listener):
         self._new_stage(label, length=seconds)
 
     def compiling(self, label: str, last_s: float | None) -> None:
-        last = "" if last_s is None else f" (the last one took {last_s:.1f} s)"
+        last = "" if last_s is None else f" (the last one took {last_s:.3g} s)" if last_s < 100 else \
+            f" (the last one took {last_s:.0f} s)"
         if self.progress is None:
             log.info("%s%s", label, last)
             return

@@ -38,8 +38,9 @@ def _check_writable_dir(folder: Path, flag: str) -> None:
 
 def output_path(out: str | None, device_name: str, host: str, utc_stamp: str,
                 flag: str = "--out") -> Path:
-    """The file to write. ``out``: None (default layout under ./results), a folder (the default
-    name inside it) or a path ending in .json (anything else is taken as a folder)."""
+    """The file to write. ``out``: None (default layout under ./results), a path ending in .json
+    (that file), or a folder (the default name inside it): one that exists, or a name without a
+    suffix. Anything else (``--out foo.txt``) is refused rather than made a folder."""
     name = file_name(host, utc_stamp)
     if out is None:
         path = Path("results") / slug(device_name) / name
@@ -47,10 +48,12 @@ def output_path(out: str | None, device_name: str, host: str, utc_stamp: str,
         if not out.strip():
             raise InputError(f"{flag} is empty")
         p = Path(out).expanduser()
-        if p.suffix.lower() == ".json" and not p.is_dir():
-            path = p
-        else:
-            path = p / name
+        if p.suffix.lower() == ".json" and p.is_dir():
+            raise InputError(f"{flag}: {p} is a folder; a result is written to a file ending in .json")
+        if p.suffix and p.suffix.lower() != ".json" and not p.is_dir():
+            raise InputError(f"{flag}: {p} is neither a .json file nor a folder: give NAME.json, or a "
+                             "folder (one that exists, when its name has a dot)")
+        path = p if p.suffix.lower() == ".json" else p / name
     _check_writable_dir(path.parent, flag)
     if path.is_dir():
         raise InputError(f"{flag}: {path} is a folder")

@@ -379,13 +379,18 @@ def schema(
         print(text, end="")
 
 
+#: the market economics prices with, as `econ` and `report` take it (one declaration for both)
+MarketOption = Annotated[str | None, typer.Option(
+    help="snapshot name, market .json (merged over the default), or live[:URL] (mempool.space API)")]
+SetOption = Annotated[list[str] | None, typer.Option(
+    "--set", help="override one input: key=value (repeatable); the keys, units and ranges: econ --inputs")]
+
+
 @app.command()
 def econ(
     results: Annotated[list[str] | None, typer.Argument(help="result files (default: reference GPU figures)")] = None,
-    market: Annotated[str | None, typer.Option(
-        help="snapshot name, market .json (merged over the default), or live[:URL] (mempool.space API)")] = None,
-    set_: Annotated[list[str] | None, typer.Option(
-        "--set", help="override one input: key=value (repeatable); the keys, units and ranges: econ --inputs")] = None,
+    market: MarketOption = None,
+    set_: SetOption = None,
     inputs: Annotated[bool, typer.Option(
         "--inputs", help="list every input --set takes (value, unit, allowed range, source, date) and stop")] = False,
     asic: Annotated[str, typer.Option(help="reference ASIC for mining rows")] = "S21",
@@ -477,18 +482,28 @@ def report(
     files: Annotated[list[str], typer.Argument(help="result or fleet files")],
     fmt: Annotated[str, typer.Option("--format", help="table | md | csv | html")] = "table",
     out_file: Annotated[str | None, typer.Option("--out", help="write here instead of stdout")] = None,
+    market: MarketOption = None,
+    set_: SetOption = None,
+    log_scale: Annotated[bool, typer.Option(
+        "--log-scale", help="html: measured rates and work per joule on log axes (said in the titles)")] = False,
 ) -> None:
-    """One row per file and workload: rate, watts, work per joule, energy method, warnings."""
+    """One row per file and workload: rate, watts, work per joule (and J/TH), energy method,
+    warnings; --format html adds the market inputs, each use per facility MW, the claim's verdicts
+    and charts, priced with --market and --set as `econ` is."""
     from benchhash.fsutil import write_output
     from benchhash.report import formats
 
     if fmt not in formats.FORMATS:
         raise InputError(f"--format must be table, md, csv or html, got {fmt!r}")
+    opts = formats.Options(market, tuple(set_ or ()), log_scale)
+    if fmt != "html" and (opts.priced or log_scale):
+        raise InputError("--market, --set and --log-scale are for --format html (the other formats have no "
+                         "economics or charts)")
     results = _load_all(files)
     if fmt == "table" and not out_file:
         out.print(formats.rich_table(results))
         return
-    text = formats.render(fmt, results)
+    text = formats.render(fmt, results, opts)
     if out_file:
         write_output(out_file, text)
         progress.info("report written to %s", out_file)

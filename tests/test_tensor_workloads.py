@@ -83,7 +83,10 @@ def test_llm_phases_and_accounting() -> None:
     s = d4.summary([win])
     assert s["bytes_per_step"] > 0 and "mbu_reason" in s
     p = prefill.run(0.2, threading.Event(), 0)
-    assert p.work % 64 == 0 and prefill.summary([p])["ttft_ms"] > 0
+    assert p.work % 64 == 0 and prefill.summary([p])["prefill_latency_ms"] > 0
+    assert "ttft_ms" not in prefill.summary([p])          # back-to-back prefill is not a served TTFT
+    assert prefill.params()["lm_head"] == "last position only"
+    assert d4.params()["launch"] == "attention sdpa, kv span bucket"
 
 
 def test_preset_too_big_is_refused_up_front(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -114,7 +117,7 @@ def test_cpu_run_of_gemm_and_llm(tmp_path: Path, cli: Cli) -> None:
     result, _ = io.load(tmp_path / "ai.json")
     assert [(w.workload, w.phase) for w in result.workloads] == [
         ("gemm", "fp32"), ("llm", "prefill"), ("llm", "decode.b1"), ("llm", "decode.b16")]
-    assert result.workloads[1].metrics["ttft_ms"] > 0
+    assert result.workloads[1].metrics["prefill_latency_ms"] > 0
     assert result.workloads[3].metrics["context_mean"] > 64
     assert all(w.compile_s is not None for w in result.workloads)     # each phase's own step
     assert result.config.options == {"gemm_sweep": False, "llm_batches": [1, 16], "no_compile": False}
@@ -164,6 +167,33 @@ def test_compile_step_runs_under_tuned_config_and_restores_it(monkeypatch: pytes
     assert torch._dynamo.config.recompile_limit == 8
 
 
+@pytest.mark.parametrize("phases", ["decode", "serve"])
+def test_the_compile_step_calls_every_shape_the_windows_will(phases: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compiled, a decode step takes one CUDA graph per attended span and a prefill one compile
+    per prompt bucket: the compile step must call each shape a window will, or the capture
+    would fall inside an energy window. Spans are marked dynamic: one compile serves them all."""
+    seen: dict[str, set[tuple[int, ...]]] = {"compile": set(), "windows": set()}
+    stage = ["compile"]
+
+    def recording_compile(fn, **kwargs):  # type: ignore[no-untyped-def]
+        def call(*args):  # type: ignore[no-untyped-def]
+            seen[stage[0]].add(tuple(a.shape[-1] for a in args[1:] if isinstance(a, torch.Tensor)))
+            return fn(*args)
+        return call
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    w = create("llm", CPU, {"llm_phases": phases, "llm_batches": "2", "serve_concurrency": "3",
+                            "serve_lengths": "40:30"})
+    w.use_compile = True
+    w.setup()
+    (phase,) = w.phases()
+    assert phase.compile() and phase.compiled
+    assert all(getattr(k, "_dynamo_dynamic_indices", None) == {0} for k in phase.spans.by_size.values())
+    stage[0] = "windows"
+    phase.run(0.3, threading.Event(), 0)
+    assert seen["windows"] and seen["windows"] <= seen["compile"]
+
+
 def test_decode_synchronises_once_per_window(monkeypatch: pytest.MonkeyPatch) -> None:
     """timed_loop on a clock that moves STEP per decode step (so how fast this machine decodes
     does not enter): without an estimate, one step measures it and one batch fills the rest; with
@@ -201,9 +231,10 @@ def test_decode_synchronises_once_per_window(monkeypatch: pytest.MonkeyPatch) ->
     assert at == [16, 32]                        # one batch, one top-up from the step it timed
 
 
-def test_eager_decode_attends_over_the_valid_length_and_reads_kv_once(
+def test_decode_attends_over_the_valid_length_rounded_up_and_reads_kv_once(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import benchhash.workloads.llm.model as model_mod
+    from benchhash.workloads.llm.model import kv_span
     calls: list[tuple[tuple[int, ...], int]] = []
     real = model_mod.F.scaled_dot_product_attention
 
@@ -222,7 +253,9 @@ def test_eager_decode_attends_over_the_valid_length_and_reads_kv_once(
     cache = w.model.layers[0].attn.k_cache
     c = w.config
     (shape, ptr) = calls[0]
-    assert shape == (2, c.n_kv_heads, position + 1, c.head_dim)   # KV heads, not query heads
+    span = kv_span(position + 1, w.max_seq)
+    assert position + 1 <= span < w.max_seq                       # not the whole static cache
+    assert shape == (2, c.n_kv_heads, span, c.head_dim)           # KV heads, not query heads
     assert ptr == cache.untyped_storage().data_ptr()               # the cache itself, no copy
     assert len(calls) == c.n_layers
 

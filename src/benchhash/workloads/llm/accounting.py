@@ -2,7 +2,9 @@
 
 Conventions (as in the MFU literature): a multiply-add is 2 FLOPs; every weight matrix is used
 once per token (the LM head included, the embedding lookup excluded); attention adds
-4 * layers * context * (heads * head_dim) FLOPs per token (QK^T and AV)."""
+4 * layers * context * (heads * head_dim) FLOPs per token (QK^T and AV). A prompt's prefill is
+counted as a server computes it (server_prefill_flops: the LM head on its last position only);
+a decode step's bytes are those it reads: the weights and the KV cache over its span."""
 
 from __future__ import annotations
 
@@ -40,6 +42,13 @@ def prefill_flops(c: LlmConfig, batch: int, prompt: int) -> float:
     return batch * (2.0 * matmul_params(c) * prompt + attn)
 
 
+def server_prefill_flops(c: LlmConfig, prompt: int) -> float:
+    """What a server computes to prefill one prompt: every layer for every token (attention
+    causal), the LM head on the last position only (it needs one next token, not every
+    position's logits)."""
+    return prefill_flops(c, 1, prompt) - 2.0 * c.vocab_size * c.dim * (prompt - 1)
+
+
 def kv_bytes(c: LlmConfig, batch: int, positions: float, bytes_per_value: int) -> float:
     """Keys and values of ``positions`` cached positions for a batch."""
     return 2.0 * c.n_layers * batch * positions * c.n_kv_heads * c.head_dim * bytes_per_value
@@ -51,5 +60,6 @@ def weight_bytes(c: LlmConfig, bytes_per_value: int) -> float:
 
 
 def decode_step_bytes(c: LlmConfig, batch: int, context: float, bytes_per_value: int) -> float:
-    """Bytes a decode step must move at least: weights + the KV cache it attends to."""
+    """Bytes a decode step reads: weights + the KV cache over the ``context`` positions it
+    attends to (its span: what attention actually reads, valid or not)."""
     return weight_bytes(c, bytes_per_value) + kv_bytes(c, batch, context, bytes_per_value)

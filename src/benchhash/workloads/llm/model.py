@@ -6,13 +6,21 @@ Built for decode at the memory-bandwidth limit, as gpt-fast builds it:
   another: one weight read and one kernel each instead of three and two;
 - grouped-query attention reads each KV head once: the query heads that share a KV head are
   folded into the query-length axis, so K and V are never repeated per query head;
-- attention covers the valid cache length when it is known on the host (prefill, eager decode);
-  a compiled decode step attends over the whole static cache with a mask, so that every step
-  has the same shapes and one CUDA graph replays it;
+- positions are shared by every row ([T]) or per row ([B, T]): a serving batch holds requests at
+  different positions in one static KV cache, each row attending to its own valid length;
+- attention reads the cache up to a span of a few static sizes (:func:`kv_span`: the valid
+  length rounded up to an eighth of the cache) rather than the whole static cache, so a compiled
+  step reads little more than the valid keys; the span travels as the length of a tensor of key
+  positions, which a compiled step marks dynamic: one compile, one CUDA graph per span;
+- a prompt is prefilled the way a server prefills it: attending over its own keys and values,
+  written into one cache row (a tensor index: no recompile per row), the LM head applied to its
+  last position only;
 - :func:`decode_next` is a whole decode step, the next-token choice included, for one graph.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -65,20 +73,52 @@ def _attend(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: tor
     return torch.matmul(weights, values)
 
 
+#: How far attention reads the cache: "bucket" (the valid length rounded up to an eighth of the
+#: cache: a few static sizes) or "full" (the whole static cache, masked: what a compiled decode
+#: step read before, kept for A/B runs).
+SPANS = ("bucket", "full")
+
+
+def kv_span(needed: int, max_seq: int, policy: str = "bucket") -> int:
+    """The cache positions a step attends over when ``needed`` of them hold valid keys: an
+    eighth of the cache (at least 16) at a time, so a compiled step has few shapes to capture."""
+    if policy == "full":
+        return max_seq
+    granule = max(16, max_seq // 8)
+    return min(max_seq, -(-needed // granule) * granule)
+
+
 def grouped_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
                       mask: torch.Tensor, impl: str = "sdpa") -> torch.Tensor:
     """Attention of q [B, H, T, D] over keys/values [B, Hkv, S, D] (H = rep * Hkv; query head h
-    uses KV head h // rep) with a boolean mask [T, S], reading each KV head once: the rep query
-    heads of a group become rep * T query rows against that group's K and V."""
+    uses KV head h // rep) with a boolean mask [T, S] (or per row, [B, T, S]), reading each KV
+    head once: the rep query heads of a group become rep * T query rows against that group's K
+    and V."""
     b, h, t, d = q.shape
-    kv = keys.shape[1]
+    kv, s = keys.shape[1], keys.shape[2]
     rep = h // kv
-    if rep == 1:
-        return _attend(q, keys, values, mask, impl)
+    lead = mask.shape[:-2]
+    mg = mask.unsqueeze(-3).expand(*lead, rep, t, s).reshape(*lead, rep * t, s)
+    if mg.dim() == 3:
+        mg = mg.unsqueeze(1)                        # a row's mask, for every KV head
     qg = q.reshape(b, kv, rep * t, d)               # head kv*rep + r, token i -> row r*T + i
-    mg = mask.unsqueeze(0).expand(rep, t, mask.shape[-1]).reshape(rep * t, mask.shape[-1])
     out = _attend(qg, keys, values, mg, impl)
     return out.reshape(b, h, t, d)
+
+
+@dataclass
+class At:
+    """Where a forward's tokens sit: their absolute positions ([T], shared by every row, or
+    [B, T], per row), cos and sin there, the mask over the attended span, the span's length, and
+    for a prompt prefilled into one cache row the row (a tensor [1]): such a prompt starts at
+    position 0 and attends over its own keys and values."""
+
+    positions: torch.Tensor
+    cos: torch.Tensor
+    sin: torch.Tensor
+    mask: torch.Tensor
+    span: int
+    slot: torch.Tensor | None = None
 
 
 class Attention(nn.Module):
@@ -96,10 +136,9 @@ class Attention(nn.Module):
         self.register_buffer("k_cache", None, persistent=False)
         self.register_buffer("v_cache", None, persistent=False)
 
-    def project(self, x: torch.Tensor, positions: torch.Tensor, cos: torch.Tensor,
-                sin: torch.Tensor) -> torch.Tensor:
-        """Q, K, V from the fused projection, rotated; K and V written into the cache at
-        ``positions``. Returns Q [B, H, T, D]."""
+    def project(self, x: torch.Tensor, cos: torch.Tensor,
+                sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Q [B, H, T, D], K and V [B, Hkv, T, D] from the fused projection, Q and K rotated."""
         b, t, _ = x.shape
         c = self.c
         hd = c.head_dim
@@ -107,24 +146,34 @@ class Attention(nn.Module):
         q = q.view(b, t, c.n_heads, hd).transpose(1, 2)
         k = k.view(b, t, c.n_kv_heads, hd).transpose(1, 2)
         v = v.view(b, t, c.n_kv_heads, hd).transpose(1, 2)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
+
+    def store(self, k: torch.Tensor, v: torch.Tensor, at: At) -> None:
+        """K and V into the cache: rows 0..B-1 at ``at.positions``, or row ``at.slot`` from 0."""
         assert self.k_cache is not None and self.v_cache is not None, "allocate the KV cache first"
-        self.k_cache[:b].index_copy_(2, positions, k)
-        self.v_cache[:b].index_copy_(2, positions, v)
-        return q
+        b, _, t, _ = k.shape
+        for cache, new in ((self.k_cache, k), (self.v_cache, v)):
+            if at.slot is not None:
+                cache.narrow(2, 0, t).index_copy_(0, at.slot, new)
+            elif at.positions.dim() == 1:
+                cache[:b].index_copy_(2, at.positions, new)
+            else:
+                cache[:b].scatter_(2, at.positions[:, None, :, None].expand_as(new), new)
 
     def output(self, out: torch.Tensor) -> torch.Tensor:
         """Attention output [B, H, T, D] -> the residual stream [B, T, dim]."""
         b, h, t, d = out.shape
         return self.wo(out.transpose(1, 2).reshape(b, t, h * d))
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor, cos: torch.Tensor,
-                sin: torch.Tensor, mask: torch.Tensor, kv_len: int) -> torch.Tensor:
-        q = self.project(x, positions, cos, sin)
+    def forward(self, x: torch.Tensor, at: At) -> torch.Tensor:
+        q, k, v = self.project(x, at.cos, at.sin)
+        self.store(k, v, at)
+        if at.slot is not None:
+            return self.output(grouped_attention(q, k, v, at.mask, self.impl))
         b = x.shape[0]
         assert self.k_cache is not None and self.v_cache is not None
-        keys, values = self.k_cache[:b, :, :kv_len], self.v_cache[:b, :, :kv_len]
-        return self.output(grouped_attention(q, keys, values, mask, self.impl))
+        keys, values = self.k_cache[:b, :, :at.span], self.v_cache[:b, :, :at.span]
+        return self.output(grouped_attention(q, keys, values, at.mask, self.impl))
 
 
 class FeedForward(nn.Module):
@@ -148,9 +197,8 @@ class Block(nn.Module):
         self.ffn_norm = RMSNorm(c.dim, c.norm_eps)
         self.ffn = FeedForward(c)
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor, cos: torch.Tensor,
-                sin: torch.Tensor, mask: torch.Tensor, kv_len: int) -> torch.Tensor:
-        x = x + self.attn(self.attn_norm(x), positions, cos, sin, mask, kv_len)
+    def forward(self, x: torch.Tensor, at: At) -> torch.Tensor:
+        x = x + self.attn(self.attn_norm(x), at)
         return x + self.ffn(self.ffn_norm(x))
 
 
@@ -166,7 +214,7 @@ class Decoder(nn.Module):
         self.embed = nn.Embedding(c.vocab_size, c.dim)
         self.layers = nn.ModuleList(Block(c, attention) for _ in range(c.n_layers))
         self.norm = RMSNorm(c.dim, c.norm_eps)
-        self.head = None if c.tie_embeddings else nn.Linear(c.dim, c.vocab_size, bias=False)
+        self.lm_head = None if c.tie_embeddings else nn.Linear(c.dim, c.vocab_size, bias=False)
         cos, sin = rope_tables(c.head_dim, max_seq, c.rope_theta, self.embed.weight.device)
         self.register_buffer("cos", cos, persistent=False)
         self.register_buffer("sin", sin, persistent=False)
@@ -182,34 +230,55 @@ class Decoder(nn.Module):
     def blocks(self) -> list[Block]:
         return [b for b in self.layers if isinstance(b, Block)]
 
-    def forward(self, tokens: torch.Tensor, positions: torch.Tensor, kv_len: int | None = None,
-                last_only: bool = False) -> torch.Tensor:
-        """tokens [B, T] at absolute ``positions`` [T] -> logits [B, T, vocab] (the last
-        token's only with ``last_only``). Each token attends to cached positions up to and
-        including its own, among the first ``kv_len`` (default: the whole static cache)."""
-        span = self.max_seq if kv_len is None else kv_len
-        x = self.embed(tokens)
+    def at(self, positions: torch.Tensor, keys: torch.Tensor, slot: torch.Tensor | None = None) -> At:
+        """Where tokens at ``positions`` sit, attending over the cache positions ``keys``
+        (arange(span)), up to and including their own."""
         cos, sin = self.cos[positions], self.sin[positions]
-        keys = torch.arange(span, device=tokens.device)
-        mask = keys[None, :] <= positions[:, None]           # [T, span], True = attend
+        if positions.dim() == 2:                 # per row: [B, 1, T, D/2] against [B, H, T, D/2]
+            cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+        mask = keys <= positions.unsqueeze(-1)   # [T, S] or [B, T, S], True = attend
+        return At(positions, cos, sin, mask, keys.shape[0], slot)
+
+    def trunk(self, tokens: torch.Tensor, at: At) -> torch.Tensor:
+        """tokens [B, T] -> the last layer's hidden states [B, T, dim] (K and V cached)."""
+        x = self.embed(tokens)
         for layer in self.layers:
-            x = layer(x, positions, cos, sin, mask, span)
-        x = self.norm(x[:, -1:] if last_only else x)
-        weight = self.embed.weight if self.head is None else self.head.weight
-        return F.linear(x, weight)
+            x = layer(x, at)
+        return x
+
+    def head(self, x: torch.Tensor) -> torch.Tensor:
+        """Final norm and LM head: hidden states -> logits."""
+        weight = self.embed.weight if self.lm_head is None else self.lm_head.weight
+        return F.linear(self.norm(x), weight)
+
+    def forward(self, tokens: torch.Tensor, positions: torch.Tensor, keys: torch.Tensor | None = None,
+                last_only: bool = False) -> torch.Tensor:
+        """tokens [B, T] at absolute ``positions`` ([T], or [B, T] per row) -> logits [B, T,
+        vocab] (the last token's only with ``last_only``). Each token attends to the cache
+        positions in ``keys`` (default: the whole static cache) up to and including its own."""
+        if keys is None:
+            keys = torch.arange(self.max_seq, device=tokens.device)
+        x = self.trunk(tokens, self.at(positions, keys))
+        return self.head(x[:, -1:] if last_only else x)
 
 
 def decode_next(model: Decoder, tokens: torch.Tensor, positions: torch.Tensor,
-                kv_len: int | None = None) -> torch.Tensor:
-    """One whole decode step: tokens [B, 1] at ``positions`` [1] -> the next tokens [B, 1]
-    (greedy). Compiled with CUDA graphs, this is one graph replay per step."""
-    return model(tokens, positions, kv_len, last_only=True).argmax(-1)
+                keys: torch.Tensor | None = None) -> torch.Tensor:
+    """One whole decode step: tokens [B, 1] at ``positions`` ([1], or [B, 1] per row) -> the next
+    tokens [B, 1] (greedy), attending over ``keys`` (arange(span)). Compiled with CUDA graphs,
+    this is one graph replay per step."""
+    return model(tokens, positions, keys, last_only=True).argmax(-1)
 
 
-def prefill_next(model: Decoder, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-    """A prompt's prefill, every position's logits computed (what accounting.prefill_flops
-    counts), attending over the prompt only: -> the first generated token [B]."""
-    return model(tokens, positions, kv_len=tokens.shape[1])[:, -1].argmax(-1)
+def prefill_slot(model: Decoder, tokens: torch.Tensor, slot: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+    """A prompt as a server prefills it: tokens [1, L] from position 0 into cache row ``slot``
+    ([1]), attending over its own keys and values, the LM head on position ``last`` ([1]) only
+    -> its first generated token [1, 1]. A prompt shorter than L is padded after its end: causal
+    attention keeps the padding out of every real position, and the keys it leaves in the cache
+    sit where decode writes before it reads."""
+    positions = torch.arange(tokens.shape[1], device=tokens.device)
+    x = model.trunk(tokens, model.at(positions, positions, slot))
+    return model.head(x[:, last]).argmax(-1)
 
 
 def build(c: LlmConfig, max_seq: int, device: torch.device, dtype: torch.dtype,

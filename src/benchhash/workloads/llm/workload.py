@@ -1,34 +1,40 @@
-"""LLM inference as a workload: prefill (tokens/s, time to first token) and decode at several
-batch sizes (tokens/s, time per output token), each phase in its own measured windows. MFU and,
-for decode, MBU (bytes that must be read per step / step time / memory bandwidth) are reported
-against the device's peaks. bf16 on GPU, fp32 on CPU. On a GPU each phase is compiled in its own
-step before warm-up (torch.compile; decode with CUDA graphs, the next-token choice inside the
-graph) unless turned off; a phase whose compile fails runs eager and says why."""
+"""LLM inference as a workload: prefill (tokens/s, prefill latency), decode at several batch
+sizes (tokens/s, time per output token) and served inference at several concurrencies (serve.py:
+output tokens/s, TTFT and TPOT percentiles, J per output token with prefill), each phase in its
+own measured windows. MFU (the FLOPs a server computes: the LM head on a prompt's last position
+only) and MBU (bytes read per second / memory bandwidth) are reported against the device's peaks.
+bf16 on GPU, fp32 on CPU. On a GPU each phase is compiled in its own step before warm-up
+(torch.compile; decode with CUDA graphs, the next-token choice inside the graph) unless turned
+off; a phase whose compile fails runs eager and says why."""
 
 from __future__ import annotations
 
-import contextlib
 import statistics
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from benchhash.errors import InputError
 from benchhash.results.model import Device, Result, WorkloadResult
 from benchhash.workloads.base import Options, Phase, PhaseFigures, Window
 from benchhash.workloads.llm import accounting as acc
+from benchhash.workloads.llm import serve_proof
 from benchhash.workloads.llm.config import PRESETS, LlmConfig, preset
+from benchhash.workloads.llm.phase import LlmPhase, Spans
+from benchhash.workloads.llm.serve import Lengths, ServePhase, parse_lengths
 from benchhash.workloads.peaks import bandwidth_bound, device_memory_bandwidth, device_peak_flops, flop_bound
 from benchhash.workloads.torch_util import (
     TorchWorkload,
     free_memory_bytes,
     import_torch,
-    synchronize,
     timed_loop,
     torch_device,
 )
+
+PHASES = ("prefill", "decode", "serve")
 
 
 @dataclass(frozen=True)
@@ -37,118 +43,53 @@ class Defaults:
     batches: tuple[int, ...]
     prompt: int
     max_seq: int
+    phases: tuple[str, ...]
+    concurrency: tuple[int, ...]
+    lengths: str
 
 
-GPU = Defaults(preset="8b", batches=(1, 16, 64), prompt=512, max_seq=1024)
-CPU = Defaults(preset="tiny", batches=(1, 16), prompt=64, max_seq=256)
+GPU = Defaults(preset="8b", batches=(1, 16, 64), prompt=512, max_seq=1024, phases=PHASES,
+               concurrency=(1, 16, 64), lengths="512:512")
+#: On a CPU serve is measured only when asked (--llm-phases): CI runs the llm workload on the
+#: CPU, where three serve phases would add three warm-ups and trial sets to every such run, and a
+#: CPU's served figure says little about a GPU server's.
+CPU = Defaults(preset="tiny", batches=(1, 16), prompt=64, max_seq=256, phases=("prefill", "decode"),
+               concurrency=(1, 16), lengths="64:64")
+SLO_MS = (50.0, 100.0, 250.0)
 
 
-def parse_batches(text: str) -> tuple[int, ...]:
+def parse_batches(text: str, flag: str = "--llm-batches") -> tuple[int, ...]:
     try:
         values = tuple(int(t) for t in text.split(",") if t.strip())
     except ValueError:
-        raise InputError(f"--llm-batches takes a comma list of integers, got {text!r}") from None
+        raise InputError(f"{flag} takes a comma list of integers, got {text!r}") from None
     if not values or any(not 1 <= v <= 4096 for v in values):
-        raise InputError(f"--llm-batches values must be between 1 and 4096, got {text!r}")
+        raise InputError(f"{flag} values must be between 1 and 4096, got {text!r}")
     return tuple(sorted(set(values)))
 
 
-def _compile_config(torch: Any) -> contextlib.ExitStack:
-    """What a compile step runs under, as gpt-fast compiles: coordinate-descent tuning of the
-    generated kernels, and room for one graph per batch size (torch's default of 8 recompiles
-    would silently run a ninth batch size eager). Restored after the step."""
-    stack = contextlib.ExitStack()
-    inductor = torch._inductor.config
-    patch = {k: True for k in ("coordinate_descent_tuning", "triton.unique_kernel_names",
-                               "fx_graph_cache") if _has_option(inductor, k)}
-    stack.enter_context(inductor.patch(patch))
-    dynamo = torch._dynamo.config
-    limit = next((k for k in ("recompile_limit", "cache_size_limit") if hasattr(dynamo, k)), None)
-    if limit is not None:
-        stack.enter_context(dynamo.patch(**{limit: 1024}))
-    return stack
+def parse_phases(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(t.strip().lower() for t in text.split(",") if t.strip()))
+    if not names or set(names) - set(PHASES):
+        raise InputError(f"--llm-phases takes a comma list of {', '.join(PHASES)}, got {text!r}")
+    return names
 
 
-def _has_option(config: Any, dotted: str) -> bool:
-    obj = config
-    for part in dotted.split("."):
-        if not hasattr(obj, part):
-            return False
-        obj = getattr(obj, part)
-    return True
-
-
-class LlmPhase(Phase):
-    unit = "token"
-    #: torch.compile mode for this phase's compiled function (None: inductor's default)
-    mode: str | None = None
-
-    def __init__(self, w: LlmWorkload) -> None:
-        self.w = w
-        self.per_call_s: float | None = None
-        self.fn: Any = None
-        self.compiled = False
-        self.cuda_graphs = False
-        self.compile_error: str | None = None
-
-    def prepare(self, rate_estimate: float | None, trial_seconds: float) -> None:
-        if rate_estimate:
-            self.per_call_s = self.tokens_per_call / rate_estimate
-
-    @property
-    def tokens_per_call(self) -> int:
-        raise NotImplementedError
-
-    def eager(self) -> Any:
-        raise NotImplementedError
-
-    def compiled_fn(self, torch: Any) -> Any:
-        raise NotImplementedError
-
-    def first_calls(self, fn: Any) -> None:
-        """Call ``fn`` as the phase will (compiling and capturing it when it is compiled)."""
-        raise NotImplementedError
-
-    def compile(self) -> bool:
-        """torch.compile (with CUDA graphs for decode) and the first calls that build and
-        capture the graphs, outside every energy window; a compiler failure falls back to eager
-        for this phase, with the reason kept. Eager, the first calls still warm the allocator."""
-        torch = import_torch()
-        if self.w.use_compile:
-            from torch._dynamo.utils import counters
-            skips = sum(counters["inductor"].get(k, 0) for k in ("cudagraph_skips",))
-            try:
-                with _compile_config(torch), torch.no_grad():
-                    fn = self.compiled_fn(torch)
-                    self.first_calls(fn)
-                    synchronize(self.w.dev)
-                self.fn, self.compiled = fn, True
-                self.cuda_graphs = self.mode == "reduce-overhead" and \
-                    sum(counters["inductor"].get(k, 0) for k in ("cudagraph_skips",)) == skips
-                return True
-            except Exception as exc:  # noqa: BLE001 - eager still measures; the reason is kept
-                self.compile_error = (f"torch.compile failed, {self.name} runs eager: "
-                                      + " ".join(str(exc).split())[:300])
-        self.fn = self.eager()
-        with torch.no_grad():
-            self.first_calls(self.fn)
-        synchronize(self.w.dev)
-        return True
-
-    def notes(self) -> list[str]:
-        return [self.compile_error] if self.compile_error else []
-
-    def close(self) -> None:
-        self.fn = None
-
-    def base_params(self) -> dict[str, Any]:
-        return {"preset": self.w.config.name, "dtype": self.w.dtype_name, "prompt": self.w.prompt,
-                "max_seq": self.w.max_seq, "compiled": self.compiled,
-                "cuda_graphs": self.cuda_graphs, "attention": "grouped-query, KV read once",
-                "fused_projections": True}
+def parse_slo(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        values = ()
+    if not values or any(not 0 < v <= 1e6 for v in values):
+        raise InputError(f"--serve-slo-ms takes a comma list of milliseconds above 0, got {text!r}")
+    return tuple(sorted(set(values)))
 
 
 class PrefillPhase(LlmPhase):
+    """A prompt prefilled back to back, as a server prefills one (model.prefill_slot: the LM
+    head on the last position only): the time is prefill latency, a lower bound on a served
+    request's time to first token (the serve phases measure that)."""
+
     name = "prefill"
 
     def __init__(self, w: LlmWorkload) -> None:
@@ -156,44 +97,45 @@ class PrefillPhase(LlmPhase):
         torch = import_torch()
         self.tokens = torch.randint(0, w.config.vocab_size, (1, w.prompt), device=w.dev,
                                     generator=w.gen)
-        self.positions = torch.arange(w.prompt, device=w.dev)
+        self.row = torch.zeros(1, dtype=torch.long, device=w.dev)
+        self.last = torch.tensor([w.prompt - 1], device=w.dev)
 
     @property
     def tokens_per_call(self) -> int:
         return self.w.prompt
 
     def eager(self) -> Any:
-        from benchhash.workloads.llm.model import prefill_next
-        return prefill_next
+        from benchhash.workloads.llm.model import prefill_slot
+        return prefill_slot
 
     def compiled_fn(self, torch: Any) -> Any:
-        from benchhash.workloads.llm.model import prefill_next
-        return torch.compile(prefill_next, fullgraph=True, dynamic=False)
+        from benchhash.workloads.llm.model import prefill_slot
+        return torch.compile(prefill_slot, fullgraph=True, dynamic=False)
 
     def first_calls(self, fn: Any) -> None:
         for _ in range(2):
-            fn(self.w.model, self.tokens, self.positions)
+            fn(self.w.model, self.tokens, self.row, self.last)
 
     def _call(self) -> Any:
-        return self.fn(self.w.model, self.tokens, self.positions)
+        return self.fn(self.w.model, self.tokens, self.row, self.last)
 
     def run(self, seconds: float, stop: threading.Event, trial: int | None) -> Window:
         if self.fn is None:
             self.compile()
         with import_torch().no_grad():
             calls, secs, per_call = timed_loop(self._call, self.w.dev, seconds, stop, self.per_call_s)
-        return Window(calls * self.w.prompt, secs, metrics={"ttft_ms": 1e3 * secs / calls})
+        return Window(calls * self.w.prompt, secs, metrics={"prefill_latency_ms": 1e3 * secs / calls})
 
     def params(self) -> dict[str, Any]:
-        return {**self.base_params(), "batch": 1}
+        return {**self.base_params(), "batch": 1, "lm_head": "last position only"}
 
     def summary(self, windows: list[Window]) -> dict[str, Any]:
         c, rate = self.w.config, statistics.median(x.rate for x in windows)
-        flops_rate = rate / self.w.prompt * acc.prefill_flops(c, 1, self.w.prompt)
-        out: dict[str, Any] = {"ttft_ms": statistics.median(x.metrics["ttft_ms"] for x in windows),
-                               "flops_per_prompt": acc.prefill_flops(c, 1, self.w.prompt),
-                               "tflops": flops_rate / 1e12}
-        return {**out, **self.w.utilisation(flops_rate, None)}
+        flops = acc.server_prefill_flops(c, self.w.prompt)
+        out: dict[str, Any] = {
+            "prefill_latency_ms": statistics.median(x.metrics["prefill_latency_ms"] for x in windows),
+            "flops_per_prompt": flops, "tflops": rate / self.w.prompt * flops / 1e12}
+        return {**out, **self.w.utilisation(rate / self.w.prompt * flops, None)}
 
 
 class DecodePhase(LlmPhase):
@@ -205,9 +147,9 @@ class DecodePhase(LlmPhase):
         torch = import_torch()
         self.next = torch.zeros((batch, 1), dtype=torch.long, device=w.dev)
         self.pos = torch.zeros(1, dtype=torch.long, device=w.dev)
+        self.spans = Spans(w)
         self.position = w.prompt
-        self.context_sum = 0
-        self.steps = 0
+        self.context_sum = self.span_sum = self.steps = 0
 
     @property
     def tokens_per_call(self) -> int:
@@ -219,111 +161,166 @@ class DecodePhase(LlmPhase):
         w = self.w
         prompt = torch.randint(0, w.config.vocab_size, (self.batch, w.prompt), device=w.dev,
                                generator=w.gen)
+        at = torch.arange(w.prompt, device=w.dev)
         with torch.no_grad():
-            logits = w.model(prompt, torch.arange(w.prompt, device=w.dev), w.prompt, last_only=True)
-            self.next.copy_(logits.argmax(-1))
+            self.next.copy_(w.model(prompt, at, at, last_only=True).argmax(-1))
         self.position = w.prompt
         self.pos.fill_(self.position)
 
     def eager(self) -> Any:
         from benchhash.workloads.llm.model import decode_next
-        # eager knows the step's position on the host: attend over the valid length only
-        return lambda model, tokens, pos: decode_next(model, tokens, pos, self.position + 1)
+        return decode_next
 
     def compiled_fn(self, torch: Any) -> Any:
         from benchhash.workloads.llm.model import decode_next
         return torch.compile(decode_next, mode=self.mode, fullgraph=True, dynamic=False)
 
     def first_calls(self, fn: Any) -> None:
+        """The prompts prefilled, then every span the phase's positions reach, called where the
+        phase stands (cudagraph trees: warm-up, record, replay for each)."""
         self._fill()
         self.fn = fn
-        for _ in range(3):          # cudagraph trees: warm-up, record, replay
-            self._call()
+        for keys in self.spans.covering(self.w.prompt + 1, self.w.max_seq):
+            for _ in range(3):
+                self.next.copy_(fn(self.w.model, self.next, self.pos, keys))
 
     def _call(self) -> None:
         """One step, with no host synchronisation: positions are known on the host."""
         if self.position >= self.w.max_seq:   # cache full: start again after the prompt
             self.position = self.w.prompt
             self.pos.fill_(self.position)
-        self.next.copy_(self.fn(self.w.model, self.next, self.pos))
+        keys = self.spans.keys(self.position + 1)
+        self.next.copy_(self.fn(self.w.model, self.next, self.pos, keys))
         self.pos.add_(1)
         self.position += 1
         self.context_sum += self.position
+        self.span_sum += keys.shape[0]
         self.steps += 1
 
     def run(self, seconds: float, stop: threading.Event, trial: int | None) -> Window:
         if self.fn is None:
             self.compile()
-        self.context_sum = self.steps = 0
+        self.context_sum = self.span_sum = self.steps = 0
         with import_torch().no_grad():
             calls, secs, _ = timed_loop(self._call, self.w.dev, seconds, stop, self.per_call_s)
         return Window(calls * self.batch, secs, metrics={
-            "tpot_ms": 1e3 * secs / calls, "context_mean": self.context_sum / self.steps})
+            "tpot_ms": 1e3 * secs / calls, "context_mean": self.context_sum / self.steps,
+            "kv_span_mean": self.span_sum / self.steps})
 
     def params(self) -> dict[str, Any]:
         return {**self.base_params(), "batch": self.batch}
 
     def summary(self, windows: list[Window]) -> dict[str, Any]:
+        """MBU counts the bytes a step reads: the weights and the cache over its span."""
         c, rate = self.w.config, statistics.median(x.rate for x in windows)
         ctx = statistics.fmean(x.metrics["context_mean"] for x in windows)
+        span = statistics.fmean(x.metrics["kv_span_mean"] for x in windows)
         step_s = self.batch / rate
-        bytes_step = acc.decode_step_bytes(c, self.batch, ctx, self.w.bytes_per_value)
+        bytes_step = acc.decode_step_bytes(c, self.batch, span, self.w.bytes_per_value)
         flops_rate = rate * acc.flops_per_token(c, ctx)
         out: dict[str, Any] = {"tpot_ms": statistics.median(x.metrics["tpot_ms"] for x in windows),
-                               "context_mean": ctx, "bytes_per_step": bytes_step,
+                               "context_mean": ctx, "kv_span_mean": span, "bytes_per_step": bytes_step,
                                "tflops": flops_rate / 1e12}
         return {**out, **self.w.utilisation(flops_rate, bytes_step / step_s)}
+
+
+LISTS: dict[str, Callable[[str], tuple[Any, ...]]] = {
+    "llm_batches": parse_batches, "serve_concurrency": lambda text: parse_batches(text, "--serve-concurrency"),
+    "llm_phases": parse_phases, "serve_slo_ms": parse_slo}
 
 
 class LlmOptions(Options):
     llm_preset: str | None = Field(default=None, description="--llm-preset: tiny | 1b | 3b | 8b")
     llm_batches: tuple[int, ...] | None = Field(default=None, description="--llm-batches: decode batch sizes")
+    llm_phases: tuple[str, ...] | None = Field(
+        default=None, description="--llm-phases: which of prefill, decode, serve (default all three on a GPU; "
+                                  "prefill,decode on a CPU, where serve runs only when asked)")
     no_compile: bool = Field(default=False, description="--no-compile: run eager")
     llm_attention: str | None = Field(default=None, description="attention: sdpa (default) | math")
+    llm_kv_span: str | None = Field(default=None, description="how far attention reads the cache: bucket "
+                                    "(default: the valid length rounded up to an eighth of it) | full")
     llm_decode_first: bool | None = Field(default=None, description="decode phases before prefill (when "
                                           "time is short, decode is the figure that matters)")
+    serve_lengths: str | None = Field(
+        default=None, description="--serve-lengths: tokens in and out per request, IN:OUT (default 512:512 on a "
+                                  "GPU, 64:64 on a CPU), or a JSON file {\"pairs\": [[IN, OUT, weight], ...]}")
+    serve_concurrency: tuple[int, ...] | None = Field(
+        default=None, description="--serve-concurrency: requests served at once, one serve phase each "
+                                  "(default 1,16,64 on a GPU, 1,16 on a CPU)")
+    serve_rate: float | None = Field(
+        default=None, gt=0, le=1e6, description="--serve-rate: Poisson arrivals at this many requests/s "
+                                                "(default: a closed loop, the next request as one completes)")
+    serve_slo_ms: tuple[float, ...] | None = Field(
+        default=None, description="--serve-slo-ms: TPOT objectives in ms (default 50,100,250)")
 
     @field_validator("llm_preset")
     @classmethod
     def _preset(cls, value: str | None) -> str | None:
         return None if value is None else preset(value).name
 
-    @field_validator("llm_attention")
+    @field_validator("llm_attention", "llm_kv_span")
     @classmethod
-    def _attention(cls, value: str | None) -> str | None:
-        from benchhash.workloads.llm.model import ATTENTION
-        if value is not None and value not in ATTENTION:
-            raise InputError(f"llm attention must be one of {', '.join(ATTENTION)}, got {value!r}")
+    def _choice(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from benchhash.workloads.llm.model import ATTENTION, SPANS
+        known = {"llm_attention": ATTENTION, "llm_kv_span": SPANS}[str(info.field_name)]
+        if value is not None and value not in known:
+            raise InputError(f"{str(info.field_name).replace('_', ' ')} must be one of {', '.join(known)}, "
+                             f"got {value!r}")
         return value
 
-    @field_validator("llm_batches", mode="before")
+    @field_validator("llm_batches", "serve_concurrency", "llm_phases", "serve_slo_ms", mode="before")
     @classmethod
-    def _batches(cls, value: Any) -> Any:
-        return parse_batches(value) if isinstance(value, str) else value
+    def _lists(cls, value: Any, info: ValidationInfo) -> Any:
+        """A comma list as the command line gives it, parsed (a bad one refused in the flag's words)."""
+        return LISTS[str(info.field_name)](value) if isinstance(value, str) else value
+
+    @field_validator("serve_lengths")
+    @classmethod
+    def _lengths(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_lengths(value)
+        return value
 
 
 class LlmWorkload(TorchWorkload):
     name = "llm"
-    description = "Llama-architecture decoder with random weights: prefill and decode"
+    description = "Llama-architecture decoder with random weights: prefill, decode and served inference"
     default_on = ("cuda",)
     options_model = LlmOptions
     options: LlmOptions
+    proof_models = (serve_proof.ServeProof, serve_proof.ServeTrialProof)   # serve phases' records
 
     def __init__(self, device: Device, options: Options | None = None) -> None:
         super().__init__(device, options)
+        o = self.options
         base = GPU if device.kind == "cuda" else CPU
-        self.config: LlmConfig = preset(self.options.llm_preset or base.preset)
-        self.batches: tuple[int, ...] = self.options.llm_batches or base.batches
+        self.config: LlmConfig = preset(o.llm_preset or base.preset)
+        self.phase_set: tuple[str, ...] = o.llm_phases or base.phases
+        self.batches: tuple[int, ...] = o.llm_batches or base.batches
+        self.concurrency: tuple[int, ...] = o.serve_concurrency or base.concurrency
         self.prompt, self.max_seq = base.prompt, base.max_seq
-        self.use_compile = not self.options.no_compile and device.kind == "cuda"
+        self.lengths: Lengths = parse_lengths(o.serve_lengths or base.lengths)
+        self.serve_rate, self.slo_ms = o.serve_rate, o.serve_slo_ms or SLO_MS
+        self.attention, self.kv_span = o.llm_attention or "sdpa", o.llm_kv_span or "bucket"
+        self.use_compile = not o.no_compile and device.kind == "cuda"
         gpu = device.kind == "cuda"
         self.dtype_name = "bf16" if gpu else "fp32"
         self.bytes_per_value = 2 if gpu else 4
         self.dev = torch_device(device)
+        if "serve" in self.phase_set and self.lengths.longest > self.max_seq:
+            raise InputError(f"--serve-lengths {self.lengths.label}: a request of {self.lengths.longest} tokens "
+                             f"does not fit the cache of {self.max_seq} positions")
         self.check_memory()     # refuse a preset that cannot fit before anything is measured
 
+    @property
+    def rows(self) -> int:
+        """Cache rows: the largest decode batch or serve concurrency measured."""
+        return max([1, *(self.batches if "decode" in self.phase_set else ()),
+                    *(self.concurrency if "serve" in self.phase_set else ())])
+
     def expected_phases(self) -> int:
-        return 1 + len(self.batches)
+        return (("prefill" in self.phase_set) + len(self.batches) * ("decode" in self.phase_set)
+                + len(self.concurrency) * ("serve" in self.phase_set))
 
     def setup(self) -> None:
         torch = import_torch()
@@ -331,27 +328,28 @@ class LlmWorkload(TorchWorkload):
         self.dtype = torch.bfloat16 if self.dev.type == "cuda" else torch.float32
         self.check_memory()
         self.gen = torch.Generator(device=self.dev).manual_seed(1)
-        self.model = build(self.config, self.max_seq, self.dev, self.dtype,
-                           attention=self.options.llm_attention or "sdpa")
-        self.model.allocate_cache(max(self.batches))
-        decode: list[Phase] = [DecodePhase(self, b) for b in self.batches]
-        prefill: list[Phase] = [PrefillPhase(self)]
-        self._phases = decode + prefill if self.options.llm_decode_first else prefill + decode
+        self.model = build(self.config, self.max_seq, self.dev, self.dtype, attention=self.attention)
+        self.model.allocate_cache(self.rows)
+        want = self.phase_set
+        decode: list[Phase] = [DecodePhase(self, b) for b in self.batches] if "decode" in want else []
+        prefill: list[Phase] = [PrefillPhase(self)] if "prefill" in want else []
+        serve: list[Phase] = [ServePhase(self, n) for n in self.concurrency] if "serve" in want else []
+        self._phases = (decode + prefill if self.options.llm_decode_first else prefill + decode) + serve
 
     def need_bytes(self) -> float:
         c, b = self.config, self.bytes_per_value
         weights = acc.total_params(c) * b
-        kv = acc.kv_bytes(c, max(self.batches), self.max_seq, b)
-        logits = max(max(self.batches), self.prompt) * c.vocab_size * 4 * 2
+        kv = acc.kv_bytes(c, self.rows, self.max_seq, b)
+        logits = max(self.rows, self.prompt) * c.vocab_size * 4 * 2
         return 1.1 * (weights + kv + logits)
 
     def check_memory(self) -> None:
         need, free = self.need_bytes(), free_memory_bytes(self.dev)
         if need > free:
             raise InputError(
-                f"llm preset {self.config.name} needs about {need / 1e9:.1f} GB with batch "
-                f"{max(self.batches)}; {self.device.label} has {free / 1e9:.1f} GB free; choose a "
-                f"smaller --llm-preset or --llm-batches")
+                f"llm preset {self.config.name} needs about {need / 1e9:.1f} GB with {self.rows} cache "
+                f"rows; {self.device.label} has {free / 1e9:.1f} GB free; choose a smaller --llm-preset, "
+                f"--llm-batches or --serve-concurrency")
 
     def utilisation(self, flops_per_s: float, bytes_per_s: float | None) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -371,37 +369,60 @@ class LlmWorkload(TorchWorkload):
 
     @classmethod
     def phase_names(cls) -> str | None:
-        return r"prefill|decode\.b[1-9][0-9]*"
+        return r"prefill|decode\.b[1-9][0-9]*|serve\.c[1-9][0-9]*"
+
+    @classmethod
+    def check_result(cls, w: WorkloadResult, result: Result) -> list[str]:
+        """A serve phase's figures against its per-request records (serve_proof.check)."""
+        if not w.phase.startswith("serve"):
+            return []
+        try:
+            preset(str(w.params.get("preset")))
+        except InputError as exc:
+            return [f"{w.label}: {exc}"]
+        return serve_proof.check(w, result)
+
+    @classmethod
+    def proven(cls, w: WorkloadResult, result: Result) -> list[str]:
+        return serve_proof.proven(w, result) if w.phase.startswith("serve") else []
 
     @classmethod
     def max_rate(cls, w: WorkloadResult, result: Result) -> tuple[float, str] | None:
-        """Tokens/s no device could beat: the FLOP bound over the FLOPs a token costs, and for
-        decode on a known GPU the bandwidth bound (every step reads the weights)."""
+        """Tokens/s no device could beat: the FLOP bound over the FLOPs every token costs (its
+        layers' matmuls: a prompt's tokens skip the LM head), and where each step yields at most
+        a token per row (decode: its batch; serve: its concurrency, a prefill one token) on a
+        known GPU, the bandwidth bound (every step reads the weights)."""
         try:
             c = preset(str(w.params.get("preset")))
         except InputError:
             return None
         flops, why = flop_bound(result, str(w.params.get("dtype", "bf16")))
-        bound, reason = flops / (2.0 * acc.matmul_params(c)), f"{why}, {2 * acc.matmul_params(c):.3g} FLOP/token"
+        per_token = 2.0 * (acc.matmul_params(c) - c.vocab_size * c.dim)
+        bound, reason = flops / per_token, f"{why}, {per_token:.3g} FLOP/token"
         bw = bandwidth_bound(result)
-        batch = w.params.get("batch")
-        if w.phase.startswith("decode") and bw and isinstance(batch, int):
-            by_bytes = batch * bw[0] / acc.weight_bytes(c, 2 if w.params.get("dtype") == "bf16" else 4)
+        rows = w.params.get("batch") if w.phase.startswith("decode") else w.params.get("concurrency")
+        if not w.phase.startswith("prefill") and bw and isinstance(rows, int):
+            by_bytes = rows * bw[0] / acc.weight_bytes(c, 2 if w.params.get("dtype") == "bf16" else 4)
             if by_bytes < bound:
-                bound, reason = by_bytes, f"{bw[1]}: batch {batch} x bandwidth / weight bytes"
+                bound, reason = by_bytes, f"{bw[1]}: {rows} rows x bandwidth / weight bytes"
         return bound, reason
 
     @classmethod
     def econ_figures(cls, f: PhaseFigures) -> dict[str, float]:
         """The phase's watts; for a decode phase also its tokens per second, its batch and the
-        model's size (which decides the price class of its tokens)."""
+        model's size (which decides the price class of its tokens). A serve phase gives its
+        output tokens per second (prefill included in its watts) and concurrency under served_*
+        keys, which economics does not price yet: its tokens row reads decode until it chooses
+        a served figure at an objective (serve_proof.goodput)."""
         out: dict[str, float] = {}
         if f.average_w:
             out["ai_watts"] = f.average_w
-        if f.phase.startswith("decode") and f.rate is not None:
-            out["tokens_per_second"] = f.rate
-            if isinstance(f.params.get("batch"), int):
-                out["batch"] = float(f.params["batch"])
+        serve = f.phase.startswith("serve")
+        if (f.phase.startswith("decode") or serve) and f.rate is not None:
+            out["served_tokens_per_second" if serve else "tokens_per_second"] = f.rate
+            rows = f.params.get("concurrency" if serve else "batch")
+            if isinstance(rows, int):
+                out["served_concurrency" if serve else "batch"] = float(rows)
             name = f.params.get("preset")
             if isinstance(name, str) and name.strip().lower() in PRESETS:
                 c = PRESETS[name.strip().lower()]

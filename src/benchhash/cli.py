@@ -259,6 +259,15 @@ def run(
     llm_preset: Annotated[str | None, typer.Option(
         help="llm shape: tiny | 1b | 3b | 8b (default 8b on GPU, tiny on CPU)")] = None,
     llm_batches: Annotated[str | None, typer.Option(help="decode batch sizes, e.g. 1,16,64")] = None,
+    llm_phases: Annotated[str | None, typer.Option(
+        help="llm phases: prefill,decode,serve (default all on a GPU; prefill,decode on a CPU)")] = None,
+    serve_lengths: Annotated[str | None, typer.Option(
+        help="serve: tokens in:out per request (default 512:512 on GPU, 64:64 on CPU) or a JSON histogram")] = None,
+    serve_concurrency: Annotated[str | None, typer.Option(
+        help="serve: requests served at once, one phase each, e.g. 1,16,64")] = None,
+    serve_rate: Annotated[float | None, typer.Option(
+        help="serve: Poisson arrivals, requests/s (default: closed loop)")] = None,
+    serve_slo_ms: Annotated[str | None, typer.Option(help="serve: TPOT objectives in ms (default 50,100,250)")] = None,
     no_compile: Annotated[bool, typer.Option(
         "--no-compile", help="run llm decode eager (no torch.compile / CUDA graphs)")] = False,
     force: Annotated[bool, typer.Option("--force", help="overwrite an --out FILE that exists")] = False,
@@ -296,7 +305,9 @@ def run(
                           flags={"threads": threads, "cpu_kernel": cpu_kernel, "gemm_dtypes": gemm_dtypes,
                                  "gemm_size": gemm_size, "gemm_sweep": gemm_sweep,
                                  "llm_preset": llm_preset, "llm_batches": llm_batches,
-                                 "no_compile": no_compile})
+                                 "no_compile": no_compile, "llm_phases": llm_phases, "serve_lengths": serve_lengths,
+                                 "serve_concurrency": serve_concurrency, "serve_rate": serve_rate,
+                                 "serve_slo_ms": serve_slo_ms})
     cfg = req.config()
     key = load_key(sign_with) if sign_with else None       # a bad key is said before the run
     rank = from_env()

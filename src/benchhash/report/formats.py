@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from benchhash.errors import BenchhashError
 from benchhash.fleet.model import FleetResult
 from benchhash.fleet.report import devices_text
+from benchhash.report.table import Fit, Grid, Line
 from benchhash.report.table import rows as table_rows
 from benchhash.report.units import per_joule, si
 from benchhash.results.model import Result, cap_of
@@ -112,13 +111,20 @@ def html_page(results: list[Item], econ: dict[str, Any] | None, prices: list[flo
                      econ, [(t, _png(fig)) for t, fig in charts.priced(econ, prices)] if econ else [])
 
 
-def rich_table(results: list[Item]) -> Table:
-    t = Table(title="benchhash report")
-    for h in HEADERS:
-        t.add_column(h, overflow="fold")
+def rich_table(results: list[Item]) -> Fit:
+    """The report's rows as a table where they fit the console, else one block per row (the
+    workload first, its file among its fields), warnings numbered under it: no word or path is
+    split across lines."""
+    order = (1, 0, *range(2, len(COLUMNS)))           # the workload names a row; the file is a field
+    notes: list[str] = []
+    rows = []
     for r in report_rows(results):
-        t.add_row(*(escape(r[c]) for c in COLUMNS))
-    return t
+        said = [] if r["warnings"] == "-" else [w.strip() for w in r["warnings"].split("; ")]
+        notes += [w for w in said if w not in notes]
+        r = {**r, "warnings": ",".join(str(notes.index(w) + 1) for w in said) or "-"}
+        rows.append([r[COLUMNS[i]] for i in order])
+    grid = Grid("benchhash report", [HEADERS[i] for i in order], rows, text_columns=3)
+    return Fit([grid, *(Line(f"[{i}] {n}") for i, n in enumerate(notes, 1))])
 
 
 @dataclass(frozen=True)

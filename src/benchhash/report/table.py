@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from rich.console import Console, Group
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 
-from benchhash.report.units import si
+from benchhash.report.units import per_joule, si
 from benchhash.results.model import Result, WorkloadResult
 
 
@@ -41,7 +42,7 @@ def rows(result: Result) -> tuple[list[dict[str, str]], list[str]]:
             "device": w.device,
             "rate": rate_text(w),
             "watts": si(w.energy.average_w, "W"),
-            "per_joule": si(w.efficiency.work_per_joule, w.efficiency.unit),
+            "per_joule": per_joule(w.efficiency.work_per_joule, w.efficiency.unit),
             "method": w.energy.method,
             "warnings": ",".join(refs) or "-",
         })
@@ -54,21 +55,20 @@ def rows(result: Result) -> tuple[list[dict[str, str]], list[str]]:
     return out, notes
 
 
-def run_table(result: Result) -> Group:
-    """The table, then the warnings it numbers."""
-    table = Table(title="benchhash run" + ("" if result.complete else " (incomplete)"))
-    for col, justify in (("workload", "left"), ("device", "left"), ("rate ± MAD", "right"),
-                         ("avg W", "right"), ("work / J", "right"), ("energy method", "left"),
-                         ("warnings", "left")):
-        table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
+RUN_COLUMNS = ("workload", "device", "rate", "watts", "per_joule", "method", "warnings")
+RUN_HEADERS = ("workload", "device", "rate ± MAD", "avg W", "work / J", "energy method", "warnings")
+
+
+def run_table(result: Result) -> Fit:
+    """The table (a block per phase where the console is too narrow for it), then the warnings
+    it numbers."""
     body, notes = rows(result)
-    for r in body:
-        table.add_row(r["workload"], r["device"], r["rate"], r["watts"], r["per_joule"],
-                      r["method"], r["warnings"])
-    lines = [Text(f"[{i}] {n}") for i, n in enumerate(notes, 1)]
+    grid = Grid("benchhash run" + ("" if result.complete else " (incomplete)"), list(RUN_HEADERS),
+                [[r[c] for c in RUN_COLUMNS] for r in body], text_columns=2)
+    lines = [Line(f"[{i}] {n}") for i, n in enumerate(notes, 1)]
     if result.config.quick:
-        lines.append(Text("a --quick smoke run: short trials, its figures are indicative only"))
-    return Group(table, *lines)
+        lines.append(Line("a --quick smoke run: short trials, its figures are indicative only"))
+    return Fit([grid, *lines])
 
 
 # --- tables and lines for any width (econ's text, Markdown) ------------------------------------
@@ -135,12 +135,13 @@ def _widen(widths: list[int], headers: list[str], spare: int) -> list[int]:
 
 
 def _table(g: Grid, widths: list[int]) -> Table:
+    """Cells as plain Text: a '[' in a warning or a path is shown, never read as markup."""
     table = Table()
     for i, (h, w) in enumerate(zip(g.headers, widths, strict=True)):
-        table.add_column(textwrap.fill(h, w), width=w, no_wrap=True,
+        table.add_column(Text(textwrap.fill(h, w)), width=w, no_wrap=True,
                          justify="left" if i < g.text_columns else "right")
     for r in g.rows:
-        table.add_row(textwrap.fill(r[0], widths[0], break_long_words=False), *r[1:])
+        table.add_row(Text(textwrap.fill(r[0], widths[0], break_long_words=False)), *map(Text, r[1:]))
     return table
 
 
@@ -175,29 +176,43 @@ def _prose(line: Line) -> str:
 
 def show(blocks: list[Block], console: Console) -> None:
     """Lines and grids on a console of any width: tables where they fit, blocks where they do not."""
-    for b in blocks:
-        if isinstance(b, Line):
-            _say(console, "  " * b.indent + _prose(Line(b.text, b.kind)), _STYLES.get(b.kind, ""))
-            continue
-        if isinstance(b, Items):
-            lead = [f"{b.lead}: {b.items[0]}" if b.items else b.lead, *b.items[1:]]
-            for text in pack(lead, console.width, "  " * b.indent, "  " * (b.indent + 1), "; "):
-                _say(console, text)
-            continue
-        _say(console, b.title, "bold")
-        widths = _widths(b, console.width)
-        if widths is not None:
-            console.print(_table(b, widths))
-        else:
-            for text in vertical(b, console.width):
-                _say(console, text, "" if text.startswith(" ") else "bold")
+    console.print(Fit(blocks))
 
 
-def _say(console: Console, text: str, style: str = "") -> None:
-    """A line wrapped between words to the console's width, continued one step further in."""
+class Fit:
+    """Blocks as a rich renderable, laid out for the width they are given when printed."""
+
+    def __init__(self, blocks: list[Block]) -> None:
+        self.blocks = blocks
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for b in self.blocks:
+            yield from _render(b, options.max_width)
+
+
+def _render(b: Block, width: int) -> Iterator[Text | Table]:
+    if isinstance(b, Line):
+        yield _say("  " * b.indent + _prose(Line(b.text, b.kind)), width, _STYLES.get(b.kind, ""))
+        return
+    if isinstance(b, Items):
+        lead = [f"{b.lead}: {b.items[0]}" if b.items else b.lead, *b.items[1:]]
+        for text in pack(lead, width, "  " * b.indent, "  " * (b.indent + 1), "; "):
+            yield _say(text, width)
+        return
+    yield _say(b.title, width, "bold")
+    widths = _widths(b, width)
+    if widths is not None:
+        yield _table(b, widths)
+        return
+    for text in vertical(b, width):
+        yield _say(text, width, "" if text.startswith(" ") else "bold")
+
+
+def _say(text: str, width: int, style: str = "") -> Text:
+    """A line wrapped between words to the width, continued one step further in."""
     indent = " " * (len(text) - len(text.lstrip()))
-    console.print(Text(textwrap.fill(text, console.width, subsequent_indent=indent + "  ", break_long_words=False,
-                                     break_on_hyphens=False), style=style))
+    return Text(textwrap.fill(text, width, subsequent_indent=indent + "  ", break_long_words=False,
+                              break_on_hyphens=False), style=style)
 
 
 def _md_cell(text: str) -> str:

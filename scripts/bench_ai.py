@@ -27,7 +27,8 @@ from benchhash.results.model import Config
 from benchhash.runner import Runner
 from benchhash.workloads import create
 
-SUMMARY_METRICS = ("tflops", "burst_tflops", "pct_of_peak", "mfu", "mbu", "ttft_ms", "tpot_ms", "context_mean")
+SUMMARY_METRICS = ("tflops", "burst_tflops", "pct_of_peak", "mfu", "mbu", "ttft_ms", "tpot_ms", "context_mean",
+                   "prefill_latency_ms", "kv_span_mean")
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -80,6 +81,7 @@ def main() -> int:
     ap.add_argument("--llm-batches", default=None)
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--llm-decode-first", action="store_true", help="decode phases before prefill")
+    ap.add_argument("--llm-phases", default=None, help="prefill,decode,serve (default: the workload's)")
     ap.add_argument("--compile-cache", type=Path, metavar="FILE",
                     help="load torch.compile artefacts from FILE first (if it exists), save them there after")
     ap.add_argument("--compile-cache-readonly", action="store_true",
@@ -92,7 +94,7 @@ def main() -> int:
     options: dict[str, Any] = {"gemm_dtypes": args.gemm_dtypes or ("bf16" if device.kind == "cuda" else "fp32"),
                                "gemm_size": args.gemm_size, "llm_preset": args.llm_preset,
                                "llm_batches": args.llm_batches, "no_compile": args.no_compile,
-                               "llm_decode_first": args.llm_decode_first or None}
+                               "llm_decode_first": args.llm_decode_first or None, "llm_phases": args.llm_phases}
     options = {k: v for k, v in options.items() if v is not None}
     cfg = Config.for_run(duration_s=args.duration, trials=args.trials, warmup_s=args.warmup)
     loads = [create(name.strip(), device, options) for name in args.workloads.split(",")]

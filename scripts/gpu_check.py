@@ -4,9 +4,10 @@ it runs everything with PYTHONPATH=src).
 
   all    for a short lease (--budget-s, default 540): in priority order (a) one sealed run
          (sha256d at the tuned launch and gemm bf16 + fp8, with energy and idle power), verified,
-         and the copy bandwidth; (b) the 8B decoder, decode at batch 1 and 64 first, then
-         prefill; (c) the kernel variants' sweep; (d) pytest -m gpu; then, if time is left,
-         whether loading torch.compile's saved artefacts saves compile time. A step with too
+         and the copy bandwidth; (b) the 8B decoder, decode at batch 1 and 64; (c) the 8B served
+         at concurrency 64 (a sealed run, verified: J per output token with prefill against
+         ML.ENERGY's 0.12); (d) the kernel variants' sweep; then, if time is left, pytest -m gpu
+         and whether loading torch.compile's saved artefacts saves compile time. A step with too
          little time left is skipped (said); one that overruns is interrupted as Ctrl-C would
          and keeps what it measured. The summary (figures against this GPU kind's targets) is
          rewritten after every step and the headline figures are printed as they come; DIR gets
@@ -189,7 +190,7 @@ def _row(summary: list[dict[str, Any]], phase: str) -> dict[str, Any]:
 
 def ai_targets(summary: list[dict[str, Any]], device: str) -> list[dict[str, Any]]:
     """The targets of --stage all for rows of bench_ai or of a run (gemm, llm; no sha256d)."""
-    fig = {"kind": kind_of(device), "run": summary, "llm": summary, "copy_gb_s": None}
+    fig = {"kind": kind_of(device), "run": summary, "llm": summary, "serve": summary, "copy_gb_s": None}
     return [t for t in all_targets(fig) if not t["name"].startswith("sha256d")]
 
 
@@ -282,10 +283,15 @@ def stage_kernel(st: Stage, py: str) -> list[dict[str, Any]]:
 #: What each GPU kind must reach (keys as in the catalogue, data/gpu_peaks.json). The GEMM target
 #: at the clock a trial held is 0.92 x peak x clock / the clock the peak is quoted at (the
 #: catalogue's peak_clock_mhz: 1830 MHz on both parts).
+#: Served J per output token, prefill included (issue 27): ML.ENERGY's figure for Llama-3.1-8B on
+#: an H100 (vLLM 0.11.1, batch 64) is the reference line; an H100 should be level with it, an
+#: H200 (4.8 TB/s against 3.35) below it.
+SERVE_REFERENCE = {"j_per_token": 0.12, "source": "ML.ENERGY Leaderboard v3: Llama-3.1-8B on an H100, "
+                                                  "vLLM 0.11.1, batch 64, energy per output token of a server"}
 TARGETS: dict[str, dict[str, float]] = {
     kind: {"sha256d_ghps": 8.0, "gemm_bf16_of_peak_at_clock": 0.92, "gemm_bf16_of_sustained": 0.95,
-           "decode_b1_mbu": 0.75}
-    for kind in ("H100 SXM", "H200 SXM")
+           "decode_b1_mbu": 0.75, "serve_j_per_token": serve}
+    for kind, serve in (("H100 SXM", 0.12), ("H200 SXM", 0.10))
 }
 ARCHIVE = "gpu-check-all.tar.gz"
 SUMMARY = "gpu-check-all.json"
@@ -307,15 +313,19 @@ class Step:
 
 
 def all_steps(py: str, work: Path, out: Path, cache: Path | None) -> list[Step]:
-    """The steps in priority order: (a) one sealed run with energy, (b) the 8B decoder, decode
-    first, (c) the kernel sweep, (d) pytest -m gpu; then, if time is left, whether carrying
-    torch.compile's artefacts saves compile time. None changes the GPU's settings."""
+    """The steps in priority order: (a) one sealed run with energy, (b) the 8B decoder at batch
+    1 and 64, (c) the 8B served at concurrency 64 (a sealed run, verified), (d) the kernel sweep;
+    then, if time is left, pytest -m gpu and whether carrying torch.compile's artefacts saves
+    compile time. None changes the GPU's settings."""
     common = ["--duration", "5", "--trials", "3", "--warmup", "5"]
-    run = work / "run.json"
+    run, serve = work / "run.json", work / "serve.json"
     compile_cache = ["--compile-cache", str(cache or out / "compile-cache.bin")]
     fresh_inductor = {"TORCHINDUCTOR_CACHE_DIR": str(work / "inductor-empty")}
     # planned seconds from the first H200 lease (2026-12-04): the run 73 s, the kernel sweep 41 s,
-    # pytest -m gpu 56 s; each 8B shape compiles in 70-92 s cold, so the llm step gets the most
+    # pytest -m gpu 56 s; each 8B shape compiles in 70-92 s cold. The llm step measures decode
+    # only (its prefill never got past compiling in that lease; serve measures prefill as a server
+    # runs it), and serve (a decode graph and a prefill compile, ~150 s) comes before the kernel
+    # sweep, already done on the H200: pytest -m gpu now runs when earlier steps finish early
     return [
         Step("nvidia-smi", ["nvidia-smi", "-q"], 15, 2, 2),
         Step("run", [py, "-m", "benchhash", "run", "--device", "cuda", "--workloads", "sha256d,gemm",
@@ -323,8 +333,12 @@ def all_steps(py: str, work: Path, out: Path, cache: Path | None) -> list[Step]:
         Step("verify", [py, "-m", "benchhash", "verify", str(run)], 40, 5, 5, needs=run),
         Step("copy-bandwidth", [py, "scripts/bench_copy.py", "--out", str(work / "copy.json")], 40, 5, 8),
         Step("llm", [py, "scripts/bench_ai.py", "--device", "cuda", "--workloads", "llm", "--llm-preset", "8b",
-                     "--llm-batches", "1,64", "--llm-decode-first", "--duration", "4", "--trials", "3",
-                     "--warmup", "3", *compile_cache, "--out", str(work / "llm.json")], 330, 100, 300),
+                     "--llm-batches", "1,64", "--llm-decode-first", "--llm-phases", "decode", "--duration", "4",
+                     "--trials", "3", "--warmup", "3", *compile_cache, "--out", str(work / "llm.json")], 260, 100, 210),
+        Step("serve", [py, "-m", "benchhash", "run", "--device", "cuda", "--workloads", "llm", "--llm-preset", "8b",
+                       "--llm-phases", "serve", "--serve-concurrency", "64", "--duration", "4", "--trials", "3",
+                       "--warmup", "3", "--out", str(serve)], 240, 120, 165),
+        Step("verify-serve", [py, "-m", "benchhash", "verify", str(serve)], 40, 5, 5, needs=serve),
         Step("kernel", [py, "scripts/bench_kernel_gpu.py", "--repeats", "3", "--out", str(work / "kernel.json")],
              90, 25, 45),
         Step("pytest-gpu", [py, "-m", "pytest", "-m", "gpu", "-q", "-rA", "-p", "no:cacheprovider",
@@ -355,8 +369,14 @@ def phase_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
                      "sm_clock_mhz_median": sorted(clocks)[len(clocks) // 2] if clocks else None,
                      "throttle_max_share": throttle, "complete": w.get("complete"),
                      **{k: v for k, v in w.get("metrics", {}).items() if k in ("tflops", "burst_tflops", "pct_of_peak",
-                                                                           "mfu", "mbu", "tpot_ms", "ttft_ms")}})
+                                                                           "mfu", "mbu", "tpot_ms", "ttft_ms")
+                        or k.startswith(SERVE_KEYS)}})
     return rows
+
+
+#: what a serve phase's row keeps of its metrics (prefixes)
+SERVE_KEYS = ("ttft_ms_p", "tpot_ms_p", "requests_per_s", "input_tokens_per_s", "output_tokens_per_request",
+              "prefill_latency_ms", "slo")
 
 
 def _by_phase(rows: list[dict[str, Any]], phase: str) -> dict[str, Any]:
@@ -379,6 +399,7 @@ def figures(work: Path) -> dict[str, Any]:
     return {"device": (run.get("device") or {}).get("name") or llm.get("device"), "kind": gpu_kind(run),
             "idle_w": (run.get("idle") or {}).get("average_w") if isinstance(run.get("idle"), dict) else None,
             "run": phase_rows(run), "llm": llm.get("summary", []), "llm_stopped": llm.get("stopped"),
+            "serve": phase_rows(_json(work / "serve.json") or {}),
             "compile_cache": {"cold": {r["phase"]: r.get("compile_s") for r in llm.get("summary", [])},
                               "loaded": {r["phase"]: r.get("compile_s") for r in cached.get("summary", [])},
                               "cache": cached.get("compile_cache") or llm.get("compile_cache")},
@@ -421,7 +442,18 @@ def all_targets(fig: dict[str, Any]) -> list[dict[str, Any]]:
                                     if b1.get("mbu") and bw and fig.get("copy_gb_s") else None)
     out[1]["burst_tflops"], out[1]["sustained_tflops"] = gemm.get("burst_tflops"), tflops
     out[1]["dense_peak_at_clock_tflops"], out[1]["sm_clock_mhz"] = at_clock, mhz
-    return out
+    return out + [serve_target(fig, t, applies, why)]
+
+
+def serve_target(fig: dict[str, Any], t: dict[str, float], applies: bool, why: str) -> dict[str, Any]:
+    """Served J per output token, prefill included (8B, concurrency 64), against ML.ENERGY's."""
+    row = _by_phase(fig.get("serve") or [], "llm serve.c64")
+    out = _target("llm 8b served at concurrency 64, J per output token with prefill", row.get("joules_per_unit"),
+                  "<=", t["serve_j_per_token"], applies, why)
+    decode = _by_phase(fig.get("llm") or [], "llm decode.b64").get("joules_per_unit")
+    return out | {"reference": SERVE_REFERENCE, "decode_only_b64_j_per_token": decode,
+                  "tokens_per_s": row.get("rate_median"),
+                  **{k: row.get(k) for k in ("tpot_ms_p50", "tpot_ms_p99", "ttft_ms_p50", "ttft_ms_p99", "mbu")}}
 
 
 def headline(name: str, fig: dict[str, Any]) -> str | None:
@@ -448,6 +480,12 @@ def headline(name: str, fig: dict[str, Any]) -> str | None:
                          + (f", MBU {r['mbu']:.2f}" if r.get("mbu") else "")
                          + (f", MFU {r['mfu']:.2f}" if r.get("mfu") and "prefill" in r["phase"] else "")
                          + (" (decode-only)" if "decode" in r["phase"] else "") for r in fig["llm"])
+    if name == "serve" and fig["serve"]:
+        ref = SERVE_REFERENCE["j_per_token"]
+        return "; ".join(f"{r['phase']} {f(r.get('rate_median'), '.0f')} tok/s out, "
+                         f"{f(r.get('joules_per_unit'), '.3f')} J/tok with prefill (ML.ENERGY {ref}), TTFT p50/p99 "
+                         f"{f(r.get('ttft_ms_p50'), '.0f')}/{f(r.get('ttft_ms_p99'), '.0f')} ms, TPOT p50/p99 "
+                         f"{f(r.get('tpot_ms_p50'), '.1f')}/{f(r.get('tpot_ms_p99'), '.1f')} ms" for r in fig["serve"])
     if name == "kernel" and fig["kernel"].get("fastest"):
         b, used = fig["kernel"]["fastest"], fig["kernel"].get("run_launch") or {}
         return (f"fastest {b['variant']} {b['threads']}x{b['waves']} {b['median_ghps']:.2f} GH/s "

@@ -51,19 +51,23 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--eager-only", action="store_true")
     ap.add_argument("--attention", default=None, help="sdpa (default) | math: how the model attends")
+    ap.add_argument("--kv-span", default=None,
+                    help="bucket (default: the valid length rounded up to an eighth of the cache) | full "
+                         "(the whole static cache, as a compiled step read before): how far attention reads")
     ap.add_argument("--out", help="also write the JSON here (after each part)")
     args = ap.parse_args()
     import torch
     dev = resolve(args.device)
     options = {"llm_batches": str(args.batch), **({"llm_preset": args.preset} if args.preset else {}),
-               **({"llm_attention": args.attention} if args.attention else {})}
+               **({"llm_attention": args.attention} if args.attention else {}),
+               **({"llm_kv_span": args.kv_span} if args.kv_span else {}), "llm_phases": "decode"}
     w = create("llm", dev, options)
     w.setup()
     decode = next(p for p in w.phases() if p.name == f"decode.b{args.batch}")
     c = w.config
     report: dict[str, Any] = {"benchmark": "profile_decode", "device": dev.name, "torch": torch.__version__,
                               "preset": c.name, "batch": args.batch, "max_seq": w.max_seq,
-                              "attention": args.attention or "sdpa", "parts": {}}
+                              "attention": args.attention or "sdpa", "kv_span": w.kv_span, "parts": {}}
 
     def sync() -> None:
         w.synchronize()
@@ -73,16 +77,16 @@ def main() -> int:
         decode.fn = None
         t0 = time.perf_counter()
         decode.compile()
-        decode.context_sum = decode.steps = 0
+        decode.context_sum = decode.span_sum = decode.steps = 0
         with torch.no_grad():
             for _ in range(5):
                 decode._call()
             part = profile_steps(torch, decode._call, args.steps, sync)
-        ctx = decode.context_sum / max(1, decode.steps)
-        need = acc.decode_step_bytes(c, args.batch, ctx, w.bytes_per_value)
+        ctx, span = (x / max(1, decode.steps) for x in (decode.context_sum, decode.span_sum))
+        need = acc.decode_step_bytes(c, args.batch, span, w.bytes_per_value)     # what a step reads
         dev_s = (part["device_ms_per_step"] or 0) / 1e3
         part.update(compile_s=time.perf_counter() - t0, compiled=decode.compiled, cuda_graphs=decode.cuda_graphs,
-                    bytes_per_step=need, context_mean=ctx,
+                    bytes_per_step=need, context_mean=ctx, kv_span_mean=span,
                     gb_s_over_wall=need / (part["wall_ms_per_step"] / 1e3) / 1e9,
                     gb_s_over_device=need / dev_s / 1e9 if dev_s else None)
         report["parts"][name] = part

@@ -35,6 +35,11 @@ def test_the_plan_for_a_lease_fits_540_s_in_priority_order(tmp_path: Path) -> No
     assert all(p["min_s"] <= p["plan_s"] <= p["max_s"] for p in plan)
     llm = next(s for s in steps if s.name == "llm")
     assert "--llm-decode-first" in llm.argv and "1,64" in llm.argv
+    assert names[names.index("llm") + 1:names.index("llm") + 3] == ["serve", "verify-serve"]
+    serve = steps[names.index("serve")]
+    assert [serve.argv[serve.argv.index(k) + 1] for k in ("--llm-preset", "--llm-phases", "--serve-concurrency")] \
+        == ["8b", "serve", "64"] and "--serve-lengths" not in serve.argv      # the default lengths
+    assert next(p for p in plan if p["name"] == "serve")["within_budget"]
 
 
 def test_no_step_of_stage_all_touches_the_gpus_settings(tmp_path: Path) -> None:
@@ -160,7 +165,34 @@ def test_the_ai_and_full_stages_use_the_same_targets() -> None:
     met = {t["name"]: t["met"] for t in gc.ai_targets(rows, "NVIDIA H200")}
     assert met == {"gemm bf16 sustained / dense peak at the SM clock it ran at": True,     # 700 / 756.9
                    "gemm bf16 sustained / mamf-finder MSMF": True,                        # 700 / 708.5
-                   "llm 8b decode batch 1 MBU (datasheet bandwidth)": True}
+                   "llm 8b decode batch 1 MBU (datasheet bandwidth)": True,
+                   "llm 8b served at concurrency 64, J per output token with prefill": None}   # no serve row
     assert all(t["met"] is None for t in gc.ai_targets(rows, "NVIDIA A100-SXM4-80GB"))     # no targets there
     assert all(t["met"] is None for t in gc.ai_targets([], "NVIDIA H200"))                 # nothing measured
     assert gc._pytest_counts("3 passed, 2 skipped in 4.1s") == {"passed": 3, "skipped": 2}
+
+
+def _write_serve(work: Path, j_per_token: float) -> None:
+    row = {"workload": "llm", "phase": "serve.c64", "rate_unit": "token/s", "stats": {"rate": {"median": 6000.0}},
+           "energy": {"average_w": 600.0}, "efficiency": {"work_per_joule": 1 / j_per_token,
+                                                          "joules_per_unit": j_per_token},
+           "metrics": {"tpot_ms_p50": 9.5, "tpot_ms_p99": 12.0, "ttft_ms_p50": 40.0, "ttft_ms_p99": 900.0,
+                       "requests_per_s": 11.0, "slo": {"50": {"met": True, "attainment": 1.0}}},
+           "complete": True, "trials": [{"telemetry": {}}]}
+    result = {"device": {"kind": "cuda", "name": "NVIDIA H200"}, "workloads": [row]}
+    (work / "serve.json").write_text(json.dumps(result))
+
+
+@pytest.mark.parametrize(("gpu", "memory", "j_per_token", "met"), [
+    ("NVIDIA H200", 143_771 << 20, 0.095, True), ("NVIDIA H200", 143_771 << 20, 0.11, False),
+    ("NVIDIA H100 80GB HBM3", 85_017_493_504, 0.11, True)])
+def test_the_served_j_per_token_against_ml_energy(tmp_path: Path, gpu: str, memory: int, j_per_token: float,
+                                                  met: bool) -> None:
+    gc = load()
+    _write_run(tmp_path, gpu, memory, 8.1e9, 700.0, 1500.0)
+    _write_serve(tmp_path, j_per_token)
+    fig = gc.figures(tmp_path)
+    t = {x["name"]: x for x in gc.all_targets(fig)}["llm 8b served at concurrency 64, J per output token with prefill"]
+    assert t["measured"] == j_per_token and t["met"] is met and t["reference"]["j_per_token"] == 0.12
+    assert t["tpot_ms_p99"] == 12.0 and fig["serve"][0]["slo"] == {"50": {"met": True, "attainment": 1.0}}
+    assert "J/tok with prefill (ML.ENERGY 0.12)" in gc.headline("serve", fig)

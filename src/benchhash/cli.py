@@ -202,6 +202,7 @@ def info(as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")]
     from benchhash.hw.cpu import cpu as cpu_info
     from benchhash.hw.gpus import gpus as gpu_info
     from benchhash.hw.power import records
+    from benchhash.meters import energy_here
 
     cpu = cpu_info()
     found, gpu_reason = gpu_info()
@@ -209,9 +210,11 @@ def info(as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")]
     gpus = [g.model_dump(mode="json") for g in found]
     backends = status()
     probe = cuda_probe_steps()
+    energy = energy_here([g.index for g in found])
     if as_json:
         print(json.dumps({"cpu": cpu.model_dump(mode="json"), "gpus": gpus, "gpu_reason": gpu_reason,
-                          "backends": backends, "cuda_probe": probe, "power_limit_records": left}))
+                          "backends": backends, "cuda_probe": probe, "power_limit_records": left,
+                          "energy": [{"device": d, "how": h, "measurable": ok} for d, h, ok in energy]}))
         return
     flags = ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in cpu.flags.items())
     out.print(f"[bold]CPU[/] {escape(str(cpu.model))} ({cpu.usable_cores}/{cpu.logical_cores} cores usable)")
@@ -230,6 +233,9 @@ def info(as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")]
         out.print("    cuda probe: " + ", ".join(
             f"{k} {'ok' if v is None else ('not tried' if v == 'not tried' else 'FAILED')}"
             for k, v in probe.items()))
+    for where, how, ok in energy:
+        out.print(f"[bold]energy[/] {where}: " + (escape(how) if ok else
+                  f"none - {escape(how)}: runs here give rates but no per-joule figures, and econ cannot price them"))
 
 
 @app.command()

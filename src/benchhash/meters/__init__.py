@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from benchhash.errors import InputError, MeterError
 from benchhash.hw.device import Device
 from benchhash.meters.base import EnergyMeter, Reading, Sample, Telemetry
@@ -9,7 +11,7 @@ from benchhash.meters.null import NullMeter
 
 METERS = "auto, nvml, rapl, null or replay:FILE"
 
-__all__ = ["EnergyMeter", "METERS", "NullMeter", "Reading", "Sample", "Telemetry", "make_meter"]
+__all__ = ["EnergyMeter", "METERS", "NullMeter", "Reading", "Sample", "Telemetry", "energy_here", "make_meter"]
 
 
 def make_meter(spec: str, device: Device) -> EnergyMeter:
@@ -37,3 +39,28 @@ def make_meter(spec: str, device: Device) -> EnergyMeter:
         if text != "auto":
             raise
         return NullMeter(str(exc))
+
+
+def energy_here(gpu_indices: list[int], rapl_root: Path | None = None) -> list[tuple[str, str, bool]]:
+    """What can measure energy on this machine, before anyone waits for a run: (device, how or
+    why not, measurable) for the CPU (RAPL) and each GPU (NVML's energy counter, else polled
+    power)."""
+    from benchhash.meters.rapl import POWERCAP, discover
+    out: list[tuple[str, str, bool]] = []
+    try:
+        zones = discover(rapl_root or POWERCAP)
+        out.append(("CPU", "RAPL (" + ", ".join(z.label for z in zones) + ")", True))
+    except MeterError as exc:
+        out.append(("CPU", str(exc), False))
+    for i in gpu_indices:
+        try:
+            from benchhash.meters.nvml import NvmlMeter
+            meter = NvmlMeter(i)
+        except (MeterError, ImportError) as exc:
+            out.append((f"GPU {i}", f"no NVML reading: {exc}", False))
+            continue
+        with meter:
+            how = ("NVML energy counter" if meter.counter_unsupported is None
+                   else f"NVML polled power ({meter.counter_reason()})")
+        out.append((f"GPU {i}", how, True))
+    return out

@@ -36,3 +36,14 @@ def test_info_prints_the_energy_line(monkeypatch: pytest.MonkeyPatch, capsys: py
         assert exit_.code in (0, None)
     said = json.loads(capsys.readouterr().out)["energy"]
     assert said == [{"device": "CPU", "how": "no RAPL: x", "measurable": False}]
+
+
+def test_a_run_ends_with_the_next_command_to_type() -> None:
+    from benchhash.cli import next_step
+    from benchhash.results import io
+    root = Path(__file__).resolve().parents[1]
+    measured, _ = io.load(root / "results" / "nvidia-h200" / "vm-20261204T165336Z.json")
+    assert next_step("r.json", measured) == "next: benchhash verify r.json && benchhash econ r.json"
+    unmetered, _ = io.load(root / "results" / "amd-epyc" / "vm-20261123T051527Z.json")
+    said = next_step("c.json", unmetered)
+    assert said.startswith("next: benchhash verify c.json;") and "benchhash econ --claim" in said

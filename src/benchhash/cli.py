@@ -332,6 +332,7 @@ def run(
     else:
         progress.info("result written to %s%s", outcome.path,
                       "" if outcome.result.complete else " (incomplete)")
+        progress.info("%s", next_step(outcome.path, outcome.result))
     _reraise(outcome.error)
     if outcome.fallback:
         raise SystemExit(1)
@@ -340,6 +341,15 @@ def run(
         names = ", ".join(dict.fromkeys(f.label for f in failures))
         log.warning("%d failure(s), the rest was measured: %s", len(failures), names)
         raise SystemExit(1)
+
+
+def next_step(path: Any, result: Any) -> str:
+    """The command to type after a run: verify, then econ where the run measured energy to price;
+    where it did not, the claim, which needs no hardware."""
+    if any(w.energy.energy_j for w in result.workloads):
+        return f"next: benchhash verify {path} && benchhash econ {path}"
+    return (f"next: benchhash verify {path}; this run measured no energy, so econ cannot price it "
+            "(benchhash info says what can measure it here): benchhash econ --claim answers without hardware")
 
 
 def _show_run(outcome: Any, as_json: bool, first: bool, alone: bool) -> None:

@@ -36,11 +36,12 @@ def decode_phases() -> list[caps.Phase]:
 
 
 def by_hand(m: markets.Market, tps: float, watts: float) -> dict[str, float]:
-    """One facility MW of GPUs at this cap, from the inputs alone: GPUs = 1 MW / (watts x host
-    overhead x PUE); tokens a year = GPUs x tokens/s x 3600 x 8760 x utilisation; revenue at the
-    8B price; margin after the revenue share of opex and the MW's power bill; capex = the hall's
-    IT MW share plus the GPUs; NPV over 3 flat, undiscounted years."""
-    gpus = 1e6 / (watts * m["host_overhead"] * m["pue_ai"])
+    """One facility MW of GPUs at this cap, from the inputs alone: GPUs = 1 MW / ((watts + the
+    host's fixed share, (host overhead - 1) x 700 W) x PUE); tokens a year = GPUs x tokens/s x
+    3600 x 8760 x utilisation; revenue at the 8B price; margin after the revenue share of opex
+    and the MW's power bill; capex = the hall's IT MW share plus the GPUs; NPV over 3 flat,
+    undiscounted years."""
+    gpus = 1e6 / ((watts + (m["host_overhead"] - 1) * 700) * m["pue_ai"])
     revenue = gpus * tps * 3600 * 8760 * m["gpu_utilisation"] * m["usd_per_m_tokens_8b"] / 1e6
     margin = revenue * (1 - m["opex_ai_share_of_revenue"]) - 8760 * m["power_usd_per_mwh"]
     capex = m["capex_ai_usd_per_it_mw"] / m["pue_ai"] + gpus * 15000
@@ -59,10 +60,10 @@ def test_a_decode_sweep_priced_as_computed_by_hand() -> None:
         assert p.revenue_usd_per_year == pytest.approx(h["revenue"], rel=1e-9)
         assert p.margin_usd_per_year == pytest.approx(h["margin"], rel=1e-9)
         assert p.npv_usd == pytest.approx(h["npv"], rel=1e-9)
-    # tokens per joule peak at 300 W, so revenue and margin do; the GPUs that buys cost more
-    # than they earn over 3 years, so NPV peaks at 500 W
-    assert max(hand, key=lambda c: hand[c]["revenue"]) == 300.0 == curve.best_cap_w["revenue_usd_per_year"]
-    assert max(hand, key=lambda c: hand[c]["margin"]) == 300.0 == curve.best_cap_w["margin_usd_per_year"]
+    # tokens per GPU joule peak at 300 W, but the host's 575 W per GPU does not shrink with the
+    # cap: tokens per all-in joule, so revenue and margin, peak at 500 W, and so does NPV
+    assert max(hand, key=lambda c: hand[c]["revenue"]) == 500.0 == curve.best_cap_w["revenue_usd_per_year"]
+    assert max(hand, key=lambda c: hand[c]["margin"]) == 500.0 == curve.best_cap_w["margin_usd_per_year"]
     assert max(hand, key=lambda c: hand[c]["npv"]) == 500.0 == curve.best_cap_w["npv_usd"]
 
 
@@ -76,11 +77,15 @@ def test_mining_revenue_per_mw_follows_hashes_per_joule_and_rental_follows_work(
     mine, rent = caps.curves(m, meas, hashing + gemm)
     a, b = mine.points
     assert mine.priced_as == "device_mining" and b.revenue_usd_per_year is not None
-    assert b.revenue_usd_per_year / a.revenue_usd_per_year == pytest.approx((8e9 / 395) / (10e9 / 690))
-    # a capped GPU-hour sells for the work it does: revenue per MW scales with FLOP per joule
+    # the host's share per GPU (575 W) does not shrink with the cap: hashes per all-in joule
+    host = (m["host_overhead"] - 1) * 700
+    per_joule = {w: r / (w + host) for r, w in ((10e9, 690), (8e9, 395))}
+    assert b.revenue_usd_per_year / a.revenue_usd_per_year == pytest.approx(per_joule[395] / per_joule[690])
+    # a capped GPU-hour sells for the work it does: revenue per MW scales with FLOP per all-in joule
     a, b = rent.points
     assert rent.priced_as == "ai_rental" and b.revenue_usd_per_year is not None
-    assert b.revenue_usd_per_year / a.revenue_usd_per_year == pytest.approx((5e14 / 395) / (7e14 / 690))
+    per_joule = {w: r / (w + host) for r, w in ((7e14, 690), (5e14, 395))}
+    assert b.revenue_usd_per_year / a.revenue_usd_per_year == pytest.approx(per_joule[395] / per_joule[690])
 
 
 def test_a_phase_without_energy_is_listed_not_priced() -> None:

@@ -189,7 +189,8 @@ def test_tokens_row_needs_an_energy_reading(monkeypatch: pytest.MonkeyPatch) -> 
     d = Decode("llm decode.b64", 5000.0, 690.0, 64, "8b", 8.03e9)
     meas = Measured("r.json", "NVIDIA H100 80GB HBM3", ai_watts=690.0, tokens_per_second=5000.0, decode=[d])
     row = uses.ai_tokens(m, meas, d, "usd_per_m_tokens_8b", 35000)
-    gpus = 1e6 / (690.0 * m["host_overhead"] * m["pue_ai"])
+    host = (m["host_overhead"] - 1) * 700          # the DGX H100 host's share per GPU, fixed: 575 W
+    gpus = 1e6 / ((690.0 + host) * m["pue_ai"])
     tokens = gpus * 5000 * 3600 * 8760 * m["gpu_utilisation"]
     assert row.revenue_now_usd_per_year == pytest.approx(tokens * m["usd_per_m_tokens_8b"] / 1e6)
     no_energy = Measured("r.json", "NVIDIA H100 80GB HBM3", tokens_per_second=5000.0,

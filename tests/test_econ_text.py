@@ -140,7 +140,8 @@ def test_the_claim_and_the_table_share_todays_basis(claim_data: dict[str, Any]) 
 
 def test_a_claim_that_does_not_reconcile_says_why() -> None:
     data = econ_json(EconRequest(claim=True, draws=20, sets=("host_overhead=2",), today=TODAY))
-    assert any("is not its table row's" in n and "host overhead 2" in n for n in data["notes"])
+    assert any("is not its table row's" in n and "host overhead 2" in n and "+ host 700 W" in n
+               for n in data["notes"])
 
 
 def test_a_loss_is_shown_as_a_loss_and_a_switch_off_says_when(claim_data: dict[str, Any]) -> None:

@@ -95,8 +95,13 @@ def test_tokens_are_priced_by_model_class_at_their_own_joules_per_token() -> Non
     best = uses.best_decode(meas)
     assert best is small and best.joules_per_token == pytest.approx(0.12)
     row = uses.ai_tokens(m, meas, small, "usd_per_m_tokens_8b", 35000)
-    gpus = 1e6 / (600.0 * m["host_overhead"] * m["pue_ai"])       # the phase's 600 W, not the 700 W maximum
-    assert row.basis["watts_per_gpu_all_in"] == pytest.approx(600.0 * m["host_overhead"])
+    # the hall is sized on the GPU's peak (700 W, as the rental rows), plus the host's fixed 575 W;
+    # each GPU decodes at the phase's own rate (its 600 W give its joules per token)
+    host = (m["host_overhead"] - 1) * 700
+    gpus = 1e6 / ((700.0 + host) * m["pue_ai"])
+    assert row.basis["watts_per_gpu_all_in"] == pytest.approx(700.0 + host)
+    rental = uses.ai_rental(m, meas, uses.Price("H100 SXM", 2.0, None, 35000, "test"))
+    assert row.basis["gpus_per_facility_mw"] == pytest.approx(rental.basis["gpus_per_facility_mw"])
     assert row.revenue_now_usd_per_year == pytest.approx(
         gpus * 5000 * 3600 * 8760 * m["gpu_utilisation"] * m["usd_per_m_tokens_8b"] / 1e6)
     large_row = uses.ai_tokens(m, meas, large, "usd_per_m_tokens_70b", 35000)
@@ -253,7 +258,10 @@ def test_lease_reading_by_hand() -> None:
     v = m.values()
     s = claim.Setup(10, 100, 17.5, 700, 3.125)
     lease = claim.colocation_lease(v, s)
-    assert lease.revenue == pytest.approx(v["colocation_usd_per_it_mw_year"] * 10 / v["pue_ai"])
+    # the deals' rate is a term average: the first year pays average x n / sum((1 + e)^k, k < n)
+    n, e = int(v["colocation_lease_years"]), v["colocation_escalator_per_year"]
+    first = v["colocation_usd_per_it_mw_year"] * n / sum((1 + e) ** k for k in range(n))
+    assert lease.revenue == pytest.approx(first * 10 / v["pue_ai"])
     assert claim.ratio(v, s, "colocation_lease") == pytest.approx(lease.revenue / claim.mining(v, s).revenue)
 
 

@@ -91,7 +91,7 @@ def _tokens(m: Market, meas: uses.Measured, key: str, server_usd: float) -> Pric
     def price(p: CapPoint, ph: Phase, top_rate: float) -> uses.Use | None:
         if not p.rate or not p.watts:
             return None
-        return uses.ai_tokens(m, meas, _decode(ph, p.rate, p.watts), key, server_usd)
+        return uses.ai_tokens(m, meas, _decode(ph, p.rate, p.watts), key, server_usd, cap_w=p.cap_w)
     return price
 
 

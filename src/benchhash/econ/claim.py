@@ -28,9 +28,13 @@ MINING_INPUTS = ("btc_usd", "difficulty", "fee_share", "pool_fee", "uptime_minin
                  "asic_efficiency_factor")
 #: The inputs each reading's revenue ratio depends on (capex and the like do not enter it).
 RATIO_INPUTS = MINING_INPUTS + ("pue_ai", "gpu_usd_per_hour", "gpu_utilisation", "host_overhead")
-LEASE_INPUTS = MINING_INPUTS + ("pue_ai", "colocation_usd_per_it_mw_year")
+LEASE_INPUTS = MINING_INPUTS + ("pue_ai", "colocation_usd_per_it_mw_year", "colocation_escalator_per_year",
+                                "colocation_lease_years")
 MARGIN_INPUTS = ("power_usd_per_mwh", "opex_mining_usd_per_mw_year", "opex_ai_share_of_revenue",
                  "opex_colocation_share_of_revenue", "colocation_power_passthrough")
+#: The margin inputs each reading's margin depends on.
+READING_MARGIN_INPUTS = {"gpu_cloud": MARGIN_INPUTS[:3],
+                         "colocation_lease": MARGIN_INPUTS[:2] + MARGIN_INPUTS[3:]}
 READING_LABELS = {"gpu_cloud": "GPU cloud", "colocation_lease": "colocation lease"}
 MEASURES = ("revenue", "margin")
 
@@ -40,8 +44,13 @@ class Setup:
     ai_mw: float            # facility MW of AI
     mining_mw: float        # facility MW of ASIC mining
     j_per_th: float         # the ASIC fleet's efficiency at stock (x asic_efficiency_factor)
-    gpu_w: float            # the GPU's board power (x host_overhead = all-in)
+    gpu_w: float            # the GPU's board power (+ the host's fixed share = all-in)
     subsidy_btc: float
+    rated_w: float | None = None    # the rated GPU watts host_overhead is quoted at (None: gpu_w)
+
+    def watts_all_in(self, v: dict[str, float]) -> float:
+        """The GPU's watts plus the host's share, which does not move with the GPU's draw."""
+        return self.gpu_w + model.host_watts(v["host_overhead"], self.rated_w or self.gpu_w)
 
 
 @dataclass(frozen=True)
@@ -68,14 +77,21 @@ def mining(v: dict[str, float], s: Setup) -> Money:
 
 
 def gpu_cloud(v: dict[str, float], s: Setup) -> Money:
-    revenue = model.rental_revenue_usd_per_year(s.ai_mw, s.gpu_w * v["host_overhead"], v["pue_ai"],
+    revenue = model.rental_revenue_usd_per_year(s.ai_mw, s.watts_all_in(v), v["pue_ai"],
                                                 v["gpu_usd_per_hour"], v["gpu_utilisation"])
     power = model.power_cost_usd_per_year(s.ai_mw, v["power_usd_per_mwh"]) if "power_usd_per_mwh" in v else 0.0
     return Money(revenue, power, revenue * v.get("opex_ai_share_of_revenue", 0.0))
 
 
+def lease_first_year(v: dict[str, float]) -> float:
+    """First-year rent per IT MW from the term average colocation_usd_per_it_mw_year (deals quote
+    a value over their term; the escalator is already in it)."""
+    return model.first_year_rent(v["colocation_usd_per_it_mw_year"], v.get("colocation_escalator_per_year", 0.0),
+                                 int(v.get("colocation_lease_years", 1)))
+
+
 def colocation_lease(v: dict[str, float], s: Setup) -> Money:
-    revenue = v["colocation_usd_per_it_mw_year"] * s.ai_mw / v["pue_ai"]
+    revenue = lease_first_year(v) * s.ai_mw / v["pue_ai"]
     power = model.power_cost_usd_per_year(s.ai_mw, v["power_usd_per_mwh"]) \
         * (1 - v["colocation_power_passthrough"]) if "power_usd_per_mwh" in v else 0.0
     return Money(revenue, power, revenue * v.get("opex_colocation_share_of_revenue", 0.0))
@@ -112,29 +128,63 @@ def no_row() -> dict[str, Any]:
 def judge(ai: float, mine: float) -> dict[str, Any]:
     """The ratio and a verdict in words for one reading on one measure."""
     holds = ai >= mine
-    if mine > 0:
-        r: float | None = ai / mine
-        words = f"{'holds' if holds else 'does not hold'}, ratio {r:.2f}"
-    else:
-        r = None
-        words = ("holds: mining earns nothing" if mine == 0 else "holds: mining loses money") if ai >= mine \
-            else "does not hold: both lose money, AI more"
+    r: float | None = ai / mine if mine > 0 else None
     return {"ai_usd": ai, "mining_usd": mine, "ratio": r, "holds": holds,
-            "verdict": "holds" if holds else "does not hold", "in_words": words}
+            "verdict": "holds" if holds else "does not hold", "in_words": _in_words(ai, mine, r)}
+
+
+def _in_words(ai: float, mine: float, r: float | None) -> str:
+    """The verdict as a person says it: a ratio where mining earns, else who loses what."""
+    if r is not None:
+        return f"{'holds' if ai >= mine else 'does not hold'}, ratio {r:.2f}"
+    if mine == 0:
+        return "holds: mining earns nothing" if ai >= 0 else "does not hold: AI loses money, mining earns nothing"
+    if ai >= 0:
+        return "holds: mining loses money, AI earns"
+    return ("holds only in that AI loses less: both lose money, mining more" if ai >= mine
+            else "does not hold: both lose money, AI more")
+
+
+def _ends(m: Market, keys: tuple[str, ...], f: Callable[[dict[str, float]], Any]) -> list[dict[str, Any]]:
+    """Each input alone at its low and its high end: f of the values there."""
+    base = m.values()
+    return [{"input": key, "low": m.inputs[key].low, "high": m.inputs[key].high, "value": m.inputs[key].value,
+             "at_low": f({**base, key: m.inputs[key].low}), "at_high": f({**base, key: m.inputs[key].high})}
+            for key in keys]
+
+
+def _keys(reading: str, measure: str) -> tuple[str, ...]:
+    return (RATIO_INPUTS if reading == "gpu_cloud" else LEASE_INPUTS) + \
+        (READING_MARGIN_INPUTS[reading] if measure == "margin" else ())
 
 
 def tornado(m: Market, s: Setup, reading: str = "gpu_cloud", measure: str = "revenue") -> list[dict[str, Any]]:
     """Each input alone at its low and high end; sorted by the swing of the ratio (rows whose
     ratio is not a number at one end come last)."""
-    base = m.values()
-    keys = (RATIO_INPUTS if reading == "gpu_cloud" else LEASE_INPUTS) + (MARGIN_INPUTS if measure == "margin" else ())
     rows = []
-    for key in keys:
-        x = m.inputs[key]
-        lo, hi = ratio({**base, key: x.low}, s, reading, measure), ratio({**base, key: x.high}, s, reading, measure)
-        rows.append({"input": key, "low": x.low, "high": x.high, "value": x.value, "ratio_at_low": lo,
-                     "ratio_at_high": hi, "swing": abs(hi - lo) if lo is not None and hi is not None else None})
+    for e in _ends(m, _keys(reading, measure), lambda v: ratio(v, s, reading, measure)):
+        lo, hi = e.pop("at_low"), e.pop("at_high")
+        rows.append({**e, "ratio_at_low": lo, "ratio_at_high": hi,
+                     "swing": abs(hi - lo) if lo is not None and hi is not None else None})
     return sorted(rows, key=lambda r: (r["swing"] is None, -(r["swing"] or 0.0)))
+
+
+def margin_gap(v: dict[str, float], s: Setup, reading: str) -> float:
+    """AI's margin less mining's, USD a year: the claim holds on margin where it is not negative."""
+    ai, mine = sides(v, s, reading, "margin")
+    return ai - mine
+
+
+def tornado_margin(m: Market, s: Setup, reading: str = "gpu_cloud") -> list[dict[str, Any]]:
+    """The tornado on margin, as the difference AI margin - mining margin (USD a year), not a
+    ratio: where mining's margin nears zero a ratio swings without bound. A row says whether the
+    verdict flips within the input's range."""
+    rows = []
+    for e in _ends(m, _keys(reading, "margin"), lambda v: margin_gap(v, s, reading)):
+        lo, hi = e.pop("at_low"), e.pop("at_high")
+        rows.append({**e, "difference_at_low_usd": lo, "difference_at_high_usd": hi, "swing_usd": abs(hi - lo),
+                     "verdict_flips": (lo >= 0) != (hi >= 0)})
+    return sorted(rows, key=lambda r: -r["swing_usd"])
 
 
 def _triangular(u: np.ndarray, low: float, mode: float, high: float) -> np.ndarray:
@@ -163,13 +213,34 @@ def draws_of(m: Market, keys: tuple[str, ...], draws: int, seed: int) -> dict[st
     return out
 
 
+def _percentiles(x: np.ndarray) -> list[float | None]:
+    return [float(p) for p in np.percentile(x, [5, 50, 95])] if x.size else [None, None, None]
+
+
 def _summary(ais: np.ndarray, mines: np.ndarray) -> dict[str, Any]:
+    """The ratio's percentiles where mining earns, the difference's everywhere, and how often the
+    claim holds."""
     ok = mines > 0
-    ratios = ais[ok] / mines[ok]
-    p5, p50, p95 = np.percentile(ratios, [5, 50, 95]) if ratios.size else (np.nan,) * 3
-    return {"p5": None if ratios.size == 0 else float(p5), "p50": None if ratios.size == 0 else float(p50),
-            "p95": None if ratios.size == 0 else float(p95), "share_claim_holds": float(np.mean(ais >= mines)),
-            "draws_where_mining_does_not_earn": int((~ok).sum())}
+    p5, p50, p95 = _percentiles(ais[ok] / mines[ok])
+    d5, d50, d95 = _percentiles(ais - mines)
+    return {"p5": p5, "p50": p50, "p95": p95, "share_claim_holds": float(np.mean(ais >= mines)),
+            "draws_where_mining_does_not_earn": int((~ok).sum()),
+            "difference_p5_usd": d5, "difference_p50_usd": d50, "difference_p95_usd": d95}
+
+
+MARGIN_STATISTIC = ("on margin, the difference AI - mining (USD a year) and the share of draws where AI is ahead: "
+                    "mining's margin sits near zero in many draws, where a ratio swings without bound (its "
+                    "percentiles are kept in p5/p50/p95 but move with the seed)")
+
+
+def _correlation_note(rho: float, samples: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The copula's normal-score correlation and the Spearman rank correlation of the draws it gives."""
+    from scipy.stats import spearmanr
+    out: dict[str, Any] = {"btc_difficulty_normal_score_correlation": rho,
+                           "btc_difficulty_spearman_theoretical": 6 / np.pi * float(np.arcsin(rho / 2))}
+    if "btc_usd" in samples and "difficulty" in samples and samples["btc_usd"].size > 2:
+        out["btc_difficulty_spearman_of_draws"] = float(spearmanr(samples["btc_usd"], samples["difficulty"]).statistic)
+    return out
 
 
 def monte_carlo(m: Market, s: Setup, draws: int = 10_000, seed: int = 0,
@@ -180,9 +251,12 @@ def monte_carlo(m: Market, s: Setup, draws: int = 10_000, seed: int = 0,
     samples = draws_of(m, keys, draws, seed)
     base = m.values()
     rho = base.get("btc_difficulty_correlation", 0.0)
+    corr = _correlation_note(rho, samples)
     out: dict[str, Any] = {"draws": draws, "seed": seed,
-                           "distribution": "triangular(low, value, high); BTC price and difficulty jointly "
-                                           f"(Gaussian copula, correlation {rho:g}), the others independently"}
+                           "distribution": "triangular(low, value, high); BTC price and difficulty jointly (Gaussian "
+                                           f"copula, normal-score correlation {rho:g}: a Spearman rank correlation of "
+                                           f"{corr['btc_difficulty_spearman_theoretical']:.2f}), the others "
+                                           "independently", **corr}
     pairs = {measure: (np.empty(draws), np.empty(draws)) for measure in MEASURES}
     for i in range(draws):
         v = {**base, **{k: float(a[i]) for k, a in samples.items()}}
@@ -191,25 +265,31 @@ def monte_carlo(m: Market, s: Setup, draws: int = 10_000, seed: int = 0,
         pairs["margin"][0][i], pairs["margin"][1][i] = ai.margin, mine.margin
     for measure, (ais, mines) in pairs.items():
         out[measure] = _summary(ais, mines)
+    out["margin"]["statistic"] = MARGIN_STATISTIC
     out.update({k: out["revenue"][k] for k in ("p5", "p50", "p95", "share_claim_holds")})
     return out
 
 
 def breakevens(m: Market, s: Setup) -> dict[str, float | None]:
-    """The GPU-hour price, lease price and BTC price at which AI's revenue equals mining's, and
-    the power price at which mining's revenue only pays for its energy."""
+    """The GPU-hour price, lease price (a term average, as deals quote it) and BTC price at which
+    AI's revenue equals mining's, and the power price at which mining's margin is zero (its
+    revenue pays for its power and its non-power opex)."""
     v = m.values()
     ai, mine = revenues(v, s)
     up = v["uptime_mining"]
     lease = colocation_lease(v, s).revenue
+    mining_side = mining(v, s)
+    first_year_share = lease_first_year(v) / v["colocation_usd_per_it_mw_year"] \
+        if v["colocation_usd_per_it_mw_year"] > 0 else 1.0
     return {
         "gpu_usd_per_hour": model.breakeven_usd_per_gpu_hour(
-            mine, s.ai_mw, s.gpu_w * v["host_overhead"], v["pue_ai"], v["gpu_utilisation"])
+            mine, s.ai_mw, s.watts_all_in(v), v["pue_ai"], v["gpu_utilisation"])
         if v["gpu_utilisation"] > 0 else None,
-        "colocation_usd_per_it_mw_year": mine * v["pue_ai"] / s.ai_mw,
+        "colocation_usd_per_it_mw_year": mine * v["pue_ai"] / s.ai_mw / first_year_share,
         # mining revenue is proportional to the BTC price
         "btc_usd": v["btc_usd"] * ai / mine if mine > 0 else None,
         "btc_usd_colocation": v["btc_usd"] * lease / mine if mine > 0 else None,
-        # the power price at which mining's revenue only pays for its energy
-        "mining_zero_margin_power_usd_per_mwh": mine / (s.mining_mw * model.HOURS_PER_YEAR * up) if up > 0 else None,
+        # the power price at which mining's revenue only pays for its energy and its other opex
+        "mining_zero_margin_power_usd_per_mwh": (mine - mining_side.opex) / (s.mining_mw * model.HOURS_PER_YEAR * up)
+        if up > 0 else None,
     }

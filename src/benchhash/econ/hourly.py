@@ -84,6 +84,7 @@ class Outcome:
     starts: int = 0
     ramp_usd: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    power_paid_share: float = 1.0        # a landlord whose tenant pays the power (and its 4CP) pays 1 - that
 
     @property
     def margin(self) -> np.ndarray:
@@ -242,13 +243,16 @@ def firm(series: PriceSeries, f: Firm, c: Contract) -> Outcome:
     cost, credits = _bill(p, draw, c)
     revenue = np.full(n, f.revenue_usd_per_mw_year / 8760)
     out = Outcome(f.label, n, np.ones(n, dtype=bool), draw, revenue, cost * f.power_paid_share,
-                  credits * f.power_paid_share, revenue * f.opex_share_of_revenue)
+                  credits * f.power_paid_share, revenue * f.opex_share_of_revenue,
+                  power_paid_share=f.power_paid_share)
     out.extra["load_factor"] = f.load_factor
     return out
 
 
 def fourcp(o: Outcome, flex: Flex) -> None:
-    """Charge a use for its average draw in the 4CP intervals, at the given $/MW-year."""
+    """Charge a use for its average draw in the 4CP intervals, at the given $/MW-year, in the share
+    of the power bill it pays (a landlord whose lease passes power through pays none of it)."""
     if flex.curtail is None or not flex.curtail.any() or flex.fourcp_usd_per_mw_year is None:
         return
-    o.transmission_4cp_usd = float(o.draw_mw[flex.curtail].mean()) * flex.fourcp_usd_per_mw_year * o.hours / 8760
+    o.transmission_4cp_usd = float(o.draw_mw[flex.curtail].mean()) * flex.fourcp_usd_per_mw_year * o.hours / 8760 \
+        * o.power_paid_share

@@ -65,6 +65,7 @@ class Allowed:
 FRACTION = Allowed(0.0, 1.0)
 AT_LEAST_ONE = Allowed(1.0)
 YEARS = Allowed(1.0, 100.0, whole=True)        # no horizon beyond a century
+MONTHS = Allowed(0.0, 120.0)                   # a build or ramp of up to ten years
 #: Every market input and what it may be: the one table `--set`, market files and `econ --inputs`
 #: read (units, sources, dates and sweep ranges come with the values, from the snapshots).
 ALLOWED: dict[str, Allowed] = {
@@ -83,6 +84,16 @@ ALLOWED: dict[str, Allowed] = {
     "btc_difficulty_correlation": FRACTION, "asic_efficiency_factor": Allowed(), "ai_load_factor": FRACTION,
     "gpu_usd_per_hour": Allowed(), "gpu_usd_per_hour_1y": Allowed(), "gpu_server_usd_per_gpu": Allowed(),
     "asic_usd_per_th": Allowed(),
+    # the decision for an existing mining site (econ --decision; defaults in data/decision.json)
+    "site_facility_mw": Allowed(0.0, open_low=True), "asics_owned_mw": Allowed(),
+    "asics_owned_count": Allowed(whole=True), "asic_resale_usd_per_th": Allowed(),
+    "asic_refresh_years": Allowed(0.0, 100.0), "conversion_build_months": MONTHS, "ai_ramp_months": MONTHS,
+    "gpu_contract_prepayment_share": FRACTION, "debt_share": FRACTION, "debt_rate": Allowed(),
+    "debt_term_years": YEARS, "tax_rate": FRACTION, "depreciation_years_asic": YEARS,
+    "depreciation_years_gpu": YEARS, "depreciation_years_building": YEARS, "discount_rate_mining": Allowed(),
+    "discount_rate_gpu_on_demand": Allowed(), "discount_rate_gpu_contract": Allowed(),
+    "discount_rate_lease": Allowed(), "residual_building_share": FRACTION, "residual_gpu_share": FRACTION,
+    "mullet_ai_share": FRACTION,
 }
 #: Inputs priced per device, filled from the device tables when a snapshot lacks them.
 DEVICE_PRICES = ("gpu_usd_per_hour", "gpu_usd_per_hour_1y", "gpu_server_usd_per_gpu", "asic_usd_per_th")
@@ -99,9 +110,16 @@ class Input:
     high: float
     origin: str = "snapshot"          # snapshot | table | file | set | live
     replaced: float | None = None     # the value a file, --set or the live API replaced
+    as_of: str | None = None          # a table's figure: the snapshot date it was taken as of
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """As JSON; a missing figure (no table figure as old as the snapshot) is null."""
+        out = asdict(self)
+        return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in out.items()}
+
+    @property
+    def missing(self) -> bool:
+        return not math.isfinite(self.value)
 
     @property
     def given(self) -> bool:
@@ -150,7 +168,10 @@ def check(key: str, x: Input, where: str) -> None:
 
 def moved(key: str, old: Input, value: float) -> tuple[float, float]:
     """The range around a new value: the old range scaled by value / old value (its relative
-    width kept), clamped to what the input can be, and always holding the value."""
+    width kept), clamped to what the input can be, and always holding the value (a missing old
+    figure has no range to keep: the value alone)."""
+    if old.missing:
+        return value, value
     if old.value != 0 and value != 0:
         lo, hi = sorted((value * old.low / old.value, value * old.high / old.value))
     else:
@@ -199,7 +220,10 @@ class Market:
     snapshot: str = ""                # the shipped snapshot under it (its name is its date)
 
     def __getitem__(self, key: str) -> float:
-        return float(self.inputs[key].value)
+        x = self.inputs[key]
+        if x.missing:
+            raise InputError(f"{key} has no value: {x.source}")
+        return float(x.value)
 
     def values(self) -> dict[str, float]:
         return {k: float(v.value) for k, v in self.inputs.items()}
@@ -208,27 +232,55 @@ class Market:
         return replace(self, inputs={**self.inputs, key: replace(self.inputs[key], value=value)})
 
 
-def _table_input(spec: dict[str, Any], unit: str, what: str) -> Input:
-    return Input(float(spec["value"]), unit, f"{what}: {spec['source']}", str(spec["date"]),
-                 float(spec["low"]), float(spec["high"]), origin="table")
+def dated(spec: dict[str, Any], day: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """A table figure as of ``day``: the newest of it and its 'earlier' figures dated on or before
+    that day (None: none is that old), and the newest dated after it (None: none is)."""
+    figures = [{k: v for k, v in spec.items() if k != "earlier"}, *spec.get("earlier", [])]
+    before = [f for f in figures if str(f["date"]) <= day]
+    after = [f for f in figures if str(f["date"]) > day]
+    return (max(before, key=lambda f: str(f["date"])) if before else None,
+            max(after, key=lambda f: str(f["date"])) if after else None)
+
+
+def _table_input(spec: dict[str, Any], unit: str, what: str, day: str, key: str) -> Input:
+    """A table's figure as of the snapshot's date, saying when a newer one is left out; with no
+    figure that old, a missing input (NaN) that says how to give one."""
+    chosen, later = dated(spec, day)
+    if chosen is None:
+        oldest = min(str(f["date"]) for f in [spec, *spec.get("earlier", [])])
+        return Input(math.nan, unit, f"{what}: no figure dated on or before {day} (the oldest is dated {oldest}); "
+                     f"give one with --set {key}=...", "", math.nan, math.nan, origin="table", as_of=day)
+    note = f" [taken as of {day}: the figure dated {later['date']} is later]" if later is not None else ""
+    return Input(float(chosen["value"]), unit, f"{what}: {chosen['source']}{note}", str(chosen["date"]),
+                 float(chosen["low"]), float(chosen["high"]), origin="table", as_of=day)
+
+
+def decision_defaults() -> dict[str, Any]:
+    """The decision's inputs (data/decision.json): key -> a dated table figure with its unit."""
+    return dict(data_json("decision.json")["inputs"])
 
 
 def with_device_prices(m: Market, asic: str | None = None) -> Market:
-    """The reference GPU's rental prices and the ASIC's price per TH, from their tables, where
-    the market does not give them (a shipped or table figure for another ASIC is replaced)."""
+    """The reference GPU's rental prices, the ASIC's price per TH and the decision's inputs, from
+    their tables as of the snapshot's date, where the market does not give them (a shipped or
+    table figure for another ASIC is replaced)."""
     inputs = dict(m.inputs)
+    day = m.snapshot or default_snapshot()
     table = gpu_prices()
     ref = table["models"][table["reference"]]
     for key, term, unit in (("gpu_usd_per_hour", "on_demand", "USD/GPU-hour"),
                             ("gpu_usd_per_hour_1y", "contract_1y", "USD/GPU-hour"),
                             ("gpu_server_usd_per_gpu", "server_usd_per_gpu", "USD per GPU, server share included")):
         if key not in inputs:
-            inputs[key] = _table_input(ref[term], unit, f"gpu_prices.json, {table['reference']} {term}")
+            inputs[key] = _table_input(ref[term], unit, f"gpu_prices.json, {table['reference']} {term}", day, key)
     name = asic or "S21"
     spec = asics().get(name, {}).get("usd_per_th")
     old = inputs.get("asic_usd_per_th")
     if spec is not None and (old is None or old.origin == "table"):
-        inputs["asic_usd_per_th"] = _table_input(spec, "USD per TH/s", f"asics.json, {name}")
+        inputs["asic_usd_per_th"] = _table_input(spec, "USD per TH/s", f"asics.json, {name}", day, "asic_usd_per_th")
+    for key, spec in decision_defaults().items():
+        if key not in inputs:
+            inputs[key] = _table_input(spec, str(spec["unit"]), "decision.json", day, key)
     return replace(m, inputs=inputs)
 
 
@@ -253,7 +305,8 @@ def load(spec: str | None = None) -> Market:
         unit = x.unit or (base.inputs[k].unit if k in base.inputs else "")
         merged[k] = replace(x, source=x.source or f"user market file {path}",
                             date=x.date or date.today().isoformat(), unit=unit,
-                            replaced=base.inputs[k].value if k in base.inputs else None)
+                            replaced=base.inputs[k].value if k in base.inputs and not base.inputs[k].missing
+                            else None)
     return Market(f"{base.name} + {path.name}", merged, base.snapshot)
 
 
@@ -277,7 +330,7 @@ def apply_sets(market: Market, sets: list[str]) -> Market:
         check(key, replace(old, value=value, low=value, high=value), "--set")
         lo, hi = moved(key, old, value)
         new = Input(value, old.unit, "user override (--set)", date.today().isoformat(), lo, hi, origin="set",
-                    replaced=old.replaced if old.origin == "set" else old.value)
+                    replaced=old.replaced if old.origin == "set" else None if old.missing else old.value)
         check(key, new, "--set")
         inputs[key] = new
     return replace(market, name=market.name + (" + --set" if sets else ""), inputs=inputs)

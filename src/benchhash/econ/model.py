@@ -92,6 +92,22 @@ def j_per_th_from_measurement(hashes_per_second: float, watts: float) -> float:
     return watts / (hashes_per_second / 1e12)
 
 
+def host_watts(host_overhead: float, rated_gpu_w: float) -> float:
+    """The host's share of a GPU server's power per GPU, fixed whatever the GPU draws: the
+    system's all-in over rated GPU watts (host_overhead) less the GPU, times the rated watts."""
+    if not host_overhead >= 1:
+        raise InputError(f"host overhead must be at least 1, got {host_overhead}")
+    return (host_overhead - 1) * rated_gpu_w
+
+
+def first_year_rent(term_average: float, escalator: float, years: int) -> float:
+    """The first year's rent of a lease that averages ``term_average`` a year over ``years`` while
+    stepping up by ``escalator`` at each anniversary: term_average x years / sum((1 + e)^k)."""
+    if not isinstance(years, int) or years < 1:
+        raise InputError(f"a lease term must be a whole number of years of at least 1, got {years}")
+    return term_average * years / sum((1 + escalator) ** k for k in range(years))
+
+
 def gpus_per_facility_mw(watts_per_gpu_all_in: float, pue: float) -> float:
     """GPUs that one facility MW powers; watts_per_gpu_all_in includes the host's share."""
     _positive("watts per GPU", watts_per_gpu_all_in)

@@ -3,10 +3,15 @@ shipped in data/prices/, or ERCOT's own report layouts (hourly day-ahead: Delive
 Ending, Repeated Hour Flag, Settlement Point, Settlement Point Price; 15-minute real-time:
 Delivery Date, Delivery Hour, Delivery Interval, ..., averaged to hours). ERCOT's hours are in
 Central Prevailing Time: the repeated autumn hour is told apart by its flag, the skipped spring
-hour is simply absent, and both come out as consecutive UTC hours.
+hour is simply absent, and both come out as consecutive UTC hours. Months are calendar months in
+Central time for ERCOT's layouts, and for any series whose first hour starts at midnight Central
+(as ERCOT's days do, whatever the file's name); else in UTC.
 
 A bad series is refused with the line and the problem: an unparseable time or number, a NaN, a
-duplicated hour, hours out of order, or a gap (filled only under an explicit --fill policy)."""
+duplicated hour or hours out of order. An hour with no price (absent, or an empty cell; of the
+15-minute layout, an hour with an empty interval) is a gap: without --fill the series is refused
+with the number of gaps, the hours missing and the first gap; with --fill each gap is filled and
+listed with its length (empty cells before the first price or after the last are dropped)."""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -38,6 +44,24 @@ FLAGS = ("repeatedhourflag", "dstflag")              # the annual reports' name,
 
 
 @dataclass(frozen=True)
+class Gap:
+    """Hours with no price: ``hours`` of them from ``start`` (hours since 1970), found at ``line``."""
+
+    start: int
+    hours: int
+    line: int
+    empty: bool                         # an empty cell (else hours absent from the file)
+
+    def where(self) -> str:
+        if self.empty:
+            return f"line {self.line}: gap of {self.hours} hour(s) from {_iso(self.start)} (empty price)"
+        return f"line {self.line}: gap of {self.hours} hour(s) before {_iso(self.start + self.hours)}"
+
+    def to_json(self) -> dict[str, object]:
+        return {"from_utc": _iso(self.start), "hours": self.hours, "line": self.line, "empty_cells": self.empty}
+
+
+@dataclass(frozen=True)
 class PriceSeries:
     """One price per hour, hours consecutive; `hours` are hours since 1970-01-01T00:00Z."""
 
@@ -49,6 +73,8 @@ class PriceSeries:
     filled_hours: int = 0
     fill: str | None = None
     zone: str = "UTC"                  # the time zone whose calendar months group the hours
+    gaps: tuple[Gap, ...] = ()         # the gaps --fill filled
+    zone_why: str = ""
 
     @cached_property
     def months(self) -> np.ndarray:
@@ -63,6 +89,7 @@ class PriceSeries:
         return {"name": self.name, "label": self.label, "source": self.source, "hours": len(p),
                 "first_hour_utc": _iso(int(self.hours[0])), "last_hour_utc": _iso(int(self.hours[-1])),
                 "filled_hours": self.filled_hours, "fill": self.fill, "months_in": self.zone,
+                "months_in_why": self.zone_why, "gaps_filled": [g.to_json() for g in self.gaps],
                 "mean_usd_per_mwh": float(p.mean()), "median_usd_per_mwh": float(np.median(p)),
                 "p95_usd_per_mwh": float(np.percentile(p, 95)), "max_usd_per_mwh": float(p.max()),
                 "min_usd_per_mwh": float(p.min()), "hours_below_zero": int((p < 0).sum())}
@@ -93,12 +120,23 @@ def load(spec: str | None = None, fill: str | None = None, point: str | None = N
     rows, ercot = _rows(path, point)
     if not rows:
         raise InputError(f"{path}: no prices in the file")
-    hours, prices, filled = _consecutive(path, rows, fill)
-    zone = "America/Chicago" if ercot or name.startswith("ercot-") else "UTC"
-    return PriceSeries(name, label, source, hours, prices, filled, fill if filled else None, zone)
+    hours, prices, gaps = _consecutive(path, rows, fill)
+    zone, why = _zone(ercot, int(hours[0]))
+    filled = sum(g.hours for g in gaps)
+    return PriceSeries(name, label, source, hours, prices, filled, fill if filled else None, zone, tuple(gaps), why)
 
 
-def _rows(path: Path, point: str | None) -> tuple[list[tuple[int, int, float]], bool]:
+def _zone(ercot: bool, first_hour: int) -> tuple[str, str]:
+    """The zone whose calendar months group the hours, and why: Central for ERCOT's own layouts
+    and for a series whose first hour is midnight Central (ERCOT's day, in any file); else UTC."""
+    if ercot:
+        return "America/Chicago", "ERCOT's report layout (Central Prevailing Time)"
+    if datetime.fromtimestamp(first_hour * 3600, CENTRAL).hour == 0:
+        return "America/Chicago", "the series starts at midnight Central time, as ERCOT's days do"
+    return "UTC", "the series does not start at midnight Central time"
+
+
+def _rows(path: Path, point: str | None) -> tuple[list[tuple[int, int, float | None]], bool]:
     """(line, hour since epoch, price) from any of the layouts, in file order; and whether the
     layout is ERCOT's own."""
     try:
@@ -131,7 +169,10 @@ def _cell(path: Path, n: int, row: list[str], i: int) -> str:
     return row[i].strip()
 
 
-def _price(path: Path, n: int, text: str) -> float:
+def _price(path: Path, n: int, text: str) -> float | None:
+    """The price in a cell; None for an empty cell (a gap)."""
+    if not text:
+        return None
     try:
         value = float(text)
     except ValueError:
@@ -141,7 +182,8 @@ def _price(path: Path, n: int, text: str) -> float:
     return value
 
 
-def _two_columns(path: Path, header: list[str], lines: list[tuple[int, list[str]]]) -> Iterator[tuple[int, int, float]]:
+def _two_columns(path: Path, header: list[str],
+                 lines: list[tuple[int, list[str]]]) -> Iterator[tuple[int, int, float | None]]:
     it, ip = header.index(TWO_COLUMNS[0]), header.index(TWO_COLUMNS[1])
     for n, row in lines:
         yield n, _utc_hour(path, n, _cell(path, n, row, it)), _price(path, n, _cell(path, n, row, ip))
@@ -175,12 +217,12 @@ def _only_point(path: Path, header: list[str], lines: list[tuple[int, list[str]]
 
 
 def _ercot(path: Path, header: list[str], lines: list[tuple[int, list[str]]],
-           hour_col: str) -> Iterator[tuple[int, int, float]]:
+           hour_col: str) -> Iterator[tuple[int, int, float | None]]:
     """ERCOT's layouts: hour ending 1-24 in Central Prevailing Time; 15-minute intervals averaged."""
     idx = {c: header.index(c) for c in ("deliverydate", hour_col, "settlementpointprice")}
     flag = next((header.index(c) for c in FLAGS if c in header), None)
     interval = header.index("deliveryinterval") if "deliveryinterval" in header else None
-    quarters: dict[int, list[tuple[int, float, int]]] = {}        # hour -> its 15-minute prices
+    quarters: dict[int, list[tuple[int, float | None, int]]] = {}        # hour -> its 15-minute prices
     for n, row in lines:
         repeated = flag is not None and _cell(path, n, row, flag).upper() == "Y"
         hour = _central_hour(path, n, _cell(path, n, row, idx["deliverydate"]),
@@ -200,13 +242,15 @@ def _interval(path: Path, n: int, text: str) -> int:
     return int(text)
 
 
-def _hour_mean(path: Path, items: list[tuple[int, float, int]]) -> float:
+def _hour_mean(path: Path, items: list[tuple[int, float | None, int]]) -> float | None:
+    """The mean of an hour's four 15-minute prices; None (a gap) when one of them is empty."""
     slots = [s for _, _, s in items]
     if len(set(slots)) != len(slots):
         raise InputError(f"{path}, line {items[-1][0]}: interval repeated within its hour")
     if len(slots) != 4:
         raise InputError(f"{path}, line {items[0][0]}: the hour has {len(slots)} of 4 intervals")
-    return sum(p for _, p, _ in items) / 4
+    quarters = [p for _, p, _ in items]
+    return None if any(p is None for p in quarters) else sum(p for p in quarters if p is not None) / 4
 
 
 def _central_hour(path: Path, n: int, day_text: str, hour_text: str, repeated: bool) -> int:
@@ -237,33 +281,62 @@ def _date(path: Path, n: int, text: str) -> date:
     raise InputError(f"{path}, line {n}: delivery date {text!r} is not MM/DD/YYYY or YYYY-MM-DD")
 
 
-def _consecutive(path: Path, rows: Iterable[tuple[int, int, float]],
-                 fill: str | None) -> tuple[np.ndarray, np.ndarray, int]:
-    """Hours and prices, checked to be strictly consecutive; gaps filled only by the policy."""
+def _consecutive(path: Path, rows: Iterable[tuple[int, int, float | None]],
+                 fill: str | None) -> tuple[np.ndarray, np.ndarray, list[Gap]]:
+    """Hours and prices, checked to be strictly consecutive; an hour with no price (absent or an
+    empty cell) is a gap, refused with their count and the first, or filled by the policy."""
     hours: list[int] = []
-    prices: list[float] = []
+    prices: list[float | None] = []
     line_of: dict[int, int] = {}
-    filled = 0
     for n, hour, price in rows:
         if hour in line_of:
             raise InputError(f"{path}, line {n}: hour {_iso(hour)} repeats line {line_of[hour]}")
         if hours and hour < hours[-1]:
             raise InputError(f"{path}, line {n}: hour {_iso(hour)} comes after {_iso(hours[-1])} (out of order)")
         if hours and hour > hours[-1] + 1:
-            missing = hour - hours[-1] - 1
-            if fill is None:
-                raise InputError(f"{path}, line {n}: gap of {missing} hour(s) before {_iso(hour)}; "
-                                 "give --fill previous or --fill linear to fill it")
-            prices += _filled(prices[-1], price, missing, fill)
-            hours += range(hours[-1] + 1, hour)
-            filled += missing
+            missing = range(hours[-1] + 1, hour)
+            hours += missing
+            prices += [None] * len(missing)
+            line_of.update(dict.fromkeys(missing, -n))          # absent: found at the next row's line
         line_of[hour] = n
         hours.append(hour)
         prices.append(price)
-    return np.array(hours, dtype=np.int64), np.array(prices, dtype=float), filled
+    while prices and prices[-1] is None:                          # empty cells at the ends are not gaps
+        hours.pop(), prices.pop()
+    first = next((i for i, p in enumerate(prices) if p is not None), len(prices))
+    hours, prices = hours[first:], prices[first:]
+    if not prices:
+        raise InputError(f"{path}: no prices in the file")
+    gaps = _gaps(hours, prices, line_of)
+    if gaps and fill is None:
+        total = sum(g.hours for g in gaps)
+        raise InputError(f"{path}: {len(gaps)} gap(s), {total} hour(s) with no price (empty cells count as missing); "
+                         f"the first at {gaps[0].where()}; give --fill previous or --fill linear to fill them")
+    for g in gaps:
+        i = hours.index(g.start)
+        prices[i:i + g.hours] = _filled(cast(float, prices[i - 1]), cast(float, prices[i + g.hours]), g.hours,
+                                        cast(str, fill))
+    return np.array(hours, dtype=np.int64), np.array(prices, dtype=float), gaps
 
 
-def _filled(before: float, after: float, missing: int, fill: str) -> list[float]:
+def _gaps(hours: list[int], prices: list[float | None], line_of: dict[int, int]) -> list[Gap]:
+    """The runs of hours with no price (none at either end)."""
+    out: list[Gap] = []
+    i = 0
+    while i < len(prices):
+        if prices[i] is not None:
+            i += 1
+            continue
+        j = i
+        while prices[j] is None:
+            j += 1
+        line = line_of[hours[i]]
+        out.append(Gap(hours[i], j - i, abs(line), empty=line > 0))
+        i = j
+    return out
+
+
+def _filled(before: float, after: float, missing: int, fill: str) -> list[float | None]:
     if fill == "previous":
         return [before] * missing
     return [before + (after - before) * (i + 1) / (missing + 1) for i in range(missing)]

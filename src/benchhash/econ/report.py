@@ -218,9 +218,11 @@ def _unreconciled(rows: list[uses.Use], revenue: dict[str, Any], s: claims.Setup
     per_mw = revenue["ai_usd"] / s.ai_mw
     if row is None or math.isclose(per_mw, row.revenue_now_usd_per_year, rel_tol=1e-3):
         return []
+    all_in = s.watts_all_in({"host_overhead": host_overhead})
     return [f"the claim's GPU-cloud revenue per MW ({per_mw / 1e6:.3f} M$) is not its table row's "
-            f"({row.revenue_now_usd_per_year / 1e6:.3f} M$, {row.label}): the claim takes {s.gpu_w:.0f} W x host "
-            f"overhead {host_overhead:g} = {s.gpu_w * host_overhead:.0f} W per GPU all-in, the row "
+            f"({row.revenue_now_usd_per_year / 1e6:.3f} M$, {row.label}): the claim takes {s.gpu_w:.0f} W + host "
+            f"{all_in - s.gpu_w:.0f} W ((host overhead {host_overhead:g} - 1) x rated {s.rated_w or s.gpu_w:.0f} W) = "
+            f"{all_in:.0f} W per GPU all-in, the row "
             f"{row.basis['watts_per_gpu_all_in']:.0f} W ({row.basis['watts_basis']})"]
 
 
@@ -235,7 +237,7 @@ def claim_json(m: markets.Market, spec: dict[str, Any], req: EconRequest, measur
     gpu = meas.device if meas is not None else uses.reference_gpu().device
     setup = claims.Setup(req.ai_mw, req.mining_mw, spec["j_per_th"],
                          meas.ai_watts if meas is not None and meas.ai_watts else uses.reference_gpu_watts(),
-                         float(d["subsidy_btc"] or 0))
+                         float(d["subsidy_btc"] or 0), rated_w=uses.reference_gpu_watts())
     v = m_claim.values()
     asic_row = rows[0]
     mining_npv = asic_row.npv_usd * req.mining_mw
@@ -250,6 +252,7 @@ def claim_json(m: markets.Market, spec: dict[str, Any], req: EconRequest, measur
             "return_on_capital": _npv_judgement(rows, "ai_rental" if name == "gpu_cloud" else "colocation",
                                                 req.ai_mw, mining_npv),
             "decided_by": torn[0]["input"], "tornado": torn,
+            "tornado_margin": claims.tornado_margin(m_claim, setup, name),
             "monte_carlo": claims.monte_carlo(m_claim, setup, req.draws, req.seed, name),
         }
     gc = readings["gpu_cloud"]

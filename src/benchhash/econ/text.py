@@ -215,6 +215,7 @@ def hourly_blocks(h: dict[str, Any]) -> list[Block]:
              f"{i['hashprice_usd_per_ph_day']:.2f} $/PH/day, {i['j_per_th']:.1f} J/TH, PUE {i['pue_mining']:g}); "
              f"it runs at or below {h['breakeven_usd_per_mwh']:.2f} $/MWh: {h['hours_curtailed']:,} h curtailed; "
              f"flexibility is worth {m3(h['flexibility_value_usd_per_mw_year'])} M$ per MW-year", indent=1)]
+    out += _series_notes(sr)
     body = [[u["label"], f"{u['hours_on']:,}", f"{u['energy_mwh_per_year']:,.0f}", m3(u["revenue_usd_per_year"]),
              m3(u["power_cost_usd_per_year"]), m3(u["credits_usd_per_year"]), m3(u["opex_usd_per_year"]),
              m3(u["margin_usd_per_year"])] for u in h["uses"].values()]
@@ -231,6 +232,20 @@ def hourly_blocks(h: dict[str, Any]) -> list[Block]:
     if differs:
         out.append(Line("why the hourly and static verdicts differ: " + _why_hourly_differs(h, h["static_basis"]),
                         indent=1))
+    return out
+
+
+def _series_notes(sr: dict[str, Any]) -> list[Block]:
+    """Every gap --fill filled, with its length, and the zone the months are counted in."""
+    out: list[Block] = []
+    gaps = sr.get("gaps_filled") or []
+    if gaps:
+        listed = "; ".join(f"{g['hours']:,} h from {g['from_utc']}{' (empty cells)' if g['empty_cells'] else ''}"
+                           for g in gaps)
+        out.append(Line(f"filled {len(gaps)} gap(s), {sr['filled_hours']:,} h in all, by --fill {sr['fill']}: "
+                        f"{listed}", "warning", 1))
+    if sr.get("months_in"):
+        out.append(Line(f"months in {sr['months_in']} ({sr.get('months_in_why', '')})", indent=1))
     return out
 
 
@@ -272,25 +287,39 @@ def claim_blocks(c: dict[str, Any]) -> list[Block]:
                 continue
             out.append(Line(f"{what}: {_side(c['ai_mw'], j['ai_usd'], unit)} against "
                             f"{_side(c['mining_mw'], j['mining_usd'], unit)}: {j['in_words']}", indent=2))
-        mc, rev = r["monte_carlo"], r["monte_carlo"]["revenue"]
+        mc, rev, mar = r["monte_carlo"], r["monte_carlo"]["revenue"], r["monte_carlo"]["margin"]
         out.append(Line(f"decided most by {r['decided_by']}; Monte Carlo ({mc['draws']:,} draws, seed {mc['seed']}): "
                         f"revenue ratio p5 {_ratio(rev['p5'])}, p50 {_ratio(rev['p50'])}, p95 {_ratio(rev['p95'])}; "
-                        f"the claim holds in {100 * rev['share_claim_holds']:.0f} % of draws on revenue, "
-                        f"{100 * mc['margin']['share_claim_holds']:.0f} % on margin", indent=2))
+                        f"margin, AI less mining, p5 {_musd(mar.get('difference_p5_usd'))}, p50 "
+                        f"{_musd(mar.get('difference_p50_usd'))}, p95 {_musd(mar.get('difference_p95_usd'))} M$/y (a "
+                        "difference: mining's margin near zero makes a ratio unstable); the claim holds in "
+                        f"{100 * rev['share_claim_holds']:.0f} % of draws on revenue, "
+                        f"{100 * mar['share_claim_holds']:.0f} % on margin", indent=2))
+        if "btc_difficulty_spearman_theoretical" in mc:
+            out.append(Line(f"BTC price and difficulty drawn with normal-score correlation "
+                            f"{mc['btc_difficulty_normal_score_correlation']:g} (Gaussian copula): Spearman rank "
+                            f"correlation {mc['btc_difficulty_spearman_theoretical']:.2f}", indent=2))
     out.append(Line("break-evens: " + _breakevens(c["breakevens"]), indent=1))
     for name in ("gpu_cloud", "colocation_lease"):
         out.append(_tornado(c[name]))
+        if "tornado_margin" in c[name]:
+            out.append(_tornado_margin(c[name]))
     return out
+
+
+def _musd(v: float | None) -> str:
+    return "-" if v is None else f"{v / 1e6:,.2f}"
 
 
 def _breakevens(b: dict[str, Any]) -> str:
     return ", ".join(text for text in (
         None if b["gpu_usd_per_hour"] is None else f"{b['gpu_usd_per_hour']:.2f} $/GPU-hour",
-        f"lease {musd(b['colocation_usd_per_it_mw_year'])}/IT-MW-y",
+        f"lease {musd(b['colocation_usd_per_it_mw_year'])}/IT-MW-y (term average)",
         None if b["btc_usd"] is None else f"BTC {b['btc_usd']:,.0f} $ (GPU cloud)",
         None if b["btc_usd_colocation"] is None else f"BTC {b['btc_usd_colocation']:,.0f} $ (lease)",
         None if b["mining_zero_margin_power_usd_per_mwh"] is None
-        else f"mining's zero-margin power price {b['mining_zero_margin_power_usd_per_mwh']:.0f} $/MWh") if text)
+        else f"mining's zero-margin power price {b['mining_zero_margin_power_usd_per_mwh']:.2f} $/MWh (non-power "
+             "opex included)") if text)
 
 
 def _tornado(reading: dict[str, Any]) -> Grid:
@@ -298,6 +327,15 @@ def _tornado(reading: dict[str, Any]) -> Grid:
              _ratio(r["swing"])] for r in reading["tornado"]]
     return Grid(f"tornado ({reading['label']}, revenue): each input alone at the ends of its range",
                 ["input", "low", "high", "ratio at low", "ratio at high", "swing"], body)
+
+
+def _tornado_margin(reading: dict[str, Any]) -> Grid:
+    body = [[r["input"], num(r["low"]), num(r["high"]), _musd(r["difference_at_low_usd"]),
+             _musd(r["difference_at_high_usd"]), _musd(r["swing_usd"]), "yes" if r["verdict_flips"] else "no"]
+            for r in reading["tornado_margin"]]
+    return Grid(f"tornado ({reading['label']}, margin): AI margin less mining margin, M$ a year, each input alone at "
+                "the ends of its range (a difference, not a ratio: mining's margin is near zero)",
+                ["input", "low", "high", "at low", "at high", "swing", "verdict flips"], body)
 
 
 # --- the whole answer ----------------------------------------------------------------------------

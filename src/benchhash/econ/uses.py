@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from benchhash.econ import cashflow, model
+from benchhash.econ import market as markets
 from benchhash.econ.market import Market, gpu_prices, systems
 
 BLOCKS_PER_YEAR = 144 * 365
@@ -110,6 +111,13 @@ def reference_gpu_watts() -> float:
     return float(s["systems"][s["reference_gpu"]["system"]]["gpu_w"])
 
 
+def host_watts_per_gpu(m: Market) -> float:
+    """The host's share of a GPU server's power per GPU (CPUs, memory, network, fans): fixed,
+    whatever the GPU draws or is capped at: (host_overhead - 1) x the reference system's rated
+    GPU watts (DGX H100: 10,200 W / 8 - 700 W = 575 W)."""
+    return model.host_watts(m["host_overhead"], reference_gpu_watts())
+
+
 def derived(m: Market) -> dict[str, float | None]:
     """Figures computed from the inputs: subsidy, hashprice, years to the next halving."""
     height = int(m["block_height"])
@@ -190,24 +198,41 @@ def gpu_model(device: str) -> str | None:
 
 
 def price(m: Market, meas: Measured) -> Price | str:
-    """The device's rental price, or why it has none."""
+    """The device's rental prices, or why it has none. On demand and on 1-year contracts each come
+    from the user (--set, a file) where given, else from the device's model: the reference model
+    through its market inputs, another model from its row as of the snapshot's date. Giving one
+    term does not remove the other (said in the price's basis)."""
     if meas.kind == "cpu":
         return f"{meas.device} is a CPU: it is not rented by the GPU-hour"
-    table = gpu_prices()
-    user = m.inputs["gpu_usd_per_hour"]
     found = gpu_model(meas.device)
-    if user.given:
-        one_year = m["gpu_usd_per_hour_1y"] if m.inputs["gpu_usd_per_hour_1y"].given else None
-        return Price(found or meas.device, user.value, one_year, _server(m, found), f"given: {user.source}")
-    if found is None:
+    user, user_1y = m.inputs["gpu_usd_per_hour"], m.inputs["gpu_usd_per_hour_1y"]
+    if found is None and not user.given:
         return (f"no rental price for {meas.device} in gpu_prices.json: give one with "
                 "--set gpu_usd_per_hour=... (USD per GPU-hour)")
-    if found == table["reference"]:
-        return Price(found, m["gpu_usd_per_hour"], m["gpu_usd_per_hour_1y"], _server(m, found),
-                     f"{found}: {m.inputs['gpu_usd_per_hour'].source}")
-    row = table["models"][found]
-    return Price(found, float(row["on_demand"]["value"]), float(row["contract_1y"]["value"]),
-                 _server(m, found), f"{found}: {row['on_demand']['source']}")
+    on_demand, why = _term(m, found, "on_demand", "gpu_usd_per_hour")
+    if on_demand is None:
+        return f"no on-demand price for {meas.device}: {why}; give one with --set gpu_usd_per_hour=..."
+    one_year, why_1y = _term(m, found, "contract_1y", "gpu_usd_per_hour_1y")
+    if user.given and not user_1y.given:
+        why += (f"; the 1-year contract price is not moved by it ({why_1y}; --set gpu_usd_per_hour_1y=... moves it)"
+                if one_year is not None else f"; no 1-year contract price ({why_1y})")
+    return Price(found or meas.device, on_demand, one_year, _server(m, found), why)
+
+
+def _term(m: Market, found: str | None, term: str, key: str) -> tuple[float | None, str]:
+    """One term's price (None with why when there is none): the user's, the reference model's
+    market input, or the model's table row as of the snapshot's date."""
+    x = m.inputs[key]
+    table = gpu_prices()
+    if x.given or found == table["reference"]:
+        label = "given" if x.given else found
+        return (None if x.missing else x.value), f"{label}: {x.source}"
+    if found is None:
+        return None, f"none known for {term.replace('_', ' ')}"
+    chosen, _ = markets.dated(table["models"][found][term], m.snapshot or markets.default_snapshot())
+    if chosen is None:
+        return None, f"{found}: no {term} price dated on or before {m.snapshot}"
+    return float(chosen["value"]), f"{found}: {chosen['source']}"
 
 
 def _server(m: Market, found: str | None) -> float:
@@ -216,16 +241,20 @@ def _server(m: Market, found: str | None) -> float:
     if given is not None and given.given:
         return given.value
     table = gpu_prices()
-    row = table["models"].get(found or "", table["models"][table["reference"]])
-    return float(row["server_usd_per_gpu"]["value"])
+    if found is None or found == table["reference"]:
+        return m["gpu_server_usd_per_gpu"]
+    chosen, _ = markets.dated(table["models"][found]["server_usd_per_gpu"], m.snapshot or markets.default_snapshot())
+    return m["gpu_server_usd_per_gpu"] if chosen is None else float(chosen["value"])
 
 
 def ai_watts_all_in(m: Market, meas: Measured | None, watts: float | None = None) -> tuple[float, str]:
-    """Watts per GPU all-in: measured watts x host overhead, else the reference system's maximum
-    per GPU (its system_kw / gpus)."""
+    """Watts per GPU all-in: measured watts plus the host's fixed share, else the reference
+    system's maximum per GPU (its system_kw / gpus)."""
     w = watts if watts else (meas.ai_watts if meas is not None else None)
     if w:
-        return w * m["host_overhead"], f"measured {w:.0f} W x host overhead {m['host_overhead']:g}"
+        host = host_watts_per_gpu(m)
+        return w + host, (f"measured {w:.0f} W + host {host:.0f} W per GPU ((host overhead "
+                          f"{m['host_overhead']:g} - 1) x rated {reference_gpu_watts():.0f} W)")
     ref = systems()["reference_gpu"]["system"]
     return system_watts_per_gpu(), f"{ref}: system maximum {system_watts_per_gpu():g} W per GPU, all-in"
 
@@ -240,7 +269,7 @@ def device_mining(m: Market, meas: Measured) -> Use:
         raise InputError(f"{meas.source}: no SHA-256d rate with an energy reading to price")
     hp = derived(m)["hashprice_usd_per_ph_day"]
     assert hp is not None
-    w_all_in = meas.sha256d_watts * m["host_overhead"]
+    w_all_in = meas.sha256d_watts + host_watts_per_gpu(m)
     j = model.j_per_th_from_measurement(meas.sha256d_hps, w_all_in)
     pue, up = m["pue_ai"], m["uptime_mining"]
     rev = model.mining_revenue_usd_per_year(1.0, j, pue, hp, up, m["pool_fee"])
@@ -302,8 +331,21 @@ def best_decode(meas: Measured) -> Decode | None:
     return min(metered, key=lambda d: d.joules_per_token or 0.0) if metered else None
 
 
-def ai_tokens(m: Market, meas: Measured, d: Decode, price_key: str, server_usd: float) -> Use:
-    w, why = ai_watts_all_in(m, meas, d.watts)
+def peak_ai_watts(meas: Measured, d: Decode, cap_w: float | None = None) -> float | None:
+    """The watts a hall of this GPU is provisioned for: its peak AI draw (the most any AI phase
+    drew, as the rental rows take it), at most its cap; the decode's own watts when no other AI
+    phase was measured. The decode's watts still give its joules per token."""
+    peak = max(meas.ai_watts or 0.0, d.watts or 0.0) or None
+    return min(peak, cap_w) if peak is not None and cap_w is not None else peak
+
+
+def ai_tokens(m: Market, meas: Measured, d: Decode, price_key: str, server_usd: float,
+              cap_w: float | None = None) -> Use:
+    """Tokens one facility MW sells: the hall sized on the GPU's peak watts (the rental rows'
+    basis, so both rows count the same GPUs), each GPU decoding at its measured rate."""
+    peak = peak_ai_watts(meas, d, cap_w)
+    w, why = ai_watts_all_in(m, meas, peak)
+    why = f"sized on peak AI watts, as the rental rows: {why}; decode draws {d.watts or 0:.0f} W (its J/token)"
     pue = m["pue_ai"]
     gpus = model.gpus_per_facility_mw(w, pue)
     tokens = gpus * d.tokens_per_second * 3600 * model.HOURS_PER_YEAR * m["gpu_utilisation"]
@@ -323,9 +365,19 @@ def ai_tokens(m: Market, meas: Measured, d: Decode, price_key: str, server_usd: 
                  "watts_basis": why, "source": meas.source})
 
 
+def lease_first_year_usd_per_it_mw(m: Market) -> float:
+    """The first year's rent: deals quote a value over the base term, so
+    colocation_usd_per_it_mw_year is a term average over colocation_lease_years; with the
+    escalator on top, the first year pays less than the average (1.85 M over 15 years at 3 %:
+    1.49 M)."""
+    return model.first_year_rent(m["colocation_usd_per_it_mw_year"], m["colocation_escalator_per_year"],
+                                 int(m["colocation_lease_years"]))
+
+
 def colocation(m: Market) -> Use:
     it_mw = 1 / m["pue_ai"]
-    rev = m["colocation_usd_per_it_mw_year"] * it_mw
+    first = lease_first_year_usd_per_it_mw(m)
+    rev = first * it_mw
     power = model.power_cost_usd_per_year(1.0, m["power_usd_per_mwh"]) * (1 - m["colocation_power_passthrough"])
     proj = cashflow.Projection(
         years=horizon(m, "colocation_lease_years"), revenue_usd_per_year=rev, power_usd_per_year=power,
@@ -334,4 +386,7 @@ def colocation(m: Market) -> Use:
         opex_share_of_revenue=m["opex_colocation_share_of_revenue"])
     return _row("colocation", "colocation lease", it_mw, proj,
                 {"lease_usd_per_it_mw_year": m["colocation_usd_per_it_mw_year"],
-                 "escalator_per_year": m["colocation_escalator_per_year"]})
+                 "lease_first_year_usd_per_it_mw_year": first, "lease_term_years": int(m["colocation_lease_years"]),
+                 "escalator_per_year": m["colocation_escalator_per_year"],
+                 "lease_basis": "colocation_usd_per_it_mw_year is the term average (as deals quote it); the first "
+                                "year's rent is that average less the escalator's growth over the term"})

@@ -177,6 +177,13 @@ class Tally:
     prefills: int = 0
 
 
+def _weighted(windows: list[Window], mean: str, weight: str) -> float | None:
+    """A per-window mean over all the windows (each weighted by its count)."""
+    pairs = [(x.metrics[mean], x.metrics[weight]) for x in windows if x.metrics[mean] is not None]
+    total = sum(n for _, n in pairs)
+    return sum(m * n for m, n in pairs) / total if total else None
+
+
 class ServePhase(LlmPhase):
     mode = "reduce-overhead"      # the decode step: one CUDA graph replay
 
@@ -231,6 +238,7 @@ class ServePhase(LlmPhase):
         for keys in self.spans.covering(1, self.w.lengths.longest):
             for _ in range(repeats):
                 self.next.copy_(fn.decode(m, self.next, self.pos, keys))
+        self.clock.start()                           # the first requests' prefills are timed too
         self.reset()
         self.tally = Tally()
         self._refill()
@@ -323,7 +331,7 @@ class ServePhase(LlmPhase):
             + 4.0 * c.n_layers * c.n_heads * c.head_dim * t.context_sum
         read = t.prefills * acc.weight_bytes(c, bpv) + t.steps * acc.weight_bytes(c, bpv) \
             + acc.kv_bytes(c, self.concurrency, t.span_sum, bpv)
-        return {"decode_steps": t.steps, "flops": flops, "bytes_read": read,
+        return {"decode_steps": t.steps, "decode_tokens": t.decode_tokens, "flops": flops, "bytes_read": read,
                 "context_mean": t.context_sum / t.decode_tokens if t.decode_tokens else None,
                 "kv_span_mean": t.span_sum / t.steps if t.steps else None}
 
@@ -344,8 +352,9 @@ class ServePhase(LlmPhase):
         out = sp.phase_figures(trials, seconds, list(self.w.slo_ms))
         flops = sum(x.metrics["flops"] for x in windows)
         read = sum(x.metrics["bytes_read"] for x in windows)
-        out.update(concurrency=self.concurrency, tflops=flops / seconds / 1e12,
-                   bytes_read_per_s=read / seconds)
+        out.update(concurrency=self.concurrency, tflops=flops / seconds / 1e12, bytes_read_per_s=read / seconds,
+                   context_mean=_weighted(windows, "context_mean", "decode_tokens"),
+                   kv_span_mean=_weighted(windows, "kv_span_mean", "decode_steps"))
         return {**out, **self.w.utilisation(flops / seconds, read / seconds)}
 
     def proof_context(self) -> dict[str, Any]:

@@ -422,6 +422,9 @@ def econ(
         "--inputs", help="list every input --set takes (value, unit, allowed range, source, date) and stop")] = False,
     asic: Annotated[str, typer.Option(help="reference ASIC for mining rows")] = "S21",
     claim: Annotated[bool, typer.Option("--claim", help="test 'AI MW earns what mining MW earns'")] = False,
+    decision: Annotated[bool, typer.Option(
+        "--decision", help="an existing mining site's choice: keep mining, GPU cloud, lease, mullet (NPV, IRR, "
+                           "payback, capital, break-evens, tornado; its inputs: econ --inputs)")] = False,
     ai_mw: Annotated[float, typer.Option(help="facility MW of AI in the claim")] = 10.0,
     mining_mw: Annotated[float, typer.Option(help="facility MW of mining in the claim")] = 100.0,
     draws: Annotated[int, typer.Option(help="Monte Carlo draws for --claim")] = 10_000,
@@ -480,7 +483,7 @@ def econ(
         raise InputError("--fill, --settlement-point, --4cp and --4cp-charge need --hourly or --prices")
     data, series = econ_data(EconRequest(results=tuple(results or ()), market=market, sets=tuple(set_ or ()),
                                          asic=asic, claim=claim, ai_mw=ai_mw, mining_mw=mining_mw,
-                                         draws=draws, seed=seed, deals=deals, hourly=hour_req))
+                                         draws=draws, seed=seed, deals=deals, hourly=hour_req, decision=decision))
     if plot and series is not None:
         from benchhash.econ.plots import write_hourly_charts
         write_hourly_charts(data["hourly"], series.usd_per_mwh.tolist(), plot)

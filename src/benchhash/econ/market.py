@@ -88,7 +88,7 @@ ALLOWED: dict[str, Allowed] = {
     "site_facility_mw": Allowed(0.0, open_low=True), "asics_owned_mw": Allowed(),
     "asics_owned_count": Allowed(whole=True), "asic_resale_usd_per_th": Allowed(),
     "asic_refresh_years": Allowed(0.0, 100.0), "conversion_build_months": MONTHS, "ai_ramp_months": MONTHS,
-    "gpu_contract_prepayment_share": FRACTION, "debt_share": FRACTION, "debt_rate": Allowed(),
+    "gpu_contract_prepayment_share": FRACTION, "debt_share": Allowed(0.0, 0.95), "debt_rate": Allowed(),
     "debt_term_years": YEARS, "tax_rate": FRACTION, "depreciation_years_asic": YEARS,
     "depreciation_years_gpu": YEARS, "depreciation_years_building": YEARS, "discount_rate_mining": Allowed(),
     "discount_rate_gpu_on_demand": Allowed(), "discount_rate_gpu_contract": Allowed(),

@@ -45,6 +45,7 @@ class EconRequest:
     deals: bool = False
     hourly: HourlyRequest | None = None      # dispatch over an hourly price series
     today: date | None = None                # the snapshot's age is counted to this day (default: today)
+    decision: bool = False                   # the existing mining site's decision (econ --decision)
 
 
 def _checked(req: EconRequest) -> None:
@@ -173,7 +174,28 @@ def econ_data(req: EconRequest) -> tuple[dict[str, Any], PriceSeries | None]:
         h = req.hourly
         series = prices.load(h.prices, h.fill, h.point)
         out["hourly"] = site.analyse(series, m, spec, rows, h, req.ai_mw, req.mining_mw)
+    if req.decision:
+        out["decision"] = decision_json(m, spec, measured, req.hourly, series, notes)
+        out["gpu_price_spread"] = uses.price_spread(m)
     return out, series
+
+
+def decision_json(m: markets.Market, spec: dict[str, Any], measured: list[uses.Measured],
+                  h: HourlyRequest | None, series: PriceSeries | None, notes: list[str]) -> dict[str, Any]:
+    """The existing site's decision, on the measured GPU where one has AI watts and a price (its
+    prices then stand for the market's GPU-hour prices), else the reference system; mining
+    price-responsive over the hourly series when one is given."""
+    from benchhash.econ import decision, site
+    meas, p = _claim_device(m, measured)
+    if measured and meas is None:
+        notes.append("the decision uses the reference H100 system: no measured GPU has AI watts and a rental price")
+    if p is not None:
+        m = m.with_value("gpu_usd_per_hour", p.on_demand)
+        m = m.with_value("gpu_usd_per_hour_1y", p.contract_1y) if p.contract_1y is not None else m
+    curtail = site.curtail_hours(h.fourcp, series) if h is not None and h.fourcp and series is not None else None
+    st = decision.Setting(spec, meas, p.server_usd if p is not None else None, series,
+                          h.contract if h is not None else "index", curtail)
+    return decision.decide(m, st)
 
 
 STALE_DAYS = 30

@@ -18,9 +18,11 @@ from typing import Any
 
 from rich.console import Console
 
+from benchhash.econ import decision_text
+from benchhash.econ.figures import num
 from benchhash.econ.market import USER, allowed
 from benchhash.report.table import Block, Grid, Items, Line, markdown, show
-from benchhash.report.units import PREFIXES, musd, si
+from benchhash.report.units import musd, si
 
 log = logging.getLogger(__name__)
 
@@ -39,21 +41,17 @@ HOW = {"set": "--set", "file": "market file", "live": "--market live"}
 BASIS = "M$ a year at today's conditions"
 
 
-def num(v: float) -> str:
-    """A figure as typed: 60,000; 0.0055; 1.8214; from a million up with a prefix (1.85 M, 133.87 T)."""
-    factor, prefix = next(((f, p) for f, p in PREFIXES if abs(v) >= f), (1.0, ""))
-    return f"{v / factor:.5g} {prefix}" if factor >= 1e6 else f"{v:,.6g}"
-
-
 def m3(v: float | None) -> str:
     """Money per facility MW, in M$ with three decimals (so MW x it reads to 0.1 % of the total)."""
     return "-" if v is None or not math.isfinite(v) else f"{v / 1e6:,.3f}"
 
 
-def _parts(value: float, unit: str) -> tuple[str, str]:
+def _parts(value: float | None, unit: str) -> tuple[str, str]:
     """('60,000', 'USD/BTC'), ('2', '%') for a fraction, ('80', '% of hours sold'): the unit up to
     its first parenthesis or comma (the whole of it: `econ --inputs`)."""
     unit = re.split(r" \(|, ", unit)[0]
+    if value is None:
+        return "none", unit
     if unit.startswith("fraction"):
         return f"{100 * value:.4g}", "%" + unit[len("fraction"):]
     return num(value), unit
@@ -72,6 +70,8 @@ def _shown(data: dict[str, Any]) -> list[str]:
     keys += [u["basis"]["price_input"] for u in data["uses"] if u["use"] == "ai_tokens"]
     if "hourly" in data:
         keys += HOURLY_SHOWN
+    if "decision" in data:
+        keys += decision_text.SHOWN
     return [k for k in dict.fromkeys(keys) if k in data["inputs"]]
 
 
@@ -352,6 +352,8 @@ def econ_blocks(data: dict[str, Any]) -> list[Block]:
         out += hourly_blocks(data["hourly"])
     if data.get("claim"):
         out += claim_blocks(data["claim"])
+    if "decision" in data:
+        out += decision_text.decision_blocks(data["decision"], data["inputs"])
     return out
 
 
@@ -383,6 +385,8 @@ def _sections(data: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
         out.append(("claim", [{"reading": name, "measure": measure, **_scalars([c[name][measure]])[0]}
                               for name in ("gpu_cloud", "colocation_lease") for measure, _, _ in MEASURES]))
         out += [(f"tornado {name}", _scalars(c[name]["tornado"])) for name in ("gpu_cloud", "colocation_lease")]
+    if "decision" in data:
+        out += decision_text.decision_sections(data["decision"])
     return out
 
 

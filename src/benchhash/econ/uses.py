@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from typing import Any
 
 from benchhash.econ import cashflow, model
@@ -217,6 +218,21 @@ def price(m: Market, meas: Measured) -> Price | str:
         why += (f"; the 1-year contract price is not moved by it ({why_1y}; --set gpu_usd_per_hour_1y=... moves it)"
                 if one_year is not None else f"; no 1-year contract price ({why_1y})")
     return Price(found or meas.device, on_demand, one_year, _server(m, found), why)
+
+
+SPREAD_FRESH_DAYS = 90
+
+
+def price_spread(m: Market) -> list[dict[str, Any]]:
+    """The reference GPU's price by kind of seller and term (gpu_prices.json 'spread'), as of the
+    snapshot's date: per term, the bands dated within SPREAD_FRESH_DAYS of its newest band."""
+    table = gpu_prices()
+    day = m.snapshot or markets.default_snapshot()
+    bands = [dict(b) for b in table["models"][table["reference"]].get("spread", []) if str(b["date"]) <= day]
+    newest: dict[str, date] = {}
+    for b in bands:
+        newest[b["term"]] = max(newest.get(b["term"], date.min), date.fromisoformat(str(b["date"])))
+    return [b for b in bands if (newest[b["term"]] - date.fromisoformat(str(b["date"]))).days <= SPREAD_FRESH_DAYS]
 
 
 def _term(m: Market, found: str | None, term: str, key: str) -> tuple[float | None, str]:

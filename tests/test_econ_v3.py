@@ -239,3 +239,31 @@ def test_ercot_content_is_grouped_in_central_time_whatever_the_files_name(tmp_pa
     assert s.months[21] == "2023-01" and s.months[24] == "2023-02"
     utc = prices.load(str(_series(tmp_path, _hours(start - 6, ["1"] * 48), "other.csv")))
     assert utc.zone == "UTC" and utc.months[27] == "2023-02"
+
+
+# --- deals (item 3) ------------------------------------------------------------------------------
+def test_the_missing_deals_with_their_derivation_and_labels() -> None:
+    from benchhash.econ import deals
+    by = {(d["miner"], d["partner"].split(" ")[0]): d for d in deals.deals()}
+    riot = by[("Riot Platforms", "AMD")]
+    assert riot["usd_per_it_mw_year"] == pytest.approx(311e6 / 10 / 25) and riot["date"] == "2026-01-16"
+    assert riot["derivation"] == "311 M$ / 10 y / 25 MW = 1.244 M$"
+    galaxy = by[("Galaxy", "CoreWeave")]
+    assert galaxy["usd"] == 15e9 and galaxy["usd_per_it_mw_year"] == pytest.approx(1e9 / 526)
+    hyper = by[("Hyperscale Data", "a")]
+    assert hyper["label"] == "services included" and hyper["usd_per_it_mw_year"] == pytest.approx(6e6)
+    wulf = next(d for d in deals.deals() if d.get("aggregate"))
+    assert wulf["usd_per_it_mw_year"] is None and "0.981-2.452 M$ a year, no single rate" in wulf["derivation"]
+    for d in deals.deals():
+        assert d["source"] and d["date"] and d["derivation"]
+
+
+def test_the_deals_median_leaves_out_services_and_aggregates_and_later_deals() -> None:
+    now = econ_json(EconRequest(deals=True, today=TODAY))["deals"]
+    plain = [d["usd_per_it_mw_year"] for d in now["deals"] if d["structure"] == "colocation" and not d["label"]]
+    assert now["median_usd_per_it_mw_year"]["colocation"] == pytest.approx(sorted(plain)[len(plain) // 2])
+    assert now["median_usd_per_it_mw_year"]["colocation"] == pytest.approx(1.85e6, rel=0.01)
+    old = econ_json(EconRequest(market="2026-01-12", deals=True, today=TODAY))["deals"]
+    assert all(d["date"] <= "2026-01-12" for d in old["deals"]) and old["later_deals_left_out"] == 4
+    lease = next(r for r in now["model"] if r["use"] == "colocation")
+    assert lease["term_average_usd_per_it_mw_year"] == 1.85e6

@@ -1,6 +1,8 @@
 """Miners' public AI deals (data/deals.json) beside the model's rows: each deal's USD per
-IT-MW-year (its value over its base term and IT MW, computed here, not quoted), and where the
-model's GPU-cloud and colocation rows fall among them."""
+IT-MW-year (its value over its base term and IT MW, computed here, not quoted, with the derivation
+said), and where the model's GPU-cloud and colocation rows fall among them. A market sees the
+deals dated on or before its snapshot; a deal whose value includes services, or a company's
+aggregate across terms, is shown and labelled but left out of the medians."""
 
 from __future__ import annotations
 
@@ -10,25 +12,54 @@ from typing import Any
 from benchhash.data import data_json
 
 
+def _rate(d: dict[str, Any]) -> tuple[float | None, float, str]:
+    """(USD per IT-MW-year or None, the value, how it was derived)."""
+    mw = float(d["it_mw"])
+    if "usd_per_year" in d:
+        value = float(d["usd_per_year"]) * float(d["years"])
+        rate = value / d["years"] / mw
+        return rate, value, (f"{d['usd_per_year'] / 1e6:,.0f} M$ a year x {d['years']:g} y = {value / 1e6:,.0f} M$; "
+                             f"/ {d['years']:g} y / {mw:g} MW = {rate / 1e6:.3f} M$")
+    value = float(d["usd"])
+    if d.get("years") is None:
+        lo, hi = d["years_range"]
+        return None, value, (f"{value / 1e6:,.0f} M$ / {mw:g} MW over terms of {lo}-{hi} y: "
+                             f"{value / hi / mw / 1e6:.3f}-{value / lo / mw / 1e6:.3f} M$ a year, no single rate")
+    rate = value / d["years"] / mw
+    return rate, value, f"{value / 1e6:,.0f} M$ / {d['years']:g} y / {mw:g} MW = {rate / 1e6:.3f} M$"
+
+
+def label(d: dict[str, Any]) -> str:
+    """'services included', 'aggregate' or '' (a plain deal)."""
+    return "services included" if d.get("services_included") else "aggregate" if d.get("aggregate") else ""
+
+
 def deals() -> list[dict[str, Any]]:
-    """Every deal with its USD per IT-MW-year."""
+    """Every deal with its USD per IT-MW-year, its value and the derivation."""
     out = []
     for d in data_json("deals.json")["deals"]:
-        out.append({**d, "usd_per_it_mw_year": d["usd"] / d["years"] / d["it_mw"]})
+        rate, value, how = _rate(d)
+        out.append({**d, "usd": value, "usd_per_it_mw_year": rate, "derivation": how, "label": label(d)})
     return out
 
 
-def beside_model(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The deals, and the model's rows in the same unit (revenue per IT-MW-year), with the
-    median deal of each structure."""
-    ds = deals()
+def beside_model(rows: list[dict[str, Any]], day: str | None = None) -> dict[str, Any]:
+    """The deals dated on or before ``day`` (default: all), and the model's rows in the same unit
+    (revenue per IT-MW-year; a lease as its term average, as deals quote it), with the median
+    plain deal of each structure."""
+    every = deals()
+    ds = [d for d in every if day is None or d["date"] <= day]
     by: dict[str, list[float]] = {}
     for d in ds:
-        by.setdefault(d["structure"], []).append(d["usd_per_it_mw_year"])
+        if d["usd_per_it_mw_year"] is not None and not d["label"]:
+            by.setdefault(d["structure"], []).append(d["usd_per_it_mw_year"])
     model = [{"use": r["use"], "label": r["label"],
-              "revenue_usd_per_it_mw_year": r["revenue_now_usd_per_year"] / r["it_mw"] if r["it_mw"] else None}
+              "revenue_usd_per_it_mw_year": r["revenue_now_usd_per_year"] / r["it_mw"] if r["it_mw"] else None,
+              "term_average_usd_per_it_mw_year": r["basis"].get("lease_usd_per_it_mw_year")}
              for r in rows if r["use"] in ("ai_rental", "ai_rental_contract", "colocation", "ai_tokens")]
+    later = len(every) - len(ds)
     return {"deals": ds, "median_usd_per_it_mw_year": {k: statistics.median(v) for k, v in by.items()},
-            "model": model,
-            "note": "deal values are base terms (renewal options not counted) over their years and IT MW; "
-                    "the model's rows are revenue per IT MW a year at today's conditions (the table's basis)"}
+            "model": model, "as_of": day, "later_deals_left_out": later,
+            "note": "deal values are base terms (renewal options not counted) over their years and IT MW; the "
+                    "medians leave out deals with services included and aggregates; the model's rows are revenue "
+                    "per IT MW a year at today's conditions (a lease's first year; its term average beside it)"}

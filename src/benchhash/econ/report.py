@@ -130,7 +130,7 @@ def market_json(m: markets.Market, today: date | None) -> dict[str, Any]:
     when it is stale, and every input."""
     snap = snapshot(m, today or date.today())
     return {"market": m.name, "snapshot": snap, "warnings": stale(m, snap),
-            "inputs": {k: x.to_json() for k, x in m.inputs.items()}}
+            "inputs": {k: x.to_json() for k, x in m.inputs.items()}, "gpu_price_spread": uses.price_spread(m)}
 
 
 def econ_data(req: EconRequest) -> tuple[dict[str, Any], PriceSeries | None]:
@@ -165,7 +165,7 @@ def econ_data(req: EconRequest) -> tuple[dict[str, Any], PriceSeries | None]:
     if sweeps:
         out["power_caps"] = sweeps
     if req.deals:
-        out["deals"] = deals_mod.beside_model(out["uses"])
+        out["deals"] = deals_mod.beside_model(out["uses"], m.snapshot or None)
     if req.claim:
         out["claim"] = claim_json(m, spec, req, measured, rows, notes)
     series = None
@@ -176,7 +176,6 @@ def econ_data(req: EconRequest) -> tuple[dict[str, Any], PriceSeries | None]:
         out["hourly"] = site.analyse(series, m, spec, rows, h, req.ai_mw, req.mining_mw)
     if req.decision:
         out["decision"] = decision_json(m, spec, measured, req.hourly, series, notes)
-        out["gpu_price_spread"] = uses.price_spread(m)
     return out, series
 
 

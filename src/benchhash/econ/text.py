@@ -102,7 +102,19 @@ def assumptions(data: dict[str, Any]) -> list[Block]:
         x = data["inputs"][key]
         by_date.setdefault(x["date"], []).append(f"{key}{'*' if x['origin'] in USER else ''} {value_unit(x)}")
     out += [Items(day, by_date[day]) for day in sorted(by_date, reverse=True)]
-    return out
+    return out + spread(data)
+
+
+def spread(data: dict[str, Any]) -> list[Block]:
+    """What the GPU-hour prices used are among the market's (the reference GPU's price bands)."""
+    bands = data.get("gpu_price_spread") or []
+    if not bands:
+        return []
+    x = data["inputs"]["gpu_usd_per_hour"]
+    used = f"{num(x['value'])} $/h, given by you" if x["origin"] in USER else f"{num(x['value'])} $/h"
+    items = [f"{b['basis']} {b['low']:.2f}" + (f"-{b['high']:.2f}" if b["high"] != b["low"] else "")
+             + f" $/h ({b['date']})" for b in bands]
+    return [Items(f"GPU-hour prices of the reference GPU: on demand {used}, among", items)]
 
 
 # --- the table per facility MW -------------------------------------------------------------------
@@ -175,17 +187,32 @@ def caps_blocks(sweep: dict[str, Any]) -> list[Block]:
     return out
 
 
+def _build(x: dict[str, Any]) -> str:
+    c = x.get("build_capex_usd_per_it_mw")
+    if not c:
+        return "-"
+    return m3(c["low"]) if c["low"] == c["high"] else f"{m3(c['low'])}-{m3(c['high'])}"
+
+
 def deals_blocks(deals: dict[str, Any]) -> list[Block]:
-    body = [[x["miner"], x["partner"], x["structure"], musd(x["usd"]), f"{x['years']:g}", f"{x['it_mw']:g}",
-             m3(x["usd_per_it_mw_year"]), x["date"]]
-            for x in sorted(deals["deals"], key=lambda x: -x["usd_per_it_mw_year"])]
-    body += [["model", r["label"], r["use"], "-", "-", "-", m3(r["revenue_usd_per_it_mw_year"]), "-"]
+    ordered = sorted(deals["deals"], key=lambda x: -(x["usd_per_it_mw_year"] or 0.0))
+    body = [[x["miner"], x["partner"], x["structure"] + (f" ({x['label']})" if x["label"] else ""), musd(x["usd"]),
+             "-" if x["years"] is None else f"{x['years']:g}", f"{x['it_mw']:g}", m3(x["usd_per_it_mw_year"]),
+             _build(x), x["date"]] for x in ordered]
+    body += [["model", r["label"], r["use"], "-", "-", "-", m3(r["revenue_usd_per_it_mw_year"])
+              + (f" (term average {m3(r['term_average_usd_per_it_mw_year'])})"
+                 if r["term_average_usd_per_it_mw_year"] else ""), "-", "-"]
              for r in deals["model"] if r["revenue_usd_per_it_mw_year"] is not None]
     med = deals["median_usd_per_it_mw_year"]
-    return [Grid("miners' public AI deals (M$ per IT-MW-year = value / years / IT MW; base terms; the model's rows: "
-                 "today's revenue per IT MW)",
-                 ["miner", "partner", "structure", "value", "years", "IT MW", "per IT-MW-y", "date"], body),
-            Line("median deal: " + ", ".join(f"{k} {m3(v)} M$/IT-MW-y" for k, v in sorted(med.items())), indent=1)]
+    later = (f"; {deals['later_deals_left_out']} deal(s) dated after the snapshot ({deals['as_of']}) left out"
+             if deals.get("later_deals_left_out") else "")
+    return [Grid("miners' public AI deals (M$ per IT-MW-year = value / years / IT MW; base terms; build: what the "
+                 "miner said the conversion costs per IT MW; the model's rows: today's revenue per IT MW)",
+                 ["miner", "partner", "structure", "value", "years", "IT MW", "per IT-MW-y", "build M$/IT-MW", "date"],
+                 body),
+            Items("how each rate is derived", [f"{x['miner']}-{x['partner']}: {x['derivation']}" for x in ordered]),
+            Line("median deal (plain ones: services included and aggregates left out): "
+                 + ", ".join(f"{k} {m3(v)} M$/IT-MW-y" for k, v in sorted(med.items())) + later, indent=1)]
 
 
 # --- the hourly site -----------------------------------------------------------------------------

@@ -268,3 +268,7 @@ def test_price_responsive_mining_matches_the_hourly_dispatch(contract: str) -> N
     assert revenue == pytest.approx(flexible["revenue_usd_per_year"], rel=1e-9)
     assert power == pytest.approx(flexible["power_cost_usd_per_year"] - flexible["credits_usd_per_year"], rel=1e-9)
     assert data["decision"]["site"]["mining_hourly"] == data["hourly"]["series"]["label"]
+    # the AI halls are firm: they pay the series' mean plus the adder (index) or the PPA's price
+    firm = data["hourly"]["series"]["mean_usd_per_mwh"] + m["power_adder_usd_per_mwh"] if contract == "index" \
+        else m["power_usd_per_mwh"]
+    assert data["decision"]["site"]["ai_power_usd_per_mwh"] == pytest.approx(firm)

@@ -90,8 +90,19 @@ def _rows(m: Market, st: Setting) -> paths.Uses:
     p = uses.Price(meas.device if meas else uses.reference_gpu().device, m["gpu_usd_per_hour"], one_year, server,
                    m.inputs["gpu_usd_per_hour"].source)
     mining = uses.asic_mining(m, st.spec["name"], st.spec)
-    contract = uses.ai_rental_contract(m, meas, p) if one_year is not None else None
-    return paths.Uses(mining, uses.ai_rental(m, meas, p), contract, uses.colocation(m), _hourly(m, st))
+    firm = m.with_value("power_usd_per_mwh", firm_power_usd_per_mwh(m, st))
+    contract = uses.ai_rental_contract(firm, meas, p) if one_year is not None else None
+    return paths.Uses(mining, uses.ai_rental(firm, meas, p), contract, uses.colocation(firm), _hourly(m, st))
+
+
+def firm_power_usd_per_mwh(m: Market, st: Setting) -> float:
+    """What a firm load (the AI halls) pays per MWh: power_usd_per_mwh, or over an hourly series
+    the series' mean plus the adder (index) or the PPA's price for the whole interconnect."""
+    if st.series is None:
+        return m["power_usd_per_mwh"]
+    if st.contract == "ppa":
+        return m["power_usd_per_mwh"]
+    return float(st.series.usd_per_mwh.mean()) + m["power_adder_usd_per_mwh"]
 
 
 def _hourly(m: Market, st: Setting) -> paths.HourlyMining | None:
@@ -268,6 +279,7 @@ def _site(ctx: paths.Context, st: Setting) -> dict[str, Any]:
             "asic_resale_usd_per_th": m["asic_resale_usd_per_th"], "build_months": ctx.build,
             "horizon_years": int(m["horizon_years"]), "gpu": st.meas.device if st.meas else uses.reference_gpu().device,
             "mining_hourly": st.series.label if st.series is not None else None,
+            "ai_power_usd_per_mwh": firm_power_usd_per_mwh(m, st),
             "discount_rates": {k: m[v] for k, v in paths.RATES.items()}}
 
 

@@ -49,7 +49,8 @@ def paths_grid(d: dict[str, Any]) -> Grid:
 
 def site_line(d: dict[str, Any]) -> Line:
     s = d["site"]
-    mining = f"price-responsive over {s['mining_hourly']}" if s["mining_hourly"] else "every hour at uptime_mining"
+    mining = (f"price-responsive over {s['mining_hourly']}, the AI halls paying {s['ai_power_usd_per_mwh']:.2f} $/MWh "
+              "every hour" if s["mining_hourly"] else "every hour at uptime_mining")
     resale = s["asic_resale_usd_per_th"]
     return Line(f"decision for an existing mining site: {s['facility_mw']:g} facility MW, {s['asic']} machines "
                 f"owned on {s['owned_asic_mw']:g} MW ({s['owned_th_s'] / 1e6:,.2f} EH/s; "

@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
-"""Decode tokens/s of the llm workload's attention against the previous one, interleaved in one
-process on the same model and weights, at several batch sizes. Prints JSON (medians of repeats,
-raw samples kept, ratios against the baseline).
+"""Decode step time of the llm workload's attention over the valid cache length (rounded up to
+an eighth of the cache, model.kv_span: what a decode step now reads) against today's compiled
+step, which attended over the whole static cache with a mask, interleaved in one process on the
+same model, weights and cache state, at several batch sizes. The cache is 4x the longest valid
+length by default (--cache-factor), as the issue asks. Prints JSON: per batch and attention
+implementation the median step time of each variant over the rounds (raw samples kept, order
+rotated every round), the ratio full / bucket (above 1: the span is faster), and whether both
+chose the same tokens.
 
-- baseline: the attention benchhash had before, kept here: K and V repeated for every query head
-  (repeat_interleave) over the whole static cache, with a mask;
-- grouped_full: grouped-query attention that reads each KV head once, over the whole static
-  cache (what a compiled decode step with CUDA graphs runs);
-- grouped_valid: the same over the valid length only (what eager decode runs).
+Time is the thread's CPU time (time.thread_time) with one torch thread by default: on a shared
+machine wall time measures the other processes as much as the step (the wall times are kept
+beside it); the ratio is the median over the rounds of each round's full / bucket, the two
+measured back to back.
 
-Every variant decodes the same steps from the same cache state (the same context lengths) and
-must choose the same next tokens."""
+- full: the whole static cache (max_seq positions), masked: a compiled decode step before;
+- bucket: the span kv_span(valid length), masked within it: a decode step now.
+"""
 
 from __future__ import annotations
 
@@ -19,80 +24,64 @@ import platform
 import statistics
 import sys
 import time
-import types
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from benchhash.fsutil import print_json
 from benchhash.workloads.llm.config import preset
-from benchhash.workloads.llm.model import Attention, build, decode_next
+from benchhash.workloads.llm.model import build, decode_next, kv_span
 
-VARIANTS = ("baseline", "grouped_full", "grouped_valid")
-
-
-def baseline_forward(self: Attention, x: torch.Tensor, positions: torch.Tensor, cos: torch.Tensor,
-                     sin: torch.Tensor, mask: torch.Tensor, kv_len: int) -> torch.Tensor:
-    """The previous attention: every KV head copied for each of its query heads, whole cache."""
-    q = self.project(x, positions, cos, sin)
-    b = x.shape[0]
-    assert self.k_cache is not None and self.v_cache is not None
-    rep = self.c.n_heads // self.c.n_kv_heads
-    keys = self.k_cache[:b].repeat_interleave(rep, dim=1)
-    values = self.v_cache[:b].repeat_interleave(rep, dim=1)
-    return self.output(F.scaled_dot_product_attention(q, keys, values, attn_mask=mask))
+VARIANTS = ("full", "bucket")
 
 
-def _set_attention(model: Any, variant: str) -> None:
-    for layer in model.layers:
-        if variant == "baseline":
-            layer.attn.forward = types.MethodType(baseline_forward, layer.attn)
-        else:
-            layer.attn.__dict__.pop("forward", None)
-
-
-def _decode(model: Any, first: torch.Tensor, start: int, steps: int, variant: str) -> tuple[float, torch.Tensor]:
-    """Decode ``steps`` tokens from position ``start``; (seconds, the tokens chosen)."""
-    _set_attention(model, variant)
+def _decode(model: Any, first: torch.Tensor, start: int, steps: int,
+            variant: str) -> tuple[float, float, torch.Tensor]:
+    """Decode ``steps`` tokens from position ``start``; (CPU seconds, wall seconds, the tokens)."""
     nxt = first.clone()
     pos = torch.tensor([start])
+    spans = {n: torch.arange(n) for n in range(1, model.max_seq + 1)}
     out = []
-    t0 = time.perf_counter()
+    c0, t0 = time.thread_time(), time.perf_counter()
     for i in range(steps):
-        kv_len = start + i + 1 if variant == "grouped_valid" else None
-        nxt = decode_next(model, nxt, pos, kv_len)
+        nxt = decode_next(model, nxt, pos, spans[kv_span(start + i + 1, model.max_seq, variant)])
         pos.add_(1)
         out.append(nxt)
-    seconds = time.perf_counter() - t0
-    _set_attention(model, "grouped_full")
-    return seconds, torch.cat(out, 1)
+    return time.thread_time() - c0, time.perf_counter() - t0, torch.cat(out, 1)
 
 
-def bench_batch(model: Any, batch: int, prompt: int, steps: int, repeats: int) -> dict[str, Any]:
+def _stats(samples: list[float]) -> dict[str, Any]:
+    m = statistics.median(samples)
+    return {"median": m, "mad": statistics.median(abs(x - m) for x in samples), "samples": samples}
+
+
+def bench_batch(model: Any, batch: int, prompt: int, steps: int, rounds: int) -> dict[str, Any]:
     gen = torch.Generator().manual_seed(batch)
     tokens = torch.randint(0, model.c.vocab_size, (batch, prompt), generator=gen)
     with torch.no_grad():
         model.allocate_cache(batch)
-        first = model(tokens, torch.arange(prompt), prompt, last_only=True).argmax(-1)
-        _decode(model, first, prompt, 4, "baseline")           # warm-up, allocator
-        samples: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        first = model(tokens, torch.arange(prompt), torch.arange(prompt), last_only=True).argmax(-1)
+        for variant in VARIANTS:
+            _decode(model, first, prompt, 4, variant)               # warm-up, allocator
+        cpu: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        wall: dict[str, list[float]] = {v: [] for v in VARIANTS}
         chosen: dict[str, torch.Tensor] = {}
-        for r in range(repeats):
-            order = VARIANTS[r % 3:] + VARIANTS[:r % 3]         # rotate: no variant always first
-            for variant in order:
-                seconds, picked = _decode(model, first, prompt, steps, variant)
-                samples[variant].append(batch * steps / seconds)
+        for r in range(rounds):
+            for variant in VARIANTS[r % 2:] + VARIANTS[:r % 2]:     # rotate: no variant always first
+                cpu_s, wall_s, picked = _decode(model, first, prompt, steps, variant)
+                cpu[variant].append(1e3 * cpu_s / steps)
+                wall[variant].append(1e3 * wall_s / steps)
                 chosen[variant] = picked
-    medians = {v: statistics.median(s) for v, s in samples.items()}
+    paired = [f / b for f, b in zip(cpu["full"], cpu["bucket"], strict=True)]
     return {
-        "batch": batch, "steps": steps, "contexts": [prompt + 1, prompt + steps],
-        "tokens_per_s": {v: {"median": medians[v],
-                             "mad": statistics.median(abs(x - medians[v]) for x in s),
-                             "samples": s} for v, s in samples.items()},
-        "ratio_grouped_valid_vs_baseline": medians["grouped_valid"] / medians["baseline"],
-        "ratio_grouped_full_vs_baseline": medians["grouped_full"] / medians["baseline"],
-        "same_tokens": all(torch.equal(chosen[v], chosen["baseline"]) for v in VARIANTS),
+        "batch": batch, "steps": steps, "valid": [prompt + 1, prompt + steps],
+        "spans": {v: sorted({kv_span(n, model.max_seq, v) for n in range(prompt + 1, prompt + steps + 1)})
+                  for v in VARIANTS},
+        "step_cpu_ms": {v: _stats(s) for v, s in cpu.items()},
+        "step_wall_ms": {v: _stats(s) for v, s in wall.items()},
+        "ratio_full_over_bucket": statistics.median(paired),
+        "ratio_full_over_bucket_rounds": paired,
+        "same_tokens": torch.equal(chosen["full"], chosen["bucket"]),
     }
 
 
@@ -100,23 +89,30 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="tiny")
     ap.add_argument("--batches", default="1,16,64")
-    ap.add_argument("--prompt", type=int, default=64)
-    ap.add_argument("--max-seq", type=int, default=256)
-    ap.add_argument("--steps", type=int, default=64, help="decode steps per timed run")
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--attention", default="sdpa,math", help="implementations to run: sdpa, math or both")
+    ap.add_argument("--prompt", type=int, default=112, help="valid length before the first step")
+    ap.add_argument("--cache-factor", type=int, default=4, help="static cache = this x the longest valid length")
+    ap.add_argument("--steps-per-round", dest="steps", type=int, default=16)
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: CPU time is the step's own)")
     ap.add_argument("--out", help="also write the JSON here (atomically)")
     args = ap.parse_args()
-    if not 0 < args.prompt < args.max_seq or args.prompt + args.steps > args.max_seq:
-        ap.error("need 0 < prompt and prompt + steps <= max-seq")
+    if args.prompt < 1 or args.steps < 1 or args.cache_factor < 1:
+        ap.error("need prompt, steps and cache-factor of at least 1")
+    torch.set_num_threads(args.threads)
     c = preset(args.preset)
-    model = build(c, args.max_seq, torch.device("cpu"), torch.float32, seed=0)
-    rows = [bench_batch(model, int(b), args.prompt, args.steps, args.repeats)
-            for b in args.batches.split(",")]
-    report = {"benchmark": "llm_decode_attention", "device": "cpu", "preset": c.to_json(),
+    max_seq = args.cache_factor * (args.prompt + args.steps)
+    rows = []
+    for impl in args.attention.split(","):
+        model = build(c, max_seq, torch.device("cpu"), torch.float32, seed=0, attention=impl.strip())
+        rows += [{"attention": impl.strip(), **bench_batch(model, int(b), args.prompt, args.steps, args.rounds)}
+                 for b in args.batches.split(",")]
+    report = {"benchmark": "llm_decode_kv_span", "device": "cpu", "preset": c.to_json(),
               "torch": torch.__version__, "threads": torch.get_num_threads(),
               "python": platform.python_version(), "machine": platform.machine(),
-              "processor": platform.processor(), "max_seq": args.max_seq, "prompt": args.prompt,
-              "repeats": args.repeats, "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "max_seq": max_seq, "prompt": args.prompt, "cache_over_valid": args.cache_factor,
+              "rounds": args.rounds, "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "median_ratio_full_over_bucket": statistics.median(r["ratio_full_over_bucket"] for r in rows),
               "results": rows}
     print_json(report, args.out, indent=1)
     return 0

@@ -184,6 +184,7 @@ def test_each_reading_has_a_tornado_on_margin_as_a_difference(claim_data: dict[s
         assert power["verdict_flips"] == ((ends[0] >= 0) != (ends[1] >= 0))
     out = _text(claim_data, 160)
     assert "tornado (GPU cloud, margin)" in out and "tornado (colocation lease, margin)" in out
+    assert "# tornado on margin colocation_lease" in text.csv_text(claim_data)
 
 
 # --- hourly: empty cells are gaps; every gap filled is said; ERCOT's months by content -----------

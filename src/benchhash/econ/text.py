@@ -412,6 +412,8 @@ def _sections(data: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
         out.append(("claim", [{"reading": name, "measure": measure, **_scalars([c[name][measure]])[0]}
                               for name in ("gpu_cloud", "colocation_lease") for measure, _, _ in MEASURES]))
         out += [(f"tornado {name}", _scalars(c[name]["tornado"])) for name in ("gpu_cloud", "colocation_lease")]
+        out += [(f"tornado on margin {name}", _scalars(c[name]["tornado_margin"]))
+                for name in ("gpu_cloud", "colocation_lease") if "tornado_margin" in c[name]]
     if "decision" in data:
         out += decision_text.decision_sections(data["decision"])
     return out

@@ -61,7 +61,10 @@ def test_caps_without_allow_power_limits_is_refused_in_one_line(tmp_path: Path) 
 
 def _fake_steps(gc: ModuleType, work: Path) -> list[Any]:
     py = sys.executable
-    sleeper = ("import time\ntry:\n time.sleep(60)\nexcept KeyboardInterrupt:\n"
+    # Ctrl-C's handler set in the child: under nohup (pytest started in the background) it
+    # would inherit SIGINT ignored, as no interactive run of gpu_check does
+    sleeper = ("import signal, time\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+               "try:\n time.sleep(60)\nexcept KeyboardInterrupt:\n"
                " print('interrupted, kept what it had')\n raise SystemExit(130)")
     return [
         gc.Step("fails", [py, "-c", "import sys; print('first'); sys.exit('cuda backend: no GPU here')"], 30, 1, 1),

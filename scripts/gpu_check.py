@@ -86,7 +86,8 @@ class Stage:
         t0 = time.monotonic()
         try:
             proc = subprocess.Popen(argv, cwd=ROOT, env={**_env(), **(env or {})}, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                                    stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                                    preexec_fn=_ctrl_c_works)
         except OSError as exc:
             step.update(rc=None, ok=False, timed_out=False, seconds=0.0, error=f"{argv[0]}: {exc.strerror}")
             self.log.write(f"===== {name}: {step['error']}\n")
@@ -116,6 +117,13 @@ class Stage:
 
     def close(self) -> None:
         self.log.close()
+
+
+def _ctrl_c_works() -> None:
+    """In a step's child: SIGINT back to its default, so that the interrupt at its time limit
+    stops it as Ctrl-C would (and it keeps what it measured) even when gpu_check itself was
+    started with SIGINT ignored (nohup, a background job), which children would inherit."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def last_line(output: str, rc: int) -> str:

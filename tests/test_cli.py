@@ -104,9 +104,8 @@ def test_run_table_shows_latency_and_says_once_that_quick_is_a_smoke_run(tmp_pat
     assert "a --quick smoke run" in proc.stdout
     result, _ = io.load(tmp_path / "r.json")
     body, notes = rows(result)
-    # prefill's back-to-back time is prefill_latency_ms since issue 27 (not a served TTFT; the serve
-    # phases have ttft_ms_p50..p99): the table reads ttft_ms, so only decode's TPOT shows here
-    assert "ms" not in body[0]["rate"] and "TPOT" in body[1]["rate"]
+    # prefill's back-to-back time is its latency, not a served TTFT (the serve phases have those)
+    assert ", prefill " in body[0]["rate"] and "TTFT" not in body[0]["rate"] and "TPOT" in body[1]["rate"]
     assert not any("shorter than" in n or "did not settle" in n for n in notes)
     assert run_table(result) is not None
 

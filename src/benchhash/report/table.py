@@ -16,12 +16,18 @@ from benchhash.report.units import per_joule, si
 from benchhash.results.model import Result, WorkloadResult
 
 
+#: The latencies a rate cell shows beside it, where a phase has them (files before the serve
+#: phase called prefill's back-to-back time ttft_ms; a serve phase has percentiles).
+LATENCIES = (("prefill_latency_ms", "prefill"), ("ttft_ms", "TTFT"), ("ttft_ms_p50", "TTFT p50"),
+             ("tpot_ms", "TPOT"), ("tpot_ms_p50", "TPOT p50"))
+
+
 def rate_text(w: WorkloadResult) -> str:
     s = w.stats.rate
     if s is None:
         return "-"
     spread = f" ± {100 * s.mad / s.median:.1f} %" if s.median else ""
-    latency = "".join(f", {name} {w.metrics[key]:.3g} ms" for key, name in (("ttft_ms", "TTFT"), ("tpot_ms", "TPOT"))
+    latency = "".join(f", {name} {w.metrics[key]:.3g} ms" for key, name in LATENCIES
                       if isinstance(w.metrics.get(key), int | float))
     return si(s.median, w.rate_unit) + spread + latency
 

@@ -77,6 +77,7 @@ ALLOWED: dict[str, Allowed] = {
     "capex_mining_usd_per_mw": Allowed(), "capex_ai_usd_per_it_mw": Allowed(), "discount_rate": Allowed(),
     "gpu_price_decline_per_year": FRACTION, "token_price_decline_per_year": FRACTION,
     "usd_per_m_tokens_8b": Allowed(), "usd_per_m_tokens_70b": Allowed(), "colocation_usd_per_it_mw_year": Allowed(),
+    "token_tpot_objective_ms": Allowed(0.0, open_low=True),    # the served tokens row's p99 TPOT objective
     "horizon_years": YEARS, "asic_life_years": YEARS, "gpu_life_years": YEARS, "colocation_lease_years": YEARS,
     "difficulty_growth_per_year": Allowed(-1.0, open_low=True), "cpu_server_usd": Allowed(),
     "colocation_escalator_per_year": FRACTION, "opex_mining_usd_per_mw_year": Allowed(),

@@ -1,7 +1,8 @@
 """The figures economics needs, read from a result or fleet file: SHA-256d rate and watts, the
-watts of the AI workloads, and the best LLM decode rate. A fleet's figures are per device: its
-summed rate and watts (per-trial sums, measured together) divided by the devices that ran the
-phase, so a site's revenue per MW follows from the fleet's totals."""
+watts of the AI workloads, the LLM decode rates and the served ones (serve phases, with their
+p99 TPOT). A fleet's figures are per device: its summed rate and watts (per-trial sums, measured
+together) divided by the devices that ran the phase, so a site's revenue per MW follows from the
+fleet's totals; a latency is its slowest device's, read from the rank files beside it."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import math
 from pathlib import Path
 
 from benchhash.econ.caps import Phase, phases_of
-from benchhash.econ.uses import Decode, Measured
-from benchhash.errors import InputError
+from benchhash.econ.uses import Decode, Measured, Served
+from benchhash.errors import BenchhashError, InputError
+from benchhash.fleet.model import FleetResult, parse
 from benchhash.fleet.report import devices_text
 from benchhash.results import io
+from benchhash.results.model import cap_of
 from benchhash.results.verify import load_verified, verdict
 from benchhash.workloads import known
 from benchhash.workloads.base import PhaseFigures
@@ -20,9 +23,43 @@ from benchhash.workloads.base import PhaseFigures
 WHY = ": economics prices only verified results"
 
 
-def _take(meas: Measured, workload: str, f: PhaseFigures, ai_watts: list[float]) -> None:
+#: Figures a fleet takes from its slowest device rather than its sum over devices: a latency.
+#: A fleet meets a TPOT objective when each of its devices does, and its pooled p99 is at most
+#: the largest of its devices' p99s.
+SLOWEST = ("served_tpot_ms_p99",)
+Key = tuple[str, str, float | None]
+
+
+def _slowest(path: str | Path, f: FleetResult) -> dict[Key, dict[str, float]]:
+    """Per phase of a fleet, the SLOWEST figures over its ranks, asked of its workload on each
+    rank's file beside the fleet file (verify has checked those); none for a phase with a rank
+    whose file is not there or that has no such figure (the fleet file keeps no latencies)."""
+    results = {}
+    for row in f.ranks:
+        member = Path(path).parent / row.file
+        try:
+            results[row.rank] = io.load(member)[0] if member.is_file() else None
+        except BenchhashError:
+            results[row.rank] = None
+    out: dict[Key, dict[str, float]] = {}
+    for ph in f.phases:
+        key, cls = (ph.workload, ph.phase, cap_of(ph.params)), known(ph.workload)
+        figures: list[dict[str, float]] = []
+        for rank in ph.ranks:
+            res = results.get(rank)
+            w = next((w for w in res.workloads if w.key == key), None) if res is not None else None
+            figures.append(cls.econ_figures(PhaseFigures.of(w)) if cls is not None and w is not None else {})
+        out[key] = {k: max(fig[k] for fig in figures) for k in SLOWEST
+                    if figures and all(k in fig for fig in figures)}
+    return out
+
+
+def _take(meas: Measured, workload: str, f: PhaseFigures, ai_watts: list[float],
+          slowest: dict[str, float] | None = None) -> None:
     cls = known(workload)
     figures = cls.econ_figures(f) if cls is not None else {}
+    if slowest is not None:                 # a fleet's phase: its latencies are its slowest device's
+        figures = {k: v for k, v in figures.items() if k not in SLOWEST} | slowest
     if "hashes_per_second" in figures:
         meas.sha256d_hps = figures["hashes_per_second"]
         meas.sha256d_watts = figures.get("hashing_watts")
@@ -33,6 +70,9 @@ def _take(meas: Measured, workload: str, f: PhaseFigures, ai_watts: list[float])
         meas.decode.append(Decode.of(f"{workload} {f.phase}", figures, f.params, tps, figures.get("ai_watts")))
         if (meas.tokens_per_second or 0) < tps:
             meas.tokens_per_second = tps
+    served = figures.get("served_tokens_per_second")
+    if served:
+        meas.served.append(Served.of(f"{workload} {f.phase}", figures, f.params, served, figures.get("ai_watts")))
 
 
 def _top(phases: list[Phase]) -> list[Phase]:
@@ -53,7 +93,6 @@ def load(path: str | Path) -> tuple[Measured, list[Phase]]:
     the workload; a sweep's phases at their highest cap), and every phase with its cap."""
     raw = io.read_json(path)
     if "fleet_schema_version" in raw:
-        from benchhash.fleet.model import parse
         f = parse(raw, str(path))
         v = verdict(path)
         if v.problems:
@@ -64,13 +103,15 @@ def load(path: str | Path) -> tuple[Measured, list[Phase]]:
         meas = Measured(source=str(path), device=names.pop() if len(names) == 1 else devices_text(f, every),
                         kind="cpu" if kinds == {"cpu"} else "cuda", fleet=f"fleet of {len(every)}, per device")
         phases = phases_of(f)
+        slowest: dict[Key, dict[str, float]] | None = _slowest(path, f)
     else:
         result, _ = load_verified(path, WHY)
         meas = Measured(source=str(path), device=result.device.name, kind=result.device.kind)
-        phases = phases_of(result)
+        phases, slowest = phases_of(result), None
     ai_watts: list[float] = []
     for ph in _top(phases):
-        _take(meas, ph.workload, ph.figures, ai_watts)
+        _take(meas, ph.workload, ph.figures, ai_watts,
+              None if slowest is None else slowest.get((ph.workload, ph.phase, ph.cap_w), {}))
     meas.ai_watts = max(ai_watts) if ai_watts else None
     return meas, phases
 

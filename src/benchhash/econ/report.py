@@ -89,21 +89,39 @@ def _device_rows(m: markets.Market, meas: uses.Measured, notes: list[str]) -> li
 
 
 def _token_rows(m: markets.Market, meas: uses.Measured, p: uses.Price | str, notes: list[str]) -> list[uses.Use]:
-    if not meas.decode:
+    """The tokens row: from the served figures where the file has serve phases (the fastest
+    within token_tpot_objective_ms; when none is within it, the nearest, labelled as missing the
+    objective, since its served figure, prefill included, is still the truer price of a token
+    than decode alone), with the decode-only row beside it; else from decode, labelled as such."""
+    if not meas.decode and not meas.served:
         return []
-    best = uses.best_decode(meas)
-    if best is None:
+    objective = m["token_tpot_objective_ms"]
+    served, best = uses.best_served(meas, objective), uses.best_decode(meas)
+    if meas.served and served is None:
+        notes.append(f"{meas.source}: no serve phase has both an energy reading and a p99 TPOT (a fleet's "
+                     "comes from the rank files beside it), so tokens are priced from decode alone")
+    elif served is not None and not (served.tpot_ms_p99 or 0.0) <= objective:
+        notes.append(f"{meas.source}: no serve phase's p99 TPOT is within {objective:g} ms "
+                     f"(token_tpot_objective_ms); the tokens row prices {served.phase}, the nearest "
+                     f"({uses.served_text(served, objective)}), and says so")
+    chosen: list[uses.Decode] = [d for d in (served, best) if d is not None]
+    if not chosen:
         notes.append(f"{meas.source}: llm ran without an energy reading, so tokens per MW "
                      f"cannot be priced for {meas.device}")
         return []
-    key = uses.token_price_key(best)
-    if key is None:
-        notes.append(f"{meas.source}: the {best.preset or 'measured'} model is too small to sell tokens of "
+    if uses.token_price_key(chosen[0]) is None:
+        notes.append(f"{meas.source}: the {chosen[0].preset or 'measured'} model is too small to sell tokens of "
                      "(no price class); run --llm-preset 8b (or 1b, 3b, 70b)")
         return []
     server = m["cpu_server_usd"] if meas.kind == "cpu" else (p.server_usd if isinstance(p, uses.Price)
                                                              else m["gpu_server_usd_per_gpu"])
-    return [uses.ai_tokens(m, meas, best, key, server)]
+    rows = []
+    for d in chosen:
+        key = uses.token_price_key(d)
+        if key is not None:
+            beside = d is best and served is not None
+            rows.append(uses.ai_tokens(m, meas, d, key, server, use="ai_tokens_decode" if beside else "ai_tokens"))
+    return rows
 
 
 def _claim_device(m: markets.Market, measured: list[uses.Measured]) -> tuple[uses.Measured | None, uses.Price | None]:

@@ -38,6 +38,8 @@ SHOWN = ("btc_usd", "difficulty", "fee_share", "pool_fee", "uptime_mining", "pue
 CONTRACT_SHOWN = ("gpu_usd_per_hour_1y", "gpu_utilisation_contract")
 HOURLY_SHOWN = ("power_adder_usd_per_mwh", "ai_load_factor")
 HOW = {"set": "--set", "file": "market file", "live": "--market live"}
+#: The tokens rows: priced from served figures (or decode alone), and the decode-only row beside.
+TOKEN_USES = ("ai_tokens", "ai_tokens_decode")
 BASIS = "M$ a year at today's conditions"
 
 
@@ -67,7 +69,9 @@ def _shown(data: dict[str, Any]) -> list[str]:
     kinds = {u["use"] for u in data["uses"]}
     if "ai_rental_contract" in kinds:
         keys += CONTRACT_SHOWN
-    keys += [u["basis"]["price_input"] for u in data["uses"] if u["use"] == "ai_tokens"]
+    tokens = [u["basis"] for u in data["uses"] if u["use"] in TOKEN_USES]
+    keys += [b["price_input"] for b in tokens]
+    keys += [b["tpot_objective_input"] for b in tokens if "tpot_objective_input" in b]
     if "hourly" in data:
         keys += HOURLY_SHOWN
     if "decision" in data:

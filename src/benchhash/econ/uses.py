@@ -5,7 +5,9 @@ non-power opex and margin; capex; payback and NPV over the use's own horizon.
 
 A device is rented out only at its own model's price (data/gpu_prices.json, or the user's
 --set gpu_usd_per_hour); a CPU is never rented by the GPU-hour; tokens are priced by the model
-class of the preset that produced them, at the decode phase's own measured joules per token."""
+class of the preset that produced them: from the served figures where the file has serve phases
+(the fastest within the p99 TPOT objective token_tpot_objective_ms, at its J per output token
+with prefill), with the decode-only row beside it, else from decode alone, labelled as such."""
 
 from __future__ import annotations
 
@@ -47,6 +49,25 @@ class Decode:
 
 
 @dataclass
+class Served(Decode):
+    """One measured serve phase, as economics prices it: output tokens per second with the
+    requests' prefills inside its windows (so its watts over its rate are J per output token
+    with prefill), at a concurrency, with the p99 of its requests' TPOT."""
+
+    concurrency: int | None = None
+    tpot_ms_p99: float | None = None
+
+    @classmethod
+    def of(cls, phase: str, figures: dict[str, float], params: dict[str, Any],
+           tokens_per_second: float, watts: float | None) -> Served:
+        """A serve phase from what its workload gives economics (econ_figures: served_*)."""
+        d = Decode.of(phase, figures, params, tokens_per_second, watts)
+        rows = figures.get("served_concurrency")
+        return cls(d.phase, d.tokens_per_second, d.watts, None, d.preset, d.model_params,
+                   int(rows) if rows is not None else None, figures.get("served_tpot_ms_p99"))
+
+
+@dataclass
 class Measured:
     """What a result file says about one device (None where it has no figure)."""
 
@@ -60,6 +81,7 @@ class Measured:
     kind: str = "cuda"                  # cpu | cuda
     decode: list[Decode] = field(default_factory=list)
     fleet: str | None = None            # 'fleet of N, per device' for a fleet file
+    served: list[Served] = field(default_factory=list)
 
 
 @dataclass
@@ -347,6 +369,36 @@ def best_decode(meas: Measured) -> Decode | None:
     return min(metered, key=lambda d: d.joules_per_token or 0.0) if metered else None
 
 
+def best_served(meas: Measured, objective_ms: float) -> Served | None:
+    """The serve phase the tokens row is priced from: among the metered serve phases whose p99
+    TPOT is known, the one with the most output tokens per second whose p99 TPOT is within the
+    objective; when none is, the one nearest it (the lowest p99 TPOT), which the row labels as
+    missing the objective. None when no metered serve phase has a p99 TPOT."""
+    judged = [s for s in meas.served if s.joules_per_token is not None and s.tpot_ms_p99 is not None]
+    within = [s for s in judged if (s.tpot_ms_p99 or 0.0) <= objective_ms]
+    if within:
+        return max(within, key=lambda s: s.tokens_per_second)
+    return min(judged, key=lambda s: (s.tpot_ms_p99 or 0.0, -s.tokens_per_second)) if judged else None
+
+
+def _ms(v: float) -> str:
+    return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
+
+
+def served_text(s: Served, objective_ms: float) -> str:
+    """'served at concurrency 64, p99 TPOT 38 ms within 100 ms', or '... missing the objective
+    of 100 ms'."""
+    at = f"served at concurrency {s.concurrency}" if s.concurrency is not None else "served"
+    if s.tpot_ms_p99 is None:
+        return f"{at}, p99 TPOT unknown (objective {objective_ms:g} ms)"
+    how = (f"within {objective_ms:g} ms" if s.tpot_ms_p99 <= objective_ms
+           else f"missing the objective of {objective_ms:g} ms")
+    return f"{at}, p99 TPOT {_ms(s.tpot_ms_p99)} ms {how}"
+
+
+DECODE_ONLY = "decode only (no prefill)"
+
+
 def peak_ai_watts(meas: Measured, d: Decode, cap_w: float | None = None) -> float | None:
     """The watts a hall of this GPU is provisioned for: its peak AI draw (the most any AI phase
     drew, as the rental rows take it), at most its cap; the decode's own watts when no other AI
@@ -356,12 +408,17 @@ def peak_ai_watts(meas: Measured, d: Decode, cap_w: float | None = None) -> floa
 
 
 def ai_tokens(m: Market, meas: Measured, d: Decode, price_key: str, server_usd: float,
-              cap_w: float | None = None) -> Use:
+              cap_w: float | None = None, use: str = "ai_tokens") -> Use:
     """Tokens one facility MW sells: the hall sized on the GPU's peak watts (the rental rows'
-    basis, so both rows count the same GPUs), each GPU decoding at its measured rate."""
+    basis, so both rows count the same GPUs), each GPU producing tokens at the phase's measured
+    rate: a serve phase's output tokens per second (its J per output token with prefill; judged
+    against token_tpot_objective_ms, said in the label), or a decode phase's (decode only, no
+    prefill, said in the label)."""
     peak = peak_ai_watts(meas, d, cap_w)
     w, why = ai_watts_all_in(m, meas, peak)
-    why = f"sized on peak AI watts, as the rental rows: {why}; decode draws {d.watts or 0:.0f} W (its J/token)"
+    served = isinstance(d, Served)
+    per = "J per output token with prefill" if served else "J per token, decode only"
+    why = f"sized on peak AI watts, as the rental rows: {why}; {d.phase} draws {d.watts or 0:.0f} W (its {per})"
     pue = m["pue_ai"]
     gpus = model.gpus_per_facility_mw(w, pue)
     tokens = gpus * d.tokens_per_second * 3600 * model.HOURS_PER_YEAR * m["gpu_utilisation"]
@@ -373,12 +430,22 @@ def ai_tokens(m: Market, meas: Measured, d: Decode, price_key: str, server_usd: 
         revenue_multiplier=cashflow.declining(m["token_price_decline_per_year"]),
         opex_share_of_revenue=m["opex_ai_share_of_revenue"])
     what = f"{d.preset} " if d.preset else ""
-    return _row("ai_tokens", f"AI tokens, {meas.device}, {what}{d.phase}", 1 / pue, proj,
+    if isinstance(d, Served):
+        objective = m["token_tpot_objective_ms"]
+        how = served_text(d, objective)
+        extra: dict[str, Any] = {
+            "priced_from": "serve", "concurrency": d.concurrency, "tpot_ms_p99": d.tpot_ms_p99,
+            "tpot_objective_ms": objective, "tpot_objective_input": "token_tpot_objective_ms",
+            "objective_met": d.tpot_ms_p99 is not None and d.tpot_ms_p99 <= objective}
+    else:
+        how, extra = DECODE_ONLY, {"priced_from": "decode"}
+    return _row(use, f"AI tokens, {meas.device}, {what}{d.phase}, {how}", 1 / pue, proj,
                 {"tokens_per_second_per_gpu": d.tokens_per_second, "joules_per_token": d.joules_per_token,
                  "gpus_per_facility_mw": gpus,
                  "batch": d.batch, "preset": d.preset, "model_params": d.model_params, "tokens_per_year": tokens,
                  "price_input": price_key, "usd_per_m_tokens": m[price_key], "watts_per_gpu_all_in": w,
-                 "watts_basis": why, "source": meas.source})
+                 "watts_basis": why, "source": meas.source, "phase": d.phase, "joules_per_token_basis": per}
+                | extra)
 
 
 def lease_first_year_usd_per_it_mw(m: Market) -> float:

@@ -133,18 +133,21 @@ class Phase(ABC):
 @dataclass(frozen=True)
 class PhaseFigures:
     """A measured phase as economics sees it: its rate and the watts of that work (None when
-    the work was not metered), from one result or per device of a fleet."""
+    the work was not metered), from one result or per device of a fleet, with the phase's own
+    metrics where its workload's econ_figures reads one (a serve phase's p99 TPOT; a fleet file
+    keeps none: economics asks the rank files beside it and takes the slowest device's)."""
 
     phase: str
     rate: float | None
     average_w: float | None
     params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, w: WorkloadResult) -> PhaseFigures:
         metered = w.efficiency.work_per_joule is not None
         return cls(w.phase, w.stats.rate.median if w.stats.rate else None,
-                   w.energy.average_w if metered else None, dict(w.params))
+                   w.energy.average_w if metered else None, dict(w.params), dict(w.metrics))
 
 
 class Workload(ABC):

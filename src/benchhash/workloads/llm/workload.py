@@ -9,6 +9,7 @@ off; a phase whose compile fails runs eager and says why."""
 
 from __future__ import annotations
 
+import math
 import statistics
 import threading
 from collections.abc import Callable
@@ -411,9 +412,10 @@ class LlmWorkload(TorchWorkload):
     def econ_figures(cls, f: PhaseFigures) -> dict[str, float]:
         """The phase's watts; for a decode phase also its tokens per second, its batch and the
         model's size (which decides the price class of its tokens). A serve phase gives its
-        output tokens per second (prefill included in its watts) and concurrency under served_*
-        keys, which economics does not price yet: its tokens row reads decode until it chooses
-        a served figure at an objective (serve_proof.goodput)."""
+        output tokens per second (prefill inside its windows, so its watts over it are J per
+        output token with prefill), its concurrency and its p99 TPOT (the percentile its own TPOT
+        objectives are judged at, as MLPerf's server scenario does) under served_* keys: economics
+        prices the served tokens row from the fastest serve phase within its TPOT objective."""
         out: dict[str, float] = {}
         if f.average_w:
             out["ai_watts"] = f.average_w
@@ -423,6 +425,9 @@ class LlmWorkload(TorchWorkload):
             rows = f.params.get("concurrency" if serve else "batch")
             if isinstance(rows, int):
                 out["served_concurrency" if serve else "batch"] = float(rows)
+            tpot = f.metrics.get("tpot_ms_p99")
+            if serve and isinstance(tpot, int | float) and not isinstance(tpot, bool) and math.isfinite(tpot):
+                out["served_tpot_ms_p99"] = float(tpot)
             name = f.params.get("preset")
             if isinstance(name, str) and name.strip().lower() in PRESETS:
                 c = PRESETS[name.strip().lower()]

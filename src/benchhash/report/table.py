@@ -15,7 +15,6 @@ from rich.text import Text
 from benchhash.report.units import per_joule, si
 from benchhash.results.model import Result, WorkloadResult
 
-
 #: The latencies a rate cell shows beside it, where a phase has them (files before the serve
 #: phase called prefill's back-to-back time ttft_ms; a serve phase has percentiles).
 LATENCIES = (("prefill_latency_ms", "prefill"), ("ttft_ms", "TTFT"), ("ttft_ms_p50", "TTFT p50"),

@@ -18,12 +18,30 @@
 typedef unsigned int u32;
 typedef unsigned long long u64;
 
-#if defined(__CUDACC__)
+// Which compiler, which pass. NVRTC and nvcc define __CUDACC__, and __CUDA_ARCH__ in the device
+// pass. HIP's compilers (hipcc; hiprtc, which CuPy's ROCm build uses for RawModule) define __HIP__
+// or __HIPCC__, and __HIP_DEVICE_COMPILE__ in the device pass, never __CUDA_ARCH__; the checks
+// below say so anyway, so that PTX (inline asm) and NVIDIA-only intrinsics are only ever
+// compiled for an NVIDIA GPU and HIP always takes the plain-C path.
+//   BH_GPU        a GPU compile of either vendor (device code, the kernel entry point)
+//   BH_NV_DEVICE  the NVIDIA device pass: PTX, __funnelshift_r, __byte_perm
+//   BH_DEVICE     a device pass of either vendor: atomics
+#if defined(__CUDACC__) || defined(__HIP__) || defined(__HIPCC__) || defined(__HIPCC_RTC__)
+#define BH_GPU 1
+#endif
+#if defined(__CUDA_ARCH__) && !defined(__HIP_DEVICE_COMPILE__) && !defined(__HIP_PLATFORM_AMD__)
+#define BH_NV_DEVICE 1
+#endif
+#if defined(BH_NV_DEVICE) || defined(__HIP_DEVICE_COMPILE__)
+#define BH_DEVICE 1
+#endif
+
+#if defined(BH_GPU)
 #define BH_INLINE __host__ __device__ __forceinline__
 #else
 #define BH_INLINE static inline
 #endif
-#if defined(__CUDA_ARCH__)
+#if defined(BH_NV_DEVICE)
 #define BH_ROTR(x, n) __funnelshift_r((x), (x), (n))
 #define BH_BSWAP(x) __byte_perm((x), 0u, 0x0123u)
 #else
@@ -35,12 +53,12 @@ typedef unsigned long long u64;
 // LOP3s already fill: the two pipes then share the work of a round.
 // The multiplier lives in constant memory so that ptxas cannot see it is 1 and turn the IMAD
 // back into an IADD3.
-#if defined(__CUDACC__)
+#if defined(BH_GPU)
 __constant__ u32 bh_one = 1u;
 #endif
 // -DBH_PLAIN_ADDS leaves every add to the compiler (most land on the ALU pipe): the variant a
 // GPU measures against, to keep the IMAD routing only if it is faster on the hardware.
-#if defined(__CUDA_ARCH__) && !defined(BH_PLAIN_ADDS)
+#if defined(BH_NV_DEVICE) && !defined(BH_PLAIN_ADDS)
 BH_INLINE u32 bh_mad_one(u32 a, u32 b) {
     u32 r;
     asm("mad.lo.u32 %0, %1, %2, %3;" : "=r"(r) : "r"(a), "r"(bh_one), "r"(b));
@@ -269,7 +287,7 @@ BH_INLINE void bh_survivor(const u32 p[PRE_LOCAL], const u32* thr, u32 nonce, u3
     u32 h[8];
     sha256d_full(p, nonce, h);
     if (!bh_at_most(h, thr)) return;
-#if defined(__CUDA_ARCH__)
+#if defined(BH_DEVICE)
     u32 slot = atomicAdd(count, 1u);
 #else
     u32 slot = (*count)++;
@@ -308,7 +326,7 @@ BH_INLINE void bh_thread_scan(const u32 p[PRE_LOCAL], u32 top, const u32* thr, u
     }
 }
 
-#if defined(__CUDACC__)
+#if defined(BH_GPU)
 // Threads per block the kernel is built for (the launch must match): -DBH_THREADS=N, and
 // optionally the fewest blocks per SM its registers must allow: -DBH_MIN_BLOCKS=M.
 #ifndef BH_THREADS

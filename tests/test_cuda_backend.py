@@ -226,3 +226,70 @@ def test_scan_auto_says_why_it_is_not_on_the_gpu(fake_cupy: Any,
     assert code == 0, err
     assert json.loads(out)["backend"] == "cpu"
     assert "could not compile a test kernel" in err and "scanning on the CPU instead" in err
+
+
+# --- an AMD GPU: CuPy's ROCm build (HIP) ----------------------------------------------------------
+HIP_DEVICE = ("-D__HIP__", "-D__HIPCC__", "-D__HIP_DEVICE_COMPILE__=1", "-D__HIP_PLATFORM_AMD__=1")
+NV_DEVICE = ("-D__CUDACC__", "-D__CUDA_ARCH__=900")
+
+
+def preprocessed(*defines: str) -> str:
+    """kernels/sha256d.cu as a compiler's device pass with these macros would see it."""
+    import shutil
+    import subprocess
+
+    from benchhash.sha256d.kernel_source import kernel_path
+    cpp = shutil.which("cpp")
+    if cpp is None:
+        pytest.skip("no C preprocessor here")
+    return subprocess.run([cpp, "-P", "-x", "c++", *defines, str(kernel_path())], capture_output=True,
+                          text=True, check=True).stdout
+
+
+@pytest.mark.parametrize("defines", [HIP_DEVICE, HIP_DEVICE + ("-D__CUDA_ARCH__=900",)])
+def test_hip_compiles_the_plain_c_path(defines: tuple[str, ...]) -> None:
+    """No inline PTX and no NVIDIA-only intrinsic reaches HIP's compiler, even were __CUDA_ARCH__
+    defined; the kernel entry point, its device functions and the atomic are there."""
+    src = preprocessed(*defines)
+    for nvidia_only in ("asm(", "mad.lo.u32", "__funnelshift_r", "__byte_perm"):
+        assert nvidia_only not in src, nvidia_only
+    assert "sha256d_scan" in src and "__global__" in src and "__device__" in src and "atomicAdd" in src
+
+
+def test_the_nvidia_device_pass_keeps_its_imad_adds() -> None:
+    src = preprocessed(*NV_DEVICE)
+    assert "mad.lo.u32" in src and "__funnelshift_r" in src and "atomicAdd" in src
+
+
+def _hip(fake_cupy: Any, **kw: Any) -> Any:
+    import sys
+    state = fake_cupy(compute_capability="90", **kw)         # gfx90a: major 9, minor 0
+    sys.modules["cupy"].cuda.runtime.is_hip = True
+    cuda.unavailable.cache_clear()
+    return state
+
+
+def test_a_tuned_launch_is_for_nvidia_gpus_only(fake_cupy: Any, host_lib: Any) -> None:
+    assert cuda.tuned_launch("90") == cuda.TUNED["90"]
+    assert cuda.tuned_launch("90", hip=True) == cuda.Launch()
+    _hip(fake_cupy, host_lib=host_lib)
+    backend = cuda.CudaBackend(0)
+    assert backend.shape == cuda.Launch() and not backend.tuned
+
+
+def test_the_cuda_backend_is_unavailable_where_rocm_cannot_compile_the_kernel(
+        fake_cupy: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import functools
+    _hip(fake_cupy)
+
+    @functools.cache
+    def refuse(index: int, options: tuple[str, ...] = cuda.NVRTC_OPTIONS) -> Any:
+        raise RuntimeError("hiprtc: error: unknown type name\n 'u32'")
+
+    monkeypatch.setattr(cuda, "_module", refuse)
+    try:
+        why = cuda.unavailable(0)
+        assert why is not None and "ROCm build could not compile kernels/sha256d.cu" in why
+        assert "hiprtc: error: unknown type name 'u32'" in why and "\n" not in why
+    finally:
+        cuda.unavailable.cache_clear()

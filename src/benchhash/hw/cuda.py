@@ -1,5 +1,8 @@
 """CUDA on this machine: whether the cuda scan backend can run (CuPy, the GPU, NVRTC, a kernel
-compiled and run), and the GPUs as CuPy or torch see them (name, PCI bus id, SMs, memory)."""
+compiled and run), and the GPUs as CuPy or torch see them (name, PCI bus id, SMs, memory, vendor).
+
+An AMD GPU under ROCm builds of CuPy and torch is a "cuda" device too (HIP keeps CUDA's API);
+its vendor is 'amd', told by CuPy's ``runtime.is_hip`` or torch's ``version.hip``."""
 
 from __future__ import annotations
 
@@ -104,8 +107,13 @@ def import_cupy(index: int = 0) -> Any:
 
 
 
+def is_hip(cupy: Any) -> bool:
+    """Whether this CuPy is a ROCm (HIP) build, for AMD GPUs."""
+    return bool(getattr(cupy.cuda.runtime, "is_hip", False))
+
+
 def cupy_gpu(index: int) -> dict[str, Any] | None:
-    """Name, bus id, SMs and memory of a GPU CuPy sees (NVRTC is not needed for this)."""
+    """Name, bus id, SMs, memory and vendor of a GPU CuPy sees (NVRTC is not needed for this)."""
     steps = probe(index).steps
     if steps.get("cupy", "") is not None or steps.get("gpu", "") is not None:
         return None
@@ -113,7 +121,7 @@ def cupy_gpu(index: int) -> dict[str, Any] | None:
     props = cupy.cuda.runtime.getDeviceProperties(index)
     return {"name": text(props["name"]), "pci_bus_id": cupy.cuda.Device(index).pci_bus_id,
             "sm_count": int(props["multiProcessorCount"]),
-            "memory_bytes": int(props["totalGlobalMem"])}
+            "memory_bytes": int(props["totalGlobalMem"]), "vendor": "amd" if is_hip(cupy) else "nvidia"}
 
 
 def torch_gpu(index: int) -> dict[str, Any] | None:
@@ -127,7 +135,7 @@ def torch_gpu(index: int) -> dict[str, Any] | None:
         domain, bus, dev = (getattr(p, f"pci_{k}_id") for k in ("domain", "bus", "device"))
         pci = f"{domain:04x}:{bus:02x}:{dev:02x}.0"
         return {"name": p.name, "pci_bus_id": pci, "sm_count": int(p.multi_processor_count),
-                "memory_bytes": int(p.total_memory)}
+                "memory_bytes": int(p.total_memory), "vendor": "amd" if torch.version.hip else "nvidia"}
     except Exception:  # noqa: BLE001 - no usable torch CUDA: the caller falls back
         return None
 

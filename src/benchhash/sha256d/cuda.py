@@ -1,4 +1,5 @@
-"""The CUDA backend: kernels/sha256d.cu compiled at run time by CuPy's RawModule (NVRTC)."""
+"""The CUDA backend: kernels/sha256d.cu compiled at run time by CuPy's RawModule (NVRTC; on an AMD
+GPU, CuPy's ROCm build compiles the kernel's plain-C path with hiprtc: no PTX)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from benchhash.errors import BackendUnavailable, InputError
-from benchhash.hw.cuda import NVRTC_OPTIONS, import_cupy, probe
+from benchhash.hw.cuda import NVRTC_OPTIONS, import_cupy, is_hip, probe
 from benchhash.sha256d.backend import (
     Candidate,
     Progress,
@@ -112,9 +113,27 @@ TUNED: dict[str, Launch] = {
 }
 
 
-def tuned_launch(compute_capability: str) -> Launch:
-    """The launch a run uses on a GPU of this compute capability (e.g. '90')."""
-    return TUNED.get(compute_capability, Launch())
+def tuned_launch(compute_capability: str, hip: bool = False) -> Launch:
+    """The launch a run uses on a GPU of this compute capability (e.g. '90'). The launches were
+    tuned on NVIDIA GPUs: an AMD GPU (``hip``), whose 'compute capability' is its gfx version
+    (gfx90a reads '90'), keeps the default."""
+    return Launch() if hip else TUNED.get(compute_capability, Launch())
+
+
+@cache
+def unavailable(index: int = 0) -> str | None:
+    """Why the cuda backend cannot scan on GPU ``index`` (None: it can): the probe's reason, and
+    on CuPy's ROCm build whether kernels/sha256d.cu itself compiles there, so that a ROCm whose
+    compiler refuses it falls back to the CPU with the reason rather than failing the phase."""
+    p = probe(index)
+    if p.reason is not None or not is_hip(import_cupy(index)):
+        return p.reason
+    try:
+        _module(index, Launch().options())
+    except Exception as exc:  # noqa: BLE001 - hiprtc's CompileException, a missing ROCm part
+        why = " ".join(str(exc).split())[:300]
+        return f"cuda backend: CuPy's ROCm build could not compile kernels/sha256d.cu ({why})"
+    return None
 
 
 @cache
@@ -149,8 +168,9 @@ class CudaBackend(ScanBackend):
         cupy = import_cupy(device_index)
         self.index = device_index
         self.compute_capability = str(cupy.cuda.Device(device_index).compute_capability)
-        self.tuned = launch is None and self.compute_capability in TUNED
-        self.shape = launch or tuned_launch(self.compute_capability)
+        hip = is_hip(cupy)
+        self.tuned = launch is None and not hip and self.compute_capability in TUNED
+        self.shape = launch or tuned_launch(self.compute_capability, hip)
         self._cupy = cupy
         props = cupy.cuda.runtime.getDeviceProperties(device_index)
         self._name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])

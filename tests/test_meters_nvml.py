@@ -21,8 +21,8 @@ from fake_time import FakeTime
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
     """The meter's window edges, its polls' time stamps and its poller's ticks on a fake clock."""
-    import benchhash.meters.nvml as nvml_meter
-    return FakeTime().install_meters(monkeypatch, nvml_meter)
+    import benchhash.meters.gpu as gpu_meter
+    return FakeTime().install_meters(monkeypatch, gpu_meter)
 
 
 def window(clock: FakeTime, meter: NvmlMeter, gpu: FakeGpu, seconds: float, joules: float):
@@ -183,7 +183,7 @@ def test_every_field_value_type_is_decoded(value_type: int, milliwatts: int, clo
 def test_a_value_type_this_library_cannot_decode_is_none_not_garbage() -> None:
     import pynvml
 
-    from benchhash.meters.nvml import field_value
+    from benchhash.hw.nvml import field_value
     v = pynvml.c_nvmlFieldValue_t()
     v.nvmlReturn, v.valueType = pynvml.NVML_SUCCESS, 42
     assert field_value(pynvml, v) is None

@@ -52,12 +52,12 @@ def test_nvml_selfcheck_against_fakes(fake_cupy, tmp_path: Path,  # type: ignore
     import json
     import types
 
-    import benchhash.meters.nvml as nvml_meter
+    import benchhash.meters.gpu as gpu_meter
     import fake_nvml
     from fake_nvml import FakeGpu
     from fake_time import FakeTime
     fake_cupy()
-    clock = FakeTime().install_meters(monkeypatch, nvml_meter)
+    clock = FakeTime().install_meters(monkeypatch, gpu_meter)
     monkeypatch.setattr(fake_nvml, "time", clock)
     script = load("nvml_selfcheck")
     real_hash = script._hash_for

@@ -1,100 +1,85 @@
-"""Every GPU NVML sees, as the result's Gpu model: name, UUID, PCI bus id, VBIOS, driver and CUDA
-versions, memory, power limits, persistence, MIG and ECC modes, clocks and temperature. Each
-field is read on its own: one NVML refuses is None, with the reason under ``unavailable``, and a
-GPU whose handle fails is still listed."""
+"""The device layer's choice of GPU implementation: every vendor's library (hw.nvml for NVIDIA,
+hw.amd for AMD), the GPU a device is (``open_gpu``), the meter that measures a device
+(``meter_for``), and every GPU on the machine as the result's Gpu model (``gpus``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-from benchhash.errors import MeterError
-from benchhash.hw.nvml import NvmlError, call, session, text
-from benchhash.results.model import Gpu
+from benchhash.errors import InputError, MeterError
+from benchhash.hw import amd, nvml
+from benchhash.hw.gpu import GPU, LibraryMissing
+from benchhash.results.model import Device, Gpu
+
+#: Vendor -> its GPU implementation, in the order a GPU of unknown vendor is looked for.
+VENDORS: dict[str, type[GPU]] = {"nvidia": nvml.NvidiaGPU, "amd": amd.AmdGPU}
+#: Each vendor's list of the machine's GPUs, for provenance.
+RECORDS: dict[str, Callable[[], list[Gpu]]] = {"nvidia": nvml.records, "amd": amd.records}
+#: The meters a GPU can be measured by (--meter names), and the vendor of each.
+GPU_METERS = {cls.meter: vendor for vendor, cls in VENDORS.items()}
 
 
-def _gpu(nv: Any, i: int) -> Gpu:
-    gaps: dict[str, str] = {}
+def vendor_of(device: Device) -> str | None:
+    """The vendor a device records (None: a device from before vendors were recorded)."""
+    return getattr(device, "vendor", None)
+
+
+def meter_for(device: Device) -> str:
+    """The meter that measures a device: RAPL for a CPU, its vendor's library for a GPU (NVML
+    where the vendor is not recorded)."""
+    if device.kind == "cpu":
+        return "rapl"
+    return VENDORS[vendor_of(device) or "nvidia"].meter
+
+
+def open_gpu(index: int = 0, pci_bus_id: str | None = None, vendor: str | None = None) -> GPU:
+    """The GPU at this bus id (else index) through its vendor's library. Without a vendor,
+    NVIDIA's is tried first and AMD's only where NVML cannot be used and AMD SMI finds the GPU;
+    then NVML's reason is the one raised."""
+    if vendor is not None:
+        return VENDORS[vendor](index, pci_bus_id)
     try:
-        h = call(nv, "handle by index", nv.nvmlDeviceGetHandleByIndex, i)
-    except NvmlError as exc:        # this GPU is listed with every field unavailable
-        h, gaps["handle"] = None, str(exc)
-
-    def get(key: str, fn: Callable[..., Any], *args: Any,
-            conv: Callable[[Any], Any] = lambda v: v) -> Any:
-        if h is None:
-            return None
+        return VENDORS["nvidia"](index, pci_bus_id)
+    except MeterError as first:
         try:
-            return conv(call(nv, key, fn, h, *args))
-        except NvmlError as exc:
-            gaps[key] = str(exc)
-            return None
+            return VENDORS["amd"](index, pci_bus_id)
+        except MeterError:
+            raise first from None
 
-    def watts(mw: Any) -> float:
-        return float(mw) / 1000.0
 
-    def clocks(key: str, fn: Callable[..., Any]) -> dict[str, Any]:
-        return {f"{name}_mhz": get(f"{key}.{name}", fn, clock)
-                for name, clock in (("sm", nv.NVML_CLOCK_SM), ("memory", nv.NVML_CLOCK_MEM),
-                                    ("graphics", nv.NVML_CLOCK_GRAPHICS))}
-
-    mig = get("mig_mode", nv.nvmlDeviceGetMigMode)
-    ecc = get("ecc_mode", nv.nvmlDeviceGetEccMode)
-    constraints = get("power_limit_constraints", nv.nvmlDeviceGetPowerManagementLimitConstraints)
-    mem = get("memory", nv.nvmlDeviceGetMemoryInfo)
-    pci = get("pci_info", nv.nvmlDeviceGetPciInfo)
-    return Gpu.model_validate({
-        "index": i,
-        "name": get("name", nv.nvmlDeviceGetName, conv=text),
-        "uuid": get("uuid", nv.nvmlDeviceGetUUID, conv=text),
-        "pci_bus_id": None if pci is None else text(pci.busId),
-        "vbios": get("vbios", nv.nvmlDeviceGetVbiosVersion, conv=text),
-        "memory_total_bytes": None if mem is None else int(mem.total),
-        "power_limits": {
-            "current_w": get("power_limit", nv.nvmlDeviceGetPowerManagementLimit, conv=watts),
-            "default_w": get("power_limit_default", nv.nvmlDeviceGetPowerManagementDefaultLimit, conv=watts),
-            "enforced_w": get("power_limit_enforced", nv.nvmlDeviceGetEnforcedPowerLimit, conv=watts),
-            "min_w": None if constraints is None else constraints[0] / 1000.0,
-            "max_w": None if constraints is None else constraints[1] / 1000.0,
-        },
-        "persistence_mode": get("persistence_mode", nv.nvmlDeviceGetPersistenceMode, conv=bool),
-        "mig_mode": {} if mig is None else {"current": bool(mig[0]), "pending": bool(mig[1])},
-        "ecc_mode": {} if ecc is None else {"current": bool(ecc[0]), "pending": bool(ecc[1])},
-        "clocks_current": clocks("clock", nv.nvmlDeviceGetClockInfo),
-        "clocks_max": clocks("max_clock", nv.nvmlDeviceGetMaxClockInfo),
-        "clocks_application": clocks("application_clock", nv.nvmlDeviceGetApplicationsClock),
-        "temperature_c": {"before": get("temperature", nv.nvmlDeviceGetTemperature,
-                                        nv.NVML_TEMPERATURE_GPU)},
-        "unavailable": gaps,
-    })
+def open_device(device: Device, meter: str | None = None) -> GPU:
+    """The GPU a device is; ``meter`` (a --meter name) asks for that vendor's library."""
+    if device.kind != "cuda":
+        raise InputError(f"--meter {meter or 'auto'} needs a GPU device (--device cuda or cuda:I)")
+    vendor = GPU_METERS[meter] if meter else vendor_of(device)
+    return open_gpu(device.index, device.pci_bus_id, vendor)
 
 
 def gpus() -> tuple[list[Gpu], str | None]:
-    """Every GPU NVML sees, read now; (gpus, the reason when there are none)."""
-    try:
-        with session() as nv:
-            driver = cuda = None
-            try:
-                driver = text(call(nv, "driver version", nv.nvmlSystemGetDriverVersion))
-                v = call(nv, "CUDA driver version", nv.nvmlSystemGetCudaDriverVersion)
-                cuda = f"{v // 1000}.{v % 1000 // 10}"
-            except NvmlError:
-                pass
-            found = [_gpu(nv, i).model_copy(update={"driver": driver, "cuda_driver_version": cuda})
-                     for i in range(call(nv, "device count", nv.nvmlDeviceGetCount))]
-    except MeterError as exc:
-        return [], str(exc)
-    return found, None if found else "NVML sees no GPU"
+    """Every GPU on this machine, read now, from the first vendor's library that sees any;
+    (gpus, the reason when there are none: NVML's, and each other library's that is installed)."""
+    reasons: list[str] = []
+    for vendor, read in RECORDS.items():
+        try:
+            found = read()
+        except LibraryMissing as exc:      # said for the first vendor only: no AMD SMI is no news
+            reasons += [] if reasons else [str(exc)]
+            continue
+        except MeterError as exc:
+            reasons.append(str(exc))
+            continue
+        if found:
+            return found, None
+        reasons.append(f"{VENDORS[vendor].library} sees no GPU")
+    return [], "; ".join(reasons)
 
 
 def mig_mode(pci_bus_id: str | None) -> bool | None:
-    """Whether NVML reports MIG mode on for the GPU at this bus id (None: cannot tell)."""
+    """Whether MIG mode is on for the GPU at this bus id (None: cannot tell)."""
     if not pci_bus_id:
         return None
     try:
-        with session() as nv:
-            h = call(nv, "handle by PCI bus id", nv.nvmlDeviceGetHandleByPciBusId, pci_bus_id)
-            current, _pending = call(nv, "MIG mode", nv.nvmlDeviceGetMigMode, h)
-            return bool(current)
-    except MeterError:          # no NVML, or MIG not supported on this GPU: no MIG
+        with open_gpu(pci_bus_id=pci_bus_id) as gpu:
+            return gpu.mig_mode()
+    except MeterError:          # no library, or MIG not supported on this GPU: no MIG
         return None

@@ -1,11 +1,13 @@
-"""GPU power limits through NVML, for `run --power-limits`: the levels asked for, parsed and
-clamped to the device's constraints; setting each in turn; and the original limit put back
-whatever happens: at the end, on Ctrl-C or SIGTERM, after an exception, and after a kill -9 on
-the next start, from a small record written to the cache folder before the first change.
+"""GPU power limits through the GPU's own library (hw.gpu: NVML, AMD SMI), for
+`run --power-limits`: the levels asked for, parsed and clamped to the device's constraints;
+setting each in turn; and the original limit put back whatever happens: at the end, on Ctrl-C or
+SIGTERM, after an exception, and after a kill -9 on the next start, from a small record written
+to the cache folder before the first change.
 
-A record names its host, GPU (PCI bus id), the limit to put back, and the process that changed
-it (pid, its start time and the boot): the limit of a dead process's record is put back; a live
-process's record means another run is changing that GPU's limit, and a second one is refused."""
+A record names its host, GPU (PCI bus id, vendor), the limit to put back, and the process that
+changed it (pid, its start time and the boot): the limit of a dead process's record is put back;
+a live process's record means another run is changing that GPU's limit, and a second one is
+refused."""
 
 from __future__ import annotations
 
@@ -19,12 +21,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from benchhash.errors import BenchhashError, InputError, hold_signals
 from benchhash.fsutil import cache_dir, os_reason, write_atomic
-from benchhash.hw.nvml import NvmlError, NvmlNoPermission, NvmlNotSupported, call, session
+from benchhash.hw.gpu import GPU, GpuError, Limits, NoPermission, NotSupported
+from benchhash.hw.gpus import open_gpu, vendor_of
 from benchhash.results.model import Device
+
+__all__ = ["Caps", "Capped", "Limits", "PowerLimitError", "Record", "capped", "parse_levels", "recover",
+           "resolve_levels"]
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +74,6 @@ def parse_levels(text: str) -> list[float | None] | str:
             raise InputError(f"--power-limits: {p!r} must be a positive number of watts")
         out.append(w)
     return out
-
-
-@dataclass(frozen=True)
-class Limits:
-    """A GPU's power-limit constraints and settings, in watts."""
-
-    min_w: float
-    max_w: float
-    default_w: float
-    current_w: float
 
 
 def resolve_levels(spec: list[float | None] | str, lim: Limits) -> tuple[list[float], list[str]]:
@@ -134,6 +129,7 @@ class Record:
     pid_started: str | None
     boot_id: str | None
     uuid: str | None = None
+    vendor: str | None = None          # None in records from before AMD: NVIDIA's tried first
 
     def alive(self) -> bool:
         """Whether the process that wrote this record still runs (on this boot)."""
@@ -189,47 +185,13 @@ def _save(rec: Record) -> Path:
 
 
 # --- one GPU's limit -----------------------------------------------------------------------------
-class Control:
-    """One GPU's power limit, through NVML (a session held open by the caller)."""
-
-    def __init__(self, nv: Any, bus: str) -> None:
-        self.nv, self.bus = nv, bus
-        self.handle = call(nv, "handle by PCI bus id", nv.nvmlDeviceGetHandleByPciBusId, bus)
-
-    def limits(self) -> Limits:
-        nv, h = self.nv, self.handle
-        lo, hi = call(nv, "power limit constraints", nv.nvmlDeviceGetPowerManagementLimitConstraints, h)
-        return Limits(min_w=lo / 1000, max_w=hi / 1000,
-                      default_w=call(nv, "default power limit", nv.nvmlDeviceGetPowerManagementDefaultLimit, h) / 1000,
-                      current_w=call(nv, "power limit", nv.nvmlDeviceGetPowerManagementLimit, h) / 1000)
-
-    def set(self, watts: float) -> None:
-        """Ask for a limit. The driver applies it a moment later: on an H100 the enforced limit
-        read straight after still showed the previous one, so read it with `enforced_w` after
-        the settling time."""
-        nv, h = self.nv, self.handle
-        call(nv, "set power limit", nv.nvmlDeviceSetPowerManagementLimit, h, int(round(watts * 1000)))
-
-    def enforced_w(self) -> float:
-        """The limit NVML enforces now (the lowest of every limit in force), in watts."""
-        return float(call(self.nv, "enforced power limit", self.nv.nvmlDeviceGetEnforcedPowerLimit,
-                          self.handle)) / 1000
-
-    def uuid(self) -> str | None:
-        try:
-            value = call(self.nv, "UUID", self.nv.nvmlDeviceGetUUID, self.handle)
-        except NvmlError:
-            return None
-        return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def restore(control: Control, path: Path, rec: Record) -> bool:
+def restore(gpu: GPU, path: Path, rec: Record) -> bool:
     """Put the record's limit back and drop the record; on failure keep it (said) for the next
     start. Signals wait meanwhile: a second Ctrl-C must not leave the GPU capped."""
     with hold_signals() as held:
         try:
-            control.set(rec.original_w)
-        except NvmlError as exc:
+            gpu.set_power_limit(rec.original_w)
+        except GpuError as exc:
             log.error("could not put GPU %s's power limit back to %g W (%s); the record %s stays and the "
                       "next `benchhash run` tries again (or: nvidia-smi -i %s -pl %g)",
                       rec.pci_bus_id, rec.original_w, exc, path, rec.pci_bus_id, rec.original_w)
@@ -259,9 +221,9 @@ def recover(host: str | None = None) -> list[str]:
             done.append(f"GPU {rec.pci_bus_id}: the machine restarted since pid {rec.pid} capped it; record dropped")
             continue
         try:
-            with session() as nv:
-                ok = restore(Control(nv, rec.pci_bus_id), path, rec)
-        except BenchhashError as exc:          # NVML missing or refusing: said, the record stays
+            with open_gpu(pci_bus_id=rec.pci_bus_id, vendor=rec.vendor) as gpu:
+                ok = restore(gpu, path, rec)
+        except BenchhashError as exc:          # the library missing or refusing: said, the record stays
             log.error("cannot put GPU %s's power limit back to %g W (%s); the record %s stays",
                       rec.pci_bus_id, rec.original_w, exc, path)
             continue
@@ -294,10 +256,10 @@ class Caps:
 
 
 class Capped(Caps):
-    """The levels of one GPU, set through NVML; every change is first noted in the record."""
+    """The levels of one GPU, set through its library; every change is first noted in the record."""
 
-    def __init__(self, control: Control, path: Path, rec: Record, levels: list[float]) -> None:
-        self.control, self.path, self.rec = control, path, rec
+    def __init__(self, gpu: GPU, path: Path, rec: Record, levels: list[float]) -> None:
+        self.gpu, self.path, self.rec = gpu, path, rec
         self.levels = list(levels)
 
     def apply(self, watts: float | None) -> None:
@@ -307,8 +269,8 @@ class Capped(Caps):
             self.rec = Record(**{**asdict(self.rec), "set_w": watts})
             _save(self.rec)
         try:
-            self.control.set(watts)
-        except NvmlError as exc:
+            self.gpu.set_power_limit(watts)
+        except GpuError as exc:
             raise PowerLimitError(f"cannot set GPU {self.rec.pci_bus_id}'s power limit to {watts:g} W: {exc}") from None
 
     def enforced_w(self, watts: float | None) -> float | None:
@@ -316,13 +278,13 @@ class Capped(Caps):
             return None
         deadline = time.monotonic() + ENFORCE_WAIT_S
         try:
-            while abs((enforced := self.control.enforced_w()) - watts) > 1 and time.monotonic() < deadline:
+            while abs((enforced := self.gpu.enforced_power_limit_w()) - watts) > 1 and time.monotonic() < deadline:
                 time.sleep(ENFORCE_POLL_S)          # the driver has not applied it yet, or never will
-        except NvmlError as exc:       # the limit was set; only the reading back failed: said
+        except GpuError as exc:       # the limit was set; only the reading back failed: said
             log.warning("cannot read GPU %s's enforced power limit: %s", self.rec.pci_bus_id, exc)
             return None
         if abs(enforced - watts) > 1:
-            log.warning("asked for a %g W power limit, NVML enforces %g W", watts, enforced)
+            log.warning("asked for a %g W power limit, %s enforces %g W", watts, self.gpu.library, enforced)
         log.info("power limit %g W (enforced %g W)", watts, enforced)
         return enforced
 
@@ -338,22 +300,22 @@ def _refusal(device: Device) -> str | None:
         return (f"--power-limits needs a whole GPU: {device.name} is a MIG slice, whose power limit is the "
                 "whole card's. Run on the GPU with MIG mode off")
     if not device.pci_bus_id:
-        return f"--power-limits: no PCI bus id for {device.name}, so NVML cannot find the GPU to cap"
+        return f"--power-limits: no PCI bus id for {device.name}, so its library cannot find the GPU to cap"
     return None
 
 
-def _probe(control: Control) -> Limits:
+def _probe(gpu: GPU) -> Limits:
     """The limits, and a set to the current value (changes nothing) to learn up front whether
     this process may change them."""
     try:
-        lim = control.limits()
-        control.set(lim.current_w)
-    except NvmlNoPermission:
-        raise PowerLimitError(f"--power-limits: NVML refused (no permission); {NEEDS}") from None
-    except NvmlNotSupported:
-        raise PowerLimitError(f"--power-limits: this GPU or driver does not let NVML change its power limit; "
-                              f"{NEEDS}") from None
-    except NvmlError as exc:
+        lim = gpu.power_limits()
+        gpu.set_power_limit(lim.current_w)
+    except NoPermission:
+        raise PowerLimitError(f"--power-limits: {gpu.library} refused (no permission); {NEEDS}") from None
+    except NotSupported:
+        raise PowerLimitError(f"--power-limits: this GPU or driver does not let {gpu.library} change its power "
+                              f"limit; {NEEDS}") from None
+    except GpuError as exc:
         raise PowerLimitError(f"--power-limits: {exc}") from None
     return lim
 
@@ -371,23 +333,20 @@ def _owner(host: str, bus: str) -> Record | None:
     return None
 
 
-def _start(nv: Any, device: Device, parsed: list[float | None] | str) -> Capped:
+def _start(gpu: GPU, device: Device, parsed: list[float | None] | str) -> Capped:
     """The checks, the levels and the record, before the first change."""
     assert device.pci_bus_id is not None
     host = socket.gethostname()
-    try:
-        control = Control(nv, device.pci_bus_id)
-    except NvmlError as exc:
-        raise PowerLimitError(f"--power-limits: {exc}") from None
-    lim = _probe(control)
+    lim = _probe(gpu)
     levels, notes = resolve_levels(parsed, lim)
     for n in notes:
         log.warning("--power-limits: %s", n)
     left = _owner(host, device.pci_bus_id)
     rec = Record(host=host, pci_bus_id=device.pci_bus_id,
                  original_w=left.original_w if left is not None else lim.current_w, set_w=None,
-                 pid=os.getpid(), pid_started=_started(os.getpid()), boot_id=_boot_id(), uuid=control.uuid())
-    return Capped(control, _save(rec), rec, levels)
+                 pid=os.getpid(), pid_started=_started(os.getpid()), boot_id=_boot_id(), uuid=gpu.uuid(),
+                 vendor=gpu.vendor)
+    return Capped(gpu, _save(rec), rec, levels)
 
 
 @contextlib.contextmanager
@@ -404,11 +363,11 @@ def capped(device: Device, spec: str | None) -> Iterator[Caps]:
         raise PowerLimitError(why)
     with contextlib.ExitStack() as stack:
         try:
-            nv = stack.enter_context(session())
+            gpu = stack.enter_context(open_gpu(device.index, device.pci_bus_id, vendor_of(device)))
         except BenchhashError as exc:
-            raise PowerLimitError(f"--power-limits needs NVML: {exc}") from None
-        caps = _start(nv, device, parsed)
+            raise PowerLimitError(f"--power-limits: {exc}") from None
+        caps = _start(gpu, device, parsed)
         try:
             yield caps
         finally:
-            restore(caps.control, caps.path, caps.rec)
+            restore(caps.gpu, caps.path, caps.rec)

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchhash.fsutil import cache_dir
@@ -135,8 +136,9 @@ def test_when_nothing_can_be_written_the_result_is_on_stdout(tmp_path: Path, cli
     proc = cli("run", *FAST, "--workloads", "sha256d", "--duration", "0.2", "--trials", "1", "--out", str(out))
     monkeypatch.setattr(results_io, "write_atomic", real)
     assert proc.returncode == 1 and "the result is on stdout" in proc.stderr
-    printed = json.loads(proc.stdout[proc.stdout.index("{"):proc.stdout.rindex("}") + 1])
+    printed = json.loads(proc.stdout)            # stdout holds the JSON alone: the run's table went to stderr
     assert printed["schema_version"] == SCHEMA_VERSION and printed["workloads"][0]["trials"]
+    assert "sha256d scan" in proc.stderr
 
 
 def test_a_real_full_filesystem(tmp_path: Path) -> None:
@@ -161,3 +163,60 @@ def test_a_real_full_filesystem(tmp_path: Path) -> None:
         assert verdict(spare).status == "OK" and len(io.load(spare)[0].workloads[0].trials) == 2
     finally:
         subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_temporaries_a_killed_writer_left_are_cleaned_at_the_next_start(tmp_path: Path) -> None:
+    """SIGKILL leaves a write's temporary file (nothing can remove it as the writer dies); the
+    next run writing into that folder removes those of dead writers on this host, and leaves a
+    live writer's and another host's alone."""
+    from benchhash import fsutil
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = fsutil._host()
+    left = tmp_path / f".r.json.{host}.{dead.pid}.abc123.tmp"
+    live = tmp_path / f".r.json.{host}.{os.getpid()}.def456.tmp"
+    other = tmp_path / f".r.json.elsewhere.{dead.pid}.ghi789.tmp"
+    for p in (left, live, other):
+        p.write_text("{")
+    claim(tmp_path / "next.json", "{}", named=True, force=False)
+    assert not left.exists() and live.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["next.json"]
+
+
+def test_sigkill_mid_write_leaves_a_temporary_the_next_run_removes(tmp_path: Path) -> None:
+    code = ("import sys, time; from benchhash import fsutil; fsutil.os.fsync = lambda fd: time.sleep(60); "
+            f"fsutil.write_atomic({str(tmp_path / 'r.json')!r}, 'x' * 1000)")
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 30
+    while not list(tmp_path.glob(".r.json.*.tmp")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    assert list(tmp_path.glob(".r.json.*.tmp")) and not (tmp_path / "r.json").exists()
+    claim(tmp_path / "r.json", "{}", named=True, force=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_a_full_kernel_cache_compiles_without_caching(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """Numba's cache and the kernel's file live in benchhash's cache; when it cannot take them
+    (full, read-only), the kernel is compiled in memory, said once, and the run measures."""
+    from benchhash.sha256d import cpu
+    from benchhash.sha256d.header import GENESIS
+    from benchhash.sha256d.primitives import precompute
+
+    def full(path: str | Path, text: str) -> Path:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setenv("BENCHHASH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(cpu, "write_atomic", full)
+    cpu.kernel_module.cache_clear()
+    try:
+        module = cpu.kernel_module("simd")
+    finally:
+        cpu.kernel_module.cache_clear()
+    assert "cannot use the kernel cache" in caplog.text and "No space left on device" in caplog.text
+    assert not (tmp_path / "cache").exists()
+    out = np.full(4, 7, np.uint32)
+    module.h7_block(precompute(GENESIS.to_bytes()), 2083236890, 4, out)
+    assert out.tolist()[3] == 0          # the genesis block's nonce: its hash ends in 32 zero bits

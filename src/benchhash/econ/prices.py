@@ -194,6 +194,7 @@ def _utc_hour(path: Path, n: int, text: str) -> int:
         t = datetime.fromisoformat(text)
     except ValueError:
         raise InputError(f"{path}, line {n}: time {text!r} is not an ISO 8601 time") from None
+    _check_year(path, n, t.year)
     t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
     if t.minute or t.second or t.microsecond:
         raise InputError(f"{path}, line {n}: time {text!r} is not the start of an hour")
@@ -256,6 +257,7 @@ def _hour_mean(path: Path, items: list[tuple[int, float | None, int]]) -> float 
 def _central_hour(path: Path, n: int, day_text: str, hour_text: str, repeated: bool) -> int:
     """Hour ending h (1-24, 'hh:00' or 'h') of a Central-time date as the UTC hour it starts."""
     day = _date(path, n, day_text)
+    _check_year(path, n, day.year)
     try:
         h = int(hour_text.split(":")[0])
     except ValueError:
@@ -270,6 +272,16 @@ def _central_hour(path: Path, n: int, day_text: str, hour_text: str, repeated: b
     if repeated and aware.utcoffset() == local.replace(tzinfo=CENTRAL, fold=0).utcoffset():
         raise InputError(f"{path}, line {n}: hour ending {hour_text} on {day} is flagged repeated but is not")
     return int(utc.timestamp()) // 3600
+
+
+#: Years a price series may hold: electricity markets with hourly prices began in the 1990s, and a
+#: time zone's arithmetic near year 1 or 9999 leaves the calendar.
+YEARS = (1990, 2200)
+
+
+def _check_year(path: Path, n: int, year: int) -> None:
+    if not YEARS[0] <= year <= YEARS[1]:
+        raise InputError(f"{path}, line {n}: the year {year} is outside {YEARS[0]}-{YEARS[1]}")
 
 
 def _date(path: Path, n: int, text: str) -> date:

@@ -17,6 +17,7 @@ from benchhash.econ import hourly, model, uses
 from benchhash.econ.market import Market
 from benchhash.econ.prices import PriceSeries
 from benchhash.errors import InputError
+from benchhash.fsutil import read_text
 
 AI_USES = ("ai_rental", "ai_rental_contract", "ai_tokens")
 
@@ -37,7 +38,7 @@ class HourlyRequest:
 def curtail_hours(spec: str, series: PriceSeries) -> np.ndarray:
     """4CP intervals as a bool per hour: a comma list (or a file with one per line) of hours or
     'start/end' intervals in ISO 8601; any hour an interval touches is curtailed."""
-    text = Path(spec).read_text() if Path(spec).is_file() else spec
+    text = read_text(spec, "--4cp file") if _names_a_file(spec) else spec
     items = [x.strip() for x in text.replace("\n", ",").split(",") if x.strip() and not x.strip().startswith("#")]
     if not items:
         raise InputError("--4cp: no intervals given")
@@ -52,6 +53,14 @@ def curtail_hours(spec: str, series: PriceSeries) -> np.ndarray:
             raise InputError(f"--4cp: interval {item!r} is outside the price series")
         out |= sel
     return out
+
+
+def _names_a_file(spec: str) -> bool:
+    """Whether --4cp names a file (else it is the list itself: a long one is no file name)."""
+    try:
+        return Path(spec).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _seconds(text: str) -> int:

@@ -210,9 +210,14 @@ class PollingMeter(EnergyMeter):
             return [s for s in self._samples if t0 <= s.t_s <= t1]
 
     def session(self) -> Telemetry | None:
+        """None also when the samples hold what no summary can (values beyond a float's range):
+        the run's file is written without it rather than lost."""
         with self._lock:
             samples = list(self._samples)
-        return summarize_samples(samples) if samples else None
+        try:
+            return summarize_samples(samples) if samples else None
+        except (ArithmeticError, ValueError):
+            return None
 
     # --- windows ---------------------------------------------------------------------------
     def _safe_counter(self) -> float | None:

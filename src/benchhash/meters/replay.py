@@ -17,6 +17,9 @@ from benchhash.fsutil import read_json
 from benchhash.meters.base import PollingMeter, Sample
 
 FIELDS = ("power_w", "sm_clock_mhz", "temperature_c", "throttle_reasons")
+#: The most any sample may hold: 100 kW (a whole 8-GPU node draws about 10), 100 GHz, 1000 °C, and
+#: a 64-bit reason mask; beyond, the energies a window integrates leave a float's range.
+LIMITS = {"power_w": 1e5, "sm_clock_mhz": 1e5, "temperature_c": 1e3, "throttle_reasons": 2.0**64}
 
 
 class ReplayMeter(PollingMeter):
@@ -33,8 +36,8 @@ class ReplayMeter(PollingMeter):
                 raise InputError(f"replay sample {i} must be an object with keys from {FIELDS}")
             for k, v in s.items():
                 if v is not None and (not isinstance(v, int | float) or isinstance(v, bool)
-                                      or not math.isfinite(v) or v < 0):
-                    raise InputError(f"replay sample {i}: {k} must be a non-negative number")
+                                      or not math.isfinite(v) or not 0 <= v <= LIMITS[k]):
+                    raise InputError(f"replay sample {i}: {k} must be a number from 0 to {LIMITS[k]:g}")
         self.trace = samples
         self.source = source
         self._i = 0

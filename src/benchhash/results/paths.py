@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from benchhash.errors import InputError
-from benchhash.fsutil import create_new, os_reason, write_atomic
+from benchhash.fsutil import clean_leftovers, create_new, os_reason, write_atomic
 
 
 def slug(name: str) -> str:
@@ -69,7 +69,9 @@ def named_by_user(out: str | None) -> bool:
 def claim(path: Path, text: str, *, named: bool, force: bool, flag: str = "--out") -> Path:
     """Take a result's name before the run, writing ``text`` (a first checkpoint) there. A name
     the user gave is never overwritten without ``force``; a name benchhash chose gets -1, -2...
-    when taken, so two runs in the same second into one folder keep two files."""
+    when taken, so two runs in the same second into one folder keep two files. Temporary files
+    that killed writers left in the folder go first."""
+    clean_leftovers(path.parent)
     try:
         if named:
             if force:

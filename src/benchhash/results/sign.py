@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from benchhash.errors import InputError
+from benchhash.fsutil import read_bytes, read_text
 from benchhash.results.model import Signature
 
 NAMESPACE = "benchhash-result"
@@ -77,10 +78,7 @@ def load_key(path: str | Path) -> Any:
     serialization, ed25519 = _crypto()
     from cryptography.exceptions import UnsupportedAlgorithm
     p = Path(path).expanduser()
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read key {p}: {exc.strerror or exc}") from None
+    data = read_bytes(p, "key")
     secret = os.environ.get(PASSPHRASE_ENV)
     key = None
     for password in ([secret.encode()] if secret else []) + [None]:
@@ -181,10 +179,7 @@ def _signer(line: str) -> Signer | None:
 def allowed_signers(path: str | Path) -> list[Signer]:
     """The Ed25519 entries of an ssh-keygen allowed_signers file."""
     p = Path(path).expanduser()
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read trusted keys {p}: {getattr(exc, 'strerror', None) or exc}") from None
+    text = read_text(p, "trusted keys")
     signers = []
     for n, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()

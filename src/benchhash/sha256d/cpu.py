@@ -26,7 +26,7 @@ from types import ModuleType
 import numpy as np
 
 from benchhash.errors import BackendUnavailable, InputError
-from benchhash.fsutil import cache_dir, write_atomic
+from benchhash.fsutil import cache_dir, os_reason, write_atomic
 from benchhash.hw.cpu import cpu_name, usable_cores
 from benchhash.sha256d import cpu_driver, cpu_shani
 from benchhash.sha256d.backend import (
@@ -42,6 +42,7 @@ from benchhash.sha256d.cpu_codegen import compress_source, kernel_source
 from benchhash.sha256d.primitives import precompute
 
 progress = logging.getLogger("benchhash.progress")
+log = logging.getLogger(__name__)
 
 CHUNK = 1 << 18          # nonces per task handed to a thread (~10 ms at 25 MH/s)
 CHUNK_BUFFER = 64        # result slots per chunk; a chunk that finds more is scanned again
@@ -88,9 +89,10 @@ def _h7_source(kernel: str) -> str:
             "def h7_block(pre, start, n, out):\n    h7_block_shani(pre, start, n, out)\n")
 
 
-def module_source(kernel: str = "simd") -> str:
+def module_source(kernel: str = "simd", cached: bool = True) -> str:
     """Full text of the module numba compiles: the kernel, the generated compression (for the
-    full hash of the few nonces that pass H7) and the driver's functions."""
+    full hash of the few nonces that pass H7) and the driver's functions; with ``cached`` False,
+    compiled without numba's cache."""
     driver = "\n\n".join(inspect.getsource(getattr(cpu_driver, name))
                          for name in ("bswap32", "full_hash", "at_most", "scan_chunk"))
     return (
@@ -98,7 +100,7 @@ def module_source(kernel: str = "simd") -> str:
         "import numpy as np\nfrom numba import njit\n\nu32 = np.uint32\n"
         f"BLOCK = {cpu_driver.BLOCK}\n\n"
         f"{compress_source()}\n\n{_h7_source(kernel)}\n\n{driver}\n\n"
-        "_opts = dict(cache=True, nogil=True, boundscheck=False)\n"
+        f"_opts = dict(cache={cached}, nogil=True, boundscheck=False)\n"
         "bswap32 = njit(inline='always', **_opts)(bswap32)\n"
         "compress = njit(**_opts)(compress)\n"
         "h7_block = njit(**_opts)(h7_block)\n"
@@ -119,6 +121,21 @@ def kernel_module(kernel: str = "simd") -> ModuleType:
     if kernel not in KERNELS:
         raise InputError(f"a CPU kernel is one of {', '.join(KERNELS)}, got {kernel!r}")
     check_choice(kernel)                  # sha-ni only where LLVM can lower its intrinsics
+    try:
+        return _cached_module(kernel)
+    except OSError as exc:                # a full or read-only cache: the run goes on without it
+        log.warning("cannot use the kernel cache in %s (%s): the %s CPU kernel is compiled without "
+                    "caching, as it will be again next run", cache_dir(), os_reason(exc), kernel)
+    text = module_source(kernel, cached=False)
+    module = ModuleType(f"benchhash_sha256d_cpu_{kernel.replace('-', '_')}_uncached")
+    with _compiling(True, kernel), _wide_vectors():
+        exec(compile(text, f"<benchhash {kernel} CPU kernel>", "exec"), module.__dict__)
+    return module
+
+
+def _cached_module(kernel: str) -> ModuleType:
+    """The kernel's module from its file in the cache folder, compiled with numba's cache beside
+    it (an OSError when the folder cannot take the file or numba's cache)."""
     text = module_source(kernel)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     path = cache_dir() / "kernels" / f"sha256d_cpu_{digest}.py"
@@ -129,8 +146,12 @@ def kernel_module(kernel: str = "simd") -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # numba's cache finds the module by name when it loads
     fresh = not any(path.parent.glob(f"__pycache__/{path.stem}.*.nbi"))
-    with _compiling(fresh, kernel), _wide_vectors():
-        spec.loader.exec_module(module)   # compiles scan_chunk (explicit signature) right here
+    try:
+        with _compiling(fresh, kernel), _wide_vectors():
+            spec.loader.exec_module(module)   # compiles scan_chunk (explicit signature) right here
+    except BaseException:
+        sys.modules.pop(spec.name, None)
+        raise
     return module
 
 

@@ -288,7 +288,7 @@ def stage_kernel(st: Stage, py: str) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------------------------
 # --stage all: one command for a short GPU lease
 # ----------------------------------------------------------------------------------------------
-#: What each GPU kind must reach (keys as in the catalogue, data/gpu_peaks.json). The GEMM target
+#: What each GPU kind must reach (keys as in the catalogue, data/gpus.json). The GEMM target
 #: at the clock a trial held is 0.92 x peak x clock / the clock the peak is quoted at (the
 #: catalogue's peak_clock_mhz: 1830 MHz on both parts).
 #: Served J per output token, prefill included (issue 27): ML.ENERGY's figure for Llama-3.1-8B on

@@ -1,5 +1,6 @@
-"""The GPU catalogue (data/gpu_peaks.json, workloads/peaks.py): one entry per part, matched by
-exact name, so an H200 NVL or a GH200 never gets the H200 SXM's figures."""
+"""The GPU catalogue (data/gpus.json, hw/catalogue.py; peaks, prices, system watts and tuned launches
+are read through it): one entry per part, matched by exact name, so an H200 NVL or a GH200 never
+gets the H200 SXM's figures; and the prices econ sees are the ones the regex table gave."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from benchhash.econ import market, uses
+from benchhash.hw import catalogue
 from benchhash.results.model import Device
 from benchhash.workloads import peaks
 
@@ -92,7 +94,7 @@ def test_a_shared_name_is_settled_by_power_when_memory_does_not(monkeypatch: pyt
     base = {"tflops": {"bf16": 1.0}, "memory_bandwidth_gb_s": 1, "memory_gb": 80, "sms": 1}
     fake = {"Card 300W": {**base, "nvml_names": ["NVIDIA Card"], "board_power_w": 300, "power_range_w": [250, 300]},
             "Card 700W": {**base, "nvml_names": ["NVIDIA Card"], "board_power_w": 700}}
-    monkeypatch.setattr(peaks, "table", lambda: fake)
+    monkeypatch.setattr(catalogue, "table", lambda: fake)
     assert key("NVIDIA Card") is None
     assert key("NVIDIA Card", memory_bytes=80 * 2**30) is None           # same memory: still two
     assert key("NVIDIA Card", memory_bytes=80 * 2**30, power_limit_w=275) == "Card 300W"
@@ -192,3 +194,82 @@ def test_every_system_names_a_catalogue_part() -> None:
 ])
 def test_a_new_part_borrows_no_other_parts_price(device: str, model_name: str | None) -> None:
     assert uses.gpu_model(device) == model_name
+
+
+# What data/gpu_prices.json matched device names by before the catalogue (its 'patterns'), and
+# the prices each of its rows gave, as (on demand, 1-year contract, server per GPU): every name a
+# device reports gets the same row and the same prices from the catalogue's exact-name lookup.
+OLD_PRICE_PATTERNS = {"H100 SXM": ["h100.*(sxm|hbm3)", "h100 80gb hbm3", "^nvidia h100$"], "H100 PCIe": ["h100.*pcie"],
+                      "H200": ["^(nvidia )?h200( sxm\\S*)?($| mig | \\()"], "B200": ["b200", "gb200"],
+                      "A100": ["a100"], "L40S": ["l40s"], "RTX 4090": ["rtx 4090", "geforce rtx 4090"]}
+OLD_PRICES = {"H100 SXM": (2.95, 2.35, 35000), "H100 PCIe": (1.99, 1.39, 30000), "H200": (3.50, 2.45, 40000),
+              "B200": (5.25, 3.68, 55000), "A100": (1.2, 0.84, 15000), "L40S": (0.86, 0.9, 12000),
+              "RTX 4090": (0.34, 0.27, 3000)}
+
+
+def old_price_model(device: str) -> str | None:
+    name = " ".join(device.lower().split())
+    return next((m for m, ps in OLD_PRICE_PATTERNS.items() if any(re.search(p, name) for p in ps)), None)
+
+
+def reported_names() -> set[str]:
+    """Every name a device of a catalogue part reports, as files and econ see it: NVML names,
+    aliases, keys, with a device label or a MIG profile; the names in results/; the two names
+    the old patterns priced that are no single part."""
+    found = {"NVIDIA H100", "NVIDIA GB200", "Tesla T4", "AMD Instinct MI300X", "cpu", ""}
+    for k, e in catalogue.table().items():
+        for n in (k, *e["nvml_names"], *e.get("aliases", ())):
+            found |= {n, f"{n} (cuda:0)", f"{n} MIG 1g.10gb", n.upper()}
+    for path in (ROOT / "results").rglob("*.json"):
+        try:
+            found |= _device_names(json.loads(path.read_text()))
+        except json.JSONDecodeError:
+            continue
+    return found
+
+
+def test_every_reported_name_gets_the_price_row_the_regex_table_gave() -> None:
+    for name in sorted(reported_names()):
+        assert uses.gpu_model(name) == old_price_model(name), name
+
+
+def test_every_price_row_gives_the_prices_it_gave() -> None:
+    table = market.gpu_prices()
+    assert table["reference"] == "H100 SXM" and set(table["models"]) == set(OLD_PRICES)
+    for name, (on_demand, contract, server) in OLD_PRICES.items():
+        row = table["models"][name]
+        got = (row["on_demand"]["value"], row["contract_1y"]["value"], row["server_usd_per_gpu"]["value"])
+        assert got == (on_demand, contract, server), name
+    assert [b["low"] for b in table["models"]["H100 SXM"]["spread"]][:3] == [1.99, 2.50, 3.50]
+
+
+def test_a_mixed_fleet_is_priced_only_where_every_name_has_the_same_row() -> None:
+    assert uses.gpu_model("2 x NVIDIA A100-SXM4-80GB, 2 x NVIDIA A100-PCIE-40GB") == "A100"
+    assert uses.gpu_model("4 x NVIDIA H100 80GB HBM3, 4 x NVIDIA A100-SXM4-80GB") is None
+
+
+def test_each_system_and_the_reference_gpu_as_econ_reads_them() -> None:
+    s = market.systems()
+    assert {n: (x["gpu"], x["gpus"], x["system_kw"], x["gpu_w"]) for n, x in s["systems"].items()} == {
+        "DGX H100": ("H100 SXM", 8, 10.2, 700), "DGX H200": ("H200 SXM", 8, 10.2, 700),
+        "DGX B200": ("B200", 8, 14.3, 1000), "DGX A100": ("A100 SXM4 40GB", 8, 6.5, 400)}
+    assert s["reference_gpu"]["name"] == "H100 SXM" and s["reference_gpu"]["system"] == "DGX H100"
+    assert uses.system_watts_per_gpu() == pytest.approx(1275.0)
+
+
+def test_the_tuned_launch_comes_from_the_part_it_was_measured_on() -> None:
+    from benchhash.sha256d import cuda
+    (t,) = catalogue.tuned_launches().values()
+    assert (t.part, t.compute_capability, t.date) == ("H200 SXM", "90", "2026-12-04") and "7.807 GH/s" in t.source
+    assert cuda.TUNED == {"90": cuda.Launch(512, 4, ("BH_MIN_BLOCKS=2", "BH_SCHED_PLAIN_ADDS"))}
+
+
+def test_every_priced_part_names_a_row_and_every_borrowed_row_exists() -> None:
+    for k, e in catalogue.table().items():
+        assert not ("prices" in e and "prices_of" in e), k
+        if "prices_of" in e:
+            assert "prices" in catalogue.table()[e["prices_of"]], k
+        if "prices" in e:
+            _dated(e["prices"]["on_demand"])
+    for name, alias in catalogue.catalogue()["priced_as"].items():
+        assert catalogue.lookup(name) is None and alias["part"] in catalogue.table() and alias["note"], name

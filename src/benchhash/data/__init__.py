@@ -1,4 +1,4 @@
-"""Data shipped with benchhash: market snapshots, ASICs, GPU systems (each figure sourced, dated)."""
+"""Data shipped with benchhash: market snapshots, ASICs, the GPU catalogue (each figure sourced, dated)."""
 
 from __future__ import annotations
 
@@ -8,5 +8,5 @@ from typing import Any
 
 
 def data_json(name: str) -> Any:
-    """A JSON file shipped in this package, e.g. 'gpu_peaks.json' or 'market/2026-01-12.json'."""
+    """A JSON file shipped in this package, e.g. 'gpus.json' or 'market/2026-01-12.json'."""
     return json.loads(resources.files("benchhash.data").joinpath(name).read_text())

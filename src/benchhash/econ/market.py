@@ -7,7 +7,7 @@ snapshot's gets a range twice as wide, in dollars), unless a market file gives i
 the same value therefore gets the same uncertainty whichever way it was given.
 
 Prices that belong to a device rather than to the market (the reference GPU's hourly rental,
-the chosen ASIC's price per TH) come from their tables (gpu_prices.json, asics.json) when a
+the chosen ASIC's price per TH) come from their tables (the GPU catalogue gpus.json, asics.json) when a
 snapshot does not carry them, marked with origin 'table'; a file or `--set` replaces them."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any, cast
 from benchhash.data import data_json
 from benchhash.errors import InputError
 from benchhash.fsutil import read_json
+from benchhash.hw import catalogue
 
 
 @dataclass(frozen=True)
@@ -143,11 +144,13 @@ def asics() -> dict[str, dict[str, Any]]:
 
 
 def systems() -> dict[str, Any]:
-    return data_json("systems.json")
+    """The reference systems and the reference GPU, from the GPU catalogue."""
+    return catalogue.system_table()
 
 
 def gpu_prices() -> dict[str, Any]:
-    return data_json("gpu_prices.json")
+    """The GPU price rows by model, from the GPU catalogue."""
+    return catalogue.price_table()
 
 
 def allowed(key: str) -> Allowed:
@@ -273,7 +276,7 @@ def with_device_prices(m: Market, asic: str | None = None) -> Market:
                             ("gpu_usd_per_hour_1y", "contract_1y", "USD/GPU-hour"),
                             ("gpu_server_usd_per_gpu", "server_usd_per_gpu", "USD per GPU, server share included")):
         if key not in inputs:
-            inputs[key] = _table_input(ref[term], unit, f"gpu_prices.json, {table['reference']} {term}", day, key)
+            inputs[key] = _table_input(ref[term], unit, f"{catalogue.FILE}, {table['reference']} {term}", day, key)
     name = asic or "S21"
     spec = asics().get(name, {}).get("usd_per_th")
     old = inputs.get("asic_usd_per_th")

@@ -3,7 +3,7 @@ the hour (on demand, and on 1-year contracts), selling tokens, leasing the hall 
 Each row's money figures come from one projection (cashflow.py): first-year revenue, power,
 non-power opex and margin; capex; payback and NPV over the use's own horizon.
 
-A device is rented out only at its own model's price (data/gpu_prices.json, or the user's
+A device is rented out only at its own model's price (the GPU catalogue, data/gpus.json, or the user's
 --set gpu_usd_per_hour); a CPU is never rented by the GPU-hour; tokens are priced by the model
 class of the preset that produced them: from the served figures where the file has serve phases
 (the fastest within the p99 TPOT objective token_tpot_objective_ms, at its J per output token
@@ -19,6 +19,7 @@ from typing import Any
 from benchhash.econ import cashflow, model
 from benchhash.econ import market as markets
 from benchhash.econ.market import Market, gpu_prices, systems
+from benchhash.hw import catalogue
 
 BLOCKS_PER_YEAR = 144 * 365
 SMALL_MODEL_MIN, LARGE_MODEL_MIN = 0.5e9, 15e9      # parameters: below: no price; above: the 70B class
@@ -212,12 +213,10 @@ class Price:
 
 
 def gpu_model(device: str) -> str | None:
-    """The gpu_prices.json model a device name is, by its patterns; None when none matches."""
-    name = " ".join(device.lower().split())
-    for model_name, row in gpu_prices()["models"].items():
-        if any(re.search(p, name) for p in row["patterns"]):
-            return str(model_name)
-    return None
+    """The price row (model) a device name is priced at, by the catalogue's exact-name lookup;
+    a fleet of several names ('4 x A, 4 x B') only where every name has the same row."""
+    models = {catalogue.price_model(re.sub(r"^\d+ x ", "", part.strip())) for part in device.split(", ")}
+    return models.pop() if len(models) == 1 else None
 
 
 def price(m: Market, meas: Measured) -> Price | str:
@@ -230,7 +229,7 @@ def price(m: Market, meas: Measured) -> Price | str:
     found = gpu_model(meas.device)
     user, user_1y = m.inputs["gpu_usd_per_hour"], m.inputs["gpu_usd_per_hour_1y"]
     if found is None and not user.given:
-        return (f"no rental price for {meas.device} in gpu_prices.json: give one with "
+        return (f"no rental price for {meas.device} in {catalogue.FILE}: give one with "
                 "--set gpu_usd_per_hour=... (USD per GPU-hour)")
     on_demand, why = _term(m, found, "on_demand", "gpu_usd_per_hour")
     if on_demand is None:
@@ -246,7 +245,7 @@ SPREAD_FRESH_DAYS = 90
 
 
 def price_spread(m: Market) -> list[dict[str, Any]]:
-    """The reference GPU's price by kind of seller and term (gpu_prices.json 'spread'), as of the
+    """The reference GPU's price by kind of seller and term (its catalogue entry's 'spread'), as of the
     snapshot's date: per term, the bands dated within SPREAD_FRESH_DAYS of its newest band."""
     table = gpu_prices()
     day = m.snapshot or markets.default_snapshot()

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from benchhash.errors import BackendUnavailable, InputError
+from benchhash.hw.catalogue import tuned_launches
 from benchhash.hw.cuda import NVRTC_OPTIONS, import_cupy, is_hip, probe
 from benchhash.sha256d.backend import (
     Candidate,
@@ -100,17 +101,12 @@ class Launch:
                 **({"defines": list(self.defines)} if self.defines else {})}
 
 
-#: The launch measured fastest per compute capability (scripts/bench_kernel_gpu.py: both kernel
-#: variants x 128/256/512 threads x 1/2/4 waves, medians of 3 whole 2^32 scans each); a GPU not
-#: listed keeps Launch()'s 256 x 1. Measured gains, to re-check on the next hardware:
-TUNED: dict[str, Launch] = {
-    # H200 (SXM), 1980 MHz, 2026-12-04: min-blocks-2+sched-plain at 512 x 4, 7.807 GH/s (MAD
-    # 0.004) vs 7.633 (MAD 0.003) for the earlier tuned imad-adds 512 x 4 (+2.3 %) and 6.919 at
-    # 256 x 1; 48 registers and no spill (imad-adds at 512 spills 24 bytes), 2 blocks per SM.
-    # Before it, on an H100 SXM (2026-11-23): imad-adds 512 x 4, 7.63 vs 6.90 at 256 x 1.
-    # results/gpu-check/h200-20261204/, results/bench/sha256d-kernel-gpu-h200-sxm.json
-    "90": Launch(threads=512, waves=4, defines=variant_defines("min-blocks-2+sched-plain")),
-}
+#: The launch measured fastest per compute capability (scripts/bench_kernel_gpu.py: kernel
+#: variants x 128/256/512 threads x 1/2/4 waves, medians of whole 2^32 scans): each is the
+#: tuned_launch of the catalogue entry it was measured on (data/gpus.json, with its figures, source
+#: and date); a GPU of a capability not listed keeps Launch()'s 256 x 1.
+TUNED: dict[str, Launch] = {cc: Launch(threads=t.threads, waves=t.waves, defines=variant_defines(t.variant))
+                            for cc, t in tuned_launches().items()}
 
 
 def tuned_launch(compute_capability: str, hip: bool = False) -> Launch:

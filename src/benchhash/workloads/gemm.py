@@ -1,6 +1,6 @@
 """Dense matrix multiply: one phase per dtype (bf16, fp16, tf32, fp32, and fp8 e4m3 through
 torch._scaled_mm with fast accumulation, as production fp8 GEMMs run, where the GPU has it).
-FLOPs = 2·M·N·K per call; % of the device's dense peak for the dtype from data/gpu_peaks.json.
+FLOPs = 2·M·N·K per call; % of the device's dense peak for the dtype from the GPU catalogue.
 Inputs are allocated in the phase's compile step and freed after it; out of memory gives a
 smaller size, recorded."""
 

@@ -1,70 +1,19 @@
-"""Vendor peak throughput per dtype and memory bandwidth for known GPU parts (data/gpu_peaks.json),
-so tensor workloads can report % of peak, MFU and MBU. A device is matched to its part by exact
-name (see ``normalise``), never by substring: an 'NVIDIA H200 NVL' or a GH200 is not an H200 SXM.
-Where names collide the device's memory, then its power limit, picks the part; a name that stays
-ambiguous, like an unknown one, matches nothing rather than a wrong part."""
+"""Vendor peak throughput per dtype and memory bandwidth of a device, from the GPU catalogue
+(hw.catalogue: one entry per part, matched by exact name), so tensor workloads can report % of
+peak, MFU and MBU; a MIG instance's peaks scaled to its share; plausibility bounds for files."""
 
 from __future__ import annotations
 
 import re
-from functools import cache
-from typing import Any
 
-from benchhash.data import data_json
+from benchhash.hw.catalogue import Entry, lookup
+
+# the catalogue's lookup, as scripts and tests have always called it here
+from benchhash.hw.catalogue import candidates as candidates
+from benchhash.hw.catalogue import names as names
+from benchhash.hw.catalogue import normalise as normalise
+from benchhash.hw.catalogue import table as table
 from benchhash.results.model import Device, Result
-
-Entry = tuple[str, dict[str, Any]]
-
-#: How far the memory NVML reports (in GiB) may sit from an entry's memory_gb and still be it.
-MEMORY_TOLERANCE = 0.10
-
-_LABEL = re.compile(r"\s*\((?:cuda|cpu)(?::\d+)?\)$")   # ' (cuda:0)', as fleet and bench files print it
-_MIG = re.compile(r"\s+mig(?:\s+\S+)?$")                 # ' MIG 3g.40gb' (see hw/device.py)
-
-
-@cache
-def table() -> dict[str, Any]:
-    return data_json("gpu_peaks.json")["gpus"]
-
-
-def normalise(name: str) -> str:
-    """A device name as the catalogue compares it: lower case, single spaces, without the
-    'NVIDIA ' prefix, a MIG profile suffix or a device label suffix."""
-    n = " ".join(name.lower().split())
-    n = _MIG.sub("", _LABEL.sub("", n))
-    return n.removeprefix("nvidia ")
-
-
-def names(key: str, entry: dict[str, Any]) -> set[str]:
-    """The normalised names an entry answers to: its NVML names, its aliases and its key."""
-    return {normalise(n) for n in (key, *entry["nvml_names"], *entry.get("aliases", ()))}
-
-
-def candidates(device_name: str) -> list[str]:
-    """Keys of every entry that names this device exactly."""
-    want = normalise(device_name)
-    return [key for key, entry in table().items() if want in names(key, entry)]
-
-
-def _memory_fits(entry: dict[str, Any], memory_bytes: int) -> bool:
-    return abs(memory_bytes / 2**30 - entry["memory_gb"]) <= MEMORY_TOLERANCE * entry["memory_gb"]
-
-
-def _power_fits(entry: dict[str, Any], watts: float) -> bool:
-    low, high = entry.get("power_range_w", (entry["board_power_w"], entry["board_power_w"]))
-    return bool(low <= watts <= high)
-
-
-def lookup(device_name: str, memory_bytes: int | None = None, power_limit_w: float | None = None) -> Entry | None:
-    """(key, entry) of the part this device name is; where several parts share the name, the one
-    its memory (bytes, as NVML reports it), then its power limit, fits. None when unknown or
-    still ambiguous."""
-    keys = candidates(device_name)
-    if len(keys) > 1 and memory_bytes:
-        keys = [k for k in keys if _memory_fits(table()[k], memory_bytes)]
-    if len(keys) > 1 and power_limit_w:
-        keys = [k for k in keys if _power_fits(table()[k], power_limit_w)]
-    return (keys[0], table()[keys[0]]) if len(keys) == 1 else None
 
 
 def entry_for_name(name: str) -> Entry | None:

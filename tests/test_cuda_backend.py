@@ -265,7 +265,6 @@ def _hip(fake_cupy: Any, **kw: Any) -> Any:
     import sys
     state = fake_cupy(compute_capability="90", **kw)         # gfx90a: major 9, minor 0
     sys.modules["cupy"].cuda.runtime.is_hip = True
-    cuda.unavailable.cache_clear()
     return state
 
 
@@ -277,7 +276,7 @@ def test_a_tuned_launch_is_for_nvidia_gpus_only(fake_cupy: Any, host_lib: Any) -
     assert backend.shape == cuda.Launch() and not backend.tuned
 
 
-def test_the_cuda_backend_is_unavailable_where_rocm_cannot_compile_the_kernel(
+def test_sha256d_falls_back_to_the_cpu_where_rocm_cannot_compile_the_kernel(
         fake_cupy: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     import functools
     _hip(fake_cupy)
@@ -287,9 +286,9 @@ def test_the_cuda_backend_is_unavailable_where_rocm_cannot_compile_the_kernel(
         raise RuntimeError("hiprtc: error: unknown type name\n 'u32'")
 
     monkeypatch.setattr(cuda, "_module", refuse)
-    try:
-        why = cuda.unavailable(0)
-        assert why is not None and "ROCm build could not compile kernels/sha256d.cu" in why
-        assert "hiprtc: error: unknown type name 'u32'" in why and "\n" not in why
-    finally:
-        cuda.unavailable.cache_clear()
+    why = cuda.unavailable(0)
+    assert why is not None and "ROCm build could not compile kernels/sha256d.cu" in why
+    assert "hiprtc: error: unknown type name 'u32'" in why and "\n" not in why
+    w = create("sha256d", resolve("auto"))          # the workload falls back to the CPU and says why
+    assert w.fallback == why and "sha256d ran on the CPU instead" in w.notes()[0]
+    assert cuda.unavailable(0) is not None and not cuda.probe(0).reason

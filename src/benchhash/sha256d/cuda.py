@@ -116,11 +116,11 @@ def tuned_launch(compute_capability: str, hip: bool = False) -> Launch:
     return Launch() if hip else TUNED.get(compute_capability, Launch())
 
 
-@cache
 def unavailable(index: int = 0) -> str | None:
     """Why the cuda backend cannot scan on GPU ``index`` (None: it can): the probe's reason, and
     on CuPy's ROCm build whether kernels/sha256d.cu itself compiles there, so that a ROCm whose
-    compiler refuses it falls back to the CPU with the reason rather than failing the phase."""
+    compiler refuses it falls back to the CPU with the reason rather than failing the phase (both
+    steps are cached per process)."""
     p = probe(index)
     if p.reason is not None or not is_hip(import_cupy(index)):
         return p.reason

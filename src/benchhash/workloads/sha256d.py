@@ -161,8 +161,8 @@ class Sha256dWorkload(Workload):
         super().__init__(device, options)
         self.fallback: str | None = None
         if device.kind == "cuda":
-            from benchhash.hw.cuda import probe
-            reason = probe(device.index).reason
+            from benchhash.sha256d.cuda import unavailable
+            reason = unavailable(device.index)
             if reason is not None and device.explicit:
                 raise BackendUnavailable(f"sha256d on {device.label}: {reason}")
             self.fallback = reason

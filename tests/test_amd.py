@@ -149,3 +149,48 @@ def test_a_cap_without_permission_is_refused_up_front(tmp_path: Path, monkeypatc
         with pytest.raises(power.PowerLimitError, match="AMD SMI refused \\(no permission\\)"):
             with power.capped(MI300X, "500"):
                 raise AssertionError("the block must not run")
+
+
+# --- a whole run -------------------------------------------------------------------------------------
+@pytest.fixture
+def rocm_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch as its ROCm build shows an AMD GPU (torch.cuda, with torch.version.hip set), the CPU
+    build doing the arithmetic in its place: gemm runs on the CPU while the run measures 'cuda:0'."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from benchhash.workloads import gemm
+    props = SimpleNamespace(name="AMD Instinct MI300X", pci_domain_id=0, pci_bus_id=0x0C, pci_device_id=0,
+                            multi_processor_count=304, total_memory=192 * 2**30)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index: props)
+    monkeypatch.setattr(torch.version, "hip", "6.4.43482")
+    monkeypatch.setattr(torch, "__version__", "2.13.0+rocm6.4")
+    monkeypatch.setattr(gemm, "torch_device", lambda device: torch.device("cpu"))
+
+
+def test_a_run_on_an_amd_gpu_measures_its_energy_through_amdsmi_and_verifies(
+        tmp_path: Path, cli, no_nvml: None, rocm_torch: None) -> None:  # type: ignore[no-untyped-def]
+    from benchhash.results import io
+    out = tmp_path / "mi300x.json"
+    with FakeAmdGpu(live_counter=True, power_w=600).installed():
+        r = cli("run", "--device", "cuda", "--workloads", "gemm", "--gemm-dtypes", "fp32", "--gemm-size", "256",
+                "--duration", "0.2", "--trials", "2", "--warmup", "0", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    result = io.load(out)[0]
+    assert result.device.kind == "cuda" and result.device.name == "AMD Instinct MI300X"
+    assert result.device.pci_bus_id == BDF
+    (phase,) = result.workloads
+    assert phase.label == "gemm fp32" and len(phase.trials) == 2
+    for t in phase.trials:
+        e = t.energy
+        assert e.method == "amdsmi-energy-counter" and e.energy_j is not None and e.energy_j > 0
+        assert e.average_w == pytest.approx(600, rel=0.05)
+    env = result.environment
+    assert env.meter["name"] == "amdsmi" and env.meter["gpu"] == "AMD Instinct MI300X"
+    (gpu,) = env.gpus
+    assert gpu.name == "AMD Instinct MI300X" and gpu.measured and gpu.power_limits.max_w == 750
+    v = cli("verify", str(out))
+    assert v.returncode == 0, v.stdout + v.stderr

@@ -253,7 +253,7 @@ def run(
     as_json: Annotated[bool, typer.Option(
         "--json", help="print the result JSON on stdout (in a fleet: rank 0 prints the fleet file)")] = False,
     notes: Annotated[str | None, typer.Option(help="free text stored in the result")] = None,
-    meter: Annotated[str, typer.Option(help="auto | nvml | rapl | null | replay:FILE")] = "auto",
+    meter: Annotated[str, typer.Option(help="auto | nvml | amdsmi | rapl | null | replay:FILE")] = "auto",
     threads: Annotated[int | None, typer.Option(
         help="CPU threads for sha256d on the CPU (default: every core)")] = None,
     cpu_kernel: Annotated[str | None, typer.Option(

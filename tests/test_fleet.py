@@ -113,6 +113,12 @@ def test_two_cpu_ranks_under_torchrun_as_ci_runs_them(ci_fleet: tuple[Path, Any]
     assert phase["rate"] == pytest.approx(statistics.median(sums), rel=1e-12)
     assert phase["rate_method"] == "median of per-trial sums"
     assert "fleet: 2 of 2 rank(s)" in proc.stdout
+    # each rank's seed holds its rank: the two ranks of one host scanned different nonces
+    headers = [set(r["workloads"][0]["proof"]["headers"]) for r in ranks]
+    shares = [{(w["proof"]["headers"][s["header"]], s["nonce"]) for w in r["workloads"] for t in w["trials"]
+               for s in t["proof"]["shares"]} for r in ranks]
+    assert headers[0] and headers[1] and not headers[0] & headers[1]
+    assert len(shares[0]) > 1000 and len(shares[1]) > 1000 and not shares[0] & shares[1]
 
 
 def _forged(ci_fleet: tuple[Path, Any], tmp_path: Path, edit: Any) -> list[str]:
@@ -143,13 +149,46 @@ def _scale_trial(f: dict[str, Any]) -> None:
     (lambda d, f: (d / "rank-1.json").write_bytes((ROOT / "tests/data/golden/cpu-null.json").read_bytes()),
      "rank 1: rank-1.json is not the file the fleet recorded"),
     (lambda d, f: f["ranks"][1].__setitem__("host", "elsewhere"), "ranks does not follow from the rank files"),
-    (lambda d, f: f.__setitem__("run_id", "0" * 32), "run_id does not follow from the rank files"),
+    (lambda d, f: f.__setitem__("run_id", "0" * 32), "rank-0.json: its run id"),
     (lambda d, f: f["phases"][0]["params"].__setitem__("threads", 64),
      "sha256d scan: params does not follow from the rank files"),
 ])
 def test_a_lockstep_fleet_forged(ci_fleet: tuple[Path, Any], tmp_path: Path, edit: Any, says: str) -> None:
     problems = _forged(ci_fleet, tmp_path, edit)
     assert problems and says in problems[0], problems
+
+
+def _rank_0_as_rank_1(d: Path, f: dict[str, Any]) -> None:
+    """Rank 0's file copied as rank 1 (its rank relabelled, resealed, the fleet's row made to
+    match): one rank's work counted twice."""
+    from benchhash.results import io
+    copy = load(d / "rank-0.json")
+    copy["fleet"]["rank"], copy["fleet"]["local_rank"] = 1, 1
+    copy["integrity"]["digest"] = io.digest_of(copy)
+    (d / "rank-1.json").write_text(json.dumps(copy))
+    f["ranks"][1]["digest"] = copy["integrity"]["digest"]
+
+
+def test_one_rank_copied_as_two(ci_fleet: tuple[Path, Any], tmp_path: Path) -> None:
+    problems = _forged(ci_fleet, tmp_path, _rank_0_as_rank_1)
+    assert "rank 1: sha256d scan: not bound to this run" in problems[0]          # its seed holds its rank
+    assert any("rank-0.json and rank-1.json hold" in p and "of the same shares" in p for p in problems)
+
+
+def test_a_fleet_file_alone_proves_nothing(ci_fleet: tuple[Path, Any], tmp_path: Path, cli: Any) -> None:
+    import shutil
+    folder = tmp_path / "alone"
+    folder.mkdir()
+    shutil.copy(ci_fleet[0] / "fleet.json", folder / "fleet.json")
+    v = verdict(folder / "fleet.json")
+    assert v.status == "FAIL" and "no rank file is beside it: the fleet proves nothing" in v.problems[0]
+    r = cli("verify", str(folder / "fleet.json"))
+    assert r.returncode == 1 and "--allow-unverified" in r.stdout
+    r = cli("verify", str(folder / "fleet.json"), "--allow-unverified")
+    assert r.returncode == 0 and "unproven: no rank file is beside it" in r.stdout
+    for allow in ([], ["--allow-unverified"]):                 # economics never prices a fleet's word
+        r = cli("econ", str(folder / "fleet.json"), "--draws", "10", *allow)
+        assert r.returncode == 2 and "no rank file is beside it" in r.stderr
 
 
 def test_a_fleet_file_from_before_phase_params_still_verifies(ci_fleet: tuple[Path, Any], tmp_path: Path) -> None:

@@ -84,11 +84,21 @@ def test_seconds_divided_by_1000_is_beyond_any_cpu() -> None:
         assert any_in(reseal(d), "is more than this device can do"), path.name
 
 
-def test_seconds_divided_by_10_on_an_unmetered_slow_cpu_is_only_a_claim() -> None:
-    """Not caught, and said so: 8 MH/s per thread times 10 is still a rate a CPU can do, and
-    without a meter nothing else measured the time. A signature is what makes it someone's."""
+def test_seconds_divided_by_3_with_their_stamps_on_an_unmetered_cpu_is_only_a_claim() -> None:
+    """Not caught, and said so: 29 MH/s per thread times 3 is still a rate a CPU can do, and
+    without a meter nothing else measured the time once the wall-clock stamps are edited too.
+    A signature is what makes it someone's."""
     d = load(NULL)
-    shrink_seconds(d, 10)
+    w = d["workloads"][0]
+    before = min(t["seconds"] for t in w["trials"])
+    shrink_seconds(d, 3)
+    assert any_in(reseal(d), "opened and closed")          # the stamps still say how long it took
+    for t in w["trials"]:
+        t["ended_unix_s"] = t["started_unix_s"] + t["seconds"]
+    assert any_in(reseal(d), "follows from its trials but is not among its warnings")    # the short trial
+    after = min(t["seconds"] for t in w["trials"])
+    w["validity"]["warnings"] = [x.replace(f"shortest {before:.2f} s", f"shortest {after:.2f} s")
+                                 for x in w["validity"]["warnings"]]
     assert reseal(d) == []
 
 

@@ -99,9 +99,10 @@ def test_changed_environment_or_digest_fails_integrity() -> None:
     d = raw()
     d["environment"]["notes"] = "edited"
     assert verify_data(d, "x") == [next(p for p in verify_data(d, "x") if "integrity" in p)]
-    d["environment"]["host"] = "somewhere-else"     # the shares are bound to the host too
+    d["environment"]["host"] = "somewhere-else"     # the shares and the phase are bound to the host too
     problems = verify_data(reseal(d), "x")
-    assert len(problems) == 1 and "not derived from this file's run id, time, host" in problems[0]
+    assert len(problems) == 2 and "not derived from this file's run id, time, host" in problems[1]
+    assert "sha256d scan: not bound to this run" in problems[0]
     d = raw()
     d["integrity"]["digest"] = "f" * 64
     assert any("integrity digest mismatch" in p for p in verify_data(d, "x"))
@@ -163,8 +164,8 @@ def test_compare_a_kernel_change_is_compared_and_said() -> None:
     new.workloads[0].params["launch"] = {"kernel": "sha-ni", "lanes": 2}
     (row,) = compare(ref, new)
     assert row.mark == "better" and row.ratio == pytest.approx(1.9)
-    assert row.note == "another launch: kernel not recorded -> sha-ni, lanes not recorded -> 2"
-    assert "; another launch: kernel not recorded -> sha-ni, lanes not recorded -> 2 (REF" in sentence(row)
+    assert row.note == "another launch: kernel simd -> sha-ni, lanes not recorded -> 2"
+    assert "; another launch: kernel simd -> sha-ni, lanes not recorded -> 2 (REF" in sentence(row)
     (same,) = compare(new, new)
     assert same.note is None
 
@@ -174,11 +175,13 @@ def test_compare_cli_exit_code(tmp_path: Path, cli: Cli) -> None:
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     io.write(_with_rates(base), a)
     io.write(_with_rates([x * 0.8 for x in base]), b)
-    slow = cli("compare", str(a), str(b))
+    refused = cli("compare", str(a), str(b))          # made-up rates: compare fails closed
+    assert refused.returncode == 2 and "fails verify" in refused.stderr and not refused.stdout
+    slow = cli("compare", str(a), str(b), "--allow-unverified")     # compared on their word, said so
     assert slow.returncode == 1 and "NEW is 20.0 % slower than REF, significant" in slow.stdout
     assert "regression" in slow.stderr and "busy" not in slow.stderr + slow.stdout
-    assert "fails verify" in slow.stderr        # made-up rates: compared, but said so
-    same = cli("compare", str(a), str(a))
+    assert "used on its word (--allow-unverified)" in slow.stderr and "UNVERIFIED: " in slow.stdout
+    same = cli("compare", str(a), str(a), "--allow-unverified")
     assert same.returncode == 0 and "not significant" in same.stdout
 
 
@@ -230,10 +233,10 @@ def test_compare_says_when_a_side_ran_on_a_busy_machine(tmp_path: Path, cli: Cli
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     io.write(ref, a)
     io.write(slower, b)
-    proc = cli("compare", str(a), str(b))
+    proc = cli("compare", str(a), str(b), "--allow-unverified")
     assert proc.returncode == 1 and "the difference may be the load's" in proc.stdout
     assert "sha256d scan measured on a busy machine: measure again on an idle one" in proc.stderr
-    assert '"busy": "NEW ran on a busy machine' in cli("compare", str(a), str(b), "--json").stdout
+    assert '"busy": "NEW ran on a busy machine' in cli("compare", str(a), str(b), "--json", "--allow-unverified").stdout
 
 
 def test_merge_of_files_measured_apart_adds_their_medians_and_says_so(tmp_path: Path, cli: Cli) -> None:

@@ -21,10 +21,11 @@ GOLDEN = sorted((ROOT / "tests" / "data" / "golden").glob("*.json"))
 GOLDEN_V1 = sorted((ROOT / "tests" / "data" / "golden" / "v1").glob("*.json"))
 GOLDEN_V2 = sorted((ROOT / "tests" / "data" / "golden" / "v2").glob("*.json"))
 GOLDEN_V3 = sorted((ROOT / "tests" / "data" / "golden" / "v3").glob("*.json"))
+GOLDEN_V4 = sorted((ROOT / "tests" / "data" / "golden" / "v4").glob("*.json"))
 
 
 def test_there_are_golden_files() -> None:
-    assert len(GOLDEN) >= 2 and all(len(old) >= 2 for old in (GOLDEN_V1, GOLDEN_V2, GOLDEN_V3))
+    assert len(GOLDEN) >= 2 and all(len(old) >= 2 for old in (GOLDEN_V1, GOLDEN_V2, GOLDEN_V3, GOLDEN_V4))
 
 
 @pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.name)
@@ -33,7 +34,7 @@ def test_golden_files_validate_and_their_digest_holds(path: Path) -> None:
     assert io.integrity_problem(raw) is None
     # re-sealing the parsed model reproduces the stored file exactly
     assert io.seal(result) == raw
-    assert result.schema_version == SCHEMA_VERSION == 4 and result.workloads
+    assert result.schema_version == SCHEMA_VERSION == 5 and result.workloads
 
 
 @pytest.mark.parametrize("path", GOLDEN_V1, ids=lambda p: p.name)
@@ -66,6 +67,18 @@ def test_v3_files_are_migrated_and_their_digest_still_holds(path: Path) -> None:
     assert all("load" not in w for w in raw["workloads"])   # migrating did not touch the file's dict
     from benchhash.results.verify import verify_file
     assert verify_file(path) == ("OK", [])
+
+
+@pytest.mark.parametrize("path", GOLDEN_V4, ids=lambda p: p.name)
+def test_v4_files_are_migrated_and_their_digest_still_holds(path: Path) -> None:
+    result, raw = io.load(path)
+    assert raw["schema_version"] == 4 and io.integrity_problem(raw) is None   # as stored
+    assert result.schema_version == SCHEMA_VERSION and result.stored_version == 4
+    assert all(w.binding is None for w in result.workloads) and all("binding" not in w for w in raw["workloads"])
+    from benchhash.results.verify import verdict
+    v = verdict(path)
+    assert v.status == "OK" and v.unproven == []         # its SHA-256d proof was bound by the rule of its day
+    assert any("bound to this file's run, host, device and time (schema 4's rule" in p for p in v.proven)
 
 
 @pytest.mark.parametrize("edit", [

@@ -3,6 +3,7 @@ ssh-keygen's allowed_signers format, and interoperability with ssh-keygen itself
 
 from __future__ import annotations
 
+import base64
 import shutil
 import subprocess
 import textwrap
@@ -68,17 +69,58 @@ def test_unsigned_and_signed_files_verify_and_say_who(signed: tuple[Path, Path, 
     assert "vouched for" in v.claimed[0]
 
 
-def test_a_key_not_in_the_trusted_list_is_said(signed: tuple[Path, Path, str], tmp_path: Path) -> None:
+def test_a_key_not_in_the_trusted_list_fails(signed: tuple[Path, Path, str], tmp_path: Path, cli: Cli) -> None:
+    """Asked who vouches (--trusted-keys), a file signed by nobody trusted fails: exit 1."""
     f, _, _ = signed
     other = write_key(tmp_path / "other", "bob@example")
     trusted = tmp_path / "allowed_signers"
     trusted.write_text(f"bob@example {other.split()[0]} {other.split()[1]}\n")
     v = verdict(f, sign.allowed_signers(trusted))
-    assert v.status == "OK" and "not in the trusted list" in v.signer
+    assert v.status == "FAIL" and "is not trusted by the trusted-keys list" in v.problems[0]
     wrong_space = tmp_path / "wrong"
     public = io.read_json(f)["signature"]["public_key"].split()
     wrong_space.write_text(f'alice@example namespaces="git" {public[0]} {public[1]}\n')
-    assert "not in the trusted list" in verdict(f, sign.allowed_signers(wrong_space)).signer
+    assert verdict(f, sign.allowed_signers(wrong_space)).status == "FAIL"
+    r = cli("verify", str(f), "--trusted-keys", str(trusted))
+    assert r.returncode == 1 and "is not trusted" in r.stdout
+    assert cli("verify", str(f)).returncode == 0             # no list asked for: who signed is said, not judged
+
+
+def test_the_signing_time_is_signed(signed: tuple[Path, Path, str], tmp_path: Path) -> None:
+    """A key revoked with valid-before cannot be trusted again by moving signed_utc back: the
+    time is part of what is signed."""
+    f, _, public = signed
+    raw = io.read_json(f)
+    trusted = tmp_path / "allowed_signers"
+    kind, blob, _ = public.split()
+    trusted.write_text(f'alice@example valid-before="20200101" {kind} {blob}\n')
+    assert verdict(f, sign.allowed_signers(trusted)).status == "FAIL"          # signed after it was revoked
+    raw["signature"]["signed_utc"] = "2019-06-01T00:00:00Z"
+    f.write_text(io.dumps(raw))
+    v = verdict(f, sign.allowed_signers(trusted))
+    assert v.status == "FAIL" and "does not match this file's content" in v.problems[0]
+
+
+def test_an_older_signature_does_not_vouch_under_a_time_window(signed: tuple[Path, Path, str], tmp_path: Path) -> None:
+    """A signature over the digest alone (message V1) still checks; its time is only claimed,
+    so a key trusted for a time window does not vouch for it, and one trusted always does."""
+    f, key, public = signed
+    raw = io.read_json(f)
+    private = sign.load_key(key)
+    raw_sig = private.sign(sign._signed_data(sign.message(raw["integrity"]["digest"])))
+    old = sign.sign_digest(private, raw["integrity"]["digest"])
+    blob = base64.b64decode(old.signature)
+    blob = blob[:-(4 + len(raw_sig))] + sign._string(raw_sig)
+    raw["signature"] = {**old.model_dump(mode="json"), "message": sign.V1, "signed_utc": "2019-06-01T00:00:00Z",
+                        "signature": base64.b64encode(blob).decode()}
+    f.write_text(io.dumps(raw))
+    kind, key_blob, _ = public.split()
+    always, window = tmp_path / "always", tmp_path / "window"
+    always.write_text(f"alice@example {kind} {key_blob}\n")
+    window.write_text(f'alice@example valid-after="20190101" {kind} {key_blob}\n')
+    assert verdict(f, sign.allowed_signers(always)).status == "OK"
+    v = verdict(f, sign.allowed_signers(window))
+    assert v.status == "FAIL" and "an older signature, whose time is not signed" in v.problems[0]
 
 
 def test_editing_a_signed_file_breaks_the_signature(signed: tuple[Path, Path, str]) -> None:
@@ -146,12 +188,13 @@ def test_ssh_keygen_verifies_our_signature_and_we_verify_its(signed: tuple[Path,
                        + "\n-----END SSH SIGNATURE-----\n")
     allowed = tmp_path / "allowed"
     allowed.write_text(f"alice@example {public.split()[0]} {public.split()[1]}\n")
+    message = f"{digest} {raw['signature']['signed_utc']}".encode()       # the digest and the signing time
     check = subprocess.run(["ssh-keygen", "-Y", "verify", "-f", str(allowed), "-I", "alice@example",
-                            "-n", sign.NAMESPACE, "-s", str(armored)], input=digest.encode(),
+                            "-n", sign.NAMESPACE, "-s", str(armored)], input=message,
                            capture_output=True, timeout=30)
     assert check.returncode == 0, check.stderr
     made = subprocess.run(["ssh-keygen", "-Y", "sign", "-f", str(key), "-n", sign.NAMESPACE],
-                          input=digest.encode(), capture_output=True, timeout=30)
+                          input=message, capture_output=True, timeout=30)
     body = "".join(made.stdout.decode().strip().splitlines()[1:-1])
     theirs = sign.Signature.model_validate({**raw["signature"], "signature": body})
     assert sign.check(theirs, digest) is None

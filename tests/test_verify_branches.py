@@ -115,7 +115,7 @@ def test_an_edit_without_resealing_fails_the_digest() -> None:
 
 
 def test_verify_file_skips_what_is_not_a_result_and_fails_what_is_unreadable(tmp_path: Path) -> None:
-    schema = ROOT / "results" / "schema" / "result-v3.schema.json"
+    schema = ROOT / "results" / "schema" / "result-v5.schema.json"
     assert verify_file(schema)[0] == "SKIP"
     bench = tmp_path / "bench.json"
     bench.write_text(json.dumps({"benchmark": "sha256d"}))
@@ -211,9 +211,12 @@ def test_a_fleet_member_replaced_or_gone(tmp_path: Path, cli: Any) -> None:
     (tmp_path / "b.json").write_bytes(GOLDEN.read_bytes())          # another file, itself valid
     status, problems = verify_file(out)
     assert status == "FAIL" and "b.json is not the file the fleet recorded" in problems[0]
-    (tmp_path / "b.json").unlink()                                   # gone: said, not failed
+    (tmp_path / "b.json").unlink()                     # gone: the fleet's word only, refused unless accepted
     v = verdict(out)
-    assert v.status == "OK" and any("rank(s) 1: no file beside it" in c for c in v.claimed)
+    assert v.status == "FAIL" and "rank(s) 1: no file beside it" in v.problems[0]
+    assert "--allow-unverified" in v.problems[0]
+    v = verdict(out, accept_claims=True)
+    assert v.status == "OK" and any("rank(s) 1: no file beside it" in c for c in v.unproven)
 
 
 @pytest.mark.parametrize(("edit", "says"), [

@@ -407,6 +407,9 @@ def schema(
 
 
 #: the market economics prices with, as `econ` and `report` take it (one declaration for both)
+AllowOption = Annotated[bool, typer.Option(
+    "--allow-unverified", help="take files that prove less than they claim (compare: also files that fail verify) "
+                               "on their word, said so")]
 MarketOption = Annotated[str | None, typer.Option(
     help="snapshot name, market .json (merged over the default), or live[:URL] (mempool.space API)")]
 SetOption = Annotated[list[str] | None, typer.Option(
@@ -492,7 +495,8 @@ def econ(
 
 
 def _load_all(files: list[str]) -> list[tuple[str, Any]]:
-    """Each file with its result or fleet; a file that fails verify is marked so in its name."""
+    """Each file with its result or fleet; a file that fails verify, or proves less than it
+    claims, is marked so in its name."""
     from benchhash.fleet.model import parse as parse_fleet
     from benchhash.results import io
     from benchhash.results.verify import verdict
@@ -502,8 +506,10 @@ def _load_all(files: list[str]) -> list[tuple[str, Any]]:
     for f in files:
         raw = io.read_json(f)
         held = parse_fleet(raw, f) if "fleet_schema_version" in raw else io.parse(raw, f)
-        problems = verdict(f).problems
-        out.append((f if not problems else f"{f} (FAILS VERIFY: {problems[0]})", held))
+        v = verdict(f)
+        mark = (f" (FAILS VERIFY: {v.problems[0]})" if v.problems else
+                f" (UNPROVEN: {v.unproven[0]})" if v.unproven else "")
+        out.append((f + mark, held))
     return out
 
 
@@ -548,24 +554,18 @@ def compare(
     threshold: Annotated[float, typer.Option(
         help="fail (exit 1) on a significant slow-down above this many percent")] = 5.0,
     as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = False,
+    allow_unverified: AllowOption = False,
 ) -> None:
     """NEW against REF per workload, in words: how much faster or slower, whether that is
-    significant (Welch's t-test, Mann-Whitney U), and whether either side ran on a busy machine."""
-    from benchhash.results import io
-    from benchhash.results.compare import compare as run_compare
-    from benchhash.results.compare import regressions, sentence
-    from benchhash.results.verify import verify_result
+    significant (Welch's t-test, Mann-Whitney U), and whether either side ran on a busy machine.
+    Exit 1 on a significant regression beyond --threshold, 3 when a phase of REF could not be
+    compared (another methodology, device, unit or parameters, or missing from NEW): a gate
+    fails closed."""
+    from benchhash.results.compare import INCOMPARABLE, compared, regressions, sentence
 
     if not 0 <= threshold <= 100:
         raise InputError(f"--threshold must be between 0 and 100, got {threshold:g}")
-    results = []
-    for f in (ref, new):
-        result, raw = io.load(f)
-        problems = verify_result(raw, f).problems
-        if problems:
-            log.warning("%s fails verify (%s): its figures are compared but not vouched for", f, problems[0])
-        results.append(result)
-    rows = run_compare(results[0], results[1])
+    rows = compared(ref, new, allow_unverified)
     if as_json:
         print(json.dumps([r.to_json() for r in rows], indent=1))
     else:
@@ -579,12 +579,18 @@ def compare(
                     f" ({', '.join(busy)} measured on a busy machine: measure again on an idle one before "
                     "believing it)" if busy else "")
         raise SystemExit(1)
+    closed = [r.workload for r in rows if r.mark == "incomparable" or (r.mark, r.reason) == ("missing", "only in REF")]
+    if closed:
+        log.warning("not compared: %s (exit %d: a phase of REF that cannot be compared is no pass)",
+                    ", ".join(closed), INCOMPARABLE)
+        raise SystemExit(INCOMPARABLE)
 
 
 @app.command()
 def merge(
     files: Annotated[list[str], typer.Argument(help="node result files")],
     out_file: Annotated[str, typer.Option("-o", "--out", help="fleet file to write")] = "",
+    allow_unverified: AllowOption = False,
 ) -> None:
     """Rank or node results into one fleet file: a row per file, per phase the fleet's rate and
     watts (per-trial sums for the ranks of one fleet run), and the ranks that are missing."""
@@ -595,7 +601,7 @@ def merge(
 
     if not out_file:
         raise InputError("merge needs -o FLEET.json")
-    fleet = run_merge(files, out_file)
+    fleet = run_merge(files, out_file, allow_unverified)
     write_output(out_file, dumps(fleet), "-o/--out")
     out.print(fleet_table(out_file))
     progress.info("fleet of %d file(s) written to %s%s", len(fleet["ranks"]), out_file,
@@ -608,10 +614,14 @@ def verify(
     trusted_keys: Annotated[str | None, typer.Option(
         "--trusted-keys", help="allowed_signers file (ssh-keygen's format): who is trusted to sign")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON verdict per file on stdout")] = False,
+    allow_unverified: Annotated[bool, typer.Option(
+        "--allow-unverified", help="a fleet file without its rank files: its word as unproven, not failed")] = False,
 ) -> None:
-    """What each file proves and what it only claims: schema, digest, signature, consistency,
-    plausibility, every SHA-256d share re-hashed. Exit 1 when a file fails; a file that is not
-    there is bad input, as in every command (one line, exit 2)."""
+    """What each file proves, what it claims but does not prove (older files, said as unproven:
+    econ, merge and compare refuse them unless given --allow-unverified), and what it only
+    claims: schema, digest, signature, consistency, plausibility, every SHA-256d share
+    re-hashed. Exit 1 when a file fails (with --trusted-keys: also when its signer is not
+    trusted); a file that is not there is bad input, as in every command (one line, exit 2)."""
     from benchhash.results import io
     from benchhash.results.sign import allowed_signers
     from benchhash.results.verify import verdict
@@ -620,7 +630,7 @@ def verify(
         if not os.path.exists(f):
             io.read_json(f)         # raises the one-line "cannot read result file F: no such file"
     trusted = allowed_signers(trusted_keys) if trusted_keys else None
-    verdicts = [verdict(f, trusted) for f in files]
+    verdicts = [verdict(f, trusted, allow_unverified) for f in files]
     if as_json:
         print(json.dumps([v.to_json() for v in verdicts], indent=1))
     for v in verdicts if not as_json else []:
@@ -633,6 +643,8 @@ def verify(
             print(f"  - ... {len(v.problems) - 20} more")
         for line in v.proven:
             print(f"  proven:  {line}")
+        for line in v.unproven:
+            print(f"  unproven: {line}")
         for line in v.claimed:
             print(f"  claimed: {line}")
     if any(v.status == "FAIL" for v in verdicts):
@@ -649,11 +661,12 @@ def sign(
     from benchhash.fsutil import write_output
     from benchhash.results import io
     from benchhash.results.sign import load_key, sign_digest
-    from benchhash.results.verify import load_verified
+    from benchhash.results.verify import require, verify_result
 
     private = load_key(key)
     for f in files:
-        _, raw = load_verified(f, ": only a file that verifies is signed")
+        raw = io.read_json(f)           # one that proves less than it claims is signed: its claims are vouched for
+        require(verify_result(raw, f), ": only a file that verifies is signed", allow_unverified=True, quiet=True)
         raw["signature"] = sign_digest(private, io.digest_of(raw)).model_dump(mode="json")
         write_output(f, io.dumps(raw), "sign")
         progress.info("signed %s with %s", f, raw["signature"]["fingerprint"])

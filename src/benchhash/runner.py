@@ -273,6 +273,7 @@ class Runner:
             self.set_cap(run, cap)
             if cap is not None:
                 phase.rebind(run.label)
+            run.binding = workload.context.binding(run.label) if workload.context else None
             self.measure(workload, phase, run, position)
         except (FleetBroken, KeyboardInterrupt) as exc:
             stopping = exc         # the run stops (the fleet broke, or a signal): what was measured stays

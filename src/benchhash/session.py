@@ -9,7 +9,7 @@ import secrets
 import socket
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from benchhash.hw.provenance import finish, snapshot
 from benchhash.meters import EnergyMeter, make_meter
 from benchhash.results import io, sign
 from benchhash.results.build import build, utc_now
-from benchhash.results.model import Config, Device, Failure, FleetRank, Result, WorkloadResult
+from benchhash.results.model import Config, Device, Environment, Failure, FleetRank, Result, WorkloadResult
 from benchhash.results.paths import claim, named_by_user, output_path
 from benchhash.runner import CompileTimes, Listener, Runner, RunRecord, Sync
 from benchhash.workloads.base import RunContext, Workload
@@ -220,7 +220,7 @@ class Plan:
 def solo_plan(req: Request) -> Plan:
     device = resolve(req.device)
     created = utc_now()
-    ctx = RunContext(secrets.token_hex(16), created, socket.gethostname(), device.name)
+    ctx = RunContext(secrets.token_hex(16), created, socket.gethostname(), device.name, device.pci_bus_id)
     path = output_path(req.out, device.name, ctx.host, created)
     return Plan(device, ctx, path, named_by_user(req.out), lambda: make_meter(req.meter, device))
 
@@ -240,16 +240,29 @@ def run(req: Request, listener: Listener | None = None, sign_key: Any = None,
         return _measure(req, plan, caps, listener, sign_key)
 
 
+def _metered(req: Request, plan: Plan) -> tuple[EnergyMeter, RunContext, Environment]:
+    """The run's meter, and the context and environment that name it from the first checkpoint
+    on: every phase is bound to the meter, host and device exactly as the file records them."""
+    meter = plan.meter()
+    try:
+        env = snapshot(list(req.command_line), req.notes).model_copy(update={"meter": meter.describe()})
+    except BaseException:
+        meter.close()
+        raise
+    return meter, replace(plan.ctx, meter=meter.name, host=env.host, device=plan.device.name,
+                          pci_bus_id=plan.device.pci_bus_id), env
+
+
 def _measure(req: Request, plan: Plan, caps: power.Caps, listener: Listener | None,
              sign_key: Any) -> Outcome:
-    device, ctx = plan.device, plan.ctx
+    device = plan.device
     names = registry.parse_names(req.workloads) if req.workloads else registry.defaults(device)
     loads, failures, options = create_all(names, device, req.flags)
-    for w in loads:
-        w.context = ctx
     levels = [w for w in caps.levels if w is not None]
     cfg = req.config(names, options, levels)
-    env = snapshot(list(req.command_line), req.notes)
+    meter, ctx, env = _metered(req, plan)
+    for w in loads:
+        w.context = ctx
     so_far = RunRecord()
 
     def partial() -> Result:
@@ -257,7 +270,6 @@ def _measure(req: Request, plan: Plan, caps: power.Caps, listener: Listener | No
                      failures=failures + so_far.failures, idle=so_far.idle, complete=False,
                      stopped=Checkpoint.STOPPED, run_id=ctx.run_id, fleet=plan.fleet)
 
-    meter = plan.meter()
     try:
         path = claim(plan.path, io.dumps(io.seal(partial())), named=plan.named, force=req.force)
         if listener is not None:

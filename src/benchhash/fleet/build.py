@@ -5,6 +5,7 @@ function builds it every time, so verify can recompute it exactly."""
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from benchhash.fleet.model import (
 from benchhash.results import io
 from benchhash.results.build import utc_now
 from benchhash.results.model import Integrity, Result, Trial, WorkloadResult
+from benchhash.workloads import known
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,20 @@ def fleet_from(members: list[Member], created_utc: str | None = None) -> FleetRe
         created_utc=created_utc or utc_now(), world_size=world, lockstep=lockstep,
         complete=lockstep and not missing and all(row.complete for row in rows),
         missing=missing, ranks=rows, phases=phases, notes=_notes(lockstep, members, missing, phases))
+
+
+def shared_work(named: list[tuple[str, Result]]) -> list[tuple[str, str, int]]:
+    """(a, b, how many) for each two of these results whose evidence overlaps (the same SHA-256d
+    shares): work done once and counted twice, a rank's file copied as another's."""
+    first: dict[tuple[str, int], str] = {}
+    counts: Counter[tuple[str, str]] = Counter()
+    for name, result in named:
+        for w in result.workloads:
+            cls = known(w.workload)
+            for key in cls.evidence(w) if cls is not None else set():
+                if first.setdefault(key, name) != name:
+                    counts[(first[key], name)] += 1
+    return [(a, b, n) for (a, b), n in counts.items()]
 
 
 def seal(fleet: FleetResult) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from benchhash.errors import ResultFileError
 from benchhash.results.model import Device, Hex64, Integrity, Model, NonNeg, UtcTime
@@ -73,6 +73,48 @@ class FleetResult(Model):
     integrity: Integrity | None = None
 
 
+class V1Row(BaseModel):
+    """A node's row per phase in a fleet file of version 1 (merge's before fleet runs)."""
+
+    model_config = ConfigDict(extra="ignore")
+    workload: str
+    unit: str
+    rate: NonNeg | None
+    average_w: NonNeg | None
+    work_per_joule: NonNeg | None = None
+    valid: bool = True
+
+
+class V1Node(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    file: str
+    integrity: Hex64
+    host: str
+    device: Device
+    complete: bool = False
+    workloads: list[V1Row]
+
+
+class V1Total(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    workload: str
+    unit: str | None = None
+    nodes: int = Field(ge=0)
+    rate: NonNeg | None
+    average_w: NonNeg | None
+
+
+class FleetV1(BaseModel):
+    """A version 1 fleet file as verify reads it: typed, so a string where a rate goes is one
+    line, not a crash."""
+
+    model_config = ConfigDict(extra="ignore")
+    fleet_schema_version: Literal[1]
+    created_utc: UtcTime
+    nodes: list[V1Node]
+    totals: list[V1Total]
+
+
 def _v1_phase(total: dict[str, Any], nodes: list[dict[str, Any]]) -> dict[str, Any]:
     workload, _, phase = str(total.get("workload", "")).partition(" ")
     rate, watts = total.get("rate"), total.get("average_w")
@@ -111,7 +153,15 @@ def parse(raw: dict[str, Any], where: str) -> FleetResult:
         raise ResultFileError(f"{where}: fleet_schema_version {version} is newer than this benchhash reads "
                               f"(up to {FLEET_SCHEMA_VERSION}); upgrade benchhash")
     try:
+        if version == 1:
+            FleetV1.model_validate(raw)
         return FleetResult.model_validate(migrate_v1(raw) if version == 1 else raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         raise ResultFileError(f"{where}: {'.'.join(map(str, err['loc'])) or 'fleet'}: {err['msg']}") from None
+
+
+def parse_v1(raw: dict[str, Any], where: str) -> FleetV1:
+    """A version 1 fleet file as it was written (after parse accepted it)."""
+    parse(raw, where)
+    return FleetV1.model_validate(raw)

@@ -83,7 +83,8 @@ def plan(req: Request, env: RankEnv, group: Group) -> Plan:
     mine = {"run_id": secrets.token_hex(16), "created": utc_now(), "host": socket.gethostname()}
     shared = group.broadcast(mine if env.rank == 0 else None, "plan")
     folder = _folder(req, shared)
-    ctx = RunContext(shared["run_id"], utc_now(), socket.gethostname(), device.name)
+    ctx = RunContext(shared["run_id"], utc_now(), socket.gethostname(), device.name, device.pci_bus_id,
+                     env.rank, env.local_rank)
     fleet = FleetRank(run_id=shared["run_id"], rank=env.rank, world_size=env.world_size,
                       local_rank=env.local_rank, node_rank=env.node_rank, launcher=env.launcher,
                       clock_offset_s=group.offset_s, clock_rtt_s=group.rtt_s,

@@ -1,8 +1,15 @@
-"""`benchhash verify FLEET.json`: the fleet file's digest and its own arithmetic (the medians of
-the per-trial sums it lists), then, with the rank files beside it, every rank file verified on
-its own, its digest the one the fleet recorded, and the whole fleet file rebuilt from them and
-compared field by field. A rank file that is not there is said plainly: its row is then only
-the fleet file's word."""
+"""`benchhash verify FLEET.json`: a fleet file is proven only by its rank files. Its digest and
+its own arithmetic (the medians of the per-trial sums it lists) are checked, then every rank
+file beside it is verified on its own, its digest must be the one the fleet recorded and its run
+id the fleet's, no two ranks may hold the same work (the same SHA-256d shares: one rank's file
+copied as another's, or ranks that scanned the same nonces), and the whole fleet file is rebuilt
+from them and compared field by field. A rank file that is not there leaves the fleet's rows for
+it only the fleet's word: a failure, or with --allow-unverified an unproven claim that econ,
+merge and compare refuse unless told the same.
+
+Fleet files of version 1 (merge's before fleet runs) are read as they were written: their
+digest, their totals against their node rows, and each node row against its file, which must be
+beside it and verify."""
 
 from __future__ import annotations
 
@@ -10,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from benchhash.errors import BenchhashError, InputError
-from benchhash.fleet.build import Member, fleet_from, summary
-from benchhash.fleet.model import FleetResult, parse
+from benchhash.fleet.build import Member, fleet_from, shared_work, summary
+from benchhash.fleet.model import FleetResult, parse, parse_v1
 from benchhash.report.units import duration
 from benchhash.results import io, sign
 from benchhash.results.checks import close
-from benchhash.results.verify import CLAIMED, Verdict, verify_result
+from benchhash.results.model import Result
+from benchhash.results.verify import ALLOW, CLAIMED, Verdict, verify_result
 
 
 def _phase_problems(f: FleetResult) -> list[str]:
@@ -71,7 +79,8 @@ def _difference(mine: FleetResult, stored: FleetResult, raw: dict[str, Any]) -> 
 
 def _members(f: FleetResult, base: Path, trusted: list[sign.Signer] | None,
              v: Verdict) -> tuple[list[Member], list[int]]:
-    """The rank files beside the fleet file, each verified; (members, ranks whose file is absent)."""
+    """The rank files beside the fleet file, each verified (what one does not prove is the
+    fleet's unproven too); (members, ranks whose file is absent)."""
     members, absent = [], []
     for row in f.ranks:
         path = base / row.file
@@ -88,11 +97,63 @@ def _members(f: FleetResult, base: Path, trusted: list[sign.Signer] | None,
             continue
         mv = verify_result(raw, str(path), trusted)
         v.problems += [f"rank {row.rank}: {p}" for p in mv.problems]
+        v.unproven += [f"rank {row.rank}: {p}" for p in mv.unproven]
         members.append(Member(row.file, result, row.digest))
     return members, absent
 
 
-def verify_fleet(raw: dict[str, Any], where: str, trusted: list[sign.Signer] | None = None) -> Verdict:
+def _run_problems(f: FleetResult, members: list[Member]) -> list[str]:
+    """A lockstep fleet's rank files are of its run: their run id is the fleet's."""
+    if not f.lockstep:
+        return []
+    return [f"{m.file}: its run id {m.result.fleet.run_id if m.result.fleet else None} is not the fleet's {f.run_id}"
+            for m in members if m.result.fleet is None or m.result.fleet.run_id != f.run_id
+            or m.result.run_id != f.run_id]
+
+
+def _shared(members: list[Member], v: Verdict) -> None:
+    """No work counted twice. Files from before v5 seeded every rank of a host alike (their
+    ranks scanned the same nonces): there the fleet's sum is unproven, not forged."""
+    old = any(m.result.stored_version < 5 for m in members)
+    twice = shared_work([(m.file, m.result) for m in members])
+    if len(members) > 1 and not twice:
+        v.proven.append(f"no share is held by two of its {len(members)} rank files: each rank's work is counted once")
+    for a, b, n in twice:
+        said = f"{a} and {b} hold {n:,} of the same shares: the same nonces scanned twice, counted twice"
+        if old:
+            v.unproven.append(said + " (files from before v5, whose ranks of one host shared a seed): the "
+                              "fleet's sum is not the work done")
+        else:
+            v.problems.append(said + " (a rank's file copied as another's?)")
+
+
+def _absent(f: FleetResult, absent: list[int], accept: bool, v: Verdict) -> None:
+    if not absent:
+        return
+    ranks = ", ".join(map(str, absent))
+    what = ("no rank file is beside it: the fleet proves nothing" if len(absent) == len(f.ranks) else
+            f"rank(s) {ranks}: no file beside it: their rows are only the fleet file's word")
+    if accept:
+        v.unproven.append(what)
+    else:
+        v.problems.append(f"{v.path}: {what} (put the rank files beside it, or give {ALLOW} to take its word)")
+
+
+def _rebuilt(f: FleetResult, members: list[Member], raw: dict[str, Any], v: Verdict) -> None:
+    """The fleet file rebuilt from its rank files, compared field by field (version 2)."""
+    try:
+        diff = _difference(fleet_from(members, f.created_utc), f, raw)
+    except InputError as exc:
+        diff = str(exc)
+    if diff:
+        v.problems.append(f"{v.path}: {diff} does not follow from the rank files beside it")
+    else:
+        v.proven.append(f"every row and figure rebuilt from the {len(members)} rank file(s) beside it, "
+                        "each of which verifies on its own")
+
+
+def verify_fleet(raw: dict[str, Any], where: str, trusted: list[sign.Signer] | None = None,
+                 accept_claims: bool = False) -> Verdict:
     v = Verdict(where, signer="a fleet file is not signed; its rank files may be")
     try:
         f = parse(raw, where)
@@ -101,31 +162,61 @@ def verify_fleet(raw: dict[str, Any], where: str, trusted: list[sign.Signer] | N
     stored = raw.get("integrity")
     if not isinstance(stored, dict) or stored.get("digest") != io.digest_of(raw):
         return Verdict(where, "FAIL", [f"{where}: fleet integrity digest mismatch (edited after it was written)"])
-    v.problems += [f"{where}: {p}" for p in internal_problems(f)]
+    v1 = raw.get("fleet_schema_version") == 1
+    v.problems += [f"{where}: {p}" for p in (_v1_problems(raw, where) if v1 else internal_problems(f))]
     members, absent = _members(f, Path(where).parent, trusted, v)
-    if members and not absent and not v.problems:
-        try:
-            diff = _difference(fleet_from(members, f.created_utc), f, raw)
-        except InputError as exc:
-            diff = str(exc)
-        if diff:
-            v.problems.append(f"{where}: {diff} does not follow from the rank files beside it")
+    v.problems += _run_problems(f, members) + (_v1_member_problems(raw, members, where) if v1 else [])
+    _shared(members, v)
+    _absent(f, absent, accept_claims, v)
+    v.proven = ["fleet digest", "the fleet's totals follow from its node rows" if v1 else
+                "the fleet's rates and watts are the medians of the per-trial sums it lists", *v.proven]
+    if members and not absent and not v.problems and not v1:
+        _rebuilt(f, members, raw, v)
     v.status = "FAIL" if v.problems else "OK"
-    v.proven = ["fleet digest", "the fleet's rates and watts are the medians of the per-trial sums it lists"]
-    if members and not absent:
-        v.proven.append(f"every row and figure rebuilt from the {len(members)} rank file(s) beside it, "
-                        "each of which verifies on its own")
-    v.claimed = [CLAIMED]
-    spreads = [t.start_spread_s for p in f.phases for t in p.trials if t.start_spread_s is not None]
-    if spreads:
-        rtts = [m.result.fleet.clock_rtt_s for m in members if m.result.fleet is not None]
-        known = f"; each rank's clock known to within ±{duration(max(rtts) / 2)}" if rtts else ""
-        v.claimed.append(f"trial windows opened within {duration(max(spreads))} of each other "
-                         f"(on rank 0's clock, as each rank recorded it{known})")
-    if absent:
-        v.claimed.append(f"rank(s) {', '.join(map(str, absent))}: no file beside it; their rows are the "
-                         "fleet file's word")
-    if not f.complete:
+    v.claimed = [CLAIMED] + _window_claims(f, members)
+    if not f.complete and not v1:
         v.claimed.append("an incomplete fleet" + (f": rank(s) {', '.join(map(str, f.missing))} left no file"
                                                   if f.missing else ""))
     return v
+
+
+def _window_claims(f: FleetResult, members: list[Member]) -> list[str]:
+    spreads = [t.start_spread_s for p in f.phases for t in p.trials if t.start_spread_s is not None]
+    if not spreads:
+        return []
+    rtts = [m.result.fleet.clock_rtt_s for m in members if m.result.fleet is not None]
+    known = f"; each rank's clock known to within ±{duration(max(rtts) / 2)}" if rtts else ""
+    return [f"trial windows opened within {duration(max(spreads))} of each other "
+            f"(on rank 0's clock, as each rank recorded it{known})"]
+
+
+# --- version 1 -------------------------------------------------------------------------------
+def _v1_rows(result: Result) -> list[dict[str, Any]]:
+    """A node's row per phase, as a version 1 fleet file records it."""
+    return [{"workload": w.label, "unit": w.unit, "rate": w.stats.rate.median if w.stats.rate else None,
+             "average_w": w.energy.average_w, "work_per_joule": w.efficiency.work_per_joule,
+             "valid": w.validity.valid} for w in result.workloads]
+
+
+def _v1_member_problems(raw: dict[str, Any], members: list[Member], where: str) -> list[str]:
+    """Each node row against its node's file."""
+    rows = {n["file"]: n.get("workloads") for n in raw.get("nodes", []) if isinstance(n, dict)}
+    return [f"{where}: member {m.file}: the fleet's rows for it do not match the file"
+            for m in members if _v1_rows(m.result) != rows.get(m.file)]
+
+
+def _v1_problems(raw: dict[str, Any], where: str) -> list[str]:
+    """The totals of a version 1 fleet file against its node rows."""
+    f = parse_v1(raw, where)
+    sums: dict[str, tuple[int, float, float | None]] = {}
+    for node in f.nodes:
+        for row in node.workloads:
+            n, rate, watts = sums.get(row.workload, (0, 0.0, 0.0))
+            sums[row.workload] = (n + 1, rate + (row.rate or 0.0),
+                                  None if watts is None or row.average_w is None else watts + row.average_w)
+    out = []
+    for total in f.totals:
+        n, rate, watts = sums.get(total.workload, (0, 0.0, None))
+        if n != total.nodes or not close(rate, total.rate, 1e-9) or not close(watts, total.average_w, 1e-9):
+            out.append(f"fleet total for {total.workload!r} does not follow from its nodes")
+    return out

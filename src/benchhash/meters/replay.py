@@ -37,7 +37,7 @@ class ReplayMeter(PollingMeter):
             for k, v in s.items():
                 if v is not None and (not isinstance(v, int | float) or isinstance(v, bool)
                                       or not math.isfinite(v) or not 0 <= v <= LIMITS[k]):
-                    raise InputError(f"replay sample {i}: {k} must be a number from 0 to {LIMITS[k]:g}")
+                    raise InputError(f"replay sample {i}: {k} must be a non-negative number, at most {LIMITS[k]:g}")
         self.trace = samples
         self.source = source
         self._i = 0

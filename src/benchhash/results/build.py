@@ -15,6 +15,7 @@ from benchhash.results.model import (
     METHODOLOGY_VERSION,
     POWER_LIMIT,
     SCHEMA_VERSION,
+    Binding,
     Config,
     Device,
     Efficiency,
@@ -77,6 +78,7 @@ class PhaseRun:
     compile_s: float | None = None
     power_limit_w: float | None = None     # the GPU power limit it runs at (None: untouched)
     load: Load | None = None               # how busy the machine was
+    binding: Binding | None = None         # what ties it to the run (its seed)
 
     @property
     def all_params(self) -> dict[str, Any]:
@@ -133,28 +135,37 @@ def _check_proofs(run: PhaseRun) -> None:
             run.proof_models[1].model_validate(t.proof)
 
 
-def _warnings(run: PhaseRun, cfg: Config, rates: list[float]) -> list[str]:
+def _warnings(run: PhaseRun, cfg: Config) -> list[str]:
     warnings: list[str] = list(dict.fromkeys(run.notes))
-    if not run.metered:
+    return warnings + [w for w in derived_warnings(run.trials, cfg, run.complete, run.metered, run.warmup, run.load)
+                       if w not in warnings]
+
+
+def derived_warnings(trials: list[Trial], cfg: Config, complete: bool, metered: bool,
+                     warmup: Warmup | None, load: Load | None) -> list[str]:
+    """The warnings that follow from a phase's trials and record (verify recomputes them; a
+    phase's notes, what its workload said of it, come before these)."""
+    warnings: list[str] = []
+    if not metered:
         warnings.append("the meter read another device than the one doing this work: "
                         "no per-joule figures")
-    if not run.complete:
-        warnings.append(f"incomplete: {len(run.trials)} of {cfg.trials} trial(s) finished")
-    if rates:       # a --quick run is short on purpose: it is said once, not per phase
-        warnings += stability_warnings(summarize(rates), [t.seconds for t in run.trials],
+    if not complete:
+        warnings.append(f"incomplete: {len(trials)} of {cfg.trials} trial(s) finished")
+    if trials:       # a --quick run is short on purpose: it is said once, not per phase
+        warnings += stability_warnings(summarize([t.rate for t in trials]), [t.seconds for t in trials],
                                        min_trial_s=0.0 if cfg.quick else MIN_TRIAL_S)
-    if run.warmup is not None and run.warmup.windows and not run.warmup.settled and not cfg.quick:
-        warnings.append(f"warm-up did not settle within {run.warmup.max_s:g} s")
-    if run.load is not None and run.load.shared:
-        warnings.append(run.load.shared)
-    energies = [t.energy for t in run.trials]
+    if warmup is not None and warmup.windows and not warmup.settled and not cfg.quick:
+        warnings.append(f"warm-up did not settle within {warmup.max_s:g} s")
+    if load is not None and load.shared:
+        warnings.append(load.shared)
+    energies = [t.energy for t in trials]
     if energies and any(e.energy_j is None for e in energies):
         reason = next((e.reason for e in energies if e.energy_j is None), None)
         warnings.append(f"no energy reading: {reason}")
     for e in energies:
         warnings += [w for w in e.warnings if w not in warnings]
     limited: dict[str, float] = {}
-    for t in run.trials:
+    for t in trials:
         for name, share in (t.telemetry.throttle_share if t.telemetry else {}).items():
             if name in LIMITING:
                 limited[name] = max(limited.get(name, 0.0), share)
@@ -190,9 +201,8 @@ def _result(run: PhaseRun, cfg: Config) -> WorkloadResult:
         warmup=run.warmup, trials=run.trials, stats=stats, energy=_energy(run),
         efficiency=Efficiency(work_per_joule=wpj, joules_per_unit=1 / wpj if wpj else None,
                               unit=f"{run.unit}/J"),
-        validity=Validity(valid=run.complete and bool(run.trials),
-                          warnings=_warnings(run, cfg, rates)),
-        metrics=dict(run.metrics), proof=run.proof, compile_s=run.compile_s, load=run.load)
+        validity=Validity(valid=run.complete and bool(run.trials), warnings=_warnings(run, cfg)),
+        metrics=dict(run.metrics), proof=run.proof, compile_s=run.compile_s, load=run.load, binding=run.binding)
 
 
 def phase_result(run: PhaseRun, cfg: Config, failures: list[Failure]) -> WorkloadResult | None:

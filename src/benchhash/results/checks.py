@@ -1,8 +1,10 @@
 """The consistency checks `verify` runs on a result: everything that follows from the trials must
 follow from them (statistics, energies, efficiencies, summaries), the file must say what it is
 (complete means every trial of every phase is there), times must be possible, telemetry must fit
-the windows it claims, and no rate may exceed what the device can do. Each check returns the
-problems it found, worded for a person; [] when it holds."""
+the windows it claims (however few its samples), each trial's wall-clock stamps must agree with
+its seconds and lie within the run, the validity and warnings must be the ones its trials give,
+and no rate may exceed what the device can do. Each check returns the problems it found, worded
+for a person; [] when it holds."""
 
 from __future__ import annotations
 
@@ -12,18 +14,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 from benchhash.report.units import si
+from benchhash.results.build import derived_warnings
 from benchhash.results.model import Result, Stats, Trial, WorkloadResult, label
 from benchhash.stats import summarize
 from benchhash.workloads import known
 
 REL_TOL = 1e-9
-#: a meter window encloses its trial's window, with synchronisation on both sides
-METER_SLACK_S = 1.0
+#: a meter window (and a trial's wall-clock stamps) enclose its trial's window, with
+#: synchronisation on both sides: milliseconds in every published file
+METER_SLACK_S = 0.25
+METER_RATIO = 1.1
+#: a polling meter samples once per interval (starved threads on a busy machine may miss some):
+#: a window holds at least this share of the samples it should
+MIN_SAMPLE_SHARE = 0.25
 #: a polled power mean and the window's average power: a counter and instant power agree within
 #: a few percent; more than this apart, one of them was edited
 POWER_RATIO = 1.5
 #: created_utc and finished_utc are to the second
 CLOCK_SLACK_S = 2.0
+#: clocks of honest machines disagree by seconds; a time more than a day ahead is not a clock
+FUTURE_S = 86_400
 EARLIEST = "2020-01-01T00:00:00Z"
 
 
@@ -58,9 +68,20 @@ def trial_problems(name: str, t: Trial, interval_s: float | None) -> list[str]:
         out.append(f"{where}: average_w without energy_j")
     if t.work_per_joule is not None and not close(t.work_per_joule, t.work / e.energy_j if e.energy_j else None):
         out.append(f"{where}: work_per_joule is not work/energy_j")
-    if not t.seconds * (1 - 1e-6) - 1e-3 <= e.seconds <= t.seconds * 1.2 + METER_SLACK_S:
+    if not t.seconds * (1 - 1e-6) - 1e-3 <= e.seconds <= t.seconds * METER_RATIO + METER_SLACK_S:
         out.append(f"{where}: the meter window ({e.seconds:.4g} s) does not enclose the trial ({t.seconds:.4g} s)")
-    return out + _counter_problems(where, t) + _telemetry_problems(where, t, interval_s)
+    return out + _counter_problems(where, t) + _telemetry_problems(where, t, interval_s) + _stamp_problems(where, t)
+
+
+def _stamp_problems(where: str, t: Trial) -> list[str]:
+    """The wall clock when the window opened and closed against the trial's seconds."""
+    if t.started_unix_s is None or t.ended_unix_s is None:
+        return []
+    window = t.ended_unix_s - t.started_unix_s
+    if t.seconds * (1 - 1e-6) - METER_SLACK_S <= window <= t.seconds * METER_RATIO + METER_SLACK_S:
+        return []
+    return [f"{where}: its window opened and closed {window:.4g} s apart on the wall clock, but the trial "
+            f"claims {t.seconds:.4g} s (the seconds were edited?)"]
 
 
 def _counter_problems(where: str, t: Trial) -> list[str]:
@@ -79,6 +100,9 @@ def _counter_problems(where: str, t: Trial) -> list[str]:
 
 
 def _telemetry_problems(where: str, t: Trial, interval_s: float | None) -> list[str]:
+    """Polled telemetry against its window: as many samples as the interval allows (no more,
+    and not far fewer), and a polled mean that agrees with the window's average power however
+    few samples there are (each window has its two edge samples)."""
     tel, e = t.telemetry, t.energy
     if tel is None:
         return []
@@ -86,7 +110,10 @@ def _telemetry_problems(where: str, t: Trial, interval_s: float | None) -> list[
     if interval_s and tel.samples > e.seconds / interval_s + 3:
         out.append(f"{where}: {tel.samples} power samples cannot fit in {e.seconds:.3g} s at "
                    f"one per {interval_s:g} s (the seconds were shortened?)")
-    if tel.samples >= 5 and tel.power_w_mean and e.average_w:
+    if interval_s and tel.samples < max(2.0, MIN_SAMPLE_SHARE * e.seconds / interval_s):
+        out.append(f"{where}: {tel.samples} power samples in {e.seconds:.3g} s at one per {interval_s:g} s: "
+                   "far fewer than the meter takes (samples removed, or the seconds lengthened?)")
+    if tel.samples >= 2 and tel.power_w_mean and e.average_w:
         ratio = e.average_w / tel.power_w_mean
         if not 1 / POWER_RATIO <= ratio <= POWER_RATIO:
             out.append(f"{where}: average power {e.average_w:.4g} W but polled power averaged "
@@ -133,14 +160,15 @@ def _when(stamp: str) -> datetime:
 
 
 def time_problems(r: Result) -> list[str]:
-    """Times that cannot be: backwards, in the future, or less wall time than the trials took."""
+    """Times that cannot be: backwards, in the future, less wall time than the trials took, or
+    trial windows outside the run or out of order."""
     created, finished = _when(r.created_utc), _when(r.finished_utc)
     out = []
     if r.created_utc < EARLIEST:
         out.append(f"created_utc {r.created_utc} is before benchhash existed")
     if finished < created:
         out.append(f"finished_utc {r.finished_utc} is before created_utc {r.created_utc}")
-    if (finished - datetime.now(UTC)).total_seconds() > 86_400:
+    if (finished - datetime.now(UTC)).total_seconds() > FUTURE_S:
         out.append(f"finished_utc {r.finished_utc} is in the future")
     measured = sum(sum(t.seconds for t in w.trials) + (w.warmup.seconds if w.warmup else 0.0)
                    + (w.compile_s or 0.0) for w in r.workloads)
@@ -148,7 +176,32 @@ def time_problems(r: Result) -> list[str]:
     if measured > wall + CLOCK_SLACK_S:
         out.append(f"the trials, warm-ups and compile steps took {measured:.1f} s but the run "
                    f"lasted {wall:.0f} s (created to finished)")
+    return out + _window_problems(r, created.timestamp(), finished.timestamp())
+
+
+def _window_problems(r: Result, created: float, finished: float) -> list[str]:
+    """Each stamped trial window inside the run (created to finished, on the wall clock) and
+    after the one before it."""
+    out = []
+    for w in r.workloads:
+        last = None
+        for t in w.trials:
+            if t.started_unix_s is None or t.ended_unix_s is None:
+                continue
+            if not created - CLOCK_SLACK_S <= t.started_unix_s <= t.ended_unix_s <= finished + CLOCK_SLACK_S:
+                out.append(f"{w.label} trial {t.index}: its window ({_stamp(t.started_unix_s)} to "
+                           f"{_stamp(t.ended_unix_s)}) is not within the run ({r.created_utc} to {r.finished_utc})")
+            elif last is not None and t.started_unix_s < last - METER_SLACK_S:
+                out.append(f"{w.label} trial {t.index}: its window opened before the trial before it closed")
+            last = t.ended_unix_s
     return out
+
+
+def _stamp(unix_s: float) -> str:
+    try:
+        return datetime.fromtimestamp(unix_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return f"{unix_s:.6g} s after 1970"
 
 
 def completeness_problems(r: Result) -> list[str]:
@@ -193,6 +246,24 @@ def known_problems(r: Result) -> list[str]:
     return out
 
 
+def validity_problems(r: Result) -> list[str]:
+    """A phase's validity is its completeness, and (from v5, whose warnings this benchhash
+    writes) every warning its trials give is among its warnings: none can be taken out."""
+    out = []
+    for w in r.workloads:
+        if w.validity.valid != (w.complete and bool(w.trials)):
+            out.append(f"{w.label}: validity.valid is {w.validity.valid}, but the phase is "
+                       f"{'complete' if w.complete else 'incomplete'} with {len(w.trials)} trial(s)")
+        if r.stored_version < 5:
+            continue
+        metered = not any(t.energy.energy_j and t.work_per_joule is None for t in w.trials)
+        want = derived_warnings(w.trials, r.config, w.complete, metered, w.warmup, w.load)
+        missing = [x for x in want if x not in w.validity.warnings]
+        if missing:
+            out.append(f"{w.label}: the warning {missing[0]!r} follows from its trials but is not among its warnings")
+    return out
+
+
 def interval_of(r: Result) -> float | None:
     value: Any = r.environment.meter.get("interval_s")
     return float(value) if isinstance(value, int | float) and value > 0 else None
@@ -217,7 +288,7 @@ def cap_problems(r: Result) -> list[str]:
 
 def result_problems(r: Result) -> list[str]:
     """Every consistency problem of a parsed result."""
-    out = time_problems(r) + completeness_problems(r) + known_problems(r) + cap_problems(r)
+    out = time_problems(r) + completeness_problems(r) + known_problems(r) + cap_problems(r) + validity_problems(r)
     interval = interval_of(r)
     for w in r.workloads:
         out += phase_problems(w, interval)

@@ -3,18 +3,31 @@ real. Welch's t-test on the raw trial rates (as pyperf does; it works from 2 tri
 Mann-Whitney U beside it once both sides have 4 or more trials. Different methodology, device
 model, unit or parameters make a pair incomparable rather than better or worse; a different
 kernel or launch shape (``params.launch``) is said beside the verdict, and so is a side measured
-on a busy machine (its phase's ``load``): a difference found there may be the load's."""
+on a busy machine (its phase's ``load``): a difference found there may be the load's.
+
+It fails closed: both files must verify and prove what they claim (or be taken on their word with
+--allow-unverified, said in every row), names are compared as NFKC normalises them (a name with
+an invisible or control character is refused), and a phase of REF that cannot be compared is
+its own exit code (INCOMPARABLE), never a pass."""
 
 from __future__ import annotations
 
 import math
 import statistics
+import unicodedata
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
+from benchhash.errors import InputError
+from benchhash.results import io
+from benchhash.results.consistency import text_problems
 from benchhash.results.model import Result, WorkloadResult, label
+from benchhash.results.verify import require, verify_result
 
 ALPHA = 0.05
+#: compare's exit code when a phase of REF could not be compared
+INCOMPARABLE = 3
 
 
 @dataclass
@@ -30,13 +43,42 @@ class Row:
     reason: str | None = None
     note: str | None = None  # comparable, but said: e.g. a different kernel or launch shape
     busy: str | None = None  # which side ran on a machine others were using, and how much
+    unverified: str | None = None  # a side taken on its word (--allow-unverified), and why
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
+def norm(text: str) -> str:
+    """A name as compare matches it: NFKC (fullwidth and compatibility forms are their plain
+    letters), case and runs of spaces aside."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
 def _key(w: WorkloadResult) -> tuple[str, str, float | None]:
-    return w.key
+    return norm(w.workload), norm(w.phase), w.power_limit_w
+
+
+def load(path: str | Path, allow_unverified: bool) -> tuple[Result, str | None]:
+    """A side of the comparison: a result that verifies and proves what it claims, or one taken
+    on its word (allow_unverified), with why; a name with hidden characters is always refused."""
+    result, raw = io.load(path)
+    hidden = text_problems(result)
+    if hidden:
+        raise InputError(f"{path}: {hidden[0]}; compare refuses it")
+    v = require(verify_result(raw, str(path)), ": compare refuses it", allow_unverified, even_failing=True)
+    said = v.problems or v.unproven
+    return result, f"{path} compared on its word ({said[0]})" if said else None
+
+
+def compared(ref: str | Path, new: str | Path, allow_unverified: bool = False) -> list[Row]:
+    """The rows of `benchhash compare REF NEW`."""
+    (a, why_a), (b, why_b) = load(ref, allow_unverified), load(new, allow_unverified)
+    rows = compare(a, b)
+    said = "; ".join(w for w in (why_a, why_b) if w) or None
+    for r in rows:
+        r.unverified = said
+    return rows
 
 
 def welch_p(a: list[float], b: list[float]) -> float | None:
@@ -61,9 +103,9 @@ def incomparable(ref: Result, new: Result, r: WorkloadResult, n: WorkloadResult)
     """Why the pair measured different things (REF -> NEW), or None."""
     if ref.methodology_version != new.methodology_version:
         return f"another methodology (version {ref.methodology_version} -> {new.methodology_version})"
-    if r.device != n.device:
+    if norm(r.device) != norm(n.device):
         return f"another device ({r.device} -> {n.device})"
-    if r.unit != n.unit:
+    if norm(r.unit) != norm(n.unit):
         return f"another unit of work ({r.unit} -> {n.unit})"
     if _identity(r.params) != _identity(n.params):
         return f"other parameters ({changes(_identity(r.params), _identity(n.params))})"
@@ -185,4 +227,5 @@ def sentence(r: Row) -> str:
     if r.mark == "incomparable":
         return f"{r.workload}: not compared, {r.reason} ({medians})"
     note = "" if r.note is None else f"; {r.note}"
-    return f"{r.workload}: {_change(r)}, {_verdict(r)}{note} ({medians})"
+    word = "" if r.unverified is None else f"; UNVERIFIED: {r.unverified}"
+    return f"{r.workload}: {_change(r)}, {_verdict(r)}{note}{word} ({medians})"

@@ -43,19 +43,66 @@ def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
-    """v4 added each phase's ``load`` (load average, CPU shares); a v3 run did not read it."""
+def _with_phase_field(data: dict[str, Any], version: int, key: str) -> dict[str, Any]:
+    """``data`` as ``version``, every phase given ``key`` as null (what the older run had not)."""
     out = copy.deepcopy(data)
-    out["schema_version"] = 4
+    out["schema_version"] = version
     for w in out.get("workloads") or []:
         if isinstance(w, dict):
-            w.setdefault("load", None)
+            w.setdefault(key, None)
     return out
+
+
+def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
+    """v4 added each phase's ``load`` (load average, CPU shares); a v3 run did not read it."""
+    return _with_phase_field(data, 4, "load")
+
+
+def _v4_to_v5(data: dict[str, Any]) -> dict[str, Any]:
+    """v5 binds each phase to its run (``binding``: a seed from the run id, host, device, PCI bus
+    id, fleet rank, meter and label); a v4 run bound only SHA-256d's proof, by an older rule."""
+    return _with_phase_field(data, 5, "binding")
 
 
 #: from-version -> function turning a file of that version into the next one (asv-style).
 #: The integrity digest always covers the file as stored, before any migration.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
+
+#: What each version added, as paths into the file ([] for each item of a list). A file that
+#: claims an older version holds none of what came later: claiming an old version to escape a
+#: newer rule needs a file that looks old. (A signature may be added to a file of any version.)
+ADDED: dict[int, tuple[str, ...]] = {
+    2: ("run_id", "fleet", "failures", "device.pci_bus_id", "device.sm_count", "device.memory_bytes",
+        "device.mig_profile", "workloads[].compile_s", "workloads[].proof.seed_rule",
+        "workloads[].trials[].started_unix_s", "workloads[].trials[].ended_unix_s",
+        "workloads[].trials[].started_fleet_s"),
+    3: ("config.power_limits_w", "failures[].power_limit_w", "workloads[].params.power_limit_w"),
+    4: ("workloads[].load",),
+    5: ("workloads[].binding",),
+}
+
+
+def _holds(data: Any, path: list[str]) -> bool:
+    """Whether ``data`` has something at ``path`` (a list step: in any of its items)."""
+    if not path:
+        return True
+    head, rest = path[0], path[1:]
+    if head.endswith("[]"):
+        items = data.get(head[:-2]) if isinstance(data, dict) else None
+        return isinstance(items, list) and any(_holds(item, rest) for item in items)
+    return isinstance(data, dict) and head in data and _holds(data[head], rest)
+
+
+def anachronisms(data: dict[str, Any]) -> list[str]:
+    """What a file holds that came after the schema version it claims (a newer file relabelled
+    old, to escape the rules that bind newer files): [] for a file that looks its age."""
+    version = data.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        return []
+    return [f"it claims schema {version} but holds {path}, which schema {since} added: a newer file "
+            "relabelled old" for since, paths in sorted(ADDED.items()) if since > version
+            for path in paths if _holds(data, path.split("."))]
 
 
 def canonical_bytes(data: dict[str, Any]) -> bytes:
@@ -132,11 +179,14 @@ def parse(data: Any, where: str = "result") -> Result:
     """Validate a decoded JSON document as a result (after migrating older versions)."""
     if not isinstance(data, dict):
         raise ResultFileError(f"{where}: a result file is a JSON object")
+    version = data.get("schema_version")
     data = migrate(data, where)
     try:
-        return Result.model_validate(data)
+        result = Result.model_validate(data)
     except ValidationError as exc:
         raise ResultFileError(f"{where}: {_first_error(exc)}") from None
+    result._stored_version = version if isinstance(version, int) else SCHEMA_VERSION
+    return result
 
 
 def read_json(path: str | Path) -> dict[str, Any]:

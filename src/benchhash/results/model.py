@@ -10,13 +10,14 @@ comparisons can refuse apples to oranges even between files of the same shape.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from benchhash.errors import InputError
 
-SCHEMA_VERSION: Literal[4] = 4
+SCHEMA_VERSION: Literal[5] = 5
 METHODOLOGY_VERSION = 1
 #: A failure's message is cut to this many characters (compiler logs can be megabytes).
 MAX_MESSAGE = 600
@@ -25,7 +26,16 @@ MIN_DURATION_S = 0.01
 
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 HeaderHex = Annotated[str, Field(pattern=r"^[0-9a-f]{160}$")]
-UtcTime = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")]
+
+
+def _real_time(value: str) -> str:
+    """A UTC stamp that is a time of the calendar (no February 30, no month 13)."""
+    datetime.strptime(value[:19], "%Y-%m-%dT%H:%M:%S")
+    return value
+
+
+UtcTime = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$"),
+                    AfterValidator(_real_time)]
 NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 
@@ -177,6 +187,17 @@ class Load(Model):
                 "lower by about as much")
 
 
+class Binding(Model):
+    """What ties a phase to its run (from v5): a seed that follows from the file by a rule anyone
+    can redo (the run id, start time, host, device, its PCI bus id, the fleet rank and local rank,
+    the meter and the phase's label). SHA-256d's headers come from it, so its shares belong to
+    this run, rank and meter; for the other workloads it names the run, device and meter a phase
+    was measured in, so a phase moved from another file or relabelled fails."""
+
+    seed: str = Field(pattern=r"^[0-9a-f]{32}$")
+    rule: str = Field(description="how the seed follows from the file")
+
+
 def label(workload: str, phase: str | None, power_limit_w: float | None = None) -> str:
     """How a phase is named to a person: 'gemm bf16', 'llm decode.b16', 'sha256d scan', and at a
     power cap 'gemm bf16 @300W'."""
@@ -217,6 +238,8 @@ class WorkloadResult(Model):
         default=None, description="seconds of the phase's own compile/capture step before warm-up "
                                   "(torch.compile, CUDA graphs, kernel load); never inside a trial")
     load: Load | None = Field(default=None, description="how busy the machine was (null in files before v4)")
+    binding: Binding | None = Field(default=None, description="what ties the phase to this run (null in files "
+                                                              "before v5)")
 
     @property
     def power_limit_w(self) -> float | None:
@@ -447,14 +470,14 @@ class Signature(Model):
     algorithm: Literal["ssh-ed25519"] = "ssh-ed25519"
     public_key: str = Field(description="OpenSSH public key line: ssh-ed25519 AAAA... [comment]")
     fingerprint: str = Field(pattern=r"^SHA256:[A-Za-z0-9+/]+$", description="as ssh-keygen -l shows it")
-    message: Literal["benchhash-result-signature-v1 + integrity digest (hex)"] = \
-        "benchhash-result-signature-v1 + integrity digest (hex)"
+    message: Literal["benchhash-result-signature-v1 + integrity digest (hex)",
+                     "integrity digest (hex) + ' ' + signed_utc"] = "integrity digest (hex) + ' ' + signed_utc"
     signature: str = Field(pattern=r"^[A-Za-z0-9+/]+={0,2}$", description="base64")
     signed_utc: UtcTime
 
 
 class Result(Model):
-    schema_version: Literal[4]
+    schema_version: Literal[5]
     methodology_version: int = Field(ge=1)
     benchhash_version: str
     run_id: str | None = Field(
@@ -474,3 +497,10 @@ class Result(Model):
     fleet: FleetRank | None = Field(default=None, description="set when this run was one rank of a fleet")
     integrity: Integrity | None = None
     signature: Signature | None = None
+    _stored_version: int = PrivateAttr(default=SCHEMA_VERSION)
+
+    @property
+    def stored_version(self) -> int:
+        """The schema version the file was written in (files of older ones are migrated when
+        read): what it could hold, and which of verify's rules bind it."""
+        return self._stored_version

@@ -1,9 +1,14 @@
 """Signing result files with the SSH keys people already have (Ed25519, OpenSSH format).
 
 The signature is an SSHSIG (the format of `ssh-keygen -Y sign`, namespace 'benchhash-result')
-over the file's integrity digest, so it can also be checked without benchhash:
+over the file's integrity digest and the time it was signed (``signed_utc``: a key's
+valid-after and valid-before in a trusted list are judged by it, so it is signed too), so it can
+also be checked without benchhash:
 
-    printf %s DIGEST | ssh-keygen -Y verify -f allowed_signers -I ID -n benchhash-result -s SIG
+    printf '%s %s' DIGEST SIGNED_UTC | ssh-keygen -Y verify -f allowed_signers -I ID -n benchhash-result -s SIG
+
+Signatures made before the time was signed (message V1: the digest alone) still check, but their
+time is only claimed: a key whose trust has a time window does not vouch for them.
 
 The digest shows the file was not edited; the signature says who vouches for it: seconds,
 joules, the device and the host are claims, and a signature makes them attributable to a
@@ -68,9 +73,18 @@ def fingerprint(public_blob: bytes) -> str:
     return "SHA256:" + base64.b64encode(hashlib.sha256(public_blob).digest()).decode().rstrip("=")
 
 
-def message(digest: str) -> bytes:
-    """What is signed: the integrity digest, as hex text."""
-    return digest.encode("ascii")
+#: The message of signatures over the digest alone (before signed_utc was signed too).
+V1 = "benchhash-result-signature-v1 + integrity digest (hex)"
+
+
+def message(digest: str, signed_utc: str | None = None) -> bytes:
+    """What is signed: the integrity digest as hex text, a space and the signing time (V1
+    signatures: the digest alone)."""
+    return (digest if signed_utc is None else f"{digest} {signed_utc}").encode("ascii")
+
+
+def _message_of(sig: Signature, digest: str) -> bytes:
+    return message(digest, None if sig.message == V1 else sig.signed_utc)
 
 
 def load_key(path: str | Path) -> Any:
@@ -106,16 +120,17 @@ def sign_digest(key: Any, digest: str) -> Signature:
     serialization, _ = _crypto()
     line = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     public_blob = base64.b64decode(line.split()[1])
-    raw = key.sign(_signed_data(message(digest)))
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    raw = key.sign(_signed_data(message(digest, now)))
     blob = (b"SSHSIG" + struct.pack(">I", 1) + _string(public_blob) + _string(NAMESPACE.encode())
             + _string(b"") + _string(HASH.encode()) + _string(_string(ALGORITHM.encode()) + _string(raw)))
     return Signature(public_key=line.decode(), fingerprint=fingerprint(public_blob),
-                     signature=base64.b64encode(blob).decode(),
-                     signed_utc=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+                     signature=base64.b64encode(blob).decode(), signed_utc=now)
 
 
 def check(sig: Signature, digest: str) -> str | None:
-    """None when ``sig`` is a valid SSHSIG of ``digest`` by the key it names, else why not."""
+    """None when ``sig`` is a valid SSHSIG of ``digest`` (and its signing time) by the key it
+    names, else why not."""
     _, ed25519 = _crypto()
     try:
         blob = base64.b64decode(sig.signature, validate=True)
@@ -134,7 +149,7 @@ def check(sig: Signature, digest: str) -> str | None:
             base64.b64encode(public_blob).decode()]:
         return "the signature's key is not the public key the file names"
     try:
-        ed25519.Ed25519PublicKey.from_public_bytes(key_bytes).verify(raw, _signed_data(message(digest)))
+        ed25519.Ed25519PublicKey.from_public_bytes(key_bytes).verify(raw, _signed_data(_message_of(sig, digest)))
     except Exception:  # noqa: BLE001 - cryptography's InvalidSignature, or a bad key
         return "the signature does not match this file's content (edited after signing?)"
     return None
@@ -196,11 +211,14 @@ def allowed_signers(path: str | Path) -> list[Signer]:
 
 def who(sig: Signature, signers: list[Signer]) -> list[str]:
     """The principals the trusted list gives this signature's key (for this namespace, at the
-    time it was signed); [] when the key is not trusted."""
+    time it was signed); [] when the key is not trusted. A V1 signature's time is not signed: a
+    key trusted only for a time window does not vouch for it."""
     key = (sig.public_key.split() + ["", ""])[1]
     names: list[str] = []
     for s in signers:
         if s.key != key or (s.namespaces is not None and NAMESPACE not in s.namespaces):
+            continue
+        if sig.message == V1 and (s.valid_after or s.valid_before):
             continue
         if (s.valid_after and sig.signed_utc < s.valid_after) or (s.valid_before and sig.signed_utc > s.valid_before):
             continue

@@ -1,28 +1,41 @@
 """`benchhash verify`: is a published result what it says it is, and what of it is proven?
 
-For a result: the schema; the integrity digest; the signature, when there is one (and who signed,
-from a trusted-keys list); every consistency check of results/checks.py; and each workload's own
-checks (SHA-256d: every share re-hashed, the proof bound to this file, the hash count against
-the share count). The verdict says what is proven (by arithmetic anyone can redo) and what is
-only claimed (seconds, joules, device, host: attributable to a publisher only when signed).
+For a result: the schema (and that the file looks the age it claims); the integrity digest; the
+signature, when there is one (and who signed, from a trusted-keys list: a key not trusted then is
+a failure); every consistency check of results/checks.py and results/consistency.py; and each
+workload's own checks (SHA-256d: every share re-hashed, the proof bound to this file, the hash
+count against the share count). The verdict says what is proven (by arithmetic anyone can redo),
+what the file claims but does not prove (a file from before a rule that would: said as
+unproven, and refused by the commands that price, merge or compare unless told to accept it),
+and what is only claimed (seconds, joules, device, host: attributable to a publisher only when
+signed).
 
-For a fleet file (fleet_schema_version 2): fleet/verify.py. Version 1 fleet files (merge's before
-fleet runs) are checked here as they are: the digest, the totals against the member rows, and
-each member row against the member's file when that file is beside it."""
+The policy for files of older schemas: each is held to the rules of its day. A file that holds
+what only a newer schema has is a newer file relabelled old, and fails; a file that is its age
+verifies, with what the newer rules would have proven said as unproven (a schema 1 file's shares
+are not bound to its run; before v5 a phase of another workload is not bound to its run, and a
+trial may have fewer shares than the protocol's least).
+
+For a fleet file: fleet/verify.py."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchhash.errors import ResultFileError
+from benchhash.errors import InputError, ResultFileError
 from benchhash.results import io, sign
-from benchhash.results.checks import close, result_problems
+from benchhash.results.checks import result_problems
+from benchhash.results.consistency import claim_problems, unproven
 from benchhash.results.model import Result
 from benchhash.workloads import known
 
+log = logging.getLogger(__name__)
 CLAIMED = "seconds, joules, watts, clocks, the device, the host and the time are as reported"
+#: How the commands that act on results are told to take one that proves less than it claims.
+ALLOW = "--allow-unverified"
 
 
 @dataclass
@@ -35,13 +48,16 @@ class Verdict:
     proven: list[str] = field(default_factory=list)
     claimed: list[str] = field(default_factory=list)
     signer: str = "unsigned"
+    #: what the file claims but does not prove (it may still be OK: a file older than the rule)
+    unproven: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def _signer(result: Result, digest: str, trusted: list[sign.Signer] | None) -> tuple[str, list[str]]:
-    """(who signed, problems)."""
+    """(who signed, problems). With a trusted-keys list, a key it does not trust (or not at the
+    time the file was signed) is a problem: the caller asked who vouches, and nobody does."""
     sig = result.signature
     if sig is None:
         return "unsigned: the claims are nobody's in particular", []
@@ -53,7 +69,9 @@ def _signer(result: Result, digest: str, trusted: list[sign.Signer] | None) -> t
     names = sign.who(sig, trusted)
     if names:
         return f"signed by {', '.join(names)} (trusted key {sig.fingerprint})", []
-    return f"signed by a key that is not in the trusted list ({sig.fingerprint})", []
+    old = " (an older signature, whose time is not signed)" if sig.message == sign.V1 else ""
+    return "signed by an untrusted key", [f"signature: key {sig.fingerprint} is not trusted by the trusted-keys "
+                                          f"list at {sig.signed_utc}{old}"]
 
 
 def verify_result(raw: dict[str, Any], where: str, trusted: list[sign.Signer] | None = None) -> Verdict:
@@ -64,18 +82,19 @@ def verify_result(raw: dict[str, Any], where: str, trusted: list[sign.Signer] | 
         v.status, v.problems = "FAIL", [str(exc)]
         return v
     bad = io.integrity_problem(raw)
-    v.problems = [bad] if bad else []
+    v.problems = ([bad] if bad else []) + io.anachronisms(raw)
     v.signer, sig_problems = _signer(result, io.digest_of(raw), trusted)
-    v.problems += sig_problems + result_problems(result)
+    v.problems += sig_problems + claim_problems(result) + result_problems(result)
     if v.problems:
         v.status = "FAIL"
         return v
     v.proven = ["integrity digest: nothing was edited since the file was sealed",
-                "every rate, statistic, energy, efficiency and summary follows from the raw trials",
+                "every rate, statistic, energy, efficiency, summary and warning follows from the raw trials",
                 "every rate is within what the recorded device can do"]
     for w in result.workloads:
         workload = known(w.workload)
         v.proven += workload.proven(w, result) if workload else []
+    v.unproven = unproven(result)
     v.claimed = [CLAIMED + (f"; vouched for: {v.signer}" if v.signer.startswith("signed by")
                             and "trusted key" in v.signer else f"; {v.signer}")]
     if not result.complete:
@@ -88,56 +107,15 @@ def verify_data(raw: dict[str, Any], where: str) -> list[str]:
     return verify_result(raw, where).problems
 
 
-def _fleet_member_problems(node: dict[str, Any], base: Path) -> list[str]:
-    """A member row against the member file, when the file is there."""
-    path = Path(str(node.get("file", "")))
-    for candidate in (path, base / path.name):
-        if candidate.is_file():
-            try:
-                result, raw = io.load(candidate)
-            except ResultFileError as exc:
-                return [f"member {path}: {exc}"]
-            if raw.get("integrity", {}).get("digest") != node.get("integrity"):
-                return [f"member {path}: its digest is not the one the fleet file recorded"]
-            from benchhash.results.merge import node_rows
-            if node_rows(result) != node.get("workloads"):
-                return [f"member {path}: the fleet's rows for it do not match the file"]
-            return []
-    return []
-
-
-def verify_fleet_v1(raw: dict[str, Any], where: str) -> list[str]:
-    stored = raw.get("integrity", {})
-    if not isinstance(stored, dict) or stored.get("digest") != io.digest_of(raw):
-        return [f"{where}: fleet integrity digest mismatch (verify each node file on its own)"]
-    problems: list[str] = []
-    sums: dict[str, dict[str, Any]] = {}
-    for node in raw.get("nodes", []):
-        problems += _fleet_member_problems(node, Path(where).parent)
-        for row in node.get("workloads", []):
-            t = sums.setdefault(row["workload"], {"nodes": 0, "rate": 0.0, "watts": 0.0, "all_watts": True})
-            t["nodes"] += 1
-            t["rate"] += row.get("rate") or 0.0
-            if row.get("average_w") is None:
-                t["all_watts"] = False
-            else:
-                t["watts"] += row["average_w"]
-    for total in raw.get("totals", []):
-        s = sums.get(total.get("workload"))
-        watts = None if s is None or not s["all_watts"] else s["watts"]
-        if s is None or s["nodes"] != total.get("nodes") or not close(s["rate"], total.get("rate"), 1e-9) \
-                or not close(watts, total.get("average_w"), 1e-9):
-            problems.append(f"{where}: fleet total for {total.get('workload')!r} does not follow from its nodes")
-    return problems
-
-
 def verify_file(path: str | Path, trusted: list[sign.Signer] | None = None) -> tuple[str, list[str]]:
     """('OK' | 'FAIL' | 'SKIP', problems or the reason for skipping)."""
     v = verdict(path, trusted)
     return v.status, (v.problems or ([] if v.status != "SKIP" else v.claimed))
 
 
-def verdict(path: str | Path, trusted: list[sign.Signer] | None = None) -> Verdict:
+def verdict(path: str | Path, trusted: list[sign.Signer] | None = None, accept_claims: bool = False) -> Verdict:
+    """The verdict on a file of any kind. ``accept_claims``: a fleet file without its rank files
+    is said as unproven rather than failed (verify --allow-unverified)."""
     try:
         raw = io.read_json(path)
     except ResultFileError as exc:
@@ -145,24 +123,34 @@ def verdict(path: str | Path, trusted: list[sign.Signer] | None = None) -> Verdi
     if "$schema" in raw:
         return Verdict(str(path), "SKIP", claimed=["a JSON Schema, not a result"])
     for kind in ("benchmark", "check"):
-        if isinstance(raw.get(kind), str) and "schema_version" not in raw:
+        if isinstance(raw.get(kind), str) and "schema_version" not in raw and "fleet_schema_version" not in raw:
             return Verdict(str(path), "SKIP", claimed=[f"output of the {raw[kind]!r} {kind} script, not a result"])
-    if raw.get("fleet_schema_version") == 1:
-        problems = verify_fleet_v1(raw, str(path))
-        return Verdict(str(path), "FAIL" if problems else "OK", problems,
-                       proven=[] if problems else ["fleet digest; totals follow from the member rows"])
     if "fleet_schema_version" in raw:
         from benchhash.fleet.verify import verify_fleet
-        return verify_fleet(raw, str(path), trusted)
+        return verify_fleet(raw, str(path), trusted, accept_claims)
     return verify_result(raw, str(path), trusted)
 
 
-def load_verified(path: str | Path, what: str = "") -> tuple[Result, dict[str, Any]]:
-    """A result file that verifies, or an InputError naming its first problem (for the commands
-    that act on results: compare, merge, econ)."""
-    from benchhash.errors import InputError
+def require(v: Verdict, what: str = "", allow_unverified: bool = False, even_failing: bool = False,
+            quiet: bool = False) -> Verdict:
+    """The verdict of a file a command acts on (compare, merge, econ, sign): one that fails is
+    an InputError naming its first problem (unless ``even_failing`` and ``allow_unverified``:
+    compare may set a failing file beside another, saying so); one that proves less than it
+    claims is too, unless ``allow_unverified``, when it is said on stderr (unless ``quiet``: sign
+    vouches for claims, proven or not) and returned."""
+    if v.problems and not (even_failing and allow_unverified):
+        raise InputError(f"{v.path} fails verify ({v.problems[0]}){what}; `benchhash verify` says more")
+    if (v.problems or v.unproven) and not allow_unverified:
+        raise InputError(f"{v.path} does not prove what it claims ({v.unproven[0]}){what}; give {ALLOW} to use "
+                         "it anyway, on its word")
+    if (v.problems or v.unproven) and not quiet:
+        log.warning("%s is used on its word (%s): %s", v.path, ALLOW, (v.problems or v.unproven)[0])
+    return v
+
+
+def load_verified(path: str | Path, what: str = "", allow_unverified: bool = False) -> tuple[Result, dict[str, Any]]:
+    """A result file that verifies (and proves what it claims, unless ``allow_unverified``), or
+    an InputError naming its first problem (for the commands that act on results)."""
     result, raw = io.load(path)
-    problems = verify_result(raw, str(path)).problems
-    if problems:
-        raise InputError(f"{path} fails verify ({problems[0]}){what}; `benchhash verify` says more")
+    require(verify_result(raw, str(path)), what, allow_unverified)
     return result, raw

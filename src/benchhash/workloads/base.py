@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from benchhash.errors import InputError
-from benchhash.results.model import Device
+from benchhash.results.model import Binding, Device
 
 if TYPE_CHECKING:
     from benchhash.results.model import Result, WorkloadResult
@@ -27,22 +27,56 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RunContext:
-    """What makes a run this run: its random id, start time, host and device. Evidence a
-    workload keeps (SHA-256d shares) is derived from it, so it cannot be moved to another file."""
+    """What makes a run this run, and this rank of it: its random id, start time, host and
+    device (with its PCI bus id), its fleet rank and local rank, and the meter it reads. Evidence
+    a workload keeps (SHA-256d shares) is derived from it, so it cannot be moved to another file,
+    serve another rank, or be relabelled as another meter's."""
 
     run_id: str
     created_utc: str
     host: str
     device: str
+    pci_bus_id: str | None = None
+    rank: int | None = None
+    local_rank: int | None = None
+    meter: str = ""
 
     def seed(self, label: str) -> bytes:
-        """16 bytes unique to this run and phase (see SEED_RULE)."""
-        text = "|".join(("benchhash-seed", self.run_id, self.created_utc, self.host, self.device, label))
-        return hashlib.sha256(text.encode("utf-8")).digest()[:16]
+        """16 bytes unique to this run, rank, meter and phase (see SEED_RULE)."""
+        parts = (self.pci_bus_id or "", _text(self.rank), _text(self.local_rank), self.meter)
+        return _seed(("benchhash-seed-v2", self.run_id, self.created_utc, self.host, self.device, *parts, label))
+
+    def seed_v1(self, label: str) -> bytes:
+        """The seed of files before v5 (SEED_RULE_V1: without rank, bus id or meter)."""
+        return _seed(("benchhash-seed", self.run_id, self.created_utc, self.host, self.device, label))
+
+    def binding(self, label: str) -> Binding:
+        return Binding(seed=self.seed(label).hex(), rule=SEED_RULE)
+
+    @classmethod
+    def of(cls, result: Result) -> RunContext:
+        """The context a result file says it was measured in (verify derives seeds from it)."""
+        fleet, meter = result.fleet, result.environment.meter.get("name")
+        return cls(result.run_id or "", result.created_utc, result.environment.host, result.device.name,
+                   result.device.pci_bus_id, fleet.rank if fleet else None, fleet.local_rank if fleet else None,
+                   meter if isinstance(meter, str) else "")
 
 
-SEED_RULE = ("seed = SHA-256(UTF-8 of 'benchhash-seed|' run_id '|' created_utc '|' environment.host "
-             "'|' device.name '|' phase label)[:16]")
+def _text(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+def _seed(parts: tuple[str, ...]) -> bytes:
+    return hashlib.sha256("|".join(parts).encode("utf-8")).digest()[:16]
+
+
+SEED_RULE = ("seed = SHA-256(UTF-8 of 'benchhash-seed-v2|' run_id '|' created_utc '|' environment.host "
+             "'|' device.name '|' device.pci_bus_id '|' fleet.rank '|' fleet.local_rank '|' "
+             "environment.meter.name '|' phase label)[:16], an absent value as the empty string")
+#: The rule of files before v5: ranks of one fleet on one host, and a relabelled meter, got the
+#: same seed.
+SEED_RULE_V1 = ("seed = SHA-256(UTF-8 of 'benchhash-seed|' run_id '|' created_utc '|' environment.host "
+                "'|' device.name '|' phase label)[:16]")
 
 
 class Options(BaseModel):
@@ -155,6 +189,9 @@ class Workload(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    #: The unit of work of its phases (singular: hash, FLOP, token); verify refuses a phase in
+    #: another (a lookalike unit is another unit). None: its phases say.
+    unit: ClassVar[str | None] = None
     #: Part of a plain `benchhash run` on devices of these kinds.
     default_on: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
     #: The options this workload takes.
@@ -178,6 +215,22 @@ class Workload(ABC):
     def proven(cls, w: WorkloadResult, result: Result) -> list[str]:
         """What a phase's evidence proves, in words, once check_result found nothing wrong."""
         return []
+
+    @classmethod
+    def unproven(cls, w: WorkloadResult, result: Result) -> list[str]:
+        """What a phase claims that its evidence cannot show (in a file from before the rules
+        that would), in words: verify says it, and the commands that price, merge or compare
+        refuse the file unless told to accept it. A phase from before v5 is not bound to its run."""
+        if result.stored_version >= 5:
+            return []
+        return [f"{w.label}: not bound to its run (schema {result.stored_version}, before v5): it could have been "
+                "moved from another file"]
+
+    @classmethod
+    def evidence(cls, w: WorkloadResult) -> set[tuple[str, int]]:
+        """The units of a phase's evidence (SHA-256d: its shares, by header and nonce): none may
+        serve two ranks of a fleet or two merged files. Empty when it keeps none."""
+        return set()
 
     @classmethod
     def phase_names(cls) -> str | None:

@@ -17,6 +17,7 @@ from benchhash.errors import InputError
 from benchhash.results.model import Device, Result, WorkloadResult
 from benchhash.workloads.base import Options, Phase, PhaseFigures, Window
 from benchhash.workloads.peaks import device_peak_flops, flop_bound
+from benchhash.workloads.recompute import figure_problems
 from benchhash.workloads.torch_util import (
     TorchWorkload,
     import_torch,
@@ -185,18 +186,58 @@ class GemmPhase(Phase):
         return out
 
     def summary(self, windows: list[Window]) -> dict[str, Any]:
-        rate = statistics.median(w.rate for w in windows)
-        out: dict[str, Any] = {"tflops": rate / 1e12}
-        peak = device_peak_flops(self.w.device, self.dtype) if self.w.dev.type == "cuda" else None
-        if peak:
-            out.update(peak_tflops=peak[0] / 1e12, pct_of_peak=100 * rate / peak[0], peak_source=peak[1])
-        else:
-            out["pct_of_peak_reason"] = "no dense peak known for this device and dtype"
+        out = peak_figures(self.w.device, self.dtype, [w.rate for w in windows])
         if self.sweep:
             out["sweep"] = self.sweep
         if self.burst_tflops is not None:
             out.update(burst_tflops=self.burst_tflops, burst_calls=BURST_CALLS)
         return out
+
+
+def peak_figures(device: Device, dtype: str, rates: list[float]) -> dict[str, Any]:
+    """A phase's TFLOP/s (the median trial's) against the device's dense peak for the dtype: the
+    phase's summary, and what verify recomputes."""
+    rate = statistics.median(rates)
+    out: dict[str, Any] = {"tflops": rate / 1e12}
+    peak = device_peak_flops(device, dtype) if device.kind == "cuda" else None
+    if peak:
+        out.update(peak_tflops=peak[0] / 1e12, pct_of_peak=100 * rate / peak[0], peak_source=peak[1])
+    else:
+        out["pct_of_peak_reason"] = "no dense peak known for this device and dtype"
+    return out
+
+
+def _trial_problems(w: WorkloadResult) -> list[str]:
+    """Each trial's work is its calls of one product: 2·M·N·K FLOPs each."""
+    given = [w.params.get(k) for k in ("m", "n", "k")]
+    dims = [d for d in given if isinstance(d, int) and not isinstance(d, bool) and MIN_SIZE <= d <= 1 << 20]
+    if len(dims) != 3:
+        return [f"{w.label}: params m, n and k must be the product's sizes, got {given}"]
+    per_call = 2.0 * dims[0] * dims[1] * dims[2]
+    out = []
+    for t in w.trials:
+        calls = t.metrics.get("calls")
+        if not isinstance(calls, int) or isinstance(calls, bool) or calls < 1 or t.work != calls * per_call:
+            out.append(f"{w.label} trial {t.index}: {t.work:.6g} FLOPs are not its {calls!r} call(s) of "
+                       f"{dims[0]}x{dims[1]}x{dims[2]} ({per_call:.6g} FLOPs each)")
+    return out
+
+
+def check(w: WorkloadResult, result: Result) -> list[str]:
+    """A gemm phase against itself: its dtype is its phase's, its work its calls, its TFLOP/s
+    and % of peak follow from its trials and the catalogue (from v5), its burst within the peak."""
+    if w.params.get("dtype") != w.phase:
+        return [f"{w.label}: params say dtype {w.params.get('dtype')!r}, the phase is {w.phase}"]
+    out = _trial_problems(w)
+    if out or not w.trials:
+        return out
+    if result.stored_version >= 5:
+        again = peak_figures(result.device, w.phase, [t.rate for t in w.trials])
+        out += figure_problems(w.label, w.metrics, again, "its trials and the catalogue")
+    bound, burst = flop_bound(result, w.phase), w.metrics.get("burst_tflops")
+    if bound is not None and isinstance(burst, int | float) and burst * 1e12 > bound[0]:
+        out.append(f"{w.label}: a burst of {burst:.4g} TFLOP/s is more than this device can do ({bound[1]})")
+    return out
 
 
 class GemmOptions(Options):
@@ -220,6 +261,7 @@ class GemmOptions(Options):
 
 class GemmWorkload(TorchWorkload):
     name = "gemm"
+    unit = GemmPhase.unit
     description = "dense matrix multiply (torch), FLOPs = 2·M·N·K"
     default_on = ("cuda",)
     options_model = GemmOptions
@@ -266,7 +308,11 @@ class GemmWorkload(TorchWorkload):
 
     @classmethod
     def max_rate(cls, w: WorkloadResult, result: Result) -> tuple[float, str] | None:
-        return flop_bound(result, str(w.params.get("dtype", w.phase)))
+        return flop_bound(result, w.phase)
+
+    @classmethod
+    def check_result(cls, w: WorkloadResult, result: Result) -> list[str]:
+        return check(w, result)
 
     @classmethod
     def econ_figures(cls, f: PhaseFigures) -> dict[str, float]:

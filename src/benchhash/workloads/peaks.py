@@ -93,25 +93,43 @@ def device_memory_bandwidth(device: Device) -> tuple[float, str] | None:
     return bw[0] * share[1], f"{bw[1]}; {share[2]}"
 
 
-#: Plausibility bounds for files (verify): a known GPU's dense peak with 10 % of slack; beyond
-#: the table, per CPU thread 0.4 TFLOP/s in fp32 (two AVX-512 FMA units at 5 GHz do 0.32) and
-#: 2 TFLOP/s in 16-bit types (AMX tiles), and 10 PFLOP/s for a GPU of unknown model (more than
-#: twice B200's fp8 peak).
+#: Plausibility bounds for files (verify): a known GPU's dense peak with 10 % of slack; per CPU
+#: thread 0.4 TFLOP/s in fp32 (two AVX-512 FMA units at 5 GHz do 0.32) and 2 TFLOP/s in 16-bit
+#: types (AMX tiles). A GPU the table does not know has no bound: its rates are unproven.
 PEAK_SLACK = 1.10
+#: The most CPU threads a bound counts, whatever a file records: the largest x86 servers have
+#: 8 sockets of 128 threads.
+MAX_CPU_THREADS = 1024
 CPU_FLOPS_PER_THREAD = {"fp32": 0.4e12, "tf32": 0.4e12, "bf16": 2e12, "fp16": 2e12, "fp8": 4e12}
-GPU_FLOPS_UNKNOWN = 10e15
 
 
-def flop_bound(result: Result, dtype: str) -> tuple[float, str]:
-    """The most FLOP/s the file's device could do in ``dtype``, and why."""
+def cpu_threads(result: Result) -> int:
+    """The CPU threads a bound counts: the logical CPUs the environment recorded (never a
+    phase's own params), at most MAX_CPU_THREADS."""
+    return max(1, min(result.environment.cpu.logical_cores or 1, MAX_CPU_THREADS))
+
+
+def device_sms(device: Device) -> int | None:
+    """A GPU's streaming multiprocessors as its catalogue entry gives them (a MIG instance: its
+    own count, at most the card's); None for a part the catalogue does not know."""
+    hit = catalogue_entry(device)
+    if hit is None:
+        return None
+    sms = int(hit[1]["sms"])
+    return min(sms, device.sm_count or sms) if device.is_mig else sms
+
+
+def flop_bound(result: Result, dtype: str) -> tuple[float, str] | None:
+    """The most FLOP/s the file's device could do in ``dtype``, and why; None for a GPU the
+    catalogue does not know (its rates are unproven)."""
     d = result.device
     if d.kind == "cpu":
-        threads = result.environment.cpu.logical_cores or 1
+        threads = cpu_threads(result)
         each = CPU_FLOPS_PER_THREAD.get(dtype, max(CPU_FLOPS_PER_THREAD.values()))
         return threads * each, f"{threads} CPU thread(s) at most {each / 1e12:g} TFLOP/s each in {dtype}"
     peak = device_peak_flops(d, dtype)
     if peak is None:
-        return GPU_FLOPS_UNKNOWN, "a GPU without a known peak: at most 10 PFLOP/s"
+        return None
     return peak[0] * PEAK_SLACK, f"{dtype} dense peak {peak[0] / 1e12:.0f} TFLOP/s (+10 %)"
 
 

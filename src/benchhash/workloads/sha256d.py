@@ -10,7 +10,6 @@ nonces are used up the next one follows, as extranonce rolling does on a real mi
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import time
@@ -27,15 +26,16 @@ from benchhash.sha256d.cpu_choice import check_choice, check_name
 from benchhash.sha256d.header import NONCE_SPACE, display_hex, hash_to_int, sha256d, share_target
 from benchhash.workloads import sha256d_proof
 from benchhash.workloads.base import SEED_RULE, Options, Phase, PhaseFigures, Window, Workload
-from benchhash.workloads.sha256d_proof import HEADER_RULE, Sha256dProof, Sha256dTrialProof, derive_header
+from benchhash.workloads.sha256d_proof import (
+    HEADER_RULE,
+    SHARES_PER_TRIAL,
+    Sha256dProof,
+    Sha256dTrialProof,
+    derive_header,
+    share_bits_for,
+)
 
-__all__ = ["ScanPhase", "Sha256dOptions", "Sha256dWorkload", "derive_header", "share_bits_for"]
-
-#: Aim for this many shares per trial (between it and twice it): three trials then prove their
-#: hash count to within about 3.5 % (99.9 %; 128 a trial left 14 % of extra work unprovable),
-#: for about 300 kB of file per trial.
-SHARES_PER_TRIAL = 2048
-
+__all__ = ["SHARES_PER_TRIAL", "ScanPhase", "Sha256dOptions", "Sha256dWorkload", "derive_header", "share_bits_for"]
 
 class Sha256dOptions(Options):
     threads: int | None = Field(default=None, description="--threads: CPU threads (default: every core)")
@@ -50,12 +50,6 @@ class Sha256dOptions(Options):
         if self.cpu_kernel is not None:
             check_name(self.cpu_kernel)
         return self
-
-
-def share_bits_for(rate: float, seconds: float) -> int:
-    """Leading zero bits that give SHARES_PER_TRIAL..2x shares in a trial at ``rate``."""
-    expected = max(rate * seconds, 1.0) / SHARES_PER_TRIAL
-    return max(1, min(64, int(math.floor(math.log2(expected))) if expected >= 2 else 1))
 
 
 class ScanPhase(Phase):
@@ -151,6 +145,7 @@ class ScanPhase(Phase):
 
 class Sha256dWorkload(Workload):
     name = "sha256d"
+    unit = ScanPhase.unit
     description = "Bitcoin proof of work: SHA-256d over an 80-byte header, scanning the nonce"
 
     options_model = Sha256dOptions
@@ -176,6 +171,14 @@ class Sha256dWorkload(Workload):
     @classmethod
     def proven(cls, w: WorkloadResult, result: Result) -> list[str]:
         return sha256d_proof.proven(w, result)
+
+    @classmethod
+    def unproven(cls, w: WorkloadResult, result: Result) -> list[str]:
+        return sha256d_proof.unproven(w, result)
+
+    @classmethod
+    def evidence(cls, w: WorkloadResult) -> set[tuple[str, int]]:
+        return sha256d_proof.evidence(w)
 
     @classmethod
     def phase_names(cls) -> str | None:

@@ -25,7 +25,6 @@ windows is not charged the runner's pause between them."""
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import random
 import threading
@@ -35,9 +34,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from benchhash.errors import InputError
+from benchhash.fsutil import parse_json, read_bytes
 from benchhash.workloads.base import Window
-from benchhash.workloads.llm import accounting as acc
 from benchhash.workloads.llm import serve_proof as sp
+from benchhash.workloads.llm.figures import serve_work
 from benchhash.workloads.llm.phase import LlmPhase, Spans
 from benchhash.workloads.torch_util import import_torch, synchronize
 
@@ -79,11 +79,11 @@ def parse_lengths(text: str) -> Lengths:
         return Lengths((pair,), (1.0,), f"{pair[0]}:{pair[1]}")
     path = Path(text)
     try:
-        raw = path.read_bytes()
-        rows = json.loads(raw)["pairs"]
+        raw = read_bytes(path, "--serve-lengths file")
+        rows = parse_json(raw.decode("utf-8"), f"--serve-lengths file {path}")["pairs"]
         pairs = tuple((int(r[0]), int(r[1])) for r in rows)
         weights = tuple(float(r[2]) for r in rows)
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
+    except (InputError, ValueError, KeyError, TypeError, IndexError):
         raise InputError(f"--serve-lengths takes IN:OUT or a JSON file of {{\"pairs\": [[IN, OUT, weight], "
                          f"...]}}, got {text!r}") from None
     if not pairs or min(min(p) for p in pairs) < 1 or min(weights) < 0 or not sum(weights) > 0:
@@ -173,8 +173,6 @@ class Tally:
     decode_tokens: int = 0
     context_sum: int = 0        # valid positions attended, over the decode tokens
     span_sum: int = 0           # positions read per row, over the steps
-    prefill_flops: float = 0.0
-    prefills: int = 0
 
 
 def _weighted(windows: list[Window], mean: str, weight: str) -> float | None:
@@ -255,8 +253,6 @@ class ServePhase(LlmPhase):
         self.slots[i], self.positions[i] = r, r.input
         r.window_prefill = True
         self.tally.seen.append(r)
-        self.tally.prefills += 1
-        self.tally.prefill_flops += acc.server_prefill_flops(self.w.config, r.input)
         self._produced(i, r, token, r.first_s)
 
     def _produced(self, i: int, r: Request, token: int, now: float) -> None:
@@ -321,19 +317,19 @@ class ServePhase(LlmPhase):
         records = [r.record() for r in self.tally.seen if r.window_tokens or r.window_prefill]
         figures = sp.trial_figures(records, secs)
         return Window(figures["output_tokens"], secs, proof={"requests": [r.row() for r in records]},
-                      metrics={**figures, **self._work(secs)})
+                      metrics={**figures, **self._work(records)})
 
-    def _work(self, seconds: float) -> dict[str, Any]:
+    def _work(self, records: list[sp.Record]) -> dict[str, Any]:
         """The window's FLOPs (a server's: real tokens only) and bytes read (weights once per
-        step and per prefill, the KV cache over every row's span)."""
-        t, c, bpv = self.tally, self.w.config, self.w.bytes_per_value
-        flops = t.prefill_flops + t.decode_tokens * acc.flops_per_token(c, 0) \
-            + 4.0 * c.n_layers * c.n_heads * c.head_dim * t.context_sum
-        read = t.prefills * acc.weight_bytes(c, bpv) + t.steps * acc.weight_bytes(c, bpv) \
-            + acc.kv_bytes(c, self.concurrency, t.span_sum, bpv)
+        step and per prefill, the KV cache over every row's span), as verify recomputes them."""
+        t = self.tally
+        context = t.context_sum / t.decode_tokens if t.decode_tokens else None
+        span = t.span_sum / t.steps if t.steps else None
+        prefilled = [r.input_tokens for r in records if r.prefilled_in_window]
+        flops, read = serve_work(self.w.config, self.concurrency, self.w.bytes_per_value, prefilled, t.steps,
+                                 t.decode_tokens, context, span)
         return {"decode_steps": t.steps, "decode_tokens": t.decode_tokens, "flops": flops, "bytes_read": read,
-                "context_mean": t.context_sum / t.decode_tokens if t.decode_tokens else None,
-                "kv_span_mean": t.span_sum / t.steps if t.steps else None}
+                "context_mean": context, "kv_span_mean": span}
 
     def params(self) -> dict[str, Any]:
         w = self.w

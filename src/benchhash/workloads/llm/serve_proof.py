@@ -23,18 +23,20 @@ from typing import Annotated, Any, NamedTuple
 
 from pydantic import Field, ValidationError
 
-from benchhash.results.model import Model, Result, WorkloadResult
+from benchhash.results.model import Model, Result, Trial, WorkloadResult
 from benchhash.workloads.llm import accounting as acc
 from benchhash.workloads.llm.config import LlmConfig, preset
+from benchhash.workloads.llm.figures import number, serve_work, utilisation
 from benchhash.workloads.peaks import bandwidth_bound, flop_bound
+from benchhash.workloads.recompute import figure_problems
 
+RECORDS = "its request records"
 COLUMNS = ("input_tokens", "output_tokens", "tokens_in_window", "prefilled_in_window",
            "done_in_window", "ttft_ms", "tpot_ms")
 PERCENTILES = (50, 90, 99)
 #: A TPOT objective is met when this percentile of the phase's TPOT is within it (as MLPerf's
 #: server scenario judges its latency constraints).
 SLO_PERCENTILE = 99
-REL_TOL = 1e-9
 
 
 class Record(NamedTuple):
@@ -128,28 +130,14 @@ def phase_figures(trials: list[list[Record]], seconds: float, slo_ms: list[float
 
 
 # --- verify ----------------------------------------------------------------------------------
-def _differs(stored: Any, again: Any) -> bool:
-    if isinstance(again, dict):
-        return not isinstance(stored, dict) or set(stored) != set(again) or \
-            any(_differs(stored[k], v) for k, v in again.items())
-    if isinstance(again, bool) or again is None:
-        return stored is not again
-    return not isinstance(stored, int | float) or isinstance(stored, bool) or \
-        not math.isclose(stored, again, rel_tol=REL_TOL, abs_tol=1e-12)
-
-
-def _figure_problems(where: str, stored: dict[str, Any], again: dict[str, Any]) -> list[str]:
-    return [f"{where}: {k} {stored.get(k)!r} does not follow from its request records ({v!r})"
-            for k, v in again.items() if _differs(stored.get(k), v)]
-
-
-def _bounds(w: WorkloadResult, result: Result, c: LlmConfig) -> tuple[Any, float | None]:
-    """(prefill bound in ms for a prompt length, least ms per output token) on the file's device."""
-    bpv = 2 if w.params.get("dtype") == "bf16" else 4
-    flops, _ = flop_bound(result, str(w.params.get("dtype", "bf16")))
+def _bounds(result: Result, c: LlmConfig) -> tuple[Any, float | None]:
+    """(prefill bound in ms for a prompt length, least ms per output token) on the file's device
+    (figures.check has made sure the phase's dtype is the device's)."""
+    gpu = result.device.kind == "cuda"
+    flops = flop_bound(result, "bf16" if gpu else "fp32")
     bw = bandwidth_bound(result)
-    read_ms = 1e3 * acc.weight_bytes(c, bpv) / bw[0] if bw else 0.0
-    return (lambda n: max(1e3 * acc.server_prefill_flops(c, n) / flops, read_ms)), read_ms or None
+    read_ms = 1e3 * acc.weight_bytes(c, 2 if gpu else 4) / bw[0] if bw else 0.0
+    return (lambda n: max(1e3 * acc.server_prefill_flops(c, n) / flops[0] if flops else 0.0, read_ms)), read_ms or None
 
 
 def _record_problems(where: str, r: Record, max_seq: int, prefill_ms: Any, step_ms: float | None) -> list[str]:
@@ -186,7 +174,7 @@ def check(w: WorkloadResult, result: Result) -> list[str]:
         return [parsed]
     proof, trials = parsed
     c = preset(str(w.params.get("preset")))
-    prefill_ms, step_ms = _bounds(w, result, c)
+    prefill_ms, step_ms = _bounds(result, c)
     max_seq = int(w.params.get("max_seq") or 0)
     out: list[str] = []
     for t, records in zip(w.trials, trials, strict=True):
@@ -194,13 +182,40 @@ def check(w: WorkloadResult, result: Result) -> list[str]:
         if sum(r.tokens_in_window for r in records) != t.work:
             out.append(f"{where}: its requests produced {sum(r.tokens_in_window for r in records)} output "
                        f"tokens, the trial claims {t.work:.0f}")
-        out += _figure_problems(where, t.metrics, trial_figures(records, t.seconds))
+        out += figure_problems(where, t.metrics, trial_figures(records, t.seconds), RECORDS)
+        out += _work_problems(where, t, records, proof.concurrency, result, c, max_seq)
         for i, r in enumerate(records):
             out += _record_problems(f"{where} request {i}", r, max_seq, prefill_ms, step_ms)
     seconds = sum(t.seconds for t in w.trials)
-    if w.trials:
-        out += _figure_problems(w.label, w.metrics, phase_figures(trials, seconds, proof.slo_ms))
+    if w.trials and not out:
+        again = {**phase_figures(trials, seconds, proof.slo_ms), **_rates(w, result, seconds)}
+        out += figure_problems(w.label, w.metrics, again, f"{RECORDS}, its trials and the catalogue")
     return out
+
+
+def _work_problems(where: str, t: Trial, records: list[Record], concurrency: int, result: Result, c: LlmConfig,
+                   max_seq: int) -> list[str]:
+    """A window's FLOPs and bytes read from its records and step counts (figures.serve_work),
+    the counts within what its records allow."""
+    steps, tokens = number(t, "decode_steps"), number(t, "decode_tokens")
+    context, span = number(t, "context_mean"), number(t, "kv_span_mean")
+    if steps is None or tokens is None or not 0 <= tokens <= min(t.work, steps * concurrency) \
+            or any(v is not None and not 0 <= v <= max_seq for v in (context, span)):
+        return [f"{where}: decode steps {steps}, tokens {tokens}, context {context} and span {span} cannot be "
+                f"(its requests produced {t.work:.0f} tokens over {concurrency} rows of a {max_seq} cache)"]
+    prefilled = [r.input_tokens for r in records if r.prefilled_in_window]
+    flops, read = serve_work(c, concurrency, 2 if result.device.kind == "cuda" else 4, prefilled, int(steps),
+                             int(tokens), context, span)
+    return figure_problems(where, t.metrics, {"flops": flops, "bytes_read": read}, "its records and step counts")
+
+
+def _rates(w: WorkloadResult, result: Result, seconds: float) -> dict[str, Any]:
+    """The phase's FLOP and byte rates over its windows, with MFU and MBU."""
+    flops = sum(number(t, "flops") or 0.0 for t in w.trials)
+    read = sum(number(t, "bytes_read") or 0.0 for t in w.trials)
+    out = {"tflops": flops / seconds / 1e12, "bytes_read_per_s": read / seconds}
+    return {**out, **utilisation(result.device, "bf16" if result.device.kind == "cuda" else "fp32",
+                                 flops / seconds, read / seconds)}
 
 
 def served(w: WorkloadResult) -> dict[str, float | None]:

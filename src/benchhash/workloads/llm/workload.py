@@ -10,7 +10,6 @@ off; a phase whose compile fails runs eager and says why."""
 from __future__ import annotations
 
 import math
-import statistics
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,11 +21,11 @@ from benchhash.errors import InputError
 from benchhash.results.model import Device, Result, WorkloadResult
 from benchhash.workloads.base import Options, Phase, PhaseFigures, Window
 from benchhash.workloads.llm import accounting as acc
-from benchhash.workloads.llm import serve_proof
+from benchhash.workloads.llm import figures, serve_proof
 from benchhash.workloads.llm.config import PRESETS, LlmConfig, preset
 from benchhash.workloads.llm.phase import LlmPhase, Spans
 from benchhash.workloads.llm.serve import Lengths, ServePhase, parse_lengths
-from benchhash.workloads.peaks import bandwidth_bound, device_memory_bandwidth, device_peak_flops, flop_bound
+from benchhash.workloads.peaks import bandwidth_bound, flop_bound
 from benchhash.workloads.torch_util import (
     TorchWorkload,
     free_memory_bytes,
@@ -131,12 +130,9 @@ class PrefillPhase(LlmPhase):
         return {**self.base_params(), "batch": 1, "lm_head": "last position only"}
 
     def summary(self, windows: list[Window]) -> dict[str, Any]:
-        c, rate = self.w.config, statistics.median(x.rate for x in windows)
-        flops = acc.server_prefill_flops(c, self.w.prompt)
-        out: dict[str, Any] = {
-            "prefill_latency_ms": statistics.median(x.metrics["prefill_latency_ms"] for x in windows),
-            "flops_per_prompt": flops, "tflops": rate / self.w.prompt * flops / 1e12}
-        return {**out, **self.w.utilisation(rate / self.w.prompt * flops, None)}
+        w = self.w
+        return figures.prefill_figures(w.config, w.prompt, w.device, w.dtype_name, [x.rate for x in windows],
+                                       [x.metrics["prefill_latency_ms"] for x in windows])
 
 
 class DecodePhase(LlmPhase):
@@ -213,16 +209,13 @@ class DecodePhase(LlmPhase):
 
     def summary(self, windows: list[Window]) -> dict[str, Any]:
         """MBU counts the bytes a step reads: the weights and the cache over its span."""
-        c, rate = self.w.config, statistics.median(x.rate for x in windows)
-        ctx = statistics.fmean(x.metrics["context_mean"] for x in windows)
-        span = statistics.fmean(x.metrics["kv_span_mean"] for x in windows)
-        step_s = self.batch / rate
-        bytes_step = acc.decode_step_bytes(c, self.batch, span, self.w.bytes_per_value)
-        flops_rate = rate * acc.flops_per_token(c, ctx)
-        out: dict[str, Any] = {"tpot_ms": statistics.median(x.metrics["tpot_ms"] for x in windows),
-                               "context_mean": ctx, "kv_span_mean": span, "bytes_per_step": bytes_step,
-                               "tflops": flops_rate / 1e12}
-        return {**out, **self.w.utilisation(flops_rate, bytes_step / step_s)}
+        w = self.w
+        def each(key: str) -> list[float]:
+            return [x.metrics[key] for x in windows]
+
+        return figures.decode_figures(w.config, self.batch, w.device, w.dtype_name, w.bytes_per_value,
+                                      [x.rate for x in windows], each("tpot_ms"), each("context_mean"),
+                                      each("kv_span_mean"))
 
 
 LISTS: dict[str, Callable[[str], tuple[Any, ...]]] = {
@@ -285,6 +278,7 @@ class LlmOptions(Options):
 
 class LlmWorkload(TorchWorkload):
     name = "llm"
+    unit = LlmPhase.unit
     description = "Llama-architecture decoder with random weights: prefill, decode and served inference"
     default_on = ("cuda",)
     options_model = LlmOptions
@@ -353,20 +347,7 @@ class LlmWorkload(TorchWorkload):
                 f"--llm-batches or --serve-concurrency")
 
     def utilisation(self, flops_per_s: float, bytes_per_s: float | None) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        gpu = self.dev.type == "cuda"
-        peak = device_peak_flops(self.device, self.dtype_name) if gpu else None
-        if peak:
-            out.update(mfu=flops_per_s / peak[0], peak_tflops=peak[0] / 1e12, peak_source=peak[1])
-        else:
-            out["mfu_reason"] = "no peak known for this device"
-        if bytes_per_s is not None:
-            bw = device_memory_bandwidth(self.device) if gpu else None
-            if bw:
-                out.update(mbu=bytes_per_s / bw[0], memory_bandwidth_gb_s=bw[0] / 1e9)
-            else:
-                out["mbu_reason"] = "no memory bandwidth known for this device"
-        return out
+        return figures.utilisation(self.device, self.dtype_name, flops_per_s, bytes_per_s)
 
     @classmethod
     def phase_names(cls) -> str | None:
@@ -374,14 +355,15 @@ class LlmWorkload(TorchWorkload):
 
     @classmethod
     def check_result(cls, w: WorkloadResult, result: Result) -> list[str]:
-        """A serve phase's figures against its per-request records (serve_proof.check)."""
-        if not w.phase.startswith("serve"):
-            return []
+        """Every phase's figures recomputed from its trials (figures.check), a serve phase's also
+        against its per-request records (serve_proof.check). A preset benchhash does not know is
+        refused: its FLOPs and bytes, and so every bound, would be unknown."""
         try:
             preset(str(w.params.get("preset")))
         except InputError as exc:
             return [f"{w.label}: {exc}"]
-        return serve_proof.check(w, result)
+        out = figures.check(w, result)
+        return out + serve_proof.check(w, result) if not out and w.phase.startswith("serve") else out
 
     @classmethod
     def proven(cls, w: WorkloadResult, result: Result) -> list[str]:
@@ -397,13 +379,16 @@ class LlmWorkload(TorchWorkload):
             c = preset(str(w.params.get("preset")))
         except InputError:
             return None
-        flops, why = flop_bound(result, str(w.params.get("dtype", "bf16")))
+        gpu = result.device.kind == "cuda"
+        flops = flop_bound(result, "bf16" if gpu else "fp32")
+        if flops is None:
+            return None
         per_token = 2.0 * (acc.matmul_params(c) - c.vocab_size * c.dim)
-        bound, reason = flops / per_token, f"{why}, {per_token:.3g} FLOP/token"
+        bound, reason = flops[0] / per_token, f"{flops[1]}, {per_token:.3g} FLOP/token"
         bw = bandwidth_bound(result)
         rows = w.params.get("batch") if w.phase.startswith("decode") else w.params.get("concurrency")
         if not w.phase.startswith("prefill") and bw and isinstance(rows, int):
-            by_bytes = rows * bw[0] / acc.weight_bytes(c, 2 if w.params.get("dtype") == "bf16" else 4)
+            by_bytes = rows * bw[0] / acc.weight_bytes(c, 2 if gpu else 4)
             if by_bytes < bound:
                 bound, reason = by_bytes, f"{bw[1]}: {rows} rows x bandwidth / weight bytes"
         return bound, reason

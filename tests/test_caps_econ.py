@@ -5,6 +5,7 @@ from a real run, through verify, `econ` and `report`."""
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from pathlib import Path
 
@@ -12,10 +13,11 @@ import pytest
 
 from benchhash.econ import caps, uses
 from benchhash.econ import market as markets
+from benchhash.hw.cpu import cpu_name
 from benchhash.meters.replay import ReplayMeter
 from benchhash.results import io
 from benchhash.results.build import build
-from benchhash.results.model import Config, Device
+from benchhash.results.model import Config, Device, Gpu
 from benchhash.results.verify import verdict
 from benchhash.runner import Runner
 from benchhash.workloads import create
@@ -112,8 +114,10 @@ class MeteredLevels(Levels):
 @pytest.fixture(scope="module")
 def sweep_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real sha256d run on this CPU at three 'caps', its power from a replayed trace that
-    follows the cap, filed as a GPU sweep (the GPU cannot be capped here)."""
-    ctx = RunContext(secrets.token_hex(16), "2026-11-23T00:00:00Z", "test", H100.name)
+    follows the cap, filed as a GPU sweep (the GPU cannot be capped here): its environment
+    records the GPU and this CPU, and its phases are bound to the replay meter, so it verifies."""
+    ctx = RunContext(secrets.token_hex(16), "2026-11-23T00:00:00Z", "test", H100.name, H100.pci_bus_id,
+                     meter="replay")
     work = create("sha256d", Device(kind="cpu"))
     work.context = ctx
     cfg = Config(device="cuda", workloads=["sha256d"], duration_s=0.3, trials=2, warmup_s=0,
@@ -122,7 +126,10 @@ def sweep_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
         levels = MeteredLevels([600.0, 400.0, 250.0], meter)
         out = Runner(meter, cfg, caps=levels).run([work])
     assert out.complete, out.failures
-    result = build(device=H100, config=cfg, env=ENV, created_utc=ctx.created_utc, phases=out.phases,
+    cpu = ENV.cpu.model_copy(update={"model": cpu_name(), "logical_cores": os.cpu_count(), "usable_cores": None})
+    env = ENV.model_copy(update={"cpu": cpu, "meter": meter.describe(), "gpu_reason": None, "gpus": [
+        Gpu(index=0, name=H100.name, pci_bus_id=H100.pci_bus_id, measured=True)]})
+    result = build(device=H100, config=cfg, env=env, created_utc=ctx.created_utc, phases=out.phases,
                    failures=out.failures, idle=None, complete=out.complete, stopped=None, run_id=ctx.run_id)
     path = tmp_path_factory.mktemp("sweep") / "sweep.json"
     io.write(result, path)

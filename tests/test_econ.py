@@ -154,7 +154,7 @@ def test_json_holds_every_input_beside_every_output() -> None:
 def test_measured_result_gives_a_device_mining_row() -> None:
     data = econ_json(EconRequest(results=(str(GOLDEN),), draws=100))
     row = next(u for u in data["uses"] if u["use"] == "device_mining")
-    assert "(measured)" in row["label"] and row["basis"]["source"] == str(GOLDEN)
+    assert "(replayed)" in row["label"] and row["basis"]["source"] == str(GOLDEN)
     assert row["basis"]["server_usd_per_device"] == data["inputs"]["cpu_server_usd"]["value"]
     assert [n for n in data["notes"] if "is a CPU: it is not rented by the GPU-hour" in n]
     assert not [u for u in data["uses"] if u["use"].startswith("ai_rental")]
@@ -195,7 +195,7 @@ def test_tokens_row_needs_an_energy_reading(monkeypatch: pytest.MonkeyPatch) -> 
     assert row.revenue_now_usd_per_year == pytest.approx(tokens * m["usd_per_m_tokens_8b"] / 1e6)
     no_energy = Measured("r.json", "NVIDIA H100 80GB HBM3", tokens_per_second=5000.0,
                          decode=[Decode("llm decode.b64", 5000.0, None, 64, "8b", 8.03e9)])
-    monkeypatch.setattr(rep, "load", lambda p: (no_energy, []))
+    monkeypatch.setattr(rep, "load", lambda p, *_: (no_energy, []))
     data = econ_json(EconRequest(results=("r.json",), draws=10))
     assert "ai_tokens" not in [u["use"] for u in data["uses"]]
     assert any("without an energy reading" in n for n in data["notes"])

@@ -18,6 +18,7 @@ import pytest
 from benchhash.econ import market, uses
 from benchhash.econ.report import EconRequest, econ_json
 from benchhash.econ.uses import Decode, Measured, Served
+from benchhash.errors import InputError
 from benchhash.results import io
 from benchhash.workloads import known
 from benchhash.workloads.base import PhaseFigures
@@ -66,7 +67,7 @@ B64 = Decode("llm decode.b64", 7000.0, 650.0, 64, "8b", 8.03e9)
 def hand(monkeypatch: pytest.MonkeyPatch) -> None:
     import benchhash.econ.report as rep
     meas = Measured("r.json", H100, ai_watts=700.0, tokens_per_second=7000.0, decode=[B64], served=[C1, C16, C64])
-    monkeypatch.setattr(rep, "load", lambda p: (meas, []))
+    monkeypatch.setattr(rep, "load", lambda p, *_: (meas, []))
 
 
 def test_the_fastest_serve_phase_within_the_objective_is_priced_by_hand(hand: None) -> None:
@@ -117,7 +118,7 @@ def test_serve_phases_without_a_tpot_leave_the_tokens_row_to_decode(monkeypatch:
     import benchhash.econ.report as rep
     blind = Served("llm serve.c16", 3000.0, 600.0, None, "8b", 8.03e9, 16, None)
     meas = Measured("r.json", H100, ai_watts=700.0, decode=[B64], served=[blind])
-    monkeypatch.setattr(rep, "load", lambda p: (meas, []))
+    monkeypatch.setattr(rep, "load", lambda p, *_: (meas, []))
     data = econ_json(EconRequest(results=("r.json",), draws=10))
     assert list(_rows(data)) == ["ai_tokens"]
     assert _rows(data)["ai_tokens"]["basis"]["priced_from"] == "decode"
@@ -216,11 +217,11 @@ def test_a_fleet_prices_served_tokens_per_device_at_its_slowest_tpot(runs: Path,
     fastest = max(served.values(), key=lambda s: s["tokens_per_second"])
     assert row["basis"]["phase"] == fastest["phase"] and row["basis"]["priced_from"] == "serve"
     assert row["basis"]["tokens_per_second_per_gpu"] == fastest["tokens_per_second"]
-    # without the second rank's file beside it, the fleet's TPOT is not known: decode prices tokens
+    # without the second rank's file beside it, the fleet proves nothing of that rank: not priced
     alone = runs / "alone"
     alone.mkdir(exist_ok=True)
     for f in ("fleet.json", "a.json"):
         shutil.copy(runs / f, alone / f)
-    data = econ_json(EconRequest(results=(str(alone / "fleet.json"),)))
-    assert _rows(data)["ai_tokens"]["basis"]["priced_from"] == "decode" and "ai_tokens_decode" not in _rows(data)
-    assert any("no serve phase has both an energy reading and a p99 TPOT" in n for n in data["notes"])
+    for allow in (False, True):
+        with pytest.raises(InputError, match="rank.s. 1: no file beside it"):
+            econ_json(EconRequest(results=(str(alone / "fleet.json"),), allow_unverified=allow))

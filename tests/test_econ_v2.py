@@ -111,7 +111,7 @@ def test_tokens_are_priced_by_model_class_at_their_own_joules_per_token() -> Non
 def test_a_tiny_model_gets_no_token_price(monkeypatch: pytest.MonkeyPatch) -> None:
     import benchhash.econ.report as rep
     tiny = Decode("llm decode.b16", 9000.0, 300.0, 16, "tiny", 4.1e6)
-    monkeypatch.setattr(rep, "load", lambda p: (Measured("r.json", "NVIDIA H100 80GB HBM3",
+    monkeypatch.setattr(rep, "load", lambda p, *_: (Measured("r.json", "NVIDIA H100 80GB HBM3",
                                                          ai_watts=300.0, decode=[tiny]), []))
     data = econ_json(EconRequest(results=("r.json",), draws=10))
     assert "ai_tokens" not in [u["use"] for u in data["uses"]]

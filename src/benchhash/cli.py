@@ -457,6 +457,7 @@ def econ(
         "--4cp-charge", help="transmission charge, USD per MW-year of load in the --4cp intervals")] = None,
     plot: Annotated[str | None, typer.Option(
         help="write the hourly charts (price duration, monthly margin, hours on) to this .png/.svg/.pdf")] = None,
+    allow_unverified: AllowOption = False,
 ) -> None:
     """Revenue, cost, margin, capex, payback and NPV per facility MW for each use of the power;
     --claim tests 'AI MW earns what mining MW earns' in both readings (GPU cloud, lease);
@@ -486,7 +487,8 @@ def econ(
         raise InputError("--fill, --settlement-point, --4cp and --4cp-charge need --hourly or --prices")
     data, series = econ_data(EconRequest(results=tuple(results or ()), market=market, sets=tuple(set_ or ()),
                                          asic=asic, claim=claim, ai_mw=ai_mw, mining_mw=mining_mw,
-                                         draws=draws, seed=seed, deals=deals, hourly=hour_req, decision=decision))
+                                         draws=draws, seed=seed, deals=deals, hourly=hour_req, decision=decision,
+                                         allow_unverified=allow_unverified))
     if plot and series is not None:
         from benchhash.econ.plots import write_hourly_charts
         write_hourly_charts(data["hourly"], series.usd_per_mwh.tolist(), plot)

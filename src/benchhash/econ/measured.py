@@ -2,7 +2,12 @@
 watts of the AI workloads, the LLM decode rates and the served ones (serve phases, with their
 p99 TPOT). A fleet's figures are per device: its summed rate and watts (per-trial sums, measured
 together) divided by the devices that ran the phase, so a site's revenue per MW follows from the
-fleet's totals; a latency is its slowest device's, read from the rank files beside it."""
+fleet's totals; a latency is its slowest device's, read from the rank files beside it.
+
+Only what verify proves is priced: a file that fails verify is refused, and so is one that
+proves less than it claims (an older file, a fleet whose ranks scanned the same nonces) unless
+--allow-unverified is given, which the answer then says; a fleet file without its rank files is
+never priced on its word. Watts a replayed trace gave are labelled replayed, not measured."""
 
 from __future__ import annotations
 
@@ -11,12 +16,12 @@ from pathlib import Path
 
 from benchhash.econ.caps import Phase, phases_of
 from benchhash.econ.uses import Decode, Measured, Served
-from benchhash.errors import BenchhashError, InputError
+from benchhash.errors import BenchhashError
 from benchhash.fleet.model import FleetResult, parse
 from benchhash.fleet.report import devices_text
 from benchhash.results import io
-from benchhash.results.model import cap_of
-from benchhash.results.verify import load_verified, verdict
+from benchhash.results.model import Result, cap_of
+from benchhash.results.verify import Verdict, require, verdict, verify_result
 from benchhash.workloads import known
 from benchhash.workloads.base import PhaseFigures
 
@@ -30,17 +35,22 @@ SLOWEST = ("served_tpot_ms_p99",)
 Key = tuple[str, str, float | None]
 
 
-def _slowest(path: str | Path, f: FleetResult) -> dict[Key, dict[str, float]]:
-    """Per phase of a fleet, the SLOWEST figures over its ranks, asked of its workload on each
-    rank's file beside the fleet file (verify has checked those); none for a phase with a rank
-    whose file is not there or that has no such figure (the fleet file keeps no latencies)."""
-    results = {}
+def _ranks(path: str | Path, f: FleetResult) -> dict[int, Result | None]:
+    """Each rank's result, from its file beside the fleet file (verify has checked those)."""
+    results: dict[int, Result | None] = {}
     for row in f.ranks:
         member = Path(path).parent / row.file
         try:
             results[row.rank] = io.load(member)[0] if member.is_file() else None
         except BenchhashError:
             results[row.rank] = None
+    return results
+
+
+def _slowest(f: FleetResult, results: dict[int, Result | None]) -> dict[Key, dict[str, float]]:
+    """Per phase of a fleet, the SLOWEST figures over its ranks, asked of its workload on each
+    rank's file; none for a phase with a rank whose file is not there or that has no such figure
+    (the fleet file keeps no latencies)."""
     out: dict[Key, dict[str, float]] = {}
     for ph in f.phases:
         key, cls = (ph.workload, ph.phase, cap_of(ph.params)), known(ph.workload)
@@ -88,25 +98,42 @@ def _top(phases: list[Phase]) -> list[Phase]:
     return list(best.values())
 
 
-def load(path: str | Path) -> tuple[Measured, list[Phase]]:
+def _replayed(results: list[Result | None]) -> bool:
+    """Whether any of these results' watts came from a replayed trace (no hardware measured)."""
+    return any(r is not None and (r.environment.meter.get("name") == "replay"
+                                  or any(t.energy.method == "replay" for w in r.workloads for t in w.trials))
+               for r in results)
+
+
+def _verified(v: Verdict, allow_unverified: bool) -> str | None:
+    """What the file does not prove, when allowed to be priced on its word; refused otherwise."""
+    require(v, WHY, allow_unverified)
+    return v.unproven[0] if v.unproven else None
+
+
+def load(path: str | Path, allow_unverified: bool = False) -> tuple[Measured, list[Phase]]:
     """What each workload of a verified result or fleet file says economics can use (asked of
-    the workload; a sweep's phases at their highest cap), and every phase with its cap."""
+    the workload; a sweep's phases at their highest cap), and every phase with its cap. A fleet
+    file is priced only with its rank files beside it (verify fails it otherwise, whatever
+    ``allow_unverified`` says)."""
     raw = io.read_json(path)
     if "fleet_schema_version" in raw:
         f = parse(raw, str(path))
-        v = verdict(path)
-        if v.problems:
-            raise InputError(f"{path} fails verify ({v.problems[0]}){WHY}; `benchhash verify` says more")
+        unverified = _verified(verdict(path), allow_unverified)
         every = sorted({r for p in f.phases for r in p.ranks})
         kinds = {r.device.kind for r in f.ranks}
         names = {r.device.name for r in f.ranks}
+        ranks = _ranks(path, f)
         meas = Measured(source=str(path), device=names.pop() if len(names) == 1 else devices_text(f, every),
-                        kind="cpu" if kinds == {"cpu"} else "cuda", fleet=f"fleet of {len(every)}, per device")
+                        kind="cpu" if kinds == {"cpu"} else "cuda", fleet=f"fleet of {len(every)}, per device",
+                        energy="replayed" if _replayed(list(ranks.values())) else "measured", unverified=unverified)
         phases = phases_of(f)
-        slowest: dict[Key, dict[str, float]] | None = _slowest(path, f)
+        slowest: dict[Key, dict[str, float]] | None = _slowest(f, ranks)
     else:
-        result, _ = load_verified(path, WHY)
-        meas = Measured(source=str(path), device=result.device.name, kind=result.device.kind)
+        result = io.parse(raw, str(path))
+        unverified = _verified(verify_result(raw, str(path)), allow_unverified)
+        meas = Measured(source=str(path), device=result.device.name, kind=result.device.kind,
+                        energy="replayed" if _replayed([result]) else "measured", unverified=unverified)
         phases, slowest = phases_of(result), None
     ai_watts: list[float] = []
     for ph in _top(phases):

@@ -46,6 +46,7 @@ class EconRequest:
     hourly: HourlyRequest | None = None      # dispatch over an hourly price series
     today: date | None = None                # the snapshot's age is counted to this day (default: today)
     decision: bool = False                   # the existing mining site's decision (econ --decision)
+    allow_unverified: bool = False           # price files that prove less than they claim, said so
 
 
 def _checked(req: EconRequest) -> None:
@@ -156,9 +157,10 @@ def econ_data(req: EconRequest) -> tuple[dict[str, Any], PriceSeries | None]:
     _checked(req)
     spec = _asic(req.asic)
     m = _market(req, spec["name"])
-    loaded = [load(p) for p in req.results]
+    loaded = [load(p, req.allow_unverified) for p in req.results]
     measured = [meas for meas, _ in loaded]
-    notes: list[str] = []
+    notes: list[str] = [f"{meas.source} is priced on its word (--allow-unverified): {meas.unverified}"
+                        for meas in measured if meas.unverified]
     sweeps = [{"source": meas.source, "device": meas.device,
                "curves": [c.to_json() for c in caps.curves(m, meas, phases)]}
               for meas, phases in loaded if caps.is_sweep(phases)]

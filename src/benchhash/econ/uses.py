@@ -83,6 +83,8 @@ class Measured:
     decode: list[Decode] = field(default_factory=list)
     fleet: str | None = None            # 'fleet of N, per device' for a fleet file
     served: list[Served] = field(default_factory=list)
+    energy: str = "measured"            # measured | replayed (a replayed trace: no hardware was measured)
+    unverified: str | None = None       # what the file does not prove, when priced on its word
 
 
 @dataclass
@@ -290,7 +292,8 @@ def ai_watts_all_in(m: Market, meas: Measured | None, watts: float | None = None
     w = watts if watts else (meas.ai_watts if meas is not None else None)
     if w:
         host = host_watts_per_gpu(m)
-        return w + host, (f"measured {w:.0f} W + host {host:.0f} W per GPU ((host overhead "
+        energy = meas.energy if meas is not None else "measured"
+        return w + host, (f"{energy} {w:.0f} W + host {host:.0f} W per GPU ((host overhead "
                           f"{m['host_overhead']:g} - 1) x rated {reference_gpu_watts():.0f} W)")
     ref = systems()["reference_gpu"]["system"]
     return system_watts_per_gpu(), f"{ref}: system maximum {system_watts_per_gpu():g} W per GPU, all-in"
@@ -314,7 +317,7 @@ def device_mining(m: Market, meas: Measured) -> Use:
     devices = model.gpus_per_facility_mw(w_all_in, pue)
     server = m["cpu_server_usd"] if meas.kind == "cpu" else _server(m, gpu_model(meas.device))
     capex = m["capex_ai_usd_per_it_mw"] / pue + devices * server
-    kind = "measured" if meas.measured else "reference"
+    kind = meas.energy if meas.measured else "reference"
     return _row("device_mining", f"mining, {meas.device} ({kind})", 1 / pue,
                 _mining_projection(m, rev, power, capex, "gpu_life_years"),
                 {"sha256d_hps": meas.sha256d_hps, "device_watts": meas.sha256d_watts, "watts_all_in": w_all_in,

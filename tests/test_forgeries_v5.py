@@ -244,7 +244,7 @@ def test_a_replayed_trace_relabelled_nvml() -> None:
         t["energy"]["method"] = "nvml-power-polling"
     scan(d)["energy"]["method"] = "nvml-power-polling"
     problems = reseal(d)
-    assert any_in(problems, "an NVML meter on a CPU device")
+    assert any_in(problems, "a GPU's meter (nvml) on a CPU device")
     assert any_in(problems, "sha256d scan: not bound to this run")           # the meter is in its seed
 
 

@@ -15,12 +15,15 @@ from benchhash.workloads import known
 from benchhash.workloads.base import RunContext
 from benchhash.workloads.peaks import catalogue_entry, device_sms
 
+#: The meters that read a GPU (meters.gpu: named after the vendor's library).
+GPU_METERS = ("nvml", "amdsmi")
 #: Each meter and the energy methods its windows can give.
 METHODS: dict[str, frozenset[str]] = {
     "null": frozenset({"none"}),
     "replay": frozenset({"replay", "none"}),
     "rapl": frozenset({"rapl", "none"}),
-    "nvml": frozenset({"nvml-energy-counter", "nvml-power-polling", "nvml-power-polling-1s-average", "none"}),
+    **{m: frozenset({f"{m}-energy-counter", f"{m}-power-polling", f"{m}-power-polling-1s-average",
+                     f"{m}-power-polling-average", "none"}) for m in GPU_METERS},
 }
 #: Character categories no name of a device, host, workload, phase or unit holds: controls,
 #: format characters (zero-width spaces and joiners, direction marks), private use, surrogates.
@@ -104,7 +107,8 @@ def meter_problems(r: Result) -> list[str]:
     methods = METHODS.get(str(name))
     if methods is None:
         return []              # said as unproven: a meter whose methods benchhash does not know
-    out = [] if name != "nvml" or r.device.kind == "cuda" else ["an NVML meter on a CPU device: NVML reads GPUs"]
+    out = [] if name not in GPU_METERS or r.device.kind == "cuda" else [
+        f"a GPU's meter ({name}) on a CPU device: it reads GPUs"]
     seen = {t.energy.method for w in r.workloads for t in w.trials} | ({r.idle.method} if r.idle else set())
     return out + [f"energy method {m!r} is not one the {name} meter gives ({', '.join(sorted(methods))})"
                   for m in sorted(seen - methods)]

@@ -35,7 +35,7 @@ def _close_figures() -> Iterator[None]:
 def page_data() -> tuple[list[Any], dict[str, Any], list[float]]:
     """The published H100 run, its power-limit sweep and a CPU run, priced as the report prices them."""
     results = [(str(f), io.load(f)[0]) for f in (H100_SHA, SWEEP, GOLDEN)]
-    econ, prices = formats._econ(results, formats.Options())
+    econ, prices = formats._econ(results, formats.Options(allow_unverified=True))   # v3 files, priced on their word
     assert econ is not None and prices is not None
     return results, econ, prices
 

@@ -524,6 +524,7 @@ def report(
     set_: SetOption = None,
     log_scale: Annotated[bool, typer.Option(
         "--log-scale", help="html: measured rates and work per joule on log axes (said in the titles)")] = False,
+    allow_unverified: AllowOption = False,
 ) -> None:
     """One row per file and workload: rate, watts, work per joule (and J/TH), energy method,
     warnings; --format html adds the market inputs, each use per facility MW, the claim's verdicts
@@ -533,7 +534,7 @@ def report(
 
     if fmt not in formats.FORMATS:
         raise InputError(f"--format must be table, md, csv or html, got {fmt!r}")
-    opts = formats.Options(market, tuple(set_ or ()), log_scale)
+    opts = formats.Options(market, tuple(set_ or ()), log_scale, allow_unverified)
     if fmt != "html" and (opts.priced or log_scale):
         raise InputError("--market, --set and --log-scale are for --format html (the other formats have no "
                          "economics or charts)")

@@ -135,6 +135,7 @@ class Options:
     market: str | None = None
     sets: tuple[str, ...] = ()
     log_scale: bool = False
+    allow_unverified: bool = False          # price files that prove less than they claim, on their word
 
     @property
     def priced(self) -> bool:
@@ -150,7 +151,7 @@ def _econ(results: list[Item], opts: Options) -> tuple[dict[str, Any] | None, li
     from benchhash.econ.site import HourlyRequest
     from benchhash.report.charts import file_of
     req = EconRequest(results=tuple(file_of(f) for f, _ in results), market=opts.market, sets=opts.sets,
-                      claim=True, hourly=HourlyRequest())
+                      claim=True, hourly=HourlyRequest(), allow_unverified=opts.allow_unverified)
     try:
         data, series = econ_data(req)
     except BenchhashError as exc:

@@ -26,14 +26,18 @@ def _variant_flags(variant: str, threads: int = 512) -> list[str]:
 
 
 def _sweep_builds() -> list[tuple[str, int]]:
-    """Every (variant, threads) build that bench_kernel_gpu's default sweep launches."""
+    """Each variant bench_kernel_gpu's default sweep launches, once, at the largest block it
+    launches it with (the block size changes registers, not what the compiler warns about)."""
     import importlib.util
     root = Path(__file__).resolve().parents[1]
     spec = importlib.util.spec_from_file_location("bench_kernel_gpu_t", root / "scripts" / "bench_kernel_gpu.py")
     assert spec and spec.loader
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    return sorted({(v, t) for v, t, _ in bench.parse_configs(bench.DEFAULT_CONFIGS)})
+    largest: dict[str, int] = {}
+    for v, t, _ in bench.parse_configs(bench.DEFAULT_CONFIGS):
+        largest[v] = max(t, largest.get(v, 0))
+    return sorted(largest.items())
 
 
 @pytest.mark.parametrize(("arch", "defines"), [
@@ -85,7 +89,7 @@ def test_kernel_code_equals_reference(host_lib: ctypes.CDLL, seed: int) -> None:
 
 @pytest.mark.parametrize("macros", [(), ("BH_NONCES=2",), ("BH_NONCES=3", "BH_SCHED_PLAIN_ADDS")],
                          ids=["one-nonce", "two-nonces", "three-nonces"])
-@pytest.mark.parametrize(("n", "per_thread", "threads"), [(4000, 64, 63), (4001, 7, 600), (999, 3, 1000)])
+@pytest.mark.parametrize(("n", "per_thread", "threads"), [(4001, 7, 600), (999, 3, 1000)])
 def test_the_device_loop_equals_reference_for_every_nonce_count(
         host_lib_for: Callable[..., ctypes.CDLL], macros: tuple[str, ...], n: int, per_thread: int,
         threads: int) -> None:

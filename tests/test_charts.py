@@ -14,8 +14,8 @@ import pytest
 
 from benchhash.econ import plots
 from benchhash.report import charts, formats
-from benchhash.report.units import j_per_th, per_joule, usd
 from benchhash.results import io
+from benchhash.units import j_per_th, per_joule, usd
 from chart_audit import problems
 from conftest import Cli
 

@@ -14,9 +14,9 @@ import pytest
 from benchhash.errors import InputError, Interrupted, hold_signals
 from benchhash.fleet.build import Member, fleet_from
 from benchhash.fleet.ranks import RankEnv, from_env
-from benchhash.report.units import duration
 from benchhash.results import io
 from benchhash.results.model import Device, FleetRank, Result
+from benchhash.units import duration
 
 ROOT = Path(__file__).resolve().parents[1]
 REPLAY = ROOT / "tests" / "data" / "golden" / "cpu-replay.json"     # energy in every trial

@@ -47,8 +47,8 @@ def shares_match_work(data: dict) -> None:
 
 
 def test_quick_cpu_run_writes_a_valid_sealed_file(tmp_path: Path) -> None:
-    from benchhash.report.units import si
     from benchhash.session import QUICK, plan_seconds
+    from benchhash.units import si
     proc = run_cli("run", "--quick", "--device", "cpu", "--out", str(tmp_path), "--notes", "ci")
     assert proc.returncode == 0, proc.stderr
     (path,) = tmp_path.glob("*.json")

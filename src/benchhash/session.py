@@ -21,10 +21,11 @@ from benchhash.hw.device import resolve
 from benchhash.hw.provenance import finish, snapshot
 from benchhash.meters import EnergyMeter, make_meter
 from benchhash.results import io, sign
-from benchhash.results.build import build, utc_now
+from benchhash.results.build import build
 from benchhash.results.model import Config, Device, Environment, Failure, FleetRank, Result, WorkloadResult
 from benchhash.results.paths import claim, named_by_user, output_path
 from benchhash.runner import CompileTimes, Listener, Runner, RunRecord, Sync
+from benchhash.units import utc_now
 from benchhash.workloads.base import RunContext, Workload
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from benchhash.report.units import PREFIXES
+from benchhash.units import PREFIXES
 
 
 def num(v: float | None) -> str:

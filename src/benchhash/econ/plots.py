@@ -19,7 +19,7 @@ from matplotlib.ticker import Formatter, MaxNLocator
 
 from benchhash.errors import InputError
 from benchhash.fsutil import write_output
-from benchhash.report.units import j_per_th, prefix_of, si
+from benchhash.units import j_per_th, prefix_of, si
 
 FORMATS = (".png", ".svg", ".pdf")
 MEASURED, REFERENCE, LOSS = "#3b6ea5", "#b0b0b0", "#c0392b"

@@ -22,7 +22,7 @@ from benchhash.econ import decision_text
 from benchhash.econ.figures import num
 from benchhash.econ.market import USER, allowed
 from benchhash.report.table import Block, Grid, Items, Line, markdown, show
-from benchhash.report.units import musd, si
+from benchhash.units import musd, si
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from benchhash.fleet.model import (
     RateMethod,
 )
 from benchhash.results import io
-from benchhash.results.build import utc_now
 from benchhash.results.model import Integrity, Result, Trial, WorkloadResult
+from benchhash.units import utc_now
 from benchhash.workloads import known
 
 

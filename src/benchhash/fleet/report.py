@@ -13,7 +13,7 @@ from rich.text import Text
 from benchhash.errors import ResultFileError
 from benchhash.fleet.model import FleetResult, parse
 from benchhash.fsutil import read_json
-from benchhash.report.units import duration, si
+from benchhash.units import duration, si
 
 
 def load(path: str | Path) -> FleetResult:

@@ -21,11 +21,11 @@ from benchhash.hw.cuda import gpu_count
 from benchhash.hw.device import parse, resolve
 from benchhash.meters import EnergyMeter, NullMeter, make_meter
 from benchhash.results import io
-from benchhash.results.build import utc_now
 from benchhash.results.model import Device, FleetRank, Result
 from benchhash.results.paths import slug
 from benchhash.runner import Listener
 from benchhash.session import Checkpoint, Outcome, Plan, Request, run
+from benchhash.units import utc_now
 from benchhash.workloads.base import RunContext
 
 log = logging.getLogger(__name__)

@@ -19,11 +19,11 @@ from typing import Any
 from benchhash.errors import BenchhashError, InputError
 from benchhash.fleet.build import Member, fleet_from, shared_work, summary
 from benchhash.fleet.model import FleetResult, parse, parse_v1
-from benchhash.report.units import duration
 from benchhash.results import io, sign
 from benchhash.results.checks import close
 from benchhash.results.model import Result
 from benchhash.results.verify import ALLOW, CLAIMED, Verdict, verify_result
+from benchhash.units import duration
 
 
 def _phase_problems(f: FleetResult) -> list[str]:

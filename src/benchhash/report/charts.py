@@ -11,9 +11,9 @@ from benchhash.econ import plots
 from benchhash.econ.plots import unique
 from benchhash.fleet.model import FleetResult
 from benchhash.fleet.report import devices_text
-from benchhash.report.units import per_joule, short_unit, si, usd
 from benchhash.results.model import Result
 from benchhash.results.model import label as phase_label
+from benchhash.units import per_joule, short_unit, si, usd
 
 Item = tuple[str, Result | FleetResult]     # (file as shown, what it holds)
 Chart = tuple[str, Any]                     # (title, matplotlib figure)

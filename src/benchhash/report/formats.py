@@ -18,8 +18,8 @@ from benchhash.fleet.model import FleetResult
 from benchhash.fleet.report import devices_text
 from benchhash.report.table import Fit, Grid, Line
 from benchhash.report.table import rows as table_rows
-from benchhash.report.units import per_joule, si
 from benchhash.results.model import Result, cap_of
+from benchhash.units import per_joule, si
 
 Item = tuple[str, Result | FleetResult]     # (file as shown, what it holds)
 

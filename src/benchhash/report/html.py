@@ -10,7 +10,7 @@ import html
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from benchhash.report.units import usd
+from benchhash.units import usd
 
 STYLE = ("body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;margin:0.5em 0}"
          "td,th{border:1px solid #ccc;padding:4px 8px;font-size:90%;vertical-align:top}td.n{text-align:right;"

@@ -12,8 +12,8 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 
-from benchhash.report.units import per_joule, si
 from benchhash.results.model import Result, WorkloadResult
+from benchhash.units import per_joule, si
 
 #: The latencies a rate cell shows beside it, where a phase has them (files before the serve
 #: phase called prefill's back-to-back time ttft_ms; a serve phase has percentiles).

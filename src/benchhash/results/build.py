@@ -5,7 +5,6 @@ the run's phases, failures and provenance become the Result."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -35,15 +34,12 @@ from benchhash.results.model import (
     label,
 )
 from benchhash.stats import MIN_TRIAL_S, stability_warnings, summarize
+from benchhash.units import utc_now
 from benchhash.workloads.base import Window
 
 #: Clock-event reasons that mean the clocks were held back by power or heat.
 LIMITING = ("sw_power_cap", "hw_slowdown", "sw_thermal_slowdown", "hw_thermal_slowdown",
             "hw_power_brake_slowdown")
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass

@@ -13,10 +13,10 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from benchhash.report.units import si
 from benchhash.results.build import derived_warnings
 from benchhash.results.model import Result, Stats, Trial, WorkloadResult, label
 from benchhash.stats import summarize
+from benchhash.units import parse_utc, si, utc_stamp
 from benchhash.workloads import known
 
 REL_TOL = 1e-9
@@ -155,14 +155,10 @@ def _summary_problems(w: WorkloadResult) -> list[str]:
     return out
 
 
-def _when(stamp: str) -> datetime:
-    return datetime.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
-
-
 def time_problems(r: Result) -> list[str]:
     """Times that cannot be: backwards, in the future, less wall time than the trials took, or
     trial windows outside the run or out of order."""
-    created, finished = _when(r.created_utc), _when(r.finished_utc)
+    created, finished = parse_utc(r.created_utc), parse_utc(r.finished_utc)
     out = []
     if r.created_utc < EARLIEST:
         out.append(f"created_utc {r.created_utc} is before benchhash existed")
@@ -189,19 +185,12 @@ def _window_problems(r: Result, created: float, finished: float) -> list[str]:
             if t.started_unix_s is None or t.ended_unix_s is None:
                 continue
             if not created - CLOCK_SLACK_S <= t.started_unix_s <= t.ended_unix_s <= finished + CLOCK_SLACK_S:
-                out.append(f"{w.label} trial {t.index}: its window ({_stamp(t.started_unix_s)} to "
-                           f"{_stamp(t.ended_unix_s)}) is not within the run ({r.created_utc} to {r.finished_utc})")
+                out.append(f"{w.label} trial {t.index}: its window ({utc_stamp(t.started_unix_s)} to "
+                           f"{utc_stamp(t.ended_unix_s)}) is not within the run ({r.created_utc} to {r.finished_utc})")
             elif last is not None and t.started_unix_s < last - METER_SLACK_S:
                 out.append(f"{w.label} trial {t.index}: its window opened before the trial before it closed")
             last = t.ended_unix_s
     return out
-
-
-def _stamp(unix_s: float) -> str:
-    try:
-        return datetime.fromtimestamp(unix_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    except (OverflowError, OSError, ValueError):
-        return f"{unix_s:.6g} s after 1970"
 
 
 def completeness_problems(r: Result) -> list[str]:

@@ -220,7 +220,7 @@ def _verdict(r: Row) -> str:
 def sentence(r: Row) -> str:
     """A row as a person reads it: the change in words, whether it is significant and by what
     test, what could explain it (a busy machine, another launch), then both medians."""
-    from benchhash.report.units import si
+    from benchhash.units import si
     if r.mark == "missing":
         return f"{r.workload}: {r.reason}"
     medians = f"REF {si(r.ref_median, f'{r.unit}/s')}, NEW {si(r.new_median, f'{r.unit}/s')}"

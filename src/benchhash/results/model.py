@@ -10,12 +10,12 @@ comparisons can refuse apples to oranges even between files of the same shape.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from benchhash.errors import InputError
+from benchhash.units import parse_utc
 
 SCHEMA_VERSION: Literal[5] = 5
 METHODOLOGY_VERSION = 1
@@ -30,7 +30,7 @@ HeaderHex = Annotated[str, Field(pattern=r"^[0-9a-f]{160}$")]
 
 def _real_time(value: str) -> str:
     """A UTC stamp that is a time of the calendar (no February 30, no month 13)."""
-    datetime.strptime(value[:19], "%Y-%m-%dT%H:%M:%S")
+    parse_utc(value)
     return value
 
 

@@ -22,13 +22,13 @@ import os
 import shlex
 import struct
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from benchhash.errors import InputError
 from benchhash.fsutil import read_bytes, read_text
 from benchhash.results.model import Signature
+from benchhash.units import utc_now
 
 NAMESPACE = "benchhash-result"
 HASH = "sha512"
@@ -120,7 +120,7 @@ def sign_digest(key: Any, digest: str) -> Signature:
     serialization, _ = _crypto()
     line = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     public_blob = base64.b64decode(line.split()[1])
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = utc_now()
     raw = key.sign(_signed_data(message(digest, now)))
     blob = (b"SSHSIG" + struct.pack(">I", 1) + _string(public_blob) + _string(NAMESPACE.encode())
             + _string(b"") + _string(HASH.encode()) + _string(_string(ALGORITHM.encode()) + _string(raw)))

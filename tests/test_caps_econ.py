@@ -18,7 +18,7 @@ from benchhash.meters.replay import ReplayMeter
 from benchhash.results import io
 from benchhash.results.build import build
 from benchhash.results.model import Config, Device, Gpu
-from benchhash.results.verify import verdict
+from benchhash.review.verify import verdict
 from benchhash.runner import Runner
 from benchhash.workloads import create
 from benchhash.workloads.base import PhaseFigures, RunContext

@@ -11,7 +11,7 @@ import pytest
 
 from benchhash import workloads
 from benchhash.results import io
-from benchhash.results.verify import verify_file
+from benchhash.review.verify import verify_file
 from benchhash.workloads.base import Phase, Window, Workload
 from conftest import run_main
 

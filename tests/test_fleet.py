@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from benchhash.results.verify import verdict
+from benchhash.review.verify import verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = ROOT / "tests" / "plugins"

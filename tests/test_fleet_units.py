@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from benchhash.errors import InputError, Interrupted, hold_signals
-from benchhash.fleet.build import Member, fleet_from
 from benchhash.fleet.ranks import RankEnv, from_env
 from benchhash.results import io
+from benchhash.results.fleet_build import Member, fleet_from
 from benchhash.results.model import Device, FleetRank, Result
 from benchhash.units import duration
 

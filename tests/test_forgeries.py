@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from benchhash.results import io
-from benchhash.results.verify import verify_data
+from benchhash.review.verify import verify_data
 from benchhash.stats import summarize
 
 ROOT = Path(__file__).resolve().parents[1]

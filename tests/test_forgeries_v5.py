@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from benchhash.results import io
-from benchhash.results.verify import verdict, verify_data, verify_result
+from benchhash.review.verify import verdict, verify_data, verify_result
 from benchhash.workloads.base import SEED_RULE_V1
 from conftest import run_cli
 from test_forgeries import restat, shrink_seconds
@@ -109,7 +109,7 @@ def test_another_runs_shares_in_a_file_claiming_schema_1_are_not_this_runs() -> 
     problems = reseal(d)
     assert problems == [] or any_in(problems, "shares")
     from benchhash.errors import InputError
-    from benchhash.results.verify import require
+    from benchhash.review.verify import require
     with pytest.raises(InputError, match="does not prove what it claims .*--allow-unverified"):
         require(verdict(V1))
 

@@ -20,7 +20,7 @@ from benchhash.fsutil import cache_dir
 from benchhash.results import io
 from benchhash.results.model import SCHEMA_VERSION
 from benchhash.results.paths import claim
-from benchhash.results.verify import verdict
+from benchhash.review.verify import verdict
 from conftest import Cli, spawned
 
 FAST = ["--device", "cpu", "--meter", "null", "--warmup", "0"]

@@ -22,8 +22,8 @@ from benchhash.errors import InputError, Interrupted, signals_interrupt
 from benchhash.hw import power
 from benchhash.hw.power import Limits, PowerLimitError, parse_levels, resolve_levels
 from benchhash.meters import NullMeter
-from benchhash.results.compare import compare
 from benchhash.results.model import SCHEMA_VERSION, Config, Device
+from benchhash.review.compare import compare
 from benchhash.runner import Runner
 from fake_nvml import FakeGpu
 from test_runner import CPU, FakeClock, Recorder, Scripted, Toy, result_of
@@ -308,7 +308,7 @@ def test_a_whole_run_sweeps_and_writes_each_cap(gpu: FakeGpu, tmp_path: Path,
     from benchhash import session
     from benchhash.meters import make_meter
     from benchhash.results import io
-    from benchhash.results.verify import verdict
+    from benchhash.review.verify import verdict
     from benchhash.workloads.base import RunContext
 
     monkeypatch.syspath_prepend(str(ROOT / "tests" / "plugins"))

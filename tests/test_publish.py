@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from benchhash.results import io
-from benchhash.results.compare import compare, regressions, sentence
-from benchhash.results.merge import merge
 from benchhash.results.model import SCHEMA_VERSION
-from benchhash.results.verify import verify_data, verify_file
+from benchhash.review.compare import compare, regressions, sentence
+from benchhash.review.merge import merge
+from benchhash.review.verify import verify_data, verify_file
 from benchhash.stats import poisson_interval
 from conftest import Cli
 

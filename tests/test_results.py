@@ -12,9 +12,9 @@ import pytest
 from benchhash.errors import InputError, ResultFileError
 from benchhash.fsutil import write_atomic
 from benchhash.results import io
-from benchhash.results.export import FLEET_SCHEMA_FILE, SCHEMA_FILE, schema_text
 from benchhash.results.model import SCHEMA_VERSION, Result
 from benchhash.results.paths import output_path, slug
+from benchhash.review.export import FLEET_SCHEMA_FILE, SCHEMA_FILE, schema_text
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = sorted((ROOT / "tests" / "data" / "golden").glob("*.json"))
@@ -44,7 +44,7 @@ def test_v1_files_are_migrated_and_their_digest_still_holds(path: Path) -> None:
     assert result.schema_version == SCHEMA_VERSION and result.failures == []
     assert all(w.compile_s is None for w in result.workloads)
     assert "failures" not in raw                       # migrating did not touch the file's dict
-    from benchhash.results.verify import verify_file
+    from benchhash.review.verify import verify_file
     assert verify_file(path) == ("OK", [])
 
 
@@ -55,7 +55,7 @@ def test_v2_files_are_migrated_and_their_digest_still_holds(path: Path) -> None:
     assert result.schema_version == SCHEMA_VERSION and result.config.power_limits_w == []
     assert all(w.power_limit_w is None for w in result.workloads)
     assert "power_limits_w" not in raw["config"]      # migrating did not touch the file's dict
-    from benchhash.results.verify import verify_file
+    from benchhash.review.verify import verify_file
     assert verify_file(path) == ("OK", [])
 
 
@@ -65,7 +65,7 @@ def test_v3_files_are_migrated_and_their_digest_still_holds(path: Path) -> None:
     assert raw["schema_version"] == 3 and io.integrity_problem(raw) is None   # as stored
     assert result.schema_version == SCHEMA_VERSION and all(w.load is None for w in result.workloads)
     assert all("load" not in w for w in raw["workloads"])   # migrating did not touch the file's dict
-    from benchhash.results.verify import verify_file
+    from benchhash.review.verify import verify_file
     assert verify_file(path) == ("OK", [])
 
 
@@ -75,7 +75,7 @@ def test_v4_files_are_migrated_and_their_digest_still_holds(path: Path) -> None:
     assert raw["schema_version"] == 4 and io.integrity_problem(raw) is None   # as stored
     assert result.schema_version == SCHEMA_VERSION and result.stored_version == 4
     assert all(w.binding is None for w in result.workloads) and all("binding" not in w for w in raw["workloads"])
-    from benchhash.results.verify import verdict
+    from benchhash.review.verify import verdict
     v = verdict(path)
     assert v.status == "OK" and v.unproven == []         # its SHA-256d proof was bound by the rule of its day
     assert any("bound to this file's run, host, device and time (schema 4's rule" in p for p in v.proven)
@@ -177,7 +177,7 @@ def test_every_published_result_file_still_verifies() -> None:
     """The files under results/ came from real runs (a CPU VM, an H100, a fleet, a power-cap
     sweep) by older code: today's verify must still pass each one (it once failed a fleet file
     written before phases carried their params), and must skip only scripts' outputs."""
-    from benchhash.results.verify import verdict
+    from benchhash.review.verify import verdict
     files = sorted((ROOT / "results").rglob("*.json"))
     verdicts = [verdict(p) for p in files]
     assert len(files) >= 20

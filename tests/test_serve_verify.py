@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("torch")
 
 from benchhash.results import io
-from benchhash.results.verify import verify_data, verify_file
+from benchhash.review.verify import verify_data, verify_file
 from conftest import run_cli
 from test_forgeries import reseal, restat
 
@@ -46,7 +46,7 @@ def test_a_served_run_verifies_and_says_what_its_records_prove(served: tuple[Pat
     assert w["metrics"]["requests"] > 0 and set(w["metrics"]["slo"]) == {"100", "1000"}
     assert w["efficiency"]["unit"] == "token/J" and w["efficiency"]["joules_per_unit"] > 0   # J per output token
     assert json.loads(path.read_text())["config"]["options"]["serve_concurrency"] == [2]
-    from benchhash.results.verify import verdict
+    from benchhash.review.verify import verdict
     assert any("request records account for every output token" in p and "J per request" in p
                for p in verdict(path).proven)
 

@@ -13,7 +13,7 @@ import pytest
 
 from benchhash.errors import InputError
 from benchhash.results import io, sign
-from benchhash.results.verify import verdict
+from benchhash.review.verify import verdict
 from conftest import Cli
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 from benchhash.errors import InputError  # noqa: E402
 from benchhash.results import io  # noqa: E402
 from benchhash.results.model import Device  # noqa: E402
-from benchhash.results.verify import verify_file  # noqa: E402
+from benchhash.review.verify import verify_file  # noqa: E402
 from benchhash.workloads import create  # noqa: E402
 from benchhash.workloads import gemm as gemm_mod  # noqa: E402
 from conftest import Cli  # noqa: E402

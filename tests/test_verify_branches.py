@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from benchhash.results import io
-from benchhash.results.verify import verdict, verify_data, verify_file
+from benchhash.review.verify import verdict, verify_data, verify_file
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "data" / "golden" / "cpu-replay.json"
@@ -136,7 +136,7 @@ V1 = ROOT / "tests" / "data" / "fleet-v1"
 def test_a_version_1_fleet_file_still_verifies_and_reads(tmp_path: Path, cli: Any) -> None:
     """merge's files from before fleet runs: verified as they are, read through a migration."""
     assert verify_file(V1 / "fleet.json") == ("OK", [])
-    from benchhash.fleet.report import load
+    from benchhash.review.load import load
     f = load(V1 / "fleet.json")
     assert not f.lockstep and [p.label for p in f.phases] == ["sha256d scan"] and len(f.ranks) == 2
     r = cli("report", str(V1 / "fleet.json"), "--format", "csv")

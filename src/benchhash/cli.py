@@ -369,7 +369,7 @@ def _show_run(outcome: Any, as_json: bool, first: bool, alone: bool) -> None:
     if first:
         screen.print(run_table(outcome.result))
     if outcome.fleet_file is not None:
-        from benchhash.fleet.report import fleet_table
+        from benchhash.report.fleet import fleet_table
         screen.print(fleet_table(outcome.fleet_file))
 
 
@@ -397,7 +397,7 @@ def schema(
 ) -> None:
     """The JSON Schema of result files, or of fleet files (what results/schema/ holds)."""
     from benchhash.fsutil import write_output
-    from benchhash.results.export import schema_text
+    from benchhash.review.export import schema_text
 
     text = schema_text(fleet)
     if out_file:
@@ -499,16 +499,15 @@ def econ(
 def _load_all(files: list[str]) -> list[tuple[str, Any]]:
     """Each file with its result or fleet; a file that fails verify, or proves less than it
     claims, is marked so in its name."""
-    from benchhash.fleet.model import parse as parse_fleet
-    from benchhash.results import io
-    from benchhash.results.verify import verdict
+    from benchhash.review.load import read
+    from benchhash.review.verify import check
     if not files:
         raise InputError("give at least one result or fleet file")
     out = []
     for f in files:
-        raw = io.read_json(f)
-        held = parse_fleet(raw, f) if "fleet_schema_version" in raw else io.parse(raw, f)
-        v = verdict(f)
+        loaded = read(f)
+        held = loaded.parsed()
+        v = check(loaded)
         mark = (f" (FAILS VERIFY: {v.problems[0]})" if v.problems else
                 f" (UNPROVEN: {v.unproven[0]})" if v.unproven else "")
         out.append((f + mark, held))
@@ -564,7 +563,7 @@ def compare(
     Exit 1 on a significant regression beyond --threshold, 3 when a phase of REF could not be
     compared (another methodology, device, unit or parameters, or missing from NEW): a gate
     fails closed."""
-    from benchhash.results.compare import INCOMPARABLE, compared, regressions, sentence
+    from benchhash.review.compare import INCOMPARABLE, compared, regressions, sentence
 
     if not 0 <= threshold <= 100:
         raise InputError(f"--threshold must be between 0 and 100, got {threshold:g}")
@@ -597,10 +596,10 @@ def merge(
 ) -> None:
     """Rank or node results into one fleet file: a row per file, per phase the fleet's rate and
     watts (per-trial sums for the ranks of one fleet run), and the ranks that are missing."""
-    from benchhash.fleet.report import fleet_table
     from benchhash.fsutil import write_output
+    from benchhash.report.fleet import fleet_table
     from benchhash.results.io import dumps
-    from benchhash.results.merge import merge as run_merge
+    from benchhash.review.merge import merge as run_merge
 
     if not out_file:
         raise InputError("merge needs -o FLEET.json")
@@ -627,7 +626,7 @@ def verify(
     trusted); a file that is not there is bad input, as in every command (one line, exit 2)."""
     from benchhash.results import io
     from benchhash.results.sign import allowed_signers
-    from benchhash.results.verify import verdict
+    from benchhash.review.verify import verdict
 
     for f in files:
         if not os.path.exists(f):
@@ -664,7 +663,7 @@ def sign(
     from benchhash.fsutil import write_output
     from benchhash.results import io
     from benchhash.results.sign import load_key, sign_digest
-    from benchhash.results.verify import require, verify_result
+    from benchhash.review.verify import require, verify_result
 
     private = load_key(key)
     for f in files:

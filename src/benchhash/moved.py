@@ -12,7 +12,17 @@ import warnings
 
 #: old module -> where it lives now
 MOVED = {
+    "benchhash.fleet.build": "benchhash.results.fleet_build",
+    "benchhash.fleet.model": "benchhash.results.fleet",
+    "benchhash.fleet.report": "benchhash.report.fleet",
+    "benchhash.fleet.verify": "benchhash.review.fleet",
     "benchhash.report.units": "benchhash.units",
+    "benchhash.results.checks": "benchhash.review.checks",
+    "benchhash.results.compare": "benchhash.review.compare",
+    "benchhash.results.consistency": "benchhash.review.consistency",
+    "benchhash.results.export": "benchhash.review.export",
+    "benchhash.results.merge": "benchhash.review.merge",
+    "benchhash.results.verify": "benchhash.review.verify",
 }
 
 

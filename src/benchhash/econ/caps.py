@@ -16,7 +16,8 @@ from typing import Any
 
 from benchhash.econ import uses
 from benchhash.econ.market import Market
-from benchhash.results.model import label
+from benchhash.results.fleet import FleetResult
+from benchhash.results.model import cap_of, label
 from benchhash.workloads import known
 from benchhash.workloads.base import PhaseFigures
 
@@ -126,8 +127,6 @@ def _pricer(m: Market, meas: uses.Measured, ph: Phase) -> tuple[str | None, Pric
 
 def phases_of(result: Any) -> list[Phase]:
     """Every phase of a result file, or per device of a fleet file, with its cap."""
-    from benchhash.fleet.model import FleetResult
-    from benchhash.results.model import cap_of
     if isinstance(result, FleetResult):
         out = []
         for p in result.phases:

@@ -17,11 +17,12 @@ from pathlib import Path
 from benchhash.econ.caps import Phase, phases_of
 from benchhash.econ.uses import Decode, Measured, Served
 from benchhash.errors import BenchhashError
-from benchhash.fleet.model import FleetResult, parse
-from benchhash.fleet.report import devices_text
 from benchhash.results import io
+from benchhash.results.fleet import FleetResult, devices_text
 from benchhash.results.model import Result, cap_of
-from benchhash.results.verify import Verdict, require, verdict, verify_result
+from benchhash.review.load import read
+from benchhash.review.verdict import Verdict, require
+from benchhash.review.verify import check
 from benchhash.workloads import known
 from benchhash.workloads.base import PhaseFigures
 
@@ -116,10 +117,10 @@ def load(path: str | Path, allow_unverified: bool = False) -> tuple[Measured, li
     the workload; a sweep's phases at their highest cap), and every phase with its cap. A fleet
     file is priced only with its rank files beside it (verify fails it otherwise, whatever
     ``allow_unverified`` says)."""
-    raw = io.read_json(path)
-    if "fleet_schema_version" in raw:
-        f = parse(raw, str(path))
-        unverified = _verified(verdict(path), allow_unverified)
+    loaded = read(path)
+    f = loaded.parsed()
+    unverified = _verified(check(loaded), allow_unverified)
+    if isinstance(f, FleetResult):
         every = sorted({r for p in f.phases for r in p.ranks})
         kinds = {r.device.kind for r in f.ranks}
         names = {r.device.name for r in f.ranks}
@@ -130,11 +131,9 @@ def load(path: str | Path, allow_unverified: bool = False) -> tuple[Measured, li
         phases = phases_of(f)
         slowest: dict[Key, dict[str, float]] | None = _slowest(f, ranks)
     else:
-        result = io.parse(raw, str(path))
-        unverified = _verified(verify_result(raw, str(path)), allow_unverified)
-        meas = Measured(source=str(path), device=result.device.name, kind=result.device.kind,
-                        energy="replayed" if _replayed([result]) else "measured", unverified=unverified)
-        phases, slowest = phases_of(result), None
+        meas = Measured(source=str(path), device=f.device.name, kind=f.device.kind,
+                        energy="replayed" if _replayed([f]) else "measured", unverified=unverified)
+        phases, slowest = phases_of(f), None
     ai_watts: list[float] = []
     for ph in _top(phases):
         _take(meas, ph.workload, ph.figures, ai_watts,

@@ -3,4 +3,4 @@ torch.distributed (gloo, so CPUs too). One rank per device, started by torchrun,
 Kubernetes PyTorchJob (ranks.py), or by `benchhash run --all-gpus` (launch.py); the ranks agree on
 every phase and open every trial window at one instant of rank 0's clock (lockstep.py); each
 writes its own sealed file before any collective step, and rank 0 gathers the fleet file
-(model.py, build.py) with per-trial sums over the common windows."""
+(results/fleet.py, results/fleet_build.py) with per-trial sums over the common windows."""

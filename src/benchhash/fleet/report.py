@@ -1,40 +1,5 @@
-"""What a person sees of a fleet: per phase the ranks, the fleet's rate and watts (median over
-trials of the per-trial sums) and its work per joule, and how closely the windows lined up."""
+"""Deprecated: moved to benchhash.report.fleet (issue 29, structure v3)."""
 
-from __future__ import annotations
+from benchhash.moved import alias
 
-from collections import Counter
-from pathlib import Path
-
-from rich.console import Group
-from rich.table import Table
-from rich.text import Text
-
-from benchhash.errors import ResultFileError
-from benchhash.fleet.model import FleetResult, parse
-from benchhash.fsutil import read_json
-from benchhash.units import duration, si
-
-
-def load(path: str | Path) -> FleetResult:
-    return parse(read_json(path, "fleet file", ResultFileError), str(path))
-
-
-def devices_text(f: FleetResult, ranks: list[int]) -> str:
-    """'2 x NVIDIA H100 80GB HBM3' (or 'a x A, b x B') for these ranks of the fleet."""
-    names = Counter(r.device.name or r.device.kind for r in f.ranks if r.rank in ranks)
-    return ", ".join(f"{n} x {name}" for name, n in names.most_common())
-
-
-def fleet_table(path: str | Path) -> Group:
-    f = load(path)
-    title = f"benchhash fleet: {len(f.ranks)} of {f.world_size} rank(s)" + ("" if f.complete else " (incomplete)")
-    t = Table(title=title)
-    for col in ("phase", "devices", "fleet rate", "fleet W", "work / J", "window spread"):
-        t.add_column(col, justify="left" if col in ("phase", "devices") else "right")
-    for p in f.phases:
-        spreads = [x.start_spread_s for x in p.trials if x.start_spread_s is not None]
-        t.add_row(p.label, devices_text(f, p.ranks), si(p.rate, p.rate_unit), si(p.average_w, "W"),
-                  si(p.work_per_joule, f"{p.unit}/J"),
-                  duration(max(spreads)) if spreads else "-")
-    return Group(t, *[Text(n) for n in f.notes])
+alias(__name__)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from benchhash.errors import BenchhashError, FleetBroken, InputError, hold_signals
-from benchhash.fleet.build import Member, fleet_from, member, seal
 from benchhash.fleet.lockstep import Group, Lockstep
 from benchhash.fleet.ranks import RankEnv
 from benchhash.fsutil import write_atomic
@@ -21,6 +20,7 @@ from benchhash.hw.cuda import gpu_count
 from benchhash.hw.device import parse, resolve
 from benchhash.meters import EnergyMeter, NullMeter, make_meter
 from benchhash.results import io
+from benchhash.results.fleet_build import Member, fleet_from, member, seal
 from benchhash.results.model import Device, FleetRank, Result
 from benchhash.results.paths import slug
 from benchhash.runner import Listener

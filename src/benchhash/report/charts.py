@@ -9,8 +9,7 @@ from typing import Any
 
 from benchhash.econ import plots
 from benchhash.econ.plots import unique
-from benchhash.fleet.model import FleetResult
-from benchhash.fleet.report import devices_text
+from benchhash.results.fleet import FleetResult, devices_text
 from benchhash.results.model import Result
 from benchhash.results.model import label as phase_label
 from benchhash.units import per_joule, short_unit, si, usd

@@ -14,10 +14,9 @@ from typing import Any
 from rich.console import Console
 
 from benchhash.errors import BenchhashError
-from benchhash.fleet.model import FleetResult
-from benchhash.fleet.report import devices_text
 from benchhash.report.table import Fit, Grid, Line
 from benchhash.report.table import rows as table_rows
+from benchhash.results.fleet import FleetResult, devices_text
 from benchhash.results.model import Result, cap_of
 from benchhash.units import per_joule, si
 

@@ -1,1 +1,4 @@
-"""Result files: schema (pydantic, v1), io (integrity, atomic writes, versions), build, paths."""
+"""The result file alone, schema v5 (fleet files: fleet schema 2): the model (pydantic), io
+(canonical JSON, digest, migrations of older schemas, atomic and exclusive writes), build (a
+result assembled as the run goes), sign, paths, and the fleet file's model and build (fleet,
+fleet_build). What reads files and judges them (verify, compare, merge, export) is review/."""

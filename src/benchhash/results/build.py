@@ -35,11 +35,25 @@ from benchhash.results.model import (
 )
 from benchhash.stats import MIN_TRIAL_S, stability_warnings, summarize
 from benchhash.units import utc_now
-from benchhash.workloads.base import Window
 
 #: Clock-event reasons that mean the clocks were held back by power or heat.
 LIMITING = ("sw_power_cap", "hw_slowdown", "sw_thermal_slowdown", "hw_thermal_slowdown",
             "hw_power_brake_slowdown")
+
+
+@dataclass
+class Window:
+    """What one run of a phase did: ``work`` units in ``seconds`` of wall time (device
+    synchronised), and evidence of that work for the result (e.g. SHA-256d shares)."""
+
+    work: float
+    seconds: float
+    proof: dict[str, Any] | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)   # e.g. time per output token
+
+    @property
+    def rate(self) -> float:
+        return self.work / self.seconds if self.seconds > 0 else 0.0
 
 
 @dataclass

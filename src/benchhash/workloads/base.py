@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from benchhash.errors import InputError
+from benchhash.results.build import Window
 from benchhash.results.model import Binding, Device
 
 if TYPE_CHECKING:
@@ -101,21 +102,6 @@ class Options(BaseModel):
     def recorded(self) -> dict[str, Any]:
         """What the result's config.options keeps of these (given values and defaults)."""
         return self.model_dump(mode="json", exclude_none=True)
-
-
-@dataclass
-class Window:
-    """What one run of a phase did: ``work`` units in ``seconds`` of wall time (device
-    synchronised), and evidence of that work for the result (e.g. SHA-256d shares)."""
-
-    work: float
-    seconds: float
-    proof: dict[str, Any] | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)   # e.g. time per output token
-
-    @property
-    def rate(self) -> float:
-        return self.work / self.seconds if self.seconds > 0 else 0.0
 
 
 class Phase(ABC):

@@ -13,6 +13,7 @@ import pytest
 
 from benchhash.errors import InputError
 from benchhash.results import io, sign
+from benchhash.review.verdict import Trust
 from benchhash.review.verify import verdict
 from conftest import Cli
 
@@ -56,16 +57,19 @@ def signed(tmp_path: Path, cli: Cli) -> tuple[Path, Path, str]:
 
 def test_unsigned_and_signed_files_verify_and_say_who(signed: tuple[Path, Path, str], tmp_path: Path) -> None:
     f, _, public = signed
-    assert verdict(GOLDEN).signer.startswith("unsigned")
+    assert verdict(GOLDEN).signer.trust is Trust.UNSIGNED and str(verdict(GOLDEN).signer).startswith("unsigned")
     raw = io.read_json(f)
     assert raw["integrity"] == io.read_json(GOLDEN)["integrity"]      # signing changes no digest
     v = verdict(f)
-    assert v.status == "OK" and v.signer.startswith("signed by key SHA256:")
+    assert v.status == "OK" and v.signer.trust is Trust.KEY and not v.signer.vouched
+    assert str(v.signer).startswith("signed by key SHA256:")
     trusted = tmp_path / "allowed_signers"
     kind, blob, _ = public.split()
     trusted.write_text(f'# who may sign\nalice@example namespaces="benchhash-result" {kind} {blob}\n')
     v = verdict(f, sign.allowed_signers(trusted))
-    assert v.status == "OK" and v.signer.startswith("signed by alice@example (trusted key SHA256:")
+    assert v.status == "OK" and v.signer.vouched and v.signer.names == ("alice@example",)
+    assert str(v.signer).startswith("signed by alice@example (trusted key SHA256:")
+    assert v.to_json()["signer"] == str(v.signer)
     assert "vouched for" in v.claimed[0]
 
 
@@ -77,6 +81,7 @@ def test_a_key_not_in_the_trusted_list_fails(signed: tuple[Path, Path, str], tmp
     trusted.write_text(f"bob@example {other.split()[0]} {other.split()[1]}\n")
     v = verdict(f, sign.allowed_signers(trusted))
     assert v.status == "FAIL" and "is not trusted by the trusted-keys list" in v.problems[0]
+    assert v.signer.trust is Trust.UNTRUSTED and not v.signer.vouched     # "untrusted key" holds "trusted key"
     wrong_space = tmp_path / "wrong"
     public = io.read_json(f)["signature"]["public_key"].split()
     wrong_space.write_text(f'alice@example namespaces="git" {public[0]} {public[1]}\n')
@@ -146,7 +151,7 @@ def test_run_signs_and_sign_refuses_what_does_not_verify(tmp_path: Path, cli: Cl
     proc = cli("run", "--device", "cpu", "--duration", "0.2", "--trials", "1", "--warmup", "0",
                "--meter", "null", "--sign", str(key), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert verdict(out).status == "OK" and verdict(out).signer.startswith("signed by key")
+    assert verdict(out).status == "OK" and str(verdict(out).signer).startswith("signed by key")
     bad = tmp_path / "bad.json"
     raw = io.read_json(GOLDEN)
     raw["workloads"][0]["trials"][0]["rate"] *= 2

@@ -24,7 +24,7 @@ from benchhash.results.model import Result
 from benchhash.review.checks import close
 from benchhash.review.evidence import shared_work
 from benchhash.review.result import verify_result
-from benchhash.review.verdict import ALLOW, CLAIMED, Verdict
+from benchhash.review.verdict import ALLOW, CLAIMED, Signer, Trust, Verdict
 from benchhash.units import duration
 
 
@@ -156,7 +156,7 @@ def _rebuilt(f: FleetResult, members: list[Member], raw: dict[str, Any], v: Verd
 
 def verify_fleet(raw: dict[str, Any], where: str, trusted: list[sign.Signer] | None = None,
                  accept_claims: bool = False) -> Verdict:
-    v = Verdict(where, signer="a fleet file is not signed; its rank files may be")
+    v = Verdict(where, signer=Signer(Trust.FLEET))
     try:
         f = parse(raw, where)
     except BenchhashError as exc:

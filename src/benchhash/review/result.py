@@ -27,27 +27,27 @@ from benchhash.results import io, sign
 from benchhash.results.model import Result
 from benchhash.review.checks import result_problems
 from benchhash.review.consistency import claim_problems, unproven
-from benchhash.review.verdict import CLAIMED, Verdict
+from benchhash.review.verdict import CLAIMED, Signer, Trust, Verdict
 from benchhash.workloads import known
 
 
-def _signer(result: Result, digest: str, trusted: list[sign.Signer] | None) -> tuple[str, list[str]]:
+def _signer(result: Result, digest: str, trusted: list[sign.Signer] | None) -> tuple[Signer, list[str]]:
     """(who signed, problems). With a trusted-keys list, a key it does not trust (or not at the
     time the file was signed) is a problem: the caller asked who vouches, and nobody does."""
     sig = result.signature
     if sig is None:
-        return "unsigned: the claims are nobody's in particular", []
+        return Signer(Trust.UNSIGNED), []
     bad = sign.check(sig, digest)
     if bad:
-        return "signature invalid", [f"signature: {bad}"]
+        return Signer(Trust.INVALID), [f"signature: {bad}"]
     if trusted is None:
-        return f"signed by key {sig.fingerprint} (no trusted-keys list given)", []
+        return Signer(Trust.KEY, sig.fingerprint), []
     names = sign.who(sig, trusted)
     if names:
-        return f"signed by {', '.join(names)} (trusted key {sig.fingerprint})", []
+        return Signer(Trust.TRUSTED, sig.fingerprint, tuple(names)), []
     old = " (an older signature, whose time is not signed)" if sig.message == sign.V1 else ""
-    return "signed by an untrusted key", [f"signature: key {sig.fingerprint} is not trusted by the trusted-keys "
-                                          f"list at {sig.signed_utc}{old}"]
+    return Signer(Trust.UNTRUSTED, sig.fingerprint), [f"signature: key {sig.fingerprint} is not trusted by the "
+                                                      f"trusted-keys list at {sig.signed_utc}{old}"]
 
 
 def verify_result(raw: dict[str, Any], where: str, trusted: list[sign.Signer] | None = None) -> Verdict:
@@ -71,8 +71,7 @@ def verify_result(raw: dict[str, Any], where: str, trusted: list[sign.Signer] | 
         workload = known(w.workload)
         v.proven += workload.proven(w, result) if workload else []
     v.unproven = unproven(result)
-    v.claimed = [CLAIMED + (f"; vouched for: {v.signer}" if v.signer.startswith("signed by")
-                            and "trusted key" in v.signer else f"; {v.signer}")]
+    v.claimed = [CLAIMED + (f"; vouched for: {v.signer}" if v.signer.vouched else f"; {v.signer}")]
     if not result.complete:
         v.claimed.append(f"an incomplete run ({result.stopped or 'failures recorded'})")
     return v

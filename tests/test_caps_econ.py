@@ -159,7 +159,7 @@ def test_the_yearly_row_and_its_cap_read_the_same_margin(sweep_file: Path) -> No
     """The mining row of the table and the sweep's highest cap are one measurement on one basis
     (today's conditions): the same margin, a loss shown as a loss in both."""
     from benchhash.econ.report import EconRequest, econ_json
-    from benchhash.econ.text import m3
+    from benchhash.report.econ import m3
     data = econ_json(EconRequest(results=(str(sweep_file),), draws=1))
     (mining,) = [u for u in data["uses"] if u["use"] == "device_mining"]
     top = data["power_caps"][0]["curves"][0]["points"][0]

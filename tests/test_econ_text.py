@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from benchhash.econ import market, text
+from benchhash.econ import market
 from benchhash.econ.report import EconRequest, econ_json
 from benchhash.econ.site import HourlyRequest
+from benchhash.report import econ as text
 from benchhash.report.table import Grid, show
 from conftest import Cli
 

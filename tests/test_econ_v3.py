@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from benchhash.econ import claim, market, prices, text, uses
+from benchhash.econ import claim, market, prices, uses
 from benchhash.econ.report import EconRequest, econ_json
 from benchhash.econ.site import HourlyRequest
 from benchhash.errors import InputError
+from benchhash.report import econ as text
 from benchhash.report.table import show
 from conftest import Cli
 

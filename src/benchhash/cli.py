@@ -464,9 +464,9 @@ def econ(
     --hourly dispatches each use over a real hourly price series (curtailment, PPA credits, mullet site).
     The inputs the figures turn on are printed above them; every input --set takes, with its unit,
     allowed range, source and date: benchhash econ --inputs."""
-    from benchhash.econ import text
     from benchhash.econ.report import EconRequest, econ_data, inputs_json
     from benchhash.econ.site import HourlyRequest
+    from benchhash.report import econ as text
 
     if as_json and fmt not in ("table", "json"):
         raise InputError(f"--json is --format json: give one of them, not --json with --format {fmt}")

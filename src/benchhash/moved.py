@@ -12,6 +12,9 @@ import warnings
 
 #: old module -> where it lives now
 MOVED = {
+    "benchhash.econ.decision_text": "benchhash.report.decision",
+    "benchhash.econ.figures": "benchhash.units",
+    "benchhash.econ.text": "benchhash.report.econ",
     "benchhash.fleet.build": "benchhash.results.fleet_build",
     "benchhash.fleet.model": "benchhash.results.fleet",
     "benchhash.fleet.report": "benchhash.report.fleet",

@@ -74,6 +74,15 @@ def duration(seconds: float | None) -> str:
     return f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
 
 
+
+def num(v: float | None) -> str:
+    """A figure as typed (econ's inputs): 60,000; 0.0055; 1.8214; from a million up with a prefix
+    (1.85 M, 133.87 T); 'none' for a missing figure (no table figure as old as the snapshot)."""
+    if v is None or not math.isfinite(v):
+        return "none"
+    factor, prefix = prefix_of(v)
+    return f"{v / factor:.5g} {prefix}" if factor >= 1e6 else f"{v:,.6g}"
+
 #: How a file writes a time: UTC, to the second.
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 

@@ -185,3 +185,11 @@ def test_a_missing_file_is_exit_2_in_every_command(args: list[str], cli: Cli, tm
     assert len(lines) == 1 and lines[0].startswith("benchhash: error:"), proc.stderr
     assert MISSING in lines[0] and "no such file" in lines[0].lower()
     assert proc.stdout == "" and not (tmp_path / "fleet.json").exists()
+
+def test_help_lists_the_commands_in_their_order(cli: Cli) -> None:
+    """`benchhash --help` lists the commands as before the split into one module per command."""
+    import re
+    text = cli("--help").stdout
+    names = [m for m in re.findall(r"^\W*([a-z]+)\s{2,}", text, re.M) if m in {
+        "scan", "info", "run", "schema", "econ", "report", "compare", "merge", "verify", "sign"}]
+    assert names == ["scan", "info", "run", "schema", "econ", "report", "compare", "merge", "verify", "sign"]

@@ -193,3 +193,35 @@ def test_help_lists_the_commands_in_their_order(cli: Cli) -> None:
     names = [m for m in re.findall(r"^\W*([a-z]+)\s{2,}", text, re.M) if m in {
         "scan", "info", "run", "schema", "econ", "report", "compare", "merge", "verify", "sign"}]
     assert names == ["scan", "info", "run", "schema", "econ", "report", "compare", "merge", "verify", "sign"]
+
+
+@pytest.mark.parametrize(("stop", "code", "line"), [
+    (KeyboardInterrupt(), 130, "benchhash: interrupted"),
+    ("SIGTERM", 143, "benchhash: interrupted (SIGTERM)"),
+    ("SIGHUP", 129, "benchhash: interrupted (SIGHUP)"),
+])
+def test_every_command_ends_a_stop_the_same_way(stop: object, code: int, line: str, cli: Cli,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command stopped anywhere (here verify, inside its library call) ends through the one
+    interrupt path: one line naming the signal, exit 128 + its number; Typer alone would have
+    made any stop a silent 130."""
+    from benchhash.errors import Interrupted
+    from benchhash.review import verify
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise stop if isinstance(stop, BaseException) else Interrupted(str(stop), code)
+    monkeypatch.setattr(verify, "verdict", stopped)
+    proc = cli("verify", str(GOLDEN))
+    assert proc.returncode == code and proc.stderr == line + "\n" and proc.stdout == ""
+
+
+def test_sigterm_during_a_scan_exits_143() -> None:
+    import signal
+    import time
+
+    from conftest import spawned
+    with spawned("scan", "--header", G, "--device", "cpu") as proc:
+        time.sleep(3.0)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and stderr.strip().endswith("benchhash: interrupted (SIGTERM)")

@@ -3,15 +3,21 @@ command shares (one-line failures, integer flags). Each command is a module of t
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import sys
-from typing import Annotated, NoReturn
+from collections.abc import Callable, Iterator
+from typing import Annotated, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 
 from benchhash.cli.logs import setup_logging
-from benchhash.errors import InputError
+from benchhash.errors import InputError, signals_interrupt
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 log = logging.getLogger("benchhash.cli")
 #: exit code of an internal error (EX_SOFTWARE)
@@ -45,6 +51,8 @@ def _options(
     if verbose and quiet:
         raise InputError("give --verbose or --quiet, not both")
     setup_logging(1 if verbose else -1 if quiet else 0)
+
+
 out = Console()
 err = Console(stderr=True)
 
@@ -65,3 +73,32 @@ def parse_int(text: str, flag: str) -> int:
         return int(text.replace("_", ""), 0)
     except ValueError:
         raise InputError(f"{flag} must be an integer, got {text!r}") from None
+
+
+def interrupted(stop: BaseException | None = None) -> NoReturn:
+    """The one way a command ends when it is stopped: 'benchhash: interrupted' on stderr (with
+    the signal's name when it was not Ctrl-C) and exit 128 + the signal's number (Ctrl-C: 130)."""
+    name = getattr(stop, "name", "Ctrl-C")
+    print("benchhash: interrupted" + ("" if name == "Ctrl-C" else f" ({name})"), file=sys.stderr)
+    raise SystemExit(getattr(stop, "code", 130))
+
+
+@contextlib.contextmanager
+def stoppable() -> Iterator[None]:
+    """Around every command: SIGTERM and SIGHUP stop it as Ctrl-C does (errors.Interrupted), and
+    however it is stopped, it ends through interrupted()."""
+    try:
+        with signals_interrupt():
+            yield
+    except KeyboardInterrupt as stop:
+        interrupted(stop)
+
+
+def command(fn: Callable[P, R]) -> Callable[P, R]:
+    """A command's function run inside stoppable(); Typer reads its options from the function
+    itself (its signature and annotations), as it would unwrapped."""
+    @functools.wraps(fn)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        with stoppable():
+            return fn(*args, **kwargs)
+    return wrapped

@@ -2,16 +2,39 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
+from types import ModuleType
+from typing import Any
 
 import typer
 
-from benchhash.cli.app import ARGV, INTERNAL, app, fail
+from benchhash.cli.app import ARGV, INTERNAL, app, fail, interrupted
 from benchhash.cli.logs import setup_logging
 from benchhash.errors import BenchhashError
 
 log = logging.getLogger("benchhash.cli")
+
+
+def _click_exceptions() -> ModuleType:
+    """click's exceptions, as Typer raises them: its own copy of click (Typer 0.2x vendors it)
+    or click itself (older Typer)."""
+    try:
+        return importlib.import_module("typer._click.exceptions")
+    except ImportError:
+        return importlib.import_module("click.exceptions")
+
+
+class _NeverRaised(Exception):
+    pass
+
+
+_click = _click_exceptions()
+#: a usage error (bad flag, missing option, bad value): said in one line, exit 2
+ClickException: Any = _click.ClickException
+#: a bare `benchhash`: Typer has printed the help (click before 8.2 has no such class)
+NoArgsIsHelpError: type[Exception] = getattr(_click, "NoArgsIsHelpError", _NeverRaised)
 
 #: the app's own options that a person also types after the command (`benchhash run --quick -v`)
 GLOBAL_FLAGS = ("-v", "--verbose", "-q", "--quiet")
@@ -61,35 +84,28 @@ def main(argv: list[str] | None = None) -> None:
         code = app(args=hoist_global_flags(ARGV), prog_name="benchhash", standalone_mode=False)
     except BenchhashError as exc:
         fail(str(exc))
-    except KeyboardInterrupt as exc:
-        name = getattr(exc, "name", "Ctrl-C")
-        print("benchhash: interrupted" + ("" if name == "Ctrl-C" else f" ({name})"), file=sys.stderr)
-        raise SystemExit(getattr(exc, "code", 130)) from None
+    except KeyboardInterrupt as exc:     # while the arguments were read, before any command ran
+        interrupted(exc)
     except BrokenPipeError:
         raise SystemExit(0) from None
     except RecursionError:
         fail("input nested too deeply")
     except MemoryError:
         fail("out of memory", 1)
+    except typer.Abort:
+        interrupted()
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except NoArgsIsHelpError:       # a bare `benchhash`: the help is the answer
+        raise SystemExit(0) from None
+    except ClickException as exc:   # a usage error: bad flag, missing option, bad value
+        fail(" ".join(exc.format_message().split()))
     except Exception as exc:
-        # Typer's usage errors (bad flag, missing option) and its Exit/Abort come from click,
-        # which newer Typer releases vendor; they are recognised by shape, not by class.
-        kind = type(exc).__name__
-        if kind == "NoArgsIsHelpError":          # a bare `benchhash`: the help is the answer
-            raise SystemExit(0) from None
-        if kind == "Abort":
-            print("benchhash: interrupted", file=sys.stderr)
-            raise SystemExit(130) from None
-        if kind == "Exit" or (hasattr(exc, "exit_code") and not hasattr(exc, "format_message")):
-            raise SystemExit(getattr(exc, "exit_code", 0)) from None
-        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
-            fail(" ".join(exc.format_message().split()))
         log.debug("internal error", exc_info=exc)
-        fail(f"internal error, a benchhash bug: {kind}: {' '.join(str(exc).split())[:300]} "
+        fail(f"internal error, a benchhash bug: {type(exc).__name__}: {' '.join(str(exc).split())[:300]} "
              "(run with -v for the traceback)", INTERNAL)
-    # Typer (non-standalone) turns Ctrl-C inside a command into a returned exit code 130.
+    # Typer (non-standalone) returns Ctrl-C outside a command (in the app's own options) as 130.
     if isinstance(code, int) and not isinstance(code, bool) and code != 0:
         if code == 130:
-            print("benchhash: interrupted", file=sys.stderr)
+            interrupted()
         raise SystemExit(code)
-

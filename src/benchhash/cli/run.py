@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from benchhash.cli.app import ARGV, err, fail, log, out, progress
+from benchhash.cli.app import ARGV, err, fail, interrupted, log, out, progress
 from benchhash.errors import BenchhashError, FleetBroken, InputError
 
 
@@ -151,9 +151,7 @@ def _reraise(error: BaseException | None) -> None:
     if error is None:
         return
     if isinstance(error, KeyboardInterrupt):
-        name = getattr(error, "name", "Ctrl-C")
-        print("benchhash: interrupted" + ("" if name == "Ctrl-C" else f" ({name})"), file=sys.stderr)
-        raise SystemExit(getattr(error, "code", 130))
+        interrupted(error)
     if isinstance(error, FleetBroken):
         log.error("%s; this rank's measurements are in its file", error)
         raise SystemExit(1)

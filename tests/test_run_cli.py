@@ -245,3 +245,85 @@ def test_when_the_result_falls_back_to_stdout_stdout_is_that_json_alone(
     printed = json.loads(proc.stdout)                   # the whole of stdout: one JSON document
     assert printed["workloads"][0]["trials"] and io.parse(printed).complete
     assert ("benchhash run" in proc.stderr) != as_json   # the table, when asked for, went to stderr
+
+
+PLUGINS = Path(__file__).parent / "plugins"
+
+
+@pytest.fixture
+def digest_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The digest plug-in workload (tests/plugins), known to this process as an installed one is."""
+    monkeypatch.syspath_prepend(str(PLUGINS))
+    monkeypatch.setenv("BENCHHASH_WORKLOADS", "digest=digest_workload:DigestWorkload")
+
+
+def test_a_plugin_workload_takes_its_options(digest_plugin: None, cli: Cli, tmp_path: Path) -> None:
+    """A plug-in declares typed options and receives them from --opt; the file records them
+    (the phase's params and config.options) and verifies."""
+    out = tmp_path / "digest.json"
+    proc = cli("run", "--device", "cpu", "--meter", "null", "--workloads", "digest", "--duration", "0.05",
+               "--trials", "1", "--warmup", "0", "--opt", "digest.algorithm=blake2b", "--opt", "digest.block-bytes=128",
+               "--out", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    result, _ = io.load(out)
+    (phase,) = result.workloads
+    assert phase.params["algorithm"] == "blake2b" and phase.params["block_bytes"] == 128
+    assert result.config.options == {"algorithm": "blake2b", "block_bytes": 128}
+    assert cli("verify", str(out)).returncode == 0
+
+
+@pytest.mark.parametrize(("opt", "says"), [
+    ("digest.algorithm=crc32", ["digest.algorithm", "one of sha256, blake2b, md5"]),
+    ("digest.block_bytes=0", ["digest.block_bytes", "greater than or equal to 1", "an integer"]),
+    ("digest.colour=red", ["workload digest has no option 'colour'", "its options: digest.algorithm, "
+                                                                       "digest.block_bytes"]),
+    ("digest=sha256", ["is not WORKLOAD.NAME=VALUE"]),
+    ("nosuch.size=1", ["unknown workload 'nosuch'"]),
+    ("gemm.size=abc", ["--opt gemm.size=abc", "valid integer", "an integer: M = N = K"]),
+])
+def test_a_bad_option_is_one_line_exit_2(opt: str, says: list[str], digest_plugin: None, cli: Cli,
+                                         tmp_path: Path) -> None:
+    proc = cli("run", "--device", "cpu", "--meter", "null", "--workloads", "digest,gemm", "--opt", opt,
+               "--out", str(tmp_path / "x.json"))
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("benchhash: error:"), proc.stderr
+    assert all(s in lines[0] for s in says), lines[0]
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_a_flag_is_an_alias_of_its_option(cli: Cli, tmp_path: Path) -> None:
+    """--gemm-size and --opt gemm.size set the same option (the same file); both at once is refused."""
+    files = []
+    for how in (["--gemm-size", "256"], ["--opt", "gemm.size=256"]):
+        files.append(tmp_path / f"{len(files)}.json")
+        proc = cli("run", "--device", "cpu", "--meter", "null", "--workloads", "gemm", "--duration", "0.05",
+                   "--trials", "1", "--warmup", "0", *how, "--out", str(files[-1]), "--quiet")
+        assert proc.returncode == 0, proc.stderr
+    (a,), (b,) = (io.load(f)[0].workloads for f in files)
+    assert a.params == b.params and a.params["m"] == 256
+    both = cli("run", "--device", "cpu", "--workloads", "gemm", "--gemm-size", "256", "--opt", "gemm.size=512")
+    assert both.returncode == 2 and "give --gemm-size or --opt gemm.size, not both" in both.stderr
+
+
+def test_an_option_no_flag_reached_before(cli: Cli, tmp_path: Path) -> None:
+    """llm's kv_span had no flag: --opt reaches it, and the phase records what it ran."""
+    out = tmp_path / "llm.json"
+    proc = cli("run", "--device", "cpu", "--meter", "null", "--workloads", "llm", "--llm-preset", "tiny",
+               "--llm-phases", "decode", "--llm-batches", "1", "--duration", "0.05", "--trials", "1", "--warmup", "0",
+               "--opt", "llm.kv_span=full", "--out", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    result, _ = io.load(out)
+    assert result.config.options["llm_kv_span"] == "full"
+    assert "kv span full" in result.workloads[0].params["launch"]
+
+
+def test_info_lists_each_workloads_options(digest_plugin: None, cli: Cli) -> None:
+    import json
+    proc = cli("info", "--json")
+    assert proc.returncode == 0, proc.stderr
+    loads = {w["name"]: w for w in json.loads(proc.stdout)["workloads"]}
+    assert {"sha256d", "gemm", "llm", "digest"} <= set(loads)
+    options = {o["option"]: o for o in loads["digest"]["options"]}
+    assert options["digest.algorithm"]["takes"] == "one of sha256, blake2b, md5: the hashlib function"
+    assert options["digest.block_bytes"]["default"] == 64
+    assert "llm.kv_span" in {o["option"] for o in loads["llm"]["options"]}

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from benchhash import workloads as registry
-from benchhash.errors import BenchhashError, hold_signals
+from benchhash.errors import BenchhashError, InputError, hold_signals
 from benchhash.fsutil import cache_dir, os_reason, read_json, write_atomic
 from benchhash.hw import power
 from benchhash.hw.device import resolve
@@ -27,6 +27,7 @@ from benchhash.results.paths import claim, named_by_user, output_path
 from benchhash.runner import CompileTimes, Listener, Runner, RunRecord, Sync
 from benchhash.units import utc_now
 from benchhash.workloads.base import RunContext, Workload
+from benchhash.workloads.options import Setting, options_for
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,10 @@ class Request:
     fleet_timeout_s: float = 300.0              # how long a fleet waits for a late rank
     power_limits: str | None = None             # --power-limits: '300,400,max' or 'sweep'
     #: every workload flag of the command (threads, gemm_*, llm_*, no_compile): each workload
-    #: takes the ones its Options declare
+    #: takes the ones its Options declare (aliases of those options)
     flags: dict[str, Any] = field(default_factory=dict)
+    #: --opt WORKLOAD.NAME=VALUE, each checked against its workload's Options when it is loaded
+    settings: tuple[Setting, ...] = ()
 
     def config(self, workloads: list[str] | None = None,
                options: dict[str, Any] | None = None, power_limits_w: list[float] | None = None) -> Config:
@@ -94,19 +97,36 @@ def plan_seconds(cfg: Config, phases: int) -> float:
     return cfg.idle_s + phases * (cfg.warmup_s + cfg.trials * cfg.duration_s)
 
 
-def create_all(names: list[str], device: Device,
-               flags: dict[str, Any]) -> tuple[list[Workload], list[Failure], dict[str, Any]]:
-    """The workloads with their options, checked before anything runs: what the user asked for
-    that cannot work here (a bad option, a dtype or backend the device lacks) is a
+def _settings_of(names: list[str], settings: tuple[Setting, ...]) -> dict[str, list[Setting]]:
+    """The --opt settings by workload; one for a workload benchhash does not know is refused, one
+    for a workload this run does not measure has no effect (said)."""
+    known = registry.registry()
+    by_name: dict[str, list[Setting]] = {n: [] for n in names}
+    for s in settings:
+        if s.workload not in known:
+            raise InputError(f"{s.text}: unknown workload {s.workload!r}; known: {', '.join(known)}")
+        if s.workload not in by_name:
+            log.warning("%s has no effect: this run does not measure %s", s.text, s.workload)
+            continue
+        by_name[s.workload].append(s)
+    return by_name
+
+
+def create_all(names: list[str], device: Device, flags: dict[str, Any], settings: tuple[Setting, ...] = ()
+               ) -> tuple[list[Workload], list[Failure], dict[str, Any]]:
+    """The workloads with their options (the command's flags, aliases of the options of the same
+    name, and each workload's --opt settings), checked before anything runs: what the user asked
+    for that cannot work here (a bad option, a dtype or backend the device lacks) is a
     BenchhashError, refused up front; an unexpected error in one workload's creation is
     recorded and the others run. Also returns the options as the result records them."""
     loads: list[Workload] = []
     failures: list[Failure] = []
     recorded: dict[str, Any] = {}
     used: set[str] = set()
+    by_name = _settings_of(names, settings)
     for name in names:
         cls = registry.load(name)
-        options = cls.options_model.from_flags(flags)
+        options = options_for(name, cls.options_model, flags, by_name[name])
         used |= set(cls.options_model.model_fields)
         recorded.update(options.recorded())
         try:
@@ -258,7 +278,7 @@ def _measure(req: Request, plan: Plan, caps: power.Caps, listener: Listener | No
              sign_key: Any) -> Outcome:
     device = plan.device
     names = registry.parse_names(req.workloads) if req.workloads else registry.defaults(device)
-    loads, failures, options = create_all(names, device, req.flags)
+    loads, failures, options = create_all(names, device, req.flags, req.settings)
     levels = [w for w in caps.levels if w is not None]
     cfg = req.config(names, options, levels)
     meter, ctx, env = _metered(req, plan)

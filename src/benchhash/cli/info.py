@@ -40,6 +40,33 @@ def _record_json(path: Any, rec: Any) -> dict[str, Any]:
             "text": f"GPU {rec.pci_bus_id}: {at}original {rec.original_w:g} W; {state} ({path})"}
 
 
+def _workloads() -> list[dict[str, Any]]:
+    """Every workload this benchhash can run (built-in and plug-in) with its options, as --opt
+    takes them; a plug-in that cannot be loaded, with why."""
+    from benchhash.errors import BenchhashError
+    from benchhash.workloads import load, registry
+    from benchhash.workloads.options import describe
+    rows: list[dict[str, Any]] = []
+    for name in registry():
+        try:
+            cls = load(name)
+        except BenchhashError as exc:
+            rows.append({"name": name, "error": str(exc)})
+            continue
+        rows.append({"name": name, "description": cls.description, "options": describe(name, cls.options_model)})
+    return rows
+
+
+def _print_workloads(rows: list[dict[str, Any]]) -> None:
+    for w in rows:
+        if "error" in w:
+            out.print(f"[bold]workload[/] {escape(w['name'])}: cannot load ({escape(w['error'])})")
+            continue
+        out.print(f"[bold]workload[/] {escape(w['name'])}: {escape(w['description'])}")
+        for o in w["options"]:
+            out.print(f"    --opt {escape(o['option'])}=...  {escape(o['takes'])}")
+
+
 def info(as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = False) -> None:
     """CPU, GPUs and the scan backends this machine can run (and why not)."""
     from benchhash.hw.backends import cuda_probe_steps, status
@@ -55,10 +82,12 @@ def info(as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")]
     backends = status()
     probe = cuda_probe_steps()
     energy = energy_here([g.index for g in found])
+    loads = _workloads()
     if as_json:
         print(json.dumps({"cpu": cpu.model_dump(mode="json"), "gpus": gpus, "gpu_reason": gpu_reason,
                           "backends": backends, "cuda_probe": probe, "power_limit_records": left,
-                          "energy": [{"device": d, "how": h, "measurable": ok} for d, h, ok in energy]}))
+                          "energy": [{"device": d, "how": h, "measurable": ok} for d, h, ok in energy],
+                          "workloads": loads}, default=list))
         return
     flags = ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in cpu.flags.items())
     out.print(f"[bold]CPU[/] {escape(str(cpu.model))} ({cpu.usable_cores}/{cpu.logical_cores} cores usable)")
@@ -80,3 +109,4 @@ def info(as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")]
     for where, how, ok in energy:
         out.print(f"[bold]energy[/] {where}: " + (escape(how) if ok else
                   f"none - {escape(how)}: runs here give rates but no per-joule figures, and econ cannot price them"))
+    _print_workloads(loads)

@@ -9,6 +9,7 @@ import typer
 
 from benchhash.cli.app import ARGV, err, fail, interrupted, log, out, progress
 from benchhash.errors import BenchhashError, FleetBroken, InputError
+from benchhash.workloads.options import parse_settings
 
 
 def run(
@@ -58,6 +59,11 @@ def run(
     power_limits: Annotated[str | None, typer.Option(
         help="measure every phase at each GPU power limit: watts, e.g. 300,400,500,max (max: the default "
              "limit), or 'sweep' (8 levels, maximum to minimum); needs root; the limit is put back after")] = None,
+    opt: Annotated[list[str] | None, typer.Option(
+        "--opt", metavar="WORKLOAD.NAME=VALUE",
+        help="a workload's option (repeatable), e.g. gemm.size=4096 or llm.kv_span=full; plug-in workloads "
+             "take theirs this way; the workload flags above are aliases; each workload's options: benchhash info"
+    )] = None,
 ) -> None:
     """Measure each workload's rate and energy (warm-up, trials, statistics) and write a result;
     under torchrun, srun or a PyTorchJob (or with --all-gpus) as one rank of a fleet."""
@@ -85,7 +91,8 @@ def run(
                                  "llm_preset": llm_preset, "llm_batches": llm_batches,
                                  "no_compile": no_compile, "llm_phases": llm_phases, "serve_lengths": serve_lengths,
                                  "serve_concurrency": serve_concurrency, "serve_rate": serve_rate,
-                                 "serve_slo_ms": serve_slo_ms})
+                                 "serve_slo_ms": serve_slo_ms},
+                          settings=parse_settings(opt))
     cfg = req.config()
     key = load_key(sign_with) if sign_with else None       # a bad key is said before the run
     rank = from_env()

@@ -94,14 +94,19 @@ class Options(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            flag = "--" + str(err["loc"][0]).replace("_", "-") if err["loc"] else ""
-            raise InputError(msg if not flag or flag in msg else f"{flag}: {msg}") from None
+            raise flag_error(exc) from None
 
     def recorded(self) -> dict[str, Any]:
         """What the result's config.options keeps of these (given values and defaults)."""
         return self.model_dump(mode="json", exclude_none=True)
+
+
+def flag_error(exc: ValidationError) -> InputError:
+    """An option's validation error as one line naming its flag (--gemm-size: ...)."""
+    err = exc.errors()[0]
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    flag = "--" + str(err["loc"][0]).replace("_", "-") if err["loc"] else ""
+    return InputError(msg if not flag or flag in msg else f"{flag}: {msg}")
 
 
 class Phase(ABC):

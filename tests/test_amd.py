@@ -131,7 +131,7 @@ def test_the_power_cap_is_set_in_microwatts_and_put_back(tmp_path: Path, monkeyp
     monkeypatch.setenv("BENCHHASH_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(power, "SETTLE_S", 0.0)
     with FakeAmdGpu().installed() as gpu:
-        with power.capped(MI300X, "500,max") as caps:
+        with power.capped(MI300X, power.Levels.parse("500,max")) as caps:
             assert caps.levels == [500.0, 750.0]
             for w in caps.levels:
                 caps.apply(w)
@@ -147,7 +147,7 @@ def test_a_cap_without_permission_is_refused_up_front(tmp_path: Path, monkeypatc
     monkeypatch.setenv("BENCHHASH_CACHE_DIR", str(tmp_path / "cache"))
     with FakeAmdGpu(fail={"amdsmi_set_power_cap": "AMDSMI_STATUS_NO_PERM"}).installed():
         with pytest.raises(power.PowerLimitError, match="AMD SMI refused \\(no permission\\)"):
-            with power.capped(MI300X, "500"):
+            with power.capped(MI300X, power.Levels.parse("500")):
                 raise AssertionError("the block must not run")
 
 

@@ -20,7 +20,8 @@ import pytest
 
 from benchhash.errors import InputError, Interrupted, signals_interrupt
 from benchhash.hw import power
-from benchhash.hw.power import Limits, PowerLimitError, parse_levels, resolve_levels
+from benchhash.hw.power import Levels as Asked
+from benchhash.hw.power import Limits, PowerLimitError
 from benchhash.meters import NullMeter
 from benchhash.results.model import SCHEMA_VERSION, Config, Device
 from benchhash.review.compare import compare
@@ -71,26 +72,27 @@ def plant(pid: int, original_w: float = 700, host: str | None = None) -> power.R
 
 # --- levels ----------------------------------------------------------------------------------------
 def test_levels_parsed_in_order() -> None:
-    assert parse_levels("300,400W, 500 ,max") == [300.0, 400.0, 500.0, None]
-    assert parse_levels(" Sweep ") == "sweep"
+    assert Asked.parse("300,400W, 500 ,max") == Asked((300.0, 400.0, 500.0, None))
+    assert Asked.parse(" Sweep ") == Asked(sweep=True)
+    assert str(Asked.parse("300,400W, 500 ,max")) == "300,400,500,max" and str(Asked.parse("sweep")) == "sweep"
     for bad, says in (("", "give watts"), ("300,,400", "give watts"), ("3x", "not a number"),
                       ("-5", "positive"), ("nan", "positive"), ("inf", "positive"),
                       (",".join(["300"] * 33), "at most 32")):
         with pytest.raises(InputError, match=says):
-            parse_levels(bad)
+            Asked.parse(bad)
 
 
 def test_levels_clamped_to_the_device_and_said() -> None:
-    levels, notes = resolve_levels([100.0, 300.0, 900.0, None], H100)
+    levels, notes = Asked((100.0, 300.0, 900.0, None)).resolve(H100)
     assert levels == [200.0, 300.0, 700.0]                 # 900 -> 700 and max -> 700: measured once
     assert any("100 W is outside this GPU's 200-700 W: measured at 200 W" in n for n in notes)
     assert any("900 W" in n and "at 700 W" in n for n in notes) and any("twice" in n for n in notes)
 
 
 def test_a_sweep_goes_from_the_maximum_down_to_the_minimum() -> None:
-    levels, notes = resolve_levels("sweep", H100)
+    levels, notes = Asked(sweep=True).resolve(H100)
     assert levels == [700, 629, 557, 486, 414, 343, 271, 200] and not notes
-    odd, _ = resolve_levels("sweep", Limits(min_w=100, max_w=450, default_w=350, current_w=350))
+    odd, _ = Asked(sweep=True).resolve(Limits(min_w=100, max_w=450, default_w=350, current_w=350))
     assert odd[0] == 450 and odd[-1] == 100 and len(odd) == 8
 
 
@@ -155,7 +157,7 @@ def test_a_limit_that_cannot_be_set_stops_the_run() -> None:
 
 # --- NVML: set in order, put back however the block ends -------------------------------------------
 def test_limits_set_in_order_and_put_back_after_success(gpu: FakeGpu) -> None:
-    with power.capped(GPU, "300,400,500,max") as caps:
+    with power.capped(GPU, Asked.parse("300,400,500,max")) as caps:
         assert caps.levels == [300.0, 400.0, 500.0, 700.0] and len(left()) == 1
         for w in caps.levels:
             caps.apply(w)
@@ -169,7 +171,7 @@ def test_limits_set_in_order_and_put_back_after_success(gpu: FakeGpu) -> None:
 def test_the_original_limit_comes_back_however_the_run_ends(gpu: FakeGpu, how: str) -> None:
     gpu.limit_mw = 650_000                       # someone's own setting: that is what comes back
     with pytest.raises((KeyboardInterrupt, RuntimeError)) as info, signals_interrupt():
-        with power.capped(GPU, "300,400") as caps:
+        with power.capped(GPU, Asked.parse("300,400")) as caps:
             caps.apply(300.0)
             assert gpu.limit_mw == 300_000
             if how == "ctrl-c":
@@ -185,7 +187,7 @@ def test_the_original_limit_comes_back_however_the_run_ends(gpu: FakeGpu, how: s
 def test_a_run_interrupted_between_levels_on_the_runner(gpu: FakeGpu) -> None:
     clock = FakeClock()
     phase = Scripted([10.0], clock, interrupt_at_trial=1)
-    with power.capped(GPU, "300,500") as caps:
+    with power.capped(GPU, Asked.parse("300,500")) as caps:
         out = Runner(NullMeter("test"), Config(duration_s=1, trials=2, warmup_s=0), None, clock,
                      caps=caps).run([Toy(CPU, [phase])])
     assert out.stopped == "interrupted (Ctrl-C)" and [p.power_limit_w for p in out.phases] == [300.0]
@@ -202,7 +204,7 @@ CHILD = textwrap.dedent("""
     state = Path({state!r})
     gpu = FakeGpu()
     with gpu.installed():
-        with power.capped(Device(kind="cuda", name="H100", pci_bus_id={bus!r}), "300,500") as caps:
+        with power.capped(Device(kind="cuda", name="H100", pci_bus_id={bus!r}), power.Levels.parse("300,500")) as caps:
             caps.apply(300.0)
             state.write_text(str(gpu.limit_mw))     # what the GPU now holds, for the next start
             print("capped", flush=True)
@@ -241,7 +243,7 @@ def test_info_shows_a_limit_left_changed(cli, cache: Path) -> None:  # type: ign
 def test_a_crashed_runs_original_is_kept_when_it_could_not_be_put_back(gpu: FakeGpu) -> None:
     plant(os.getpid(), original_w=650)
     gpu.limit_mw = 300_000
-    with power.capped(GPU, "400") as caps:
+    with power.capped(GPU, Asked.parse("400")) as caps:
         caps.apply(400.0)
     assert gpu.limit_mw == 650_000 and left() == []    # the real original, not the 300 W it found
 
@@ -250,7 +252,7 @@ def test_another_live_run_on_the_same_gpu_is_refused(gpu: FakeGpu) -> None:
     plant(os.getppid())
     assert power.recover() == []                        # a live run's record is not touched
     with pytest.raises(PowerLimitError, match=f"another benchhash run \\(pid {os.getppid()}\\)"):
-        with power.capped(GPU, "300"):
+        with power.capped(GPU, Asked.parse("300")):
             pass
     assert gpu.limits_set == [700_000]                  # only the probe
 
@@ -268,18 +270,18 @@ def test_records_of_other_hosts_are_left_alone(gpu: FakeGpu) -> None:
 def test_no_permission_or_support_is_refused_up_front(gpu: FakeGpu, fail: str, says: str) -> None:
     gpu.fail["nvmlDeviceSetPowerManagementLimit"] = fail
     with pytest.raises(PowerLimitError, match=says):
-        with power.capped(GPU, "300"):
+        with power.capped(GPU, Asked.parse("300")):
             raise AssertionError("the block must not run")
     assert gpu.limit_mw == 700_000 and left() == []
 
 
 def test_a_cpu_and_a_mig_slice_are_refused(gpu: FakeGpu) -> None:
     with pytest.raises(PowerLimitError, match="needs a GPU with power management; this run measures a CPU"):
-        with power.capped(Device(kind="cpu", name="AMD EPYC"), "300"):
+        with power.capped(Device(kind="cpu", name="AMD EPYC"), Asked.parse("300")):
             pass
     mig = Device(kind="cuda", name="NVIDIA H100 80GB HBM3 MIG 3g.40gb", pci_bus_id=BUS, mig_profile="3g.40gb")
     with pytest.raises(PowerLimitError, match="MIG slice"):
-        with power.capped(mig, "300"):
+        with power.capped(mig, Asked.parse("300")):
             pass
     assert gpu.limits_set == [] and left() == []
 
@@ -288,7 +290,7 @@ def test_no_record_no_change(gpu: FakeGpu, cache: Path) -> None:
     cache.mkdir(parents=True)
     (cache / "power-limits").write_text("a file where the folder should be")
     with pytest.raises(PowerLimitError, match="cannot record the GPU's original power limit"):
-        with power.capped(GPU, "300"):
+        with power.capped(GPU, Asked.parse("300")):
             pass
     assert gpu.limit_mw == 700_000 and gpu.limits_set == [700_000]
 
@@ -314,7 +316,7 @@ def test_a_whole_run_sweeps_and_writes_each_cap(gpu: FakeGpu, tmp_path: Path,
     monkeypatch.syspath_prepend(str(ROOT / "tests" / "plugins"))
     monkeypatch.setenv("BENCHHASH_WORKLOADS", "faulty=faulty_workload:FaultyWorkload")
     req = session.Request(workloads="faulty", duration_s=0.05, trials=2, warmup_s=0, meter="null",
-                          out=str(tmp_path / "sweep.json"), power_limits="450,250")
+                          out=str(tmp_path / "sweep.json"), power_limits=Asked.parse("450,250"))
     ctx = RunContext(secrets.token_hex(16), "2026-11-23T00:00:00Z", "host", GPU.name)
     plan = session.Plan(GPU, ctx, tmp_path / "sweep.json", True, lambda: make_meter("null", GPU))
     outcome = session.run(req, None, None, plan)
@@ -336,7 +338,7 @@ def test_the_enforced_limit_is_read_after_settling(gpu: FakeGpu, ceiling_w: int 
     gpu.enforced_lag_reads = 2
     gpu.enforced_ceiling_mw = None if ceiling_w is None else ceiling_w * 1000
     clock = FakeClock()
-    with power.capped(GPU, "450,250") as caps:
+    with power.capped(GPU, Asked.parse("450,250")) as caps:
         out = Runner(NullMeter("test"), Config(duration_s=1, trials=1, warmup_s=0), None, clock,
                      caps=caps).run([Toy(CPU, [Scripted([10.0, 10.0], clock)])])
     assert out.complete and [p.power_limit_w for p in out.phases] == [450.0, 250.0]

@@ -53,7 +53,7 @@ class Request:
     command_line: tuple[str, ...] = ()
     force: bool = False                         # overwrite an --out FILE that exists
     fleet_timeout_s: float = 300.0              # how long a fleet waits for a late rank
-    power_limits: str | None = None             # --power-limits: '300,400,max' or 'sweep'
+    power_limits: power.Levels | None = None    # --power-limits, parsed (None: the limit is not changed)
     #: every workload flag of the command (threads, gemm_*, llm_*, no_compile): each workload
     #: takes the ones its Options declare (aliases of those options)
     flags: dict[str, Any] = field(default_factory=dict)
@@ -253,8 +253,6 @@ def run(req: Request, listener: Listener | None = None, sign_key: Any = None,
     phase, and the sealed (and, with ``sign_key``, signed) result replaces the last. A GPU
     power limit changed for the run is put back however it ends."""
     req.config()                                    # the timing flags, before anything else
-    if req.power_limits is not None:
-        power.parse_levels(req.power_limits)
     plan = plan or solo_plan(req)
     power.recover()             # a limit a killed run left changed is put back before anything
     with power.capped(plan.device, req.power_limits) as caps:

@@ -9,7 +9,6 @@ import typer
 
 from benchhash.cli.app import ARGV, err, fail, interrupted, log, out, progress
 from benchhash.errors import BenchhashError, FleetBroken, InputError
-from benchhash.workloads.options import parse_settings
 
 
 def run(
@@ -70,8 +69,10 @@ def run(
     from benchhash import session
     from benchhash.errors import signals_interrupt
     from benchhash.fleet.ranks import from_env
+    from benchhash.hw.power import Levels
     from benchhash.report.progress import RunProgress
     from benchhash.results.sign import load_key
+    from benchhash.workloads.options import parse_settings
 
     if all_gpus:
         from benchhash.fleet.launch import run_all, strip_flag
@@ -85,7 +86,8 @@ def run(
     req = session.Request(device=device, workloads=workloads, duration_s=duration, trials=trials,
                           warmup_s=warmup, idle_s=idle, quick=quick, out=out_path, notes=notes,
                           meter=meter, command_line=tuple(sys.argv), force=force,
-                          fleet_timeout_s=fleet_timeout, power_limits=power_limits,
+                          fleet_timeout_s=fleet_timeout,
+                          power_limits=None if power_limits is None else Levels.parse(power_limits),
                           flags={"threads": threads, "cpu_kernel": cpu_kernel, "gemm_dtypes": gemm_dtypes,
                                  "gemm_size": gemm_size, "gemm_sweep": gemm_sweep,
                                  "llm_preset": llm_preset, "llm_batches": llm_batches,

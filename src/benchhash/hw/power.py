@@ -28,8 +28,7 @@ from benchhash.hw.gpu import GPU, GpuError, Limits, NoPermission, NotSupported
 from benchhash.hw.gpus import open_gpu, vendor_of
 from benchhash.results.model import Device
 
-__all__ = ["Caps", "Capped", "Limits", "PowerLimitError", "Record", "capped", "parse_levels", "recover",
-           "resolve_levels"]
+__all__ = ["Caps", "Capped", "Levels", "Limits", "PowerLimitError", "Record", "capped", "recover"]
 
 log = logging.getLogger(__name__)
 
@@ -51,55 +50,71 @@ class PowerLimitError(BenchhashError):
 
 
 # --- what the user asked for -------------------------------------------------------------------
-def parse_levels(text: str) -> list[float | None] | str:
-    """'300,400,max' -> [300.0, 400.0, None] (None: the default limit); 'sweep' -> 'sweep'."""
-    t = text.strip().lower()
-    if t == SWEEP:
-        return SWEEP
-    parts = [p.strip().removesuffix("w").strip() for p in t.split(",")]
-    if not t or any(not p for p in parts):
-        raise InputError(f"--power-limits {text!r}: give watts separated by commas (e.g. 300,400,max) or 'sweep'")
-    if len(parts) > MAX_LEVELS:
-        raise InputError(f"--power-limits takes at most {MAX_LEVELS} levels, got {len(parts)}")
-    out: list[float | None] = []
-    for p in parts:
-        if p in ("max", "default"):
-            out.append(None)
-            continue
-        try:
-            w = float(p)
-        except ValueError:
-            raise InputError(f"--power-limits: {p!r} is not a number of watts, 'max' or 'sweep'") from None
-        if not math.isfinite(w) or w <= 0:
-            raise InputError(f"--power-limits: {p!r} must be a positive number of watts")
-        out.append(w)
-    return out
+@dataclass(frozen=True)
+class Levels:
+    """`--power-limits` as typed, parsed once where the command line is read: the watts to
+    measure every phase at, in order (None: the GPU's default limit, 'max'), or a sweep of
+    SWEEP_STEPS levels from the device's maximum down. resolve() turns it into the GPU's watts;
+    those go to the file (config.power_limits_w, each phase's params.power_limit_w and a
+    failure's power_limit_w)."""
+
+    watts: tuple[float | None, ...] = ()
+    sweep: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> Levels:
+        """'300,400,max' -> 300 W, 400 W and the default; 'sweep' -> a sweep; else a one-line
+        InputError."""
+        t = text.strip().lower()
+        if t == SWEEP:
+            return cls(sweep=True)
+        parts = [p.strip().removesuffix("w").strip() for p in t.split(",")]
+        if not t or any(not p for p in parts):
+            raise InputError(f"--power-limits {text!r}: give watts separated by commas (e.g. 300,400,max) or 'sweep'")
+        if len(parts) > MAX_LEVELS:
+            raise InputError(f"--power-limits takes at most {MAX_LEVELS} levels, got {len(parts)}")
+        return cls(watts=tuple(_watts(p) for p in parts))
+
+    def __str__(self) -> str:
+        return SWEEP if self.sweep else ",".join("max" if w is None else f"{w:g}" for w in self.watts)
+
+    def resolve(self, lim: Limits) -> tuple[list[float], list[str]]:
+        """The levels to measure at, in watts, each within the device's constraints, in the
+        order given (a sweep: from the maximum down, so that a cut-short sweep still has the
+        uncapped end); and what was changed on the way (clamped, repeated), to be said."""
+        notes: list[str] = []
+        if self.sweep:
+            step = (lim.max_w - lim.min_w) / (SWEEP_STEPS - 1)
+            wanted: list[float] = [round(lim.max_w - i * step) for i in range(SWEEP_STEPS)]
+        else:
+            wanted = []
+            for w in self.watts:
+                if w is None:
+                    wanted.append(lim.default_w)
+                elif w < lim.min_w or w > lim.max_w:
+                    edge = lim.min_w if w < lim.min_w else lim.max_w
+                    notes.append(f"{w:g} W is outside this GPU's {lim.min_w:g}-{lim.max_w:g} W: measured at {edge:g} W")
+                    wanted.append(edge)
+                else:
+                    wanted.append(float(w))
+        levels = [float(min(max(w, lim.min_w), lim.max_w)) for w in wanted]
+        unique = list(dict.fromkeys(levels))
+        if len(unique) < len(levels):
+            notes.append("a level given twice (after clamping) is measured once")
+        return unique, notes
 
 
-def resolve_levels(spec: list[float | None] | str, lim: Limits) -> tuple[list[float], list[str]]:
-    """The levels to measure at, in watts, each within the device's constraints, in the order
-    given (a sweep: from the maximum down, so that a cut-short sweep still has the uncapped
-    end); and what was changed on the way (clamped, repeated), to be said."""
-    notes: list[str] = []
-    if isinstance(spec, str):            # SWEEP
-        step = (lim.max_w - lim.min_w) / (SWEEP_STEPS - 1)
-        wanted: list[float] = [round(lim.max_w - i * step) for i in range(SWEEP_STEPS)]
-    else:
-        wanted = []
-        for w in spec:
-            if w is None:
-                wanted.append(lim.default_w)
-            elif w < lim.min_w or w > lim.max_w:
-                edge = lim.min_w if w < lim.min_w else lim.max_w
-                notes.append(f"{w:g} W is outside this GPU's {lim.min_w:g}-{lim.max_w:g} W: measured at {edge:g} W")
-                wanted.append(edge)
-            else:
-                wanted.append(float(w))
-    levels = [float(min(max(w, lim.min_w), lim.max_w)) for w in wanted]
-    unique = list(dict.fromkeys(levels))
-    if len(unique) < len(levels):
-        notes.append("a level given twice (after clamping) is measured once")
-    return unique, notes
+def _watts(part: str) -> float | None:
+    """One level of --power-limits: a positive number of watts, or max/default (None)."""
+    if part in ("max", "default"):
+        return None
+    try:
+        w = float(part)
+    except ValueError:
+        raise InputError(f"--power-limits: {part!r} is not a number of watts, 'max' or 'sweep'") from None
+    if not math.isfinite(w) or w <= 0:
+        raise InputError(f"--power-limits: {part!r} must be a positive number of watts")
+    return w
 
 
 # --- the record that outlives a killed run -------------------------------------------------------
@@ -333,12 +348,12 @@ def _owner(host: str, bus: str) -> Record | None:
     return None
 
 
-def _start(gpu: GPU, device: Device, parsed: list[float | None] | str) -> Capped:
+def _start(gpu: GPU, device: Device, asked: Levels) -> Capped:
     """The checks, the levels and the record, before the first change."""
     assert device.pci_bus_id is not None
     host = socket.gethostname()
     lim = _probe(gpu)
-    levels, notes = resolve_levels(parsed, lim)
+    levels, notes = asked.resolve(lim)
     for n in notes:
         log.warning("--power-limits: %s", n)
     left = _owner(host, device.pci_bus_id)
@@ -350,14 +365,13 @@ def _start(gpu: GPU, device: Device, parsed: list[float | None] | str) -> Capped
 
 
 @contextlib.contextmanager
-def capped(device: Device, spec: str | None) -> Iterator[Caps]:
+def capped(device: Device, asked: Levels | None) -> Iterator[Caps]:
     """The run's limits for the block, and the original limit back after it, however the block
-    ends. ``spec`` is the --power-limits text (None: no change, nothing checked). Everything
-    that would stop a sweep is checked on entry, before anything runs."""
-    if spec is None:
+    ends. ``asked`` is --power-limits (None: no change, nothing checked). Everything that would
+    stop a sweep is checked on entry, before anything runs."""
+    if asked is None:
         yield Caps()
         return
-    parsed = parse_levels(spec)
     why = _refusal(device)
     if why:
         raise PowerLimitError(why)
@@ -366,7 +380,7 @@ def capped(device: Device, spec: str | None) -> Iterator[Caps]:
             gpu = stack.enter_context(open_gpu(device.index, device.pci_bus_id, vendor_of(device)))
         except BenchhashError as exc:
             raise PowerLimitError(f"--power-limits: {exc}") from None
-        caps = _start(gpu, device, parsed)
+        caps = _start(gpu, device, asked)
         try:
             yield caps
         finally:

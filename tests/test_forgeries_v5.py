@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from benchhash.results import io
+from benchhash.results.model import METHODOLOGY_VERSION
 from benchhash.review.verify import verdict, verify_data, verify_result
 from benchhash.workloads.base import SEED_RULE_V1
 from conftest import run_cli
@@ -376,7 +377,8 @@ def _slower(tmp_path: Path, edit: Any) -> Path:
 
 @pytest.mark.parametrize(("edit", "refused", "closed"), [
     (lambda d: scan(d).__setitem__("unit", "h\u0430sh"), "is not sha256d's", "another unit of work"),
-    (lambda d: d.__setitem__("methodology_version", 2), "methodology version 2 is newer", "another methodology"),
+    (lambda d: d.__setitem__("methodology_version", METHODOLOGY_VERSION + 1),
+     f"methodology version {METHODOLOGY_VERSION + 1} is newer", "another methodology"),
 ])
 def test_compare_fails_closed(tmp_path: Path, cli: Any, edit: Any, refused: str, closed: str) -> None:
     new = _slower(tmp_path, edit)

@@ -327,3 +327,24 @@ def test_info_lists_each_workloads_options(digest_plugin: None, cli: Cli) -> Non
     assert options["digest.algorithm"]["takes"] == "one of sha256, blake2b, md5: the hashlib function"
     assert options["digest.block_bytes"]["default"] == 64
     assert "llm.kv_span" in {o["option"] for o in loads["llm"]["options"]}
+
+
+def test_compare_refuses_two_versions_of_a_workload(digest_plugin: None, cli: Cli, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each phase records its workload's version; compare says a pair of two versions plainly
+    and does not compare it (exit 3, a gate fails closed), as it does two methodologies."""
+    from digest_workload import DigestWorkload
+    files = []
+    for version in (2, 3):
+        monkeypatch.setattr(DigestWorkload, "version", version)
+        files.append(tmp_path / f"v{version}.json")
+        proc = cli("run", "--device", "cpu", "--meter", "null", "--workloads", "digest", "--duration", "0.05",
+                   "--trials", "2", "--warmup", "0", "--out", str(files[-1]), "--quiet")
+        assert proc.returncode == 0, proc.stderr
+        assert io.load(files[-1])[0].workloads[0].params["workload_version"] == version
+    same = cli("compare", str(files[0]), str(files[0]))
+    assert same.returncode == 0, same.stdout + same.stderr
+    proc = cli("compare", str(files[0]), str(files[1]))
+    assert proc.returncode == 3
+    assert "digest hash: not compared, another version of workload digest (2 -> 3)" in proc.stdout
+    assert "not compared: digest hash" in proc.stderr

@@ -129,7 +129,8 @@ def test_trials_stats_and_listener() -> None:
     assert w.stats.rate is not None and w.stats.rate.median == pytest.approx(100.0)
     assert w.energy.energy_j is None and w.efficiency.work_per_joule is None
     assert any("no energy reading: test" in x for x in w.validity.warnings)
-    assert w.params == {"size": 7} and w.rate_unit == "widget/s" and w.compile_s is None
+    assert w.params == {"size": 7, "workload_version": 1}       # its own, and its workload's version
+    assert w.rate_unit == "widget/s" and w.compile_s is None
 
 
 def test_warmup_is_bounded_when_the_rate_never_settles() -> None:

@@ -259,7 +259,7 @@ class Runner:
         run = PhaseRun(workload.name, phase.name, phase.unit, workload.device_name(),
                        workload.backend(), notes=list(workload.notes()),
                        metered=workload.metered(), proof_models=workload.proof_models, power_limit_w=cap,
-                       load=Load(load_avg_1m_before=self.probe.load_average()))
+                       load=Load(load_avg_1m_before=self.probe.load_average()), workload_version=workload.version)
         stopping: BaseException | None = None
         try:
             if compiled:            # before its compile, asking may compile (sha256d's CPU kernel)

@@ -43,6 +43,7 @@ class DigestWorkload(Workload):
     description = "hashlib over blocks, with options of its own (tests only)"
     options_model = DigestOptions
     options: DigestOptions
+    version = 2
 
     def setup(self) -> None:
         self._phases: list[Phase] = [Hashing(self.options)]

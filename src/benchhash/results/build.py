@@ -65,6 +65,11 @@ class Opened:
     ended_unix_s: float | None = None
 
 
+#: the key of a phase's params that holds its workload's version (Workload.version): part of
+#: what the phase measured, so that compare refuses a pair of two versions
+WORKLOAD_VERSION = "workload_version"
+
+
 @dataclass
 class PhaseRun:
     """A phase while it runs: what the runner knows of it so far."""
@@ -89,11 +94,15 @@ class PhaseRun:
     power_limit_w: float | None = None     # the GPU power limit it runs at (None: untouched)
     load: Load | None = None               # how busy the machine was
     binding: Binding | None = None         # what ties it to the run (its seed)
+    workload_version: int | str | None = None   # its workload's (None: not recorded)
 
     @property
     def all_params(self) -> dict[str, Any]:
-        """The phase's params as recorded: its own, and the power limit it ran at."""
-        return self.params if self.power_limit_w is None else {**self.params, POWER_LIMIT: self.power_limit_w}
+        """The phase's params as recorded: its own, its workload's version and the power limit
+        it ran at."""
+        version = {} if self.workload_version is None else {WORKLOAD_VERSION: self.workload_version}
+        cap = {} if self.power_limit_w is None else {POWER_LIMIT: self.power_limit_w}
+        return {**self.params, **version, **cap}
 
     @property
     def label(self) -> str:

@@ -18,7 +18,7 @@ from benchhash.errors import InputError
 from benchhash.units import parse_utc
 
 SCHEMA_VERSION: Literal[5] = 5
-METHODOLOGY_VERSION = 1
+METHODOLOGY_VERSION = 4
 #: A failure's message is cut to this many characters (compiler logs can be megabytes).
 MAX_MESSAGE = 600
 #: Shorter trials measure timer and launch overheads, not the work.

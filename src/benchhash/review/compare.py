@@ -1,7 +1,7 @@
 """`benchhash compare REF NEW`: per workload phase the ratio of medians and whether the change is
 real. Welch's t-test on the raw trial rates (as pyperf does; it works from 2 trials a side), with
-Mann-Whitney U beside it once both sides have 4 or more trials. Different methodology, device
-model, unit or parameters make a pair incomparable rather than better or worse; a different
+Mann-Whitney U beside it once both sides have 4 or more trials. Different methodology, workload
+version, device model, unit or parameters make a pair incomparable rather than better or worse; a different
 kernel or launch shape (``params.launch``) is said beside the verdict, and so is a side measured
 on a busy machine (its phase's ``load``): a difference found there may be the load's.
 
@@ -21,6 +21,7 @@ from typing import Any
 
 from benchhash.errors import InputError
 from benchhash.results import io
+from benchhash.results.build import WORKLOAD_VERSION
 from benchhash.results.model import Result, WorkloadResult, label
 from benchhash.review.consistency import text_problems
 from benchhash.review.result import verify_result
@@ -105,6 +106,10 @@ def incomparable(ref: Result, new: Result, r: WorkloadResult, n: WorkloadResult)
     """Why the pair measured different things (REF -> NEW), or None."""
     if ref.methodology_version != new.methodology_version:
         return f"another methodology (version {ref.methodology_version} -> {new.methodology_version})"
+    va, vb = r.params.get(WORKLOAD_VERSION), n.params.get(WORKLOAD_VERSION)
+    if va != vb:
+        return (f"another version of workload {r.workload} ({_said(va)} -> {_said(vb)}): what its phases "
+                "measure changed between them")
     if norm(r.device) != norm(n.device):
         return f"another device ({r.device} -> {n.device})"
     if norm(r.unit) != norm(n.unit):
@@ -131,10 +136,15 @@ def changes(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str:
                      for k in dict.fromkeys([*fa, *fb]) if fa.get(k) != fb.get(k))
 
 
+def _said(version: Any) -> str:
+    return "not recorded" if version is None else str(version)
+
+
 def _identity(params: dict[str, Any]) -> dict[str, Any]:
     """The parameters that make the work itself; ``launch`` (CPU kernel, GPU launch shape) is how
-    the same work was run, which is what a before/after of a kernel compares."""
-    return {k: v for k, v in params.items() if k != "launch"}
+    the same work was run, which is what a before/after of a kernel compares; the workload's
+    version is compared on its own."""
+    return {k: v for k, v in params.items() if k not in ("launch", WORKLOAD_VERSION)}
 
 
 def launch_note(r: WorkloadResult, n: WorkloadResult) -> str | None:

@@ -187,6 +187,10 @@ class Workload(ABC):
     default_on: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
     #: The options this workload takes.
     options_model: ClassVar[type[Options]] = Options
+    #: The version of what its phases measure: moved when the work a phase does, or how its unit
+    #: is counted, changes so that rates before and after differ for that reason alone. Each
+    #: phase records it (params.workload_version), and `compare` refuses a pair of two versions.
+    version: ClassVar[int | str] = 1
     #: (phase-wide, per-trial) models its proofs of work follow, when it keeps any.
     proof_models: ClassVar[tuple[type[BaseModel], type[BaseModel]] | None] = None
 

@@ -265,6 +265,8 @@ class GemmWorkload(TorchWorkload):
     description = "dense matrix multiply (torch), FLOPs = 2·M·N·K"
     default_on = ("cuda",)
     options_model = GemmOptions
+    #: 1: one M = N = K matmul a call, FLOPs = 2·M·N·K (Workload.version)
+    version = 1
     options: GemmOptions
 
     def __init__(self, device: Device, options: Options | None = None) -> None:

@@ -149,6 +149,9 @@ class Sha256dWorkload(Workload):
     description = "Bitcoin proof of work: SHA-256d over an 80-byte header, scanning the nonce"
 
     options_model = Sha256dOptions
+    #: 1: double SHA-256 of 80-byte headers, nonces from the run's seed, the share protocol of
+    #: schema v5 (Workload.version)
+    version = 1
     proof_models = (Sha256dProof, Sha256dTrialProof)
     options: Sha256dOptions
 

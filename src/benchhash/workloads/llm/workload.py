@@ -282,6 +282,8 @@ class LlmWorkload(TorchWorkload):
     description = "Llama-architecture decoder with random weights: prefill, decode and served inference"
     default_on = ("cuda",)
     options_model = LlmOptions
+    #: 1: prefill, decode with attention over a span of the cache, served requests (Workload.version)
+    version = 1
     options: LlmOptions
     proof_models = (serve_proof.ServeProof, serve_proof.ServeTrialProof)   # serve phases' records
 

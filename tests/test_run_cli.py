@@ -325,7 +325,7 @@ def test_info_lists_each_workloads_options(digest_plugin: None, cli: Cli) -> Non
     assert {"sha256d", "gemm", "llm", "digest"} <= set(loads)
     options = {o["option"]: o for o in loads["digest"]["options"]}
     assert options["digest.algorithm"]["takes"] == "one of sha256, blake2b, md5: the hashlib function"
-    assert options["digest.block_bytes"]["default"] == 64
+    assert options["digest.block_bytes"]["default"] == 64 and loads["digest"]["version"] == 2
     assert "llm.kv_span" in {o["option"] for o in loads["llm"]["options"]}
 
 

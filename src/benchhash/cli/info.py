@@ -53,7 +53,8 @@ def _workloads() -> list[dict[str, Any]]:
         except BenchhashError as exc:
             rows.append({"name": name, "error": str(exc)})
             continue
-        rows.append({"name": name, "description": cls.description, "options": describe(name, cls.options_model)})
+        rows.append({"name": name, "version": cls.version, "description": cls.description,
+                     "options": describe(name, cls.options_model)})
     return rows
 
 
@@ -62,7 +63,8 @@ def _print_workloads(rows: list[dict[str, Any]]) -> None:
         if "error" in w:
             out.print(f"[bold]workload[/] {escape(w['name'])}: cannot load ({escape(w['error'])})")
             continue
-        out.print(f"[bold]workload[/] {escape(w['name'])}: {escape(w['description'])}")
+        out.print(f"[bold]workload[/] {escape(w['name'])} (version {escape(str(w['version']))}): "
+                  f"{escape(w['description'])}")
         for o in w["options"]:
             out.print(f"    --opt {escape(o['option'])}=...  {escape(o['takes'])}")
 

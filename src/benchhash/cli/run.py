@@ -67,45 +67,61 @@ def run(
     """Measure each workload's rate and energy (warm-up, trials, statistics) and write a result;
     under torchrun, srun or a PyTorchJob (or with --all-gpus) as one rank of a fleet."""
     from benchhash import session
-    from benchhash.errors import signals_interrupt
-    from benchhash.fleet.ranks import from_env
     from benchhash.hw.power import Levels
-    from benchhash.report.progress import RunProgress
-    from benchhash.results.sign import load_key
     from benchhash.workloads.options import parse_settings
 
     if all_gpus:
-        from benchhash.fleet.launch import run_all, strip_flag
-        if from_env() is not None:
-            raise InputError("--all-gpus starts its own ranks: not under torchrun or srun")
-        if device.strip().lower() == "cpu" or device.strip().lower().startswith("cuda:"):
-            raise InputError(f"--all-gpus takes every GPU, one per rank: not with --device {device}")
-        raise SystemExit(run_all(strip_flag(ARGV, "--all-gpus")))
+        _all_gpus(device)
     if not 1 <= fleet_timeout <= 86_400:
         raise InputError(f"--fleet-timeout must be between 1 and 86400 s, got {fleet_timeout:g}")
+    aliases = {"threads": threads, "cpu_kernel": cpu_kernel, "gemm_dtypes": gemm_dtypes, "gemm_size": gemm_size,
+               "gemm_sweep": gemm_sweep, "llm_preset": llm_preset, "llm_batches": llm_batches,
+               "no_compile": no_compile, "llm_phases": llm_phases, "serve_lengths": serve_lengths,
+               "serve_concurrency": serve_concurrency, "serve_rate": serve_rate, "serve_slo_ms": serve_slo_ms}
     req = session.Request(device=device, workloads=workloads, duration_s=duration, trials=trials,
                           warmup_s=warmup, idle_s=idle, quick=quick, out=out_path, notes=notes,
                           meter=meter, command_line=tuple(sys.argv), force=force,
                           fleet_timeout_s=fleet_timeout,
                           power_limits=None if power_limits is None else Levels.parse(power_limits),
-                          flags={"threads": threads, "cpu_kernel": cpu_kernel, "gemm_dtypes": gemm_dtypes,
-                                 "gemm_size": gemm_size, "gemm_sweep": gemm_sweep,
-                                 "llm_preset": llm_preset, "llm_batches": llm_batches,
-                                 "no_compile": no_compile, "llm_phases": llm_phases, "serve_lengths": serve_lengths,
-                                 "serve_concurrency": serve_concurrency, "serve_rate": serve_rate,
-                                 "serve_slo_ms": serve_slo_ms},
-                          settings=parse_settings(opt))
+                          flags=aliases, settings=parse_settings(opt))
+    _end(_measure(req, as_json, sign_with))
+
+
+def _all_gpus(device: str) -> None:
+    """--all-gpus: this command again as one rank per GPU of this node; ends with their exit code."""
+    from benchhash.fleet.launch import run_all, strip_flag
+    from benchhash.fleet.ranks import from_env
+    if from_env() is not None:
+        raise InputError("--all-gpus starts its own ranks: not under torchrun or srun")
+    if device.strip().lower() == "cpu" or device.strip().lower().startswith("cuda:"):
+        raise InputError(f"--all-gpus takes every GPU, one per rank: not with --device {device}")
+    raise SystemExit(run_all(strip_flag(ARGV, "--all-gpus")))
+
+
+def _measure(req: Any, as_json: bool, sign_with: str | None) -> Any:
+    """The run (alone, or as this process's rank of a fleet) with its progress on stderr, and
+    its answer on stdout; the session's Outcome."""
+    from benchhash import session
+    from benchhash.fleet.ranks import from_env
+    from benchhash.report.progress import RunProgress
+    from benchhash.results.sign import load_key
     cfg = req.config()
     key = load_key(sign_with) if sign_with else None       # a bad key is said before the run
     rank = from_env()
     bars_on = err.is_terminal and not as_json and rank is None
-    with signals_interrupt(), RunProgress(err, session.plan_seconds(cfg, 1), bars_on) as bars:
+    with RunProgress(err, session.plan_seconds(cfg, 1), bars_on) as bars:
         if rank is None:
             outcome = session.run(req, bars, key)
         else:
             from benchhash.fleet.run import run_rank
             outcome = run_rank(req, rank, bars, key)
     _show_run(outcome, as_json, rank is None or rank.rank == 0, rank is None)
+    return outcome
+
+
+def _end(outcome: Any) -> None:
+    """Where the result went, the next command, and the exit code: 0, or 1 when a phase failed
+    or the file went elsewhere; a stop or an error ends as it would have (_reraise)."""
     if outcome.fleet_file is not None:
         progress.info("fleet written to %s", outcome.fleet_file)
     if outcome.fallback:

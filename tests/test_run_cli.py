@@ -293,7 +293,7 @@ def test_a_bad_option_is_one_line_exit_2(opt: str, says: list[str], digest_plugi
 
 def test_a_flag_is_an_alias_of_its_option(cli: Cli, tmp_path: Path) -> None:
     """--gemm-size and --opt gemm.size set the same option (the same file); both at once is refused."""
-    files = []
+    files: list[Path] = []
     for how in (["--gemm-size", "256"], ["--opt", "gemm.size=256"]):
         files.append(tmp_path / f"{len(files)}.json")
         proc = cli("run", "--device", "cpu", "--meter", "null", "--workloads", "gemm", "--duration", "0.05",
@@ -334,7 +334,7 @@ def test_compare_refuses_two_versions_of_a_workload(digest_plugin: None, cli: Cl
     """Each phase records its workload's version; compare says a pair of two versions plainly
     and does not compare it (exit 3, a gate fails closed), as it does two methodologies."""
     from digest_workload import DigestWorkload
-    files = []
+    files: list[Path] = []
     for version in (2, 3):
         monkeypatch.setattr(DigestWorkload, "version", version)
         files.append(tmp_path / f"v{version}.json")

@@ -259,3 +259,18 @@ def test_a_fleet_file_edited_and_resealed(tmp_path: Path, cli: Any, edit: Any, s
     out.write_text(json.dumps(fleet))
     status, problems = verify_file(out)
     assert status == "FAIL" and says in problems[0], problems
+
+
+@pytest.mark.parametrize(("edit", "needle"), [
+    (lambda p: p["shares"].append(dict(p["shares"][0])), "duplicate share"),
+    (lambda p: p["shares"][1].__setitem__("header", 99), "no header 99"),
+    (lambda p: p["shares"][2].__setitem__("nonce", (p["ranges"][0][1] + p["ranges"][0][2] + 7) % (1 << 32)),
+     "nonce outside the ranges"),
+    (lambda p: p["shares"][3].__setitem__("hash", "0" * 64), "re-hashed to"),
+])
+def test_a_v5_file_listing_its_shares_fails_each_check_for_its_own_reason(edit: Any, needle: str) -> None:
+    """Before v6 shares are listed in any order, with hashes: the same checks, share by share."""
+    d = copy.deepcopy(io.read_json(ROOT / "tests" / "data" / "golden" / "v5" / "cpu-replay.json"))
+    edit(_t(d)["proof"])
+    d["integrity"]["digest"] = io.digest_of(d)
+    assert any(needle in p for p in verify_data(d, "x")), verify_data(d, "x")

@@ -184,9 +184,8 @@ def _intervals(ranges: list[list[int]]) -> tuple[list[int], list[int]]:
 
 
 def rehash(keys: list[int], headers: list[bytes], indexes: Iterator[int] | range) -> Iterator[tuple[int, bytes]]:
-    """(index, SHA-256d digest in internal order) of the share at each index: the first 64
-    bytes of each header hashed once (its midstate copied per share), struct-free nonce bytes.
-    Every key's header must exist."""
+    """(index, SHA-256d digest in internal order) of the share at each index (every key's
+    header must exist): the first 64 bytes of each header hashed once, its midstate copied."""
     sha = hashlib.sha256
     mids = [sha(h[:64]) for h in headers]
     tails = [h[64:76] for h in headers]
@@ -198,16 +197,41 @@ def rehash(keys: list[int], headers: list[bytes], indexes: Iterator[int] | range
         yield i, sha(m.digest()).digest()
 
 
-def _check_shares(t: Trial, ts: TrialShares, headers: list[bytes], target: int,
-                  seen: set[int], name: str, draw: list[int] | None = None) -> list[str]:
-    """Each share: its header exists, it is in no other trial of the phase, its nonce lies in
-    a range the trial scanned; and each share (of ``draw``, when sampling) re-hashes under the
-    target (to the hash the file gives, before v6)."""
-    problems: list[str] = []
-    starts, ends = _intervals(ts.ranges)
-    limit = len(headers) << NONCE_BITS
+def missing_target(keys: list[int], headers: list[bytes], target: int) -> list[int]:
+    """The indexes of the shares whose SHA-256d is above ``target``: rehash() inlined, for
+    verify's full pass (every key's header must exist)."""
+    sha = hashlib.sha256
+    mids = [sha(h[:64]) for h in headers]
+    tails = [h[64:76] for h in headers]
+    bad = []
+    for i, k in enumerate(keys):
+        j = k >> NONCE_BITS
+        m = mids[j].copy()
+        m.update(tails[j] + (k & NONCE_MASK).to_bytes(4, "little"))
+        if int.from_bytes(sha(m.digest()).digest(), "little") > target:
+            bad.append(i)
+    return bad
+
+
+def _all_in(keys: list[int], starts: list[int], ends: list[int]) -> bool:
+    """Whether every key (each once) lies in the disjoint intervals: counted by bisection."""
+    ordered = sorted(keys)
+    inside = sum(bisect.bisect_left(ordered, b) - bisect.bisect_left(ordered, a) for a, b in zip(starts, ends,
+                                                                                                strict=True))
+    return inside == len(ordered)
+
+
+def _placement_problems(ts: TrialShares, starts: list[int], ends: list[int], limit: int,
+                        seen: set[int], where: str) -> list[str]:
+    """Each share's header exists, it is in no other trial, its nonce is in a scanned range:
+    set operations and bisection for the whole trial, share by share only to name a problem."""
     keys = ts.keys
-    where = f"{name} trial {t.index} share"
+    clean = (not keys or max(keys) < limit) and seen.isdisjoint(keys) and len(set(keys)) == len(keys) \
+        and _all_in(keys, starts, ends)
+    if clean:
+        seen.update(keys)
+        return []
+    problems = []
     for i, k in enumerate(keys):
         if k >= limit:
             problems.append(f"{where} {i} (nonce {k & NONCE_MASK}): no header {k >> NONCE_BITS}")
@@ -218,6 +242,22 @@ def _check_shares(t: Trial, ts: TrialShares, headers: list[bytes], target: int,
         r = bisect.bisect_right(starts, k) - 1
         if r < 0 or k >= ends[r]:
             problems.append(f"{where} {i} (nonce {k & NONCE_MASK}): nonce outside the ranges this trial scanned")
+    return problems
+
+
+def _check_shares(t: Trial, ts: TrialShares, headers: list[bytes], target: int,
+                  seen: set[int], name: str, draw: list[int] | None = None) -> list[str]:
+    """Each share: its header exists, it is in no other trial of the phase, its nonce lies in
+    a range the trial scanned; and each share (of ``draw``, when sampling) re-hashes under the
+    target (to the hash the file gives, before v6)."""
+    starts, ends = _intervals(ts.ranges)
+    limit = len(headers) << NONCE_BITS
+    keys = ts.keys
+    where = f"{name} trial {t.index} share"
+    problems = _placement_problems(ts, starts, ends, limit, seen, where)
+    if draw is None and ts.hashes is None and not problems:
+        return [f"{where} {i} (nonce {keys[i] & NONCE_MASK}): hash does not meet the share target"
+                for i in missing_target(keys, headers, target)]
     valid = [i for i in (range(len(keys)) if draw is None else draw) if keys[i] < limit]
     for i, digest in rehash(keys, headers, iter(valid)):
         shown = f"{where} {i} (nonce {keys[i] & NONCE_MASK})"

@@ -43,7 +43,7 @@ BITS = 0x1D00FFFF        # difficulty 1: the block target plays no part in the m
 VERSION = 0x20000000
 #: Aim for this many shares per trial (between it and twice it): three trials then prove their
 #: hash count to within about 3.5 % (99.9 %; 128 a trial left 14 % of extra work unprovable),
-#: for about 300 kB of file per trial.
+#: for about 15 kB of file per trial packed (schema 6; listed, schema 5 took about 500 kB).
 SHARES_PER_TRIAL = 2048
 #: The protocol's least shares a trial: fewer prove its hash count to no better than about
 #: -10/+11 % (99.9 %), and the trial's work is unproven.

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from benchhash.results.shares import PackedShares, unpack
 from benchhash.review.verify import verdict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,8 +116,8 @@ def test_two_cpu_ranks_under_torchrun_as_ci_runs_them(ci_fleet: tuple[Path, Any]
     assert "fleet: 2 of 2 rank(s)" in proc.stdout
     # each rank's seed holds its rank: the two ranks of one host scanned different nonces
     headers = [set(r["workloads"][0]["proof"]["headers"]) for r in ranks]
-    shares = [{(w["proof"]["headers"][s["header"]], s["nonce"]) for w in r["workloads"] for t in w["trials"]
-               for s in t["proof"]["shares"]} for r in ranks]
+    shares = [{(w["proof"]["headers"][j], n) for w in r["workloads"] for t in w["trials"]
+               for j, n in unpack(PackedShares.model_validate(t["proof"]["packed_shares"]))} for r in ranks]
     assert headers[0] and headers[1] and not headers[0] & headers[1]
     assert len(shares[0]) > 1000 and len(shares[1]) > 1000 and not shares[0] & shares[1]
 

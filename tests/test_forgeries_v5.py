@@ -16,14 +16,17 @@ import pytest
 
 from benchhash.results import io
 from benchhash.results.model import METHODOLOGY_VERSION
+from benchhash.results.shares import PackedShares, pack, unpack
 from benchhash.review.verify import verdict, verify_data, verify_result
+from benchhash.sha256d.header import hash_to_int, sha256d
 from benchhash.workloads.base import SEED_RULE_V1
 from conftest import run_cli
 from test_forgeries import restat, shrink_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
-GOLDEN = ROOT / "tests" / "data" / "golden" / "cpu-replay.json"      # v5, replayed power and telemetry
-NULL = ROOT / "tests" / "data" / "golden" / "cpu-null.json"          # v5, no energy reading
+GOLDEN = ROOT / "tests" / "data" / "golden" / "cpu-replay.json"      # v6, replayed power and telemetry
+NULL = ROOT / "tests" / "data" / "golden" / "cpu-null.json"          # v6, no energy reading
+V5 = ROOT / "tests" / "data" / "golden" / "v5" / "cpu-replay.json"   # the same run as v5 wrote it
 V1 = ROOT / "tests" / "data" / "golden" / "v1" / "cpu-replay.json"
 V4 = ROOT / "tests" / "data" / "golden" / "v4" / "cpu-replay.json"
 H100 = "NVIDIA H100 80GB HBM3"
@@ -64,7 +67,7 @@ def test_the_genuine_files_prove_everything_they_claim() -> None:
 def test_run_id_taken_out_of_a_current_file() -> None:
     d = load(GOLDEN)
     d["run_id"] = None
-    assert any_in(reseal(d), "no run id, but every run of schema 5 has one: the binding was taken out")
+    assert any_in(reseal(d), "no run id, but every run of schema 6 has one: the binding was taken out")
 
 
 @pytest.mark.parametrize("version", [1, 2, 3, 4])
@@ -79,7 +82,7 @@ def test_a_current_file_claiming_an_older_schema(version: int) -> None:
 def test_a_current_file_made_to_look_old_still_fails() -> None:
     """Every field v5 added taken out, so that it looks like a v4 file: its proof was bound by
     v5's rule, not v4's; rewriting the rule's text leaves a seed that v4's rule does not give."""
-    d = load(GOLDEN)
+    d = load(V5)
     d["schema_version"] = 4
     for w in d["workloads"]:
         del w["binding"]
@@ -166,7 +169,7 @@ def test_an_exotic_backend_with_no_shares() -> None:
     w = scan(d)
     w["backend"] = w["params"]["backend"] = "fpga"
     for t in w["trials"]:
-        t["proof"]["shares"] = []
+        t["proof"]["packed_shares"] = pack([]).model_dump(mode="json")
     problems = reseal(d)
     assert any_in(problems, "backend 'fpga' (params: 'fpga') is not one sha256d runs on this device (cpu)")
     assert any_in(problems, "hashes claimed should give about")
@@ -177,8 +180,11 @@ def _target(d: dict[str, Any], bits: int, keep: int) -> None:
     w = scan(d)
     target = (1 << (256 - bits)) - 1
     w["proof"]["share_bits"], w["proof"]["share_target"] = bits, f"{target:064x}"
+    headers = [bytes.fromhex(h) for h in w["proof"]["headers"]]
     for t in w["trials"]:
-        t["proof"]["shares"] = sorted(t["proof"]["shares"], key=lambda s: s["hash"])[:keep]
+        pairs = unpack(PackedShares.model_validate(t["proof"]["packed_shares"]))
+        best = sorted(pairs, key=lambda p: hash_to_int(sha256d(headers[p[0]][:76] + p[1].to_bytes(4, "little"))))
+        t["proof"]["packed_shares"] = pack(best[:keep]).model_dump(mode="json")
 
 
 def test_one_share_proving_a_trial() -> None:

@@ -149,6 +149,7 @@ def test_a_real_full_filesystem(tmp_path: Path) -> None:
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip()}): the fake-writer test stands")
     try:
+        (mnt / "filler").write_bytes(bytes(88 * 1024))    # 8 KiB left: less than any result (shares packed)
         env_cache = tmp_path / "cache"
         env_cache.mkdir()
         (cache_dir() / "kernels").mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ import pytest
 
 from benchhash.results import io
 from benchhash.results.model import SCHEMA_VERSION
+from benchhash.results.shares import PackedShares, pack, unpack
 from benchhash.review.compare import compare, regressions, sentence
 from benchhash.review.merge import merge
 from benchhash.review.verify import verify_data, verify_file
@@ -78,20 +79,24 @@ def test_inflated_ranges_fail_the_share_count() -> None:
     assert any("hashes claimed should give about" in p for p in problems), problems
 
 
+def _repacked(d: dict[str, Any], edit: Any) -> dict[str, Any]:
+    """Trial 0's shares unpacked, edited, packed again."""
+    proof = d["workloads"][0]["trials"][0]["proof"]
+    pairs = unpack(PackedShares.model_validate(proof["packed_shares"]))
+    proof["packed_shares"] = pack(edit(pairs)).model_dump(mode="json")
+    return d
+
+
 def test_removed_share_breaks_the_digest() -> None:
-    d = raw()
-    d["workloads"][0]["trials"][0]["proof"]["shares"].pop()
+    d = _repacked(raw(), lambda pairs: pairs[:-1])
     assert any("integrity digest mismatch" in p for p in verify_data(d, "x"))
 
 
 def test_altered_share_fails_the_rehash() -> None:
-    d = raw()
-    s = d["workloads"][0]["trials"][0]["proof"]["shares"][0]
-    s["hash"] = "0" * 64
-    problems = verify_data(reseal(d), "x")
-    assert any("re-hashed to" in p for p in problems)
-    d = raw()
-    d["workloads"][0]["trials"][0]["proof"]["shares"][0]["nonce"] ^= 1
+    d = _repacked(raw(), lambda pairs: [(pairs[0][0], pairs[0][1] ^ 1), *pairs[1:]])
+    assert any("hash does not meet the share target" in p for p in verify_data(reseal(d), "x"))
+    d = io.read_json(ROOT / "tests" / "data" / "golden" / "v5" / "cpu-replay.json")    # v5 listed each hash
+    d["workloads"][0]["trials"][0]["proof"]["shares"][0]["hash"] = "0" * 64
     assert any("re-hashed to" in p for p in verify_data(reseal(d), "x"))
 
 

@@ -22,10 +22,11 @@ GOLDEN_V1 = sorted((ROOT / "tests" / "data" / "golden" / "v1").glob("*.json"))
 GOLDEN_V2 = sorted((ROOT / "tests" / "data" / "golden" / "v2").glob("*.json"))
 GOLDEN_V3 = sorted((ROOT / "tests" / "data" / "golden" / "v3").glob("*.json"))
 GOLDEN_V4 = sorted((ROOT / "tests" / "data" / "golden" / "v4").glob("*.json"))
+GOLDEN_V5 = sorted((ROOT / "tests" / "data" / "golden" / "v5").glob("*.json"))
 
 
 def test_there_are_golden_files() -> None:
-    assert len(GOLDEN) >= 2 and all(len(old) >= 2 for old in (GOLDEN_V1, GOLDEN_V2, GOLDEN_V3, GOLDEN_V4))
+    assert len(GOLDEN) >= 2 and all(len(old) >= 2 for old in (GOLDEN_V1, GOLDEN_V2, GOLDEN_V3, GOLDEN_V4, GOLDEN_V5))
 
 
 @pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.name)
@@ -34,7 +35,7 @@ def test_golden_files_validate_and_their_digest_holds(path: Path) -> None:
     assert io.integrity_problem(raw) is None
     # re-sealing the parsed model reproduces the stored file exactly
     assert io.seal(result) == raw
-    assert result.schema_version == SCHEMA_VERSION == 5 and result.workloads
+    assert result.schema_version == SCHEMA_VERSION == 6 and result.workloads
 
 
 @pytest.mark.parametrize("path", GOLDEN_V1, ids=lambda p: p.name)
@@ -81,10 +82,49 @@ def test_v4_files_are_migrated_and_their_digest_still_holds(path: Path) -> None:
     assert any("bound to this file's run, host, device and time (schema 4's rule" in p for p in v.proven)
 
 
+@pytest.mark.parametrize("path", GOLDEN_V5, ids=lambda p: p.name)
+def test_v5_files_are_migrated_and_their_listed_shares_still_verify(path: Path) -> None:
+    """A v5 file lists every share with its hash (v6 packs them): it is read through the
+    migration and held to its own rules, its hashes checked as listed."""
+    result, raw = io.load(path)
+    assert raw["schema_version"] == 5 and io.integrity_problem(raw) is None
+    assert result.schema_version == SCHEMA_VERSION and result.stored_version == 5
+    assert all("shares" in t["proof"] and "packed_shares" not in t["proof"] for t in raw["workloads"][0]["trials"])
+    from benchhash.review.verify import verdict
+    v = verdict(path)
+    assert v.status == "OK" and v.unproven == [] and any("shares re-hashed" in p for p in v.proven)
+    edited = copy.deepcopy(raw)
+    edited["workloads"][0]["trials"][0]["proof"]["shares"][0]["hash"] = "0" * 64
+    edited["integrity"]["digest"] = io.digest_of(edited)
+    from benchhash.review.verify import verify_data
+    assert any("re-hashed to" in p for p in verify_data(edited, "x"))
+
+
+def test_a_v5_file_with_packed_shares_is_a_newer_file_relabelled(tmp_path: Path) -> None:
+    raw = io.read_json(GOLDEN[0])
+    raw["schema_version"] = 5
+    raw["integrity"]["digest"] = io.digest_of(raw)
+    assert any("holds workloads[].trials[].proof.packed_shares, which schema 6 added" in p
+               for p in io.anachronisms(raw))
+
+
+def test_files_are_written_compact_and_pretty_on_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compact JSON on disk; BENCHHASH_PRETTY=1 indents; the digest covers neither whitespace."""
+    result, raw = io.load(GOLDEN[0])
+    monkeypatch.delenv(io.PRETTY_ENV, raising=False)
+    compact = io.write(result, tmp_path / "c.json").read_text()
+    monkeypatch.setenv(io.PRETTY_ENV, "1")
+    pretty = io.write(result, tmp_path / "p.json").read_text()
+    assert compact.count("\n") == 1 and pretty.count("\n") > 100 and len(compact) < len(pretty)
+    assert json.loads(compact) == json.loads(pretty) == raw
+    from benchhash.review.verify import verify_file
+    assert verify_file(tmp_path / "c.json") == verify_file(tmp_path / "p.json") == ("OK", [])
+
+
 @pytest.mark.parametrize("edit", [
     lambda d: d["workloads"][0]["stats"]["rate"].__setitem__("median", 1e12),
     lambda d: d["environment"].__setitem__("host", "elsewhere"),
-    lambda d: d["workloads"][0]["trials"][0]["proof"]["shares"].pop(),
+    lambda d: d["workloads"][0]["trials"][0]["proof"]["packed_shares"].__setitem__("data", ""),
     lambda d: d["integrity"].__setitem__("digest", "0" * 64),
 ])
 def test_any_edit_breaks_the_digest(edit) -> None:  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from benchhash.results import io
+from benchhash.results.shares import PackedShares, unpack
 from benchhash.sha256d.header import hash_to_int, sha256d
 from conftest import Cli, run_cli, spawned
 
@@ -27,10 +28,9 @@ def check_shares(data: dict) -> int:
     n = 0
     for t in w["trials"]:
         assert sum(r[2] for r in t["proof"]["ranges"]) == t["work"]
-        for s in t["proof"]["shares"]:
-            raw = headers[s["header"]][:76] + s["nonce"].to_bytes(4, "little")
-            digest = sha256d(raw)
-            assert digest[::-1].hex() == s["hash"] and hash_to_int(digest) <= target
+        for header, nonce in unpack(PackedShares.model_validate(t["proof"]["packed_shares"])):
+            digest = sha256d(headers[header][:76] + nonce.to_bytes(4, "little"))
+            assert hash_to_int(digest) <= target
             n += 1
     return n
 
@@ -43,7 +43,8 @@ def shares_match_work(data: dict) -> None:
     p = (int(w["proof"]["share_target"], 16) + 1) / 2 ** 256
     for t in w["trials"]:
         expected = t["work"] * p
-        assert abs(len(t["proof"]["shares"]) - expected) <= 6 * (expected * (1 - p)) ** 0.5 + 6, (t["work"], expected)
+        found = t["proof"]["packed_shares"]["count"]
+        assert abs(found - expected) <= 6 * (expected * (1 - p)) ** 0.5 + 6, (t["work"], expected)
 
 
 def test_quick_cpu_run_writes_a_valid_sealed_file(tmp_path: Path) -> None:

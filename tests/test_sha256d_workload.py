@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from benchhash.results.model import Device
+from benchhash.results.shares import unpack
 from benchhash.sha256d.header import NONCE_SPACE, hash_to_int, sha256d
 from benchhash.sha256d.reference import ReferenceBackend
 from benchhash.workloads import create, defaults, parse_names
@@ -58,16 +59,14 @@ def test_phase_records_exact_ranges_and_true_shares() -> None:
     assert sum(r[2] for r in proof.ranges) == w.work == 3000 + 4096
     assert proof.ranges == [[0, NONCE_SPACE - 3000, 3000], [1, 0, 4096]]   # the rest of header 0, then header 1
     target = int(context.share_target, 16)
-    expected = 0
+    expected = set()
     for j, start, count in proof.ranges:      # brute-force the same ranges with hashlib
         header = bytes.fromhex(context.headers[j])
         for n in range(start, start + count):
             d = sha256d(header[:76] + n.to_bytes(4, "little"))
-            expected += hash_to_int(d) <= target
-    assert len(proof.shares) == expected > 0
-    for s in proof.shares:
-        d = sha256d(bytes.fromhex(context.headers[s.header])[:76] + s.nonce.to_bytes(4, "little"))
-        assert d[::-1].hex() == s.hash
+            if hash_to_int(d) <= target:
+                expected.add((j, n))
+    assert unpack(proof.packed_shares) == sorted(expected) and proof.packed_shares.count == len(expected) > 0
 
 
 def test_warmup_windows_keep_no_proof() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from benchhash.results import io
+from benchhash.results.shares import PackedShares, pack, unpack
 from benchhash.review.verify import verdict, verify_data, verify_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,8 +29,16 @@ def _t(d: dict[str, Any], i: int = 0) -> dict[str, Any]:
     return _w(d)["trials"][i]
 
 
-def _share(d: dict[str, Any], i: int = 0) -> dict[str, Any]:
-    return _t(d)["proof"]["shares"][i]
+def _pairs(d: dict[str, Any], i: int = 0) -> list[tuple[int, int]]:
+    return unpack(PackedShares.model_validate(_t(d, i)["proof"]["packed_shares"]))
+
+
+def _repack(d: dict[str, Any], pairs: list[tuple[int, int]], i: int = 0) -> None:
+    _t(d, i)["proof"]["packed_shares"] = pack(pairs).model_dump(mode="json")
+
+
+def _replace_share(d: dict[str, Any], header: int, nonce: int) -> None:
+    _repack(d, [(header, nonce), *_pairs(d)[1:]])
 
 
 def _set(obj: dict[str, Any], key: str, value: Any) -> None:
@@ -37,12 +46,24 @@ def _set(obj: dict[str, Any], key: str, value: Any) -> None:
 
 
 def _dup_share(d: dict[str, Any]) -> None:
-    _t(d)["proof"]["shares"].append(dict(_share(d)))
+    """A share of trial 1 also in trial 0 (within a trial, packing cannot hold one twice)."""
+    _repack(d, _pairs(d) + _pairs(d, 1)[:1])
 
 
 def _move_nonce_outside(d: dict[str, Any]) -> None:
     header, first, count = _t(d)["proof"]["ranges"][0]
-    _share(d)["nonce"] = (first + count + 12345) % (1 << 32)
+    _replace_share(d, header, (first + count + 12345) % (1 << 32))
+
+
+def _miss_the_target(d: dict[str, Any]) -> None:
+    """A nonce in the scanned range that is no share: its hash does not meet the target."""
+    header, first, _ = _t(d)["proof"]["ranges"][0]
+    taken = {n for _, n in _pairs(d)}
+    _replace_share(d, header, next(n for n in range(first, first + 100) if n not in taken))
+
+
+def _miscount(d: dict[str, Any]) -> None:
+    _t(d)["proof"]["packed_shares"]["count"] += 1
 
 
 def _weak_share(d: dict[str, Any]) -> None:
@@ -85,10 +106,13 @@ CASES: list[tuple[str, Edit, str]] = [
      "nonce ranges cover"),
     ("impossible range", lambda d: _t(d)["proof"]["ranges"].append([0, (1 << 32) - 1, 5]),
      "is impossible"),
-    ("share header", lambda d: _set(_share(d), "header", 99), "no header 99"),
+    ("share header", lambda d: _replace_share(d, 99, 5), "no header 99"),
     ("duplicate share", _dup_share, "duplicate share"),
     ("outside ranges", _move_nonce_outside, "nonce outside the ranges"),
-    ("re-hash", lambda d: _set(_share(d), "hash", "0" * 64), "re-hashed to"),
+    ("re-hash", _miss_the_target, "hash does not meet the share target"),
+    ("packed count", _miscount, "count says"),
+    ("packed data", lambda d: _set(_t(d)["proof"]["packed_shares"], "data", "AA=="), "proof is malformed"),
+    ("listed shares in a v6 file", lambda d: _set(_t(d)["proof"], "shares", []), "proof is malformed"),
     ("share target met", _weak_share, "hash does not meet the share target"),
     ("hash count", _triple_the_claim, "hashes claimed should give about"),
     ("no work but shares", _claim_no_work, "no hashes claimed but"),
@@ -235,3 +259,18 @@ def test_a_fleet_file_edited_and_resealed(tmp_path: Path, cli: Any, edit: Any, s
     out.write_text(json.dumps(fleet))
     status, problems = verify_file(out)
     assert status == "FAIL" and says in problems[0], problems
+
+
+@pytest.mark.parametrize(("edit", "needle"), [
+    (lambda p: p["shares"].append(dict(p["shares"][0])), "duplicate share"),
+    (lambda p: p["shares"][1].__setitem__("header", 99), "no header 99"),
+    (lambda p: p["shares"][2].__setitem__("nonce", (p["ranges"][0][1] + p["ranges"][0][2] + 7) % (1 << 32)),
+     "nonce outside the ranges"),
+    (lambda p: p["shares"][3].__setitem__("hash", "0" * 64), "re-hashed to"),
+])
+def test_a_v5_file_listing_its_shares_fails_each_check_for_its_own_reason(edit: Any, needle: str) -> None:
+    """Before v6 shares are listed in any order, with hashes: the same checks, share by share."""
+    d = copy.deepcopy(io.read_json(ROOT / "tests" / "data" / "golden" / "v5" / "cpu-replay.json"))
+    edit(_t(d)["proof"])
+    d["integrity"]["digest"] = io.digest_of(d)
+    assert any(needle in p for p in verify_data(d, "x")), verify_data(d, "x")

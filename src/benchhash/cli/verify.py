@@ -16,6 +16,9 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON verdict per file on stdout")] = False,
     allow_unverified: Annotated[bool, typer.Option(
         "--allow-unverified", help="a fleet file without its rank files: its word as unproven, not failed")] = False,
+    sample: Annotated[int | None, typer.Option(
+        "--sample", min=1, help="re-hash only K SHA-256d shares a trial, drawn from the file's digest, and "
+                                "say the odds that forged shares went unseen (default: every share)")] = None,
 ) -> None:
     """What each file proves, what it claims but does not prove (older files, said as unproven:
     econ, merge and compare refuse them unless given --allow-unverified), and what it only
@@ -30,7 +33,7 @@ def verify(
         if not os.path.exists(f):
             io.read_json(f)         # raises the one-line "cannot read result file F: no such file"
     trusted = allowed_signers(trusted_keys) if trusted_keys else None
-    verdicts = [verdict(f, trusted, allow_unverified) for f in files]
+    verdicts = [verdict(f, trusted, allow_unverified, sample) for f in files]
     if as_json:
         print(json.dumps([v.to_json() for v in verdicts], indent=1))
     for v in verdicts if not as_json else []:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -64,10 +65,20 @@ def _v4_to_v5(data: dict[str, Any]) -> dict[str, Any]:
     return _with_phase_field(data, 5, "binding")
 
 
+def _v5_to_v6(data: dict[str, Any]) -> dict[str, Any]:
+    """v6 stores a trial's SHA-256d shares packed (``proof.packed_shares``: results/shares.py)
+    without their hashes. The proof is the workload's to read, by the version the file was
+    written in (a v5 file's listed shares and hashes are checked as listed), so only the
+    version changes here."""
+    out = dict(data)
+    out["schema_version"] = 6
+    return out
+
+
 #: from-version -> function turning a file of that version into the next one (asv-style).
 #: The integrity digest always covers the file as stored, before any migration.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
+    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6}
 
 #: What each version added, as paths into the file ([] for each item of a list). A file that
 #: claims an older version holds none of what came later: claiming an old version to escape a
@@ -80,6 +91,7 @@ ADDED: dict[int, tuple[str, ...]] = {
     3: ("config.power_limits_w", "failures[].power_limit_w", "workloads[].params.power_limit_w"),
     4: ("workloads[].load",),
     5: ("workloads[].binding",),
+    6: ("workloads[].trials[].proof.packed_shares",),
 }
 
 
@@ -131,8 +143,19 @@ def seal(result: Result) -> dict[str, Any]:
     return data
 
 
-def dumps(data: dict[str, Any]) -> str:
-    return json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+#: Set to 1 to have every result and fleet file written indented (for reading by eye).
+PRETTY_ENV = "BENCHHASH_PRETTY"
+
+
+def dumps(data: dict[str, Any], pretty: bool | None = None) -> str:
+    """A file's text: compact JSON (no whitespace) and a newline; indented when ``pretty`` (by
+    default: when the environment sets BENCHHASH_PRETTY=1). The digest and a signature cover
+    the canonical form, never the whitespace, so either form of a file verifies."""
+    if pretty is None:
+        pretty = os.environ.get(PRETTY_ENV, "") not in ("", "0")
+    if pretty:
+        return json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def write(result: Result, path: str | Path) -> Path:

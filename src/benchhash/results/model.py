@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, 
 from benchhash.errors import InputError
 from benchhash.units import parse_utc
 
-SCHEMA_VERSION: Literal[5] = 5
+SCHEMA_VERSION: Literal[6] = 6
 METHODOLOGY_VERSION = 4
 #: A failure's message is cut to this many characters (compiler logs can be megabytes).
 MAX_MESSAGE = 600
@@ -477,7 +477,7 @@ class Signature(Model):
 
 
 class Result(Model):
-    schema_version: Literal[5]
+    schema_version: Literal[6]
     methodology_version: int = Field(ge=1)
     benchhash_version: str
     run_id: str | None = Field(

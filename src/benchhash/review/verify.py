@@ -15,25 +15,31 @@ from benchhash.review.fleet import verify_fleet
 from benchhash.review.load import Loaded, read
 from benchhash.review.result import verify_data, verify_result
 from benchhash.review.verdict import ALLOW, CLAIMED, Verdict, require
+from benchhash.workloads.sha256d_proof import sampling
 
 __all__ = ["ALLOW", "CLAIMED", "Verdict", "check", "load_verified", "require", "verdict", "verify_data",
            "verify_file", "verify_result"]
 
 
-def check(f: Loaded, trusted: list[sign.Signer] | None = None, accept_claims: bool = False) -> Verdict:
+def check(f: Loaded, trusted: list[sign.Signer] | None = None, accept_claims: bool = False,
+          sample: int | None = None) -> Verdict:
     """The verdict on a file read by the loader. ``accept_claims``: a fleet file without its rank
-    files is said as unproven rather than failed (verify --allow-unverified)."""
-    if f.kind == "fleet":
-        return verify_fleet(f.raw, f.path, trusted, accept_claims)
-    if f.kind == "result":
-        return verify_result(f.raw, f.path, trusted)
+    files is said as unproven rather than failed (verify --allow-unverified). ``sample``: re-hash
+    that many SHA-256d shares a trial, drawn from each result file's digest (verify --sample),
+    and say what that leaves unseen; None re-hashes every share."""
+    with sampling(sample):
+        if f.kind == "fleet":
+            return verify_fleet(f.raw, f.path, trusted, accept_claims)
+        if f.kind == "result":
+            return verify_result(f.raw, f.path, trusted)
     return Verdict(f.path, "SKIP", claimed=[f.what or "not a result"])
 
 
-def verdict(path: str | Path, trusted: list[sign.Signer] | None = None, accept_claims: bool = False) -> Verdict:
+def verdict(path: str | Path, trusted: list[sign.Signer] | None = None, accept_claims: bool = False,
+            sample: int | None = None) -> Verdict:
     """The verdict on a file of any kind; one that cannot be read fails."""
     try:
-        return check(read(path), trusted, accept_claims)
+        return check(read(path), trusted, accept_claims, sample)
     except ResultFileError as exc:
         return Verdict(str(path), "FAIL", [str(exc)])
 

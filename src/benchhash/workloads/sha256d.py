@@ -21,9 +21,10 @@ from pydantic import Field, model_validator
 from benchhash.errors import BackendUnavailable
 from benchhash.hw.cpu import usable_cores
 from benchhash.results.model import Device, Result, WorkloadResult
+from benchhash.results.shares import pack
 from benchhash.sha256d.backend import ScanBackend
 from benchhash.sha256d.cpu_choice import check_choice, check_name
-from benchhash.sha256d.header import NONCE_SPACE, display_hex, hash_to_int, sha256d, share_target
+from benchhash.sha256d.header import NONCE_SPACE, hash_to_int, sha256d, share_target
 from benchhash.workloads import sha256d_proof
 from benchhash.workloads.base import SEED_RULE, Options, Phase, PhaseFigures, Window, Workload
 from benchhash.workloads.sha256d_proof import (
@@ -100,7 +101,7 @@ class ScanPhase(Phase):
         done = threading.Event()
         timer = threading.Timer(seconds, done.set)
         ranges: list[list[int]] = []
-        shares: list[dict[str, Any]] = []
+        shares: list[tuple[int, int]] = []
         scanned_total = 0
         t0 = time.perf_counter()
         timer.start()
@@ -113,7 +114,7 @@ class ScanPhase(Phase):
                     header, self.pos, NONCE_SPACE - self.pos, share, None, done)
                 for c in found:
                     if hash_to_int(c.digest) <= share:
-                        shares.append({"header": self.j, "nonce": c.nonce, "hash": display_hex(c.digest)})
+                        shares.append((self.j, c.nonce))
                 if scanned:
                     ranges.append([self.j, self.pos, scanned])
                 self.pos += scanned
@@ -121,7 +122,8 @@ class ScanPhase(Phase):
         finally:
             timer.cancel()
         seconds_taken = time.perf_counter() - t0
-        proof = None if trial is None else {"ranges": ranges, "shares": shares}
+        proof = None if trial is None else {"ranges": ranges,
+                                            "packed_shares": pack(shares).model_dump(mode="json")}
         return Window(work=float(scanned_total), seconds=seconds_taken, proof=proof)
 
     def params(self) -> dict[str, Any]:

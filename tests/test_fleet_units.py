@@ -175,3 +175,40 @@ def test_a_place_in_the_plan_is_one_number_that_sorts_as_the_places_do() -> None
     assert [decode(encode(p)) for p in places] == places
     with pytest.raises(ValueError, match="fleet position"):
         encode((1, 2, 3, 4, 5))
+
+
+def _reducing_rank(rank: int, n: int, port: int, out: Any) -> None:
+    import os
+
+    from benchhash.fleet.lockstep import Group
+    from benchhash.fleet.ranks import RankEnv
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    group = Group(RankEnv(rank, n, rank % 2, 2, rank // 2, "test"), timeout_s=60)
+    try:
+        out.put((rank, group.reduce([rank, -rank], "max"), group.reduce([rank, 1], "sum", op="sum"),
+                 group.offset_s, group.rtt_s))
+    finally:
+        group.close()
+
+
+def test_the_meeting_reduce_over_real_processes_not_a_power_of_two() -> None:
+    """Recursive doubling with 5 ranks (two nodes of two and one of one, on loopback): every
+    rank gets the maximum and the sum; a node's second rank takes its first rank's clock."""
+    import multiprocessing as mp
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    n = 5
+    procs = [ctx.Process(target=_reducing_rank, args=(r, n, port, out)) for r in range(n)]
+    for p in procs:
+        p.start()
+    got = sorted(out.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(30)
+    assert [g[1] for g in got] == [[n - 1, 0]] * n
+    assert [g[2] for g in got] == [[n * (n - 1) // 2, n]] * n
+    assert got[0][3:] == got[1][3:] == (0.0, 0.0)           # rank 1 shares rank 0's node
+    assert got[2][3:] == got[3][3:] and got[2][4] > 0        # rank 3 took rank 2's probe

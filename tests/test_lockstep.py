@@ -181,3 +181,4 @@ def test_three_ranks_one_failing_late_all_reach_the_end(n: int) -> None:
     recs = fleet([good, bad, good], CFG)
     assert all(r.complete for r in recs)
     assert [len(r.phases[0].trials) for r in recs] == [4, 3, 4]
+

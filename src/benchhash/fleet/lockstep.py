@@ -1,7 +1,8 @@
 """The ranks of a fleet in lockstep over a torch.distributed process group (gloo: it runs on
 CPUs too).
 
-- A meeting is one all_reduce of a fixed 80 bytes, whatever the number of ranks: the maximum of
+- A meeting is one all-reduce of a fixed 80 bytes, whatever the number of ranks (recursive
+  doubling: log2 N exchanges of a rank with one peer at a time): the maximum of
   each rank's place in the plan and of its negation (so the minimum too), of a hash of the
   phase's label and kind, of the instant it arrived, and the AND of its flags. The ranks agree
   when the maxima equal the minima; only when they do not (a rank failed a phase: rare) do they
@@ -41,6 +42,8 @@ PROBES = 8
 #: slots of a meeting: a place in the plan of up to SLOTS numbers, up to FLAGS flags
 SLOTS, BITS, FLAGS = 4, 15, 4
 ARRIVED = "benchhash/arrived"
+#: message tags: the meetings' exchanges, the clock probes
+REDUCE, PROBE = 1, 2
 
 
 def _dist() -> Any:
@@ -72,6 +75,32 @@ def decode(code: int) -> Position:
 def signature(kind: str, label: str) -> int:
     """48 bits of the meeting's kind and label: equal on every rank that runs the same plan."""
     return int.from_bytes(hashlib.blake2b(f"{kind}\0{label}".encode(), digest_size=6).digest(), "big")
+
+
+def _doubling(dist: Any, t: Any, combine: Any, rank: int, n: int) -> Any:
+    """All-reduce by recursive doubling over point-to-point messages (tag REDUCE): the ranks
+    past the largest power of two below N first hand their values to a partner and get the
+    result back at the end."""
+    p = 1 << (n.bit_length() - 1)
+    extra, other = n - p, t.clone()
+    if rank >= p:
+        dist.send(t, rank - p, tag=REDUCE)
+        dist.recv(t, rank - p, tag=REDUCE)
+        return t
+    if rank < extra:
+        dist.recv(other, rank + p, tag=REDUCE)
+        t = combine(t, other)
+    mask = 1
+    while mask < p:
+        peer = rank ^ mask
+        sent = dist.isend(t, peer, tag=REDUCE)
+        dist.recv(other, peer, tag=REDUCE)
+        sent.wait()
+        t = combine(t, other)
+        mask <<= 1
+    if rank < extra:
+        dist.send(t, rank + p, tag=REDUCE)
+    return t
 
 
 def _failed(exc: BaseException, label: str) -> FleetBroken:
@@ -156,10 +185,10 @@ class Group:
         if self.rank == 0:
             self._answer(askers * PROBES)
             mine = (0.0, 0.0)
-        elif probing:
-            mine = self._probe()
+        else:
+            mine = self._probe() if probing else (0.0, 0.0)
         store = self._store()
-        if self.env.local_rank == 0:
+        if self.rank == 0 or self.env.local_rank == 0:
             if store is not None:
                 store.set(self._node_key(), f"{mine[0]!r} {mine[1]!r}")
             return mine
@@ -172,8 +201,9 @@ class Group:
         import torch
         box = torch.zeros(1, dtype=torch.float64)
         for _ in range(probes):
-            peer = self._call("clock", self.dist.recv, box)
-            self._call("clock", self.dist.send, torch.tensor([time.monotonic()], dtype=torch.float64), peer)
+            peer = self._call("clock", self.dist.recv, box, tag=PROBE)
+            self._call("clock", self.dist.send, torch.tensor([time.monotonic()], dtype=torch.float64), peer,
+                       tag=PROBE)
 
     def _probe(self) -> tuple[float, float]:
         import torch
@@ -181,8 +211,8 @@ class Group:
         reply = torch.zeros(1, dtype=torch.float64)
         for _ in range(PROBES):
             t0 = time.monotonic()
-            self._call("clock", self.dist.send, torch.zeros(1, dtype=torch.float64), 0)
-            self._call("clock", self.dist.recv, reply, 0)
+            self._call("clock", self.dist.send, torch.zeros(1, dtype=torch.float64), 0, tag=PROBE)
+            self._call("clock", self.dist.recv, reply, 0, tag=PROBE)
             t1 = time.monotonic()
             if t1 - t0 < best_rtt:
                 best_rtt, best_offset = t1 - t0, (t0 + t1) / 2 - float(reply[0])
@@ -190,12 +220,14 @@ class Group:
 
     # --- collectives ---------------------------------------------------------------------------
     def reduce(self, values: list[int], label: str, op: str = "max") -> list[int]:
-        """The element-wise maximum (or sum) over the ranks of a few whole numbers."""
+        """The element-wise maximum (or sum) over the ranks of a few whole numbers, every rank
+        getting it: recursive doubling (log2 N exchanges, where gloo's all_reduce is a ring of
+        2(N - 1) steps)."""
         import torch
         t = torch.tensor(values, dtype=torch.int64)
-        ops = {"max": self.dist.ReduceOp.MAX, "sum": self.dist.ReduceOp.SUM}
-        self._call(label, self.dist.all_reduce, t, op=ops[op])
-        return [int(x) for x in t.tolist()]
+        combine = torch.maximum if op == "max" else torch.add
+        return [int(x) for x in self._call(label, _doubling, self.dist, t, combine, self.rank,
+                                           self.env.world_size).tolist()]
 
     def all_gather(self, obj: Any, label: str) -> list[Any]:
         out: list[Any] = [None] * self.env.world_size
@@ -285,8 +317,15 @@ class Lockstep(Sync):
 
 def _sleep_until(now: Any, at: float) -> None:
     """Sleep most of the way, then spin the last 2 ms: a sleep alone oversleeps by up to a
-    scheduler tick, which would skew the opening by as much."""
+    scheduler tick, which would skew the opening by as much. The spin yields the core each turn
+    (a microsecond when nothing else waits), so that ranks sharing cores do not starve each
+    other of the instant."""
     while (left := at - now()) > 0.002:
         time.sleep(left - 0.002)
     while now() < at:
-        pass
+        _yield()
+
+
+def _yield() -> None:
+    if hasattr(os, "sched_yield"):
+        os.sched_yield()

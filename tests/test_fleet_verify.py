@@ -63,3 +63,25 @@ def test_jobs_below_one_is_bad_input(cli: Any) -> None:
     assert r.returncode == 2 and r.stderr.strip() == "benchhash: error: --jobs must be at least 1, got 0"
     r = cli("verify", str(FILES[0]), str(FILES[2]), "--jobs", "2")
     assert r.returncode == 0 and r.stdout.count("OK ") == 2
+
+
+def test_the_scale_bench_runs_a_small_fleet(capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench_fleet_scale on 2 and 3 ranks (forked, gloo on loopback): every figure is there, the
+    fits name the better one, and what a rank sends rank 0 is its summary, not its file."""
+    import importlib.util
+    import json
+    import sys
+    spec = importlib.util.spec_from_file_location("script_bench_fleet_scale", ROOT / "scripts" / "bench_fleet_scale.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(sys, "argv", ["bench_fleet_scale", "--ranks", "2,3", "--meetings", "4", "--skip-verify"])
+    assert module.main() == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [p["ranks"] for p in report["points"]] == [2, 3]
+    for p in report["points"]:
+        assert p["bytes_into_rank0_per_rank"] < 1024 < p["old_bytes_into_rank0_per_rank"]
+        assert p["meeting_s"] > 0 and p["window_skew_s"] >= 0 and p["gather_s"] > 0
+    assert report["fits"]["meeting_s"]["better"] in ("linear", "log2")

@@ -121,11 +121,14 @@ def check_file(item: tuple[str, str], trusted: list[sign.Signer] | None = None) 
         result, raw = io.load(path)
     except BenchhashError as exc:
         return Checked(path, Verdict(path, "FAIL", [str(exc)]))
-    v = verify_result(raw, path, trusted)
     digest = raw.get("integrity", {}).get("digest") if isinstance(raw.get("integrity"), dict) else None
     try:
-        summary = summarize(name, result, str(digest))
+        summary: RankSummary | None = summarize(name, result, str(digest))
     except ValueError as exc:                      # a digest that is no digest (the verdict says why)
-        return Checked(path, v if v.problems else Verdict(path, "FAIL", [str(exc)]))
-    return Checked(path, v, str(digest), summary, headers_of(result), result.stored_version, _same(result),
-                   v1_rows(result))
+        summary, bad = None, str(exc)
+    kept = (headers_of(result), result.stored_version, _same(result), v1_rows(result))
+    del result                                     # one parsed copy at a time: verify parses its own
+    v = verify_result(raw, path, trusted)
+    if summary is None:
+        return Checked(path, v if v.problems else Verdict(path, "FAIL", [bad]))
+    return Checked(path, v, str(digest), summary, *kept)

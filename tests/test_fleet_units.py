@@ -126,3 +126,89 @@ def test_signals_are_held_while_a_file_is_written() -> None:
                                                (1.25, "1.25 s")])
 def test_durations_as_a_person_reads_them(seconds: Any, text: str) -> None:
     assert duration(seconds) == text
+
+
+def _three_phases(m: Member) -> Member:
+    """A rank's result with three phases of three trials each (a typical run), opened together."""
+    w = m.result.workloads[0]
+    trials = [*w.trials, w.trials[0].model_copy(update={"index": 2})]
+    trials = [t.model_copy(update={"started_fleet_s": 1234.5678901 + 1.0123 * t.index}) for t in trials]
+    phases = [w.model_copy(update={"trials": trials, "params": {**w.params, "phase": i}}) for i in range(3)]
+    phases = [p.model_copy(update={"phase": f"scan{i}"}) for i, p in enumerate(phases)]
+    return Member(m.file, m.result.model_copy(update={"workloads": phases}), m.digest)
+
+
+def test_a_rank_sends_rank_0_a_summary_of_under_a_kilobyte_and_the_fleet_is_the_same() -> None:
+    """What a rank sends rank 0 (its summary, naming by number the phases rank 0 has) is under
+    1 KB for three phases of three trials, comes back exactly, and builds the fleet the full
+    results build."""
+    from benchhash.results.fleet import RankSummary
+    from benchhash.results.fleet_build import fleet_of
+    members = [_three_phases(_rank(REPLAY, r, gpu=True)) for r in (0, 1)]
+    known = [w.key for w in members[0].result.workloads]
+    sent = [m.summary().wire(known if m.rank else ()) for m in members]
+    assert len(sent[1]) < 1024, len(sent[1])
+    back = [RankSummary.from_wire(b, known) for b in sent]
+    assert back[0] == members[0].summary()
+    assert back[1].phases[0].params is None and back[1].phases[0].trials == members[1].summary().phases[0].trials
+    when = "2026-12-04T00:00:00Z"
+    assert fleet_of(back, when) == fleet_from(members, when)
+    assert [p.params["phase"] for p in fleet_of(back, when).phases] == [0, 1, 2]
+
+
+def test_the_fleet_takes_the_parameters_of_the_first_rank_that_has_the_phase() -> None:
+    from benchhash.results.fleet import RankSummary
+    from benchhash.results.fleet_build import fleet_of
+    first, second = _rank(REPLAY, 0, gpu=True), _rank(REPLAY, 1, gpu=True)
+    no_phase = first.result.model_copy(update={"workloads": []})
+    known: list[Any] = []                   # rank 0 has no phase: rank 1 sends its own parameters
+    sent = [Member(first.file, no_phase, first.digest).summary(), second.summary()]
+    sent = [RankSummary.from_wire(s.wire(known), known) for s in sent]
+    assert fleet_of(sent).phases[0].params == second.result.workloads[0].params
+    assert fleet_of(sent).phases[0].ranks == [1]
+
+
+def test_a_place_in_the_plan_is_one_number_that_sorts_as_the_places_do() -> None:
+    from benchhash.fleet.lockstep import decode, encode
+    places = [(-1, 0), (0, 0), (0, 0, 0), (0, 0, 1), (0, 1), (1, 0), (2, 3, 4), (5, 0)]
+    assert sorted(places, key=encode) == sorted(places)
+    assert [decode(encode(p)) for p in places] == places
+    with pytest.raises(ValueError, match="fleet position"):
+        encode((1, 2, 3, 4, 5))
+
+
+def _reducing_rank(rank: int, n: int, port: int, out: Any) -> None:
+    import os
+
+    from benchhash.fleet.lockstep import Group
+    from benchhash.fleet.ranks import RankEnv
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    group = Group(RankEnv(rank, n, rank % 2, 2, rank // 2, "test"), timeout_s=60)
+    try:
+        out.put((rank, group.reduce([rank, -rank], "max"), group.reduce([rank, 1], "sum", op="sum"),
+                 group.offset_s, group.rtt_s))
+    finally:
+        group.close()
+
+
+def test_the_meeting_reduce_over_real_processes_not_a_power_of_two() -> None:
+    """Recursive doubling with 5 ranks (two nodes of two and one of one, on loopback): every
+    rank gets the maximum and the sum; a node's second rank takes its first rank's clock."""
+    import multiprocessing as mp
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    n = 5
+    procs = [ctx.Process(target=_reducing_rank, args=(r, n, port, out)) for r in range(n)]
+    for p in procs:
+        p.start()
+    got = sorted(out.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(30)
+    assert [g[1] for g in got] == [[n - 1, 0]] * n
+    assert [g[2] for g in got] == [[n * (n - 1) // 2, n]] * n
+    assert got[0][3:] == got[1][3:] == (0.0, 0.0)           # rank 1 shares rank 0's node
+    assert got[2][3:] == got[3][3:] and got[2][4] > 0        # rank 3 took rank 2's probe

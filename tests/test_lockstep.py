@@ -46,8 +46,9 @@ class ThreadGroup:
         except threading.BrokenBarrierError:
             raise FleetBroken("a rank left") from None
 
-    def barrier(self, label: str) -> None:
-        self._wait()
+    def reduce(self, values: list[int], label: str, op: str = "max") -> list[int]:
+        out = self.all_gather(values, label)
+        return [max(col) if op == "max" else sum(col) for col in zip(*out, strict=True)]
 
     def all_gather(self, obj: Any, label: str) -> list[Any]:
         self.shared["slots"][self.rank] = obj
@@ -55,14 +56,6 @@ class ThreadGroup:
         out = list(self.shared["slots"])
         self._wait()
         return out
-
-    def broadcast(self, obj: Any, label: str) -> Any:
-        if self.rank == 0:
-            self.shared["box"] = obj
-        self._wait()
-        value = self.shared["box"]
-        self._wait()
-        return value
 
     def now(self) -> float:
         self.clock.take(TICK)
@@ -188,3 +181,4 @@ def test_three_ranks_one_failing_late_all_reach_the_end(n: int) -> None:
     recs = fleet([good, bad, good], CFG)
     assert all(r.complete for r in recs)
     assert [len(r.phases[0].trials) for r in recs] == [4, 3, 4]
+

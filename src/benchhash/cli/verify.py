@@ -16,6 +16,8 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON verdict per file on stdout")] = False,
     allow_unverified: Annotated[bool, typer.Option(
         "--allow-unverified", help="a fleet file without its rank files: its word as unproven, not failed")] = False,
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", help="files checked at once, each in a worker process (default: every core)")] = None,
     sample: Annotated[int | None, typer.Option(
         "--sample", min=1, help="re-hash only K SHA-256d shares a trial, drawn from the file's digest, and "
                                 "say the odds that forged shares went unseen (default: every share)")] = None,
@@ -27,13 +29,15 @@ def verify(
     trusted); a file that is not there is bad input, as in every command (one line, exit 2)."""
     from benchhash.results import io
     from benchhash.results.sign import allowed_signers
-    from benchhash.review.verify import verdict
+    from benchhash.review.batch import verify_paths
+    from benchhash.review.pool import jobs_option
 
+    jobs = jobs_option(jobs)
     for f in files:
         if not os.path.exists(f):
             io.read_json(f)         # raises the one-line "cannot read result file F: no such file"
     trusted = allowed_signers(trusted_keys) if trusted_keys else None
-    verdicts = [verdict(f, trusted, allow_unverified, sample) for f in files]
+    verdicts = verify_paths(files, trusted, allow_unverified, jobs, sample)
     if as_json:
         print(json.dumps([v.to_json() for v in verdicts], indent=1))
     for v in verdicts if not as_json else []:

@@ -1,8 +1,11 @@
 """One rank of a fleet run: join the group, take this rank's device (cuda:LOCAL_RANK, the GPU
 found again by its PCI bus id; two ranks on one GPU refused), measure the shared plan in
 lockstep, write DIR/rank-<R>.json (sealed, before any collective step), then rank 0 gathers
-the ranks' rows into DIR/fleet.json. A rank that fails still joins the gather; when the group
-broke (a rank died or hung), rank 0 builds the fleet file from the rank files it finds."""
+each rank's summary (its file's name and digest, host, device and per-trial sums: a few hundred
+bytes, not the megabyte of its file) into DIR/fleet.json. A rank that fails still joins the
+gather; when the group broke (a rank died or hung), rank 0 builds the fleet file from the rank
+files it finds. Either way the rank files are the record, and verify rebuilds the fleet file
+from them with the same summary."""
 
 from __future__ import annotations
 
@@ -20,8 +23,9 @@ from benchhash.hw.cuda import gpu_count
 from benchhash.hw.device import parse, resolve
 from benchhash.meters import EnergyMeter, NullMeter, make_meter
 from benchhash.results import io
-from benchhash.results.fleet_build import Member, fleet_from, member, seal
-from benchhash.results.model import Device, FleetRank, Result
+from benchhash.results.fleet import RankSummary
+from benchhash.results.fleet_build import fleet_of, member, seal, summarize
+from benchhash.results.model import Device, FleetRank
 from benchhash.results.paths import slug
 from benchhash.runner import Listener
 from benchhash.session import Checkpoint, Outcome, Plan, Request, run
@@ -93,9 +97,9 @@ def plan(req: Request, env: RankEnv, group: Group) -> Plan:
                 meter=lambda: _meter(req, device, env), sync=Lockstep(group), fleet=fleet)
 
 
-def _write_fleet(members: list[Member], folder: Path) -> Path:
+def _write_fleet(members: list[RankSummary], folder: Path) -> Path:
     path = folder / FLEET_FILE
-    write_atomic(path, io.dumps(seal(fleet_from(members))))
+    write_atomic(path, io.dumps(seal(fleet_of(members))))
     return path
 
 
@@ -116,15 +120,20 @@ def _from_folder(folder: Path, run_id: str) -> Path | None:
             log.warning("%s: rank %d left only a checkpoint so far (it may still be writing): counted as "
                         "missing; `benchhash merge` can take it later", f, m.result.fleet.rank)
             continue
-        members.append(m)
+        members.append(m.summary())
     return _write_fleet(members, folder) if members else None
 
 
 def _gather(group: Group, outcome: Outcome, folder: Path, run_id: str) -> Path | None:
-    """Rank 0's fleet file: from the gathered results, or from the rank files it can see."""
+    """Rank 0's fleet file: from the gathered summaries, or from the rank files it can see.
+    The fleet records each phase's label, units and parameters as the lowest rank with the
+    phase holds them: rank 0 says which phases it has, and the others name those by number."""
     digest = io.digest_of(io.seal(outcome.result))
+    keys = [w.key for w in outcome.result.workloads]
     try:
-        gathered = group.gather_to_0((outcome.path.name, outcome.result.model_dump(mode="json"), digest), "gather")
+        first = group.broadcast(keys if group.rank == 0 else None, "gather")
+        mine = summarize(outcome.path.name, outcome.result, digest)
+        gathered = group.gather_to_0(mine.wire(first if group.rank else ()), "gather")
     except FleetBroken as exc:
         if group.rank != 0:
             return None
@@ -132,7 +141,7 @@ def _gather(group: Group, outcome: Outcome, folder: Path, run_id: str) -> Path |
         return _from_folder(folder, run_id)
     if gathered is None:
         return None
-    return _write_fleet([Member(name, Result.model_validate(data), d) for name, data, d in gathered], folder)
+    return _write_fleet([RankSummary.from_wire(b, first) for b in gathered], folder)
 
 
 def run_rank(req: Request, env: RankEnv, listener: Listener | None = None, sign_key: Any = None) -> Outcome:

@@ -6,13 +6,18 @@ Energy read once per node (the CPU's, by local rank 0) is counted once."""
 
 from __future__ import annotations
 
+import json
+import math
+import struct
+import zlib
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from benchhash.errors import ResultFileError
-from benchhash.results.model import Device, Hex64, Integrity, Model, NonNeg, UtcTime
+from benchhash.results.model import Device, Finite, FleetRank, Hex64, Integrity, Model, NonNeg, UtcTime
 
 FLEET_SCHEMA_VERSION: Literal[2] = 2
 RateMethod = Literal["median of per-trial sums", "sum of per-rank medians"]
@@ -72,6 +77,117 @@ class FleetResult(Model):
     phases: list[FleetPhase]
     notes: list[str] = []
     integrity: Integrity | None = None
+
+
+class TrialSummary(Model):
+    """One trial of one rank, as the fleet adds it up."""
+
+    index: int = Field(ge=0)
+    work: NonNeg
+    rate: NonNeg
+    seconds: NonNeg
+    energy_j: NonNeg | None = None
+    average_w: NonNeg | None = None
+    started_fleet_s: Finite | None = None
+
+
+Key = tuple[str, str, float | None]
+
+
+class PhaseSummary(Model):
+    """One phase of one rank: its key, label, units and parameters (none of these four sent by a
+    rank for a phase rank 0 has: the fleet records the first rank's), its medians (for files
+    measured apart) and its trials."""
+
+    workload: str
+    phase: str
+    power_limit_w: NonNeg | None = None
+    label: str | None = None
+    unit: str | None = None
+    rate_unit: str | None = None
+    params: dict[str, Any] | None = None
+    median_rate: NonNeg | None = None
+    average_w: NonNeg | None = None
+    trials: list[TrialSummary]
+
+    @property
+    def key(self) -> Key:
+        return (self.workload, self.phase, self.power_limit_w)
+
+
+#: on the wire: per phase its median rate and watts, per trial its index and six figures (NaN: null)
+_PHASE, _TRIAL = struct.Struct("<dd"), struct.Struct("<q6d")
+
+
+def _nan(x: float | None) -> float:
+    return math.nan if x is None else x
+
+
+def _null(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+class RankSummary(Model):
+    """What the fleet file takes from one rank's (or node's) result file: a few hundred bytes
+    where the file is a megabyte with its proof. Rank 0 builds the fleet file from the summaries
+    the ranks send it; verify and merge build it again from the same summaries of the files, so
+    the rebuild is exact. The rank files stay the record."""
+
+    file: str = Field(description="the result file, relative to the fleet file's folder")
+    digest: Hex64
+    run_id: str | None = Field(default=None, description="the result's own run id")
+    host: str
+    device: Device
+    complete: bool
+    stopped: str | None = None
+    failures: int = Field(default=0, ge=0)
+    fleet: FleetRank | None = None
+    phases: list[PhaseSummary]
+
+    @property
+    def rank(self) -> int | None:
+        return self.fleet.rank if self.fleet else None
+
+    def wire(self, known: Sequence[Key] = ()) -> bytes:
+        """The summary for the trip to rank 0, compressed: the figures packed as doubles (exact),
+        the rest as compact JSON; a phase of ``known`` (rank 0's phases) by its index there,
+        without its label, units or parameters."""
+        index = {k: i for i, k in enumerate(known)}
+        phases, packed = [], bytearray()
+        for p in self.phases:
+            meta: dict[str, Any] = ({"ref": index[p.key]} if p.key in index else
+                                    p.model_dump(mode="json", include={"workload", "phase", "power_limit_w", "label",
+                                                                       "unit", "rate_unit", "params"},
+                                                 exclude_none=True))
+            phases.append({**meta, "n": len(p.trials)})
+            packed += _PHASE.pack(_nan(p.median_rate), _nan(p.average_w))
+            for t in p.trials:
+                packed += _TRIAL.pack(t.index, t.work, t.rate, t.seconds, _nan(t.energy_j), _nan(t.average_w),
+                                      _nan(t.started_fleet_s))
+        head = self.model_dump(mode="json", exclude={"phases"}, exclude_none=True, exclude_defaults=True)
+        text = json.dumps({**head, "phases": phases}, separators=(",", ":")).encode()
+        return zlib.compress(struct.pack("<I", len(text)) + text + bytes(packed), 9)
+
+    @classmethod
+    def from_wire(cls, data: bytes, known: Sequence[Key] = ()) -> RankSummary:
+        raw = zlib.decompress(data)
+        (n,) = struct.unpack_from("<I", raw)
+        head, at = json.loads(raw[4:4 + n]), 4 + n
+        phases = []
+        for meta in head.pop("phases"):
+            median, watts = _PHASE.unpack_from(raw, at)
+            at += _PHASE.size
+            trials = []
+            for _ in range(meta.pop("n")):
+                i, work, rate, seconds, joules, w, start = _TRIAL.unpack_from(raw, at)
+                at += _TRIAL.size
+                trials.append(TrialSummary(index=i, work=work, rate=rate, seconds=seconds, energy_j=_null(joules),
+                                           average_w=_null(w), started_fleet_s=_null(start)))
+            if "ref" in meta:
+                workload, phase, cap = known[meta.pop("ref")]
+                meta.update(workload=workload, phase=phase, power_limit_w=cap)
+            phases.append(PhaseSummary(**meta, median_rate=_null(median), average_w=_null(watts), trials=trials))
+        return cls.model_validate({**head, "phases": phases})
 
 
 class V1Row(BaseModel):

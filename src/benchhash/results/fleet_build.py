@@ -1,11 +1,14 @@
-"""The fleet file from its ranks' results: rank 0 builds it after the gather, `merge` from rank
-files (or from node files measured apart), `verify` again from the files beside it. The same
-function builds it every time, so verify can recompute it exactly. (Which ranks hold the same
-work is asked of their workloads: review/evidence.py.)"""
+"""The fleet file from its ranks' summaries (results/fleet.py's RankSummary: a rank's file name
+and digest, host, device and per-trial sums, a few hundred bytes): rank 0 builds it from the
+summaries the ranks send it, `merge` and `verify` from the summaries of the rank files (or of
+node files measured apart). One function summarizes a file and one builds the fleet, so verify
+recomputes rank 0's fleet file exactly. (Which ranks hold the same work is asked of their
+workloads: review/evidence.py.)"""
 
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +21,32 @@ from benchhash.results.fleet import (
     FleetRankRow,
     FleetResult,
     FleetTrial,
+    Key,
+    PhaseSummary,
+    RankSummary,
     RateMethod,
+    TrialSummary,
 )
-from benchhash.results.model import Integrity, Result, Trial, WorkloadResult
+from benchhash.results.model import Integrity, Result, WorkloadResult
 from benchhash.units import utc_now
+
+
+def _phase_summary(w: WorkloadResult) -> PhaseSummary:
+    return PhaseSummary(
+        workload=w.workload, phase=w.phase, power_limit_w=w.power_limit_w, label=w.label, unit=w.unit,
+        rate_unit=w.rate_unit, params=dict(w.params),
+        median_rate=w.stats.rate.median if w.stats.rate is not None else None, average_w=w.energy.average_w,
+        trials=[TrialSummary(index=t.index, work=t.work, rate=t.rate, seconds=t.seconds,
+                             energy_j=t.energy.energy_j, average_w=t.energy.average_w,
+                             started_fleet_s=t.started_fleet_s) for t in w.trials])
+
+
+def summarize(file: str, result: Result, digest: str) -> RankSummary:
+    """What the fleet takes from one result file."""
+    return RankSummary(
+        file=file, digest=digest, run_id=result.run_id, host=result.environment.host, device=result.device,
+        complete=result.complete, stopped=result.stopped, failures=len(result.failures), fleet=result.fleet,
+        phases=[_phase_summary(w) for w in result.workloads])
 
 
 @dataclass(frozen=True)
@@ -37,18 +62,20 @@ class Member:
     def rank(self) -> int | None:
         return self.result.fleet.rank if self.result.fleet else None
 
+    def summary(self) -> RankSummary:
+        return summarize(self.file, self.result, self.digest)
 
-def _lockstep(members: list[Member]) -> bool:
-    ids = {m.result.fleet.run_id if m.result.fleet else None for m in members}
+
+def _lockstep(members: list[RankSummary]) -> bool:
+    ids = {m.fleet.run_id if m.fleet else None for m in members}
     return len(ids) == 1 and None not in ids
 
 
-def _row(m: Member, rank: int, lockstep: bool) -> FleetRankRow:
-    f = m.result.fleet if lockstep else None
+def _row(m: RankSummary, rank: int, lockstep: bool) -> FleetRankRow:
+    f = m.fleet if lockstep else None
     return FleetRankRow(rank=rank, local_rank=f.local_rank if f else None,
-                        node_rank=f.node_rank if f else None, host=m.result.environment.host,
-                        device=m.result.device, file=m.file, digest=m.digest, complete=m.result.complete,
-                        stopped=m.result.stopped, failures=len(m.result.failures))
+                        node_rank=f.node_rank if f else None, host=m.host, device=m.device, file=m.file,
+                        digest=m.digest, complete=m.complete, stopped=m.stopped, failures=m.failures)
 
 
 @dataclass(frozen=True)
@@ -58,31 +85,28 @@ class Entry:
     rank: int
     host: str
     gpu: bool
-    phase: WorkloadResult
+    phase: PhaseSummary
 
 
-def _energy_whole(trials: list[tuple[Entry, Trial]]) -> bool:
+def _energy_whole(trials: list[tuple[Entry, TrialSummary]]) -> bool:
     """Every GPU rank read its own energy, and every node's CPU energy was read (once)."""
-    metered = [(e, t.energy.energy_j is not None) for e, t in trials]
-    if any(e.gpu and not ok for e, ok in metered):
+    if any(e.gpu and t.energy_j is None for e, t in trials):
         return False
-    cpu_hosts = {e.host for e, _ in metered if not e.gpu}
-    return all(any(ok for e, ok in metered if e.host == h and not e.gpu) for h in cpu_hosts)
+    cpu_hosts = {e.host for e, _ in trials if not e.gpu}
+    read = {e.host for e, t in trials if not e.gpu and t.energy_j is not None}
+    return cpu_hosts <= read
 
 
-def _trial(index: int, entries: list[Entry]) -> FleetTrial | None:
-    trials = [(e, t) for e in entries for t in e.phase.trials if t.index == index]
-    if not trials:
-        return None
+def _trial(index: int, trials: list[tuple[Entry, TrialSummary]]) -> FleetTrial:
     starts = [t.started_fleet_s for _, t in trials if t.started_fleet_s is not None]
-    metered = [t.energy for _, t in trials if t.energy.energy_j is not None]
+    metered = [t for _, t in trials if t.energy_j is not None]
     whole = bool(metered) and _energy_whole(trials)
     return FleetTrial(
         index=index, ranks=len(trials),
         start_spread_s=max(starts) - min(starts) if len(starts) == len(trials) > 1 else None,
         work=sum(t.work for _, t in trials), rate=sum(t.rate for _, t in trials),
-        energy_j=sum(e.energy_j or 0.0 for e in metered) if whole else None,
-        average_w=sum(e.average_w or 0.0 for e in metered) if whole else None, energy_ranks=len(metered))
+        energy_j=sum(t.energy_j or 0.0 for t in metered) if whole else None,
+        average_w=sum(t.average_w or 0.0 for t in metered) if whole else None, energy_ranks=len(metered))
 
 
 def summary(trials: list[FleetTrial], ranks: int) -> tuple[float | None, float | None]:
@@ -94,28 +118,39 @@ def summary(trials: list[FleetTrial], ranks: int) -> tuple[float | None, float |
     return rate, watts
 
 
-def _phase(key: tuple[str, str, float | None], entries: list[Entry], lockstep: bool) -> FleetPhase:
-    first = entries[0].phase
-    common: dict[str, Any] = dict(workload=key[0], phase=key[1], label=first.label, unit=first.unit,
-                                  rate_unit=first.rate_unit, ranks=[e.rank for e in entries],
-                                  params=dict(first.params))
+def _lockstep_trials(entries: list[Entry]) -> list[FleetTrial]:
+    by_index: dict[int, list[tuple[Entry, TrialSummary]]] = {}
+    for e in entries:
+        for t in e.phase.trials:
+            by_index.setdefault(t.index, []).append((e, t))
+    return [_trial(i, by_index[i]) for i in sorted(by_index)]
+
+
+def _phase(key: Key, entries: list[Entry], lockstep: bool) -> FleetPhase:
+    def first(field: str) -> Any:
+        """The field as the first rank that sent it holds it (the others send it only for the
+        phases rank 0 lacks)."""
+        return next((v for e in entries if (v := getattr(e.phase, field)) is not None), None)
+
+    common: dict[str, Any] = dict(workload=key[0], phase=key[1], label=first("label"), unit=first("unit"),
+                                  rate_unit=first("rate_unit"), ranks=[e.rank for e in entries],
+                                  params=dict(first("params") or {}))
     method: RateMethod
     if lockstep:
-        indexes = sorted({t.index for e in entries for t in e.phase.trials})
-        trials = [t for t in (_trial(i, entries) for i in indexes) if t is not None]
+        trials = _lockstep_trials(entries)
         rate, watts = summary(trials, len(entries))
         method = "median of per-trial sums"
     else:
         trials, method = [], "sum of per-rank medians"
-        medians = [e.phase.stats.rate.median for e in entries if e.phase.stats.rate is not None]
-        wattages = [e.phase.energy.average_w for e in entries]
+        medians = [e.phase.median_rate for e in entries if e.phase.median_rate is not None]
+        wattages = [e.phase.average_w for e in entries]
         rate = sum(medians) if len(medians) == len(entries) else None
         watts = sum(x for x in wattages if x is not None) if all(x is not None for x in wattages) else None
     return FleetPhase(**common, trials=trials, rate=rate, average_w=watts,
                       work_per_joule=rate / watts if rate is not None and watts else None, rate_method=method)
 
 
-def _notes(lockstep: bool, members: list[Member], missing: list[int], phases: list[FleetPhase]) -> list[str]:
+def _notes(lockstep: bool, members: list[RankSummary], missing: list[int], phases: list[FleetPhase]) -> list[str]:
     notes = []
     if not lockstep and len(members) > 1:
         notes.append("the files were not measured together (no shared run id): rates and watts are sums "
@@ -130,23 +165,22 @@ def _notes(lockstep: bool, members: list[Member], missing: list[int], phases: li
     return notes
 
 
-def fleet_from(members: list[Member], created_utc: str | None = None) -> FleetResult:
-    """The fleet of these ranks' (or nodes') results."""
+def fleet_of(members: list[RankSummary], created_utc: str | None = None) -> FleetResult:
+    """The fleet of these ranks' (or nodes') summaries."""
     lockstep = _lockstep(members)
     if lockstep:
         members = sorted(members, key=lambda m: m.rank or 0)
     ranks = [(m.rank or 0) if lockstep else i for i, m in enumerate(members)]
-    twice = sorted({r for r in ranks if ranks.count(r) > 1})
+    twice = sorted(r for r, n in Counter(ranks).items() if n > 1)
     if twice:
         raise InputError(f"two files are rank {twice[0]} of one fleet run: a rank counts once")
     rows = [_row(m, r, lockstep) for m, r in zip(members, ranks, strict=True)]
-    first = members[0].result.fleet
+    first = members[0].fleet
     world = first.world_size if lockstep and first else len(members)
-    grouped: dict[tuple[str, str, float | None], list[Entry]] = {}
+    grouped: dict[Key, list[Entry]] = {}
     for rank, m in zip(ranks, members, strict=True):
-        for w in m.result.workloads:
-            grouped.setdefault(w.key, []).append(
-                Entry(rank, m.result.environment.host, m.result.device.kind == "cuda", w))
+        for w in m.phases:
+            grouped.setdefault(w.key, []).append(Entry(rank, m.host, m.device.kind == "cuda", w))
     missing = sorted(set(range(world)) - set(ranks)) if lockstep else []
     phases = [_phase(k, v, lockstep) for k, v in grouped.items()]
     return FleetResult(
@@ -155,6 +189,11 @@ def fleet_from(members: list[Member], created_utc: str | None = None) -> FleetRe
         created_utc=created_utc or utc_now(), world_size=world, lockstep=lockstep,
         complete=lockstep and not missing and all(row.complete for row in rows),
         missing=missing, ranks=rows, phases=phases, notes=_notes(lockstep, members, missing, phases))
+
+
+def fleet_from(members: list[Member], created_utc: str | None = None) -> FleetResult:
+    """The fleet of these ranks' (or nodes') results: of their summaries."""
+    return fleet_of([m.summary() for m in members], created_utc)
 
 
 def seal(fleet: FleetResult) -> dict[str, Any]:

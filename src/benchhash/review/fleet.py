@@ -7,25 +7,31 @@ file is rebuilt from them and compared field by field. A rank file that is not t
 fleet's rows for it only the fleet's word: a failure, or with --allow-unverified an unproven
 claim that econ, merge and compare refuse unless told the same.
 
+Each rank file is checked in a worker process (review/pool.py), which sends back its verdict,
+digest and summary, and the headers its shares were found under: only two files that share a
+header are read again here to count the shares they hold in common, so memory stays flat in the
+number of ranks.
+
 Fleet files of version 1 (merge's before fleet runs) are read as they were written: their
 digest, their totals against their node rows, and each node row against its file, which must be
 beside it and verify."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from benchhash.errors import BenchhashError, InputError
 from benchhash.results import io, sign
-from benchhash.results.fleet import FleetResult, parse, parse_v1
-from benchhash.results.fleet_build import Member, fleet_from, summary
-from benchhash.results.model import Result
+from benchhash.results.fleet import FleetResult, RankSummary, parse, parse_v1
+from benchhash.results.fleet_build import fleet_of, summary
 from benchhash.review.checks import close
 from benchhash.review.evidence import shared_work
-from benchhash.review.result import verify_result
+from benchhash.review.pool import Checked, Pool, check_file
 from benchhash.review.verdict import ALLOW, CLAIMED, Signer, Trust, Verdict
 from benchhash.units import duration
+from benchhash.workloads.sha256d_proof import sampled
 
 
 def _phase_problems(f: FleetResult) -> list[str]:
@@ -79,45 +85,65 @@ def _difference(mine: FleetResult, stored: FleetResult, raw: dict[str, Any]) -> 
     return None
 
 
-def _members(f: FleetResult, base: Path, trusted: list[sign.Signer] | None,
-             v: Verdict) -> tuple[list[Member], list[int]]:
-    """The rank files beside the fleet file, each verified (what one does not prove is the
-    fleet's unproven too); (members, ranks whose file is absent)."""
-    members, absent = [], []
-    for row in f.ranks:
-        path = base / row.file
-        if not path.is_file():
-            absent.append(row.rank)
+def _members(f: FleetResult, base: Path, trusted: list[sign.Signer] | None, v: Verdict,
+             pool: Pool) -> tuple[list[Checked], list[int]]:
+    """The rank files beside the fleet file, each verified in a worker (what one does not prove
+    is the fleet's unproven too); (those that are the files the fleet recorded, ranks whose file
+    is absent)."""
+    present = [row for row in f.ranks if (base / row.file).is_file()]
+    absent = [row.rank for row in f.ranks if not (base / row.file).is_file()]
+    members = []
+    one = partial(check_file, trusted=trusted, sample=sampled())
+    checked = pool.map(one, [(str(base / r.file), r.file) for r in present])
+    for row, c in zip(present, checked, strict=True):
+        if not c.read:
+            v.problems += [f"rank {row.rank}: {p}" for p in c.verdict.problems]
             continue
-        try:
-            result, raw = io.load(path)
-        except BenchhashError as exc:
-            v.problems.append(f"rank {row.rank}: {exc}")
-            continue
-        if raw.get("integrity", {}).get("digest") != row.digest:
+        if c.digest != row.digest:
             v.problems.append(f"rank {row.rank}: {row.file} is not the file the fleet recorded (its digest differs)")
             continue
-        mv = verify_result(raw, str(path), trusted)
-        v.problems += [f"rank {row.rank}: {p}" for p in mv.problems]
-        v.unproven += [f"rank {row.rank}: {p}" for p in mv.unproven]
-        members.append(Member(row.file, result, row.digest))
+        v.problems += [f"rank {row.rank}: {p}" for p in c.verdict.problems]
+        v.unproven += [f"rank {row.rank}: {p}" for p in c.verdict.unproven]
+        members.append(c)
     return members, absent
 
 
-def _run_problems(f: FleetResult, members: list[Member]) -> list[str]:
+def _summaries(members: list[Checked]) -> list[RankSummary]:
+    return [m.summary for m in members if m.summary is not None]
+
+
+def _run_problems(f: FleetResult, members: list[RankSummary]) -> list[str]:
     """A lockstep fleet's rank files are of its run: their run id is the fleet's."""
     if not f.lockstep:
         return []
-    return [f"{m.file}: its run id {m.result.fleet.run_id if m.result.fleet else None} is not the fleet's {f.run_id}"
-            for m in members if m.result.fleet is None or m.result.fleet.run_id != f.run_id
-            or m.result.run_id != f.run_id]
+    return [f"{m.file}: its run id {m.fleet.run_id if m.fleet else None} is not the fleet's {f.run_id}"
+            for m in members if m.fleet is None or m.fleet.run_id != f.run_id or m.run_id != f.run_id]
 
 
-def _shared(members: list[Member], v: Verdict) -> None:
+def overlaps(members: list[Checked]) -> list[tuple[str, str, int]]:
+    """(a, b, how many shares) for each two files that hold the same work. Files whose headers
+    differ hold no share in common; the few that share a header are read again and compared
+    share by share."""
+    first: dict[str, int] = {}
+    pairs: set[tuple[int, int]] = set()
+    for i, m in enumerate(members):
+        for h in m.headers:
+            j = first.setdefault(h, i)
+            if j != i:
+                pairs.add((j, i))
+    out = []
+    for i, j in sorted(pairs):
+        a, b = members[i], members[j]
+        named = [(x.summary.file if x.summary else x.path, io.load(x.path)[0]) for x in (a, b)]
+        out += shared_work(named)
+    return out
+
+
+def _shared(members: list[Checked], v: Verdict) -> None:
     """No work counted twice. Files from before v5 seeded every rank of a host alike (their
     ranks scanned the same nonces): there the fleet's sum is unproven, not forged."""
-    old = any(m.result.stored_version < 5 for m in members)
-    twice = shared_work([(m.file, m.result) for m in members])
+    old = any(m.stored_version < 5 for m in members)
+    twice = overlaps(members)
     if len(members) > 1 and not twice:
         v.proven.append(f"no share is held by two of its {len(members)} rank files: each rank's work is counted once")
     for a, b, n in twice:
@@ -141,10 +167,10 @@ def _absent(f: FleetResult, absent: list[int], accept: bool, v: Verdict) -> None
         v.problems.append(f"{v.path}: {what} (put the rank files beside it, or give {ALLOW} to take its word)")
 
 
-def _rebuilt(f: FleetResult, members: list[Member], raw: dict[str, Any], v: Verdict) -> None:
-    """The fleet file rebuilt from its rank files, compared field by field (version 2)."""
+def _rebuilt(f: FleetResult, members: list[RankSummary], raw: dict[str, Any], v: Verdict) -> None:
+    """The fleet file rebuilt from its rank files' summaries, compared field by field (version 2)."""
     try:
-        diff = _difference(fleet_from(members, f.created_utc), f, raw)
+        diff = _difference(fleet_of(members, f.created_utc), f, raw)
     except InputError as exc:
         diff = str(exc)
     if diff:
@@ -155,7 +181,12 @@ def _rebuilt(f: FleetResult, members: list[Member], raw: dict[str, Any], v: Verd
 
 
 def verify_fleet(raw: dict[str, Any], where: str, trusted: list[sign.Signer] | None = None,
-                 accept_claims: bool = False) -> Verdict:
+                 accept_claims: bool = False, pool: Pool | None = None) -> Verdict:
+    """The verdict on a fleet file; its rank files are checked by ``pool``'s workers (a pool of
+    every core when none is given)."""
+    if pool is None:
+        with Pool() as own:
+            return verify_fleet(raw, where, trusted, accept_claims, own)
     v = Verdict(where, signer=Signer(Trust.FLEET))
     try:
         f = parse(raw, where)
@@ -166,9 +197,10 @@ def verify_fleet(raw: dict[str, Any], where: str, trusted: list[sign.Signer] | N
         return Verdict(where, "FAIL", [f"{where}: fleet integrity digest mismatch (edited after it was written)"])
     v1 = raw.get("fleet_schema_version") == 1
     v.problems += [f"{where}: {p}" for p in (_v1_problems(raw, where) if v1 else internal_problems(f))]
-    members, absent = _members(f, Path(where).parent, trusted, v)
-    v.problems += _run_problems(f, members) + (_v1_member_problems(raw, members, where) if v1 else [])
-    _shared(members, v)
+    checked, absent = _members(f, Path(where).parent, trusted, v, pool)
+    members = _summaries(checked)
+    v.problems += _run_problems(f, members) + (_v1_member_problems(raw, checked, where) if v1 else [])
+    _shared(checked, v)
     _absent(f, absent, accept_claims, v)
     v.proven = ["fleet digest", "the fleet's totals follow from its node rows" if v1 else
                 "the fleet's rates and watts are the medians of the per-trial sums it lists", *v.proven]
@@ -182,29 +214,22 @@ def verify_fleet(raw: dict[str, Any], where: str, trusted: list[sign.Signer] | N
     return v
 
 
-def _window_claims(f: FleetResult, members: list[Member]) -> list[str]:
+def _window_claims(f: FleetResult, members: list[RankSummary]) -> list[str]:
     spreads = [t.start_spread_s for p in f.phases for t in p.trials if t.start_spread_s is not None]
     if not spreads:
         return []
-    rtts = [m.result.fleet.clock_rtt_s for m in members if m.result.fleet is not None]
+    rtts = [m.fleet.clock_rtt_s for m in members if m.fleet is not None]
     known = f"; each rank's clock known to within ±{duration(max(rtts) / 2)}" if rtts else ""
     return [f"trial windows opened within {duration(max(spreads))} of each other "
             f"(on rank 0's clock, as each rank recorded it{known})"]
 
 
 # --- version 1 -------------------------------------------------------------------------------
-def _v1_rows(result: Result) -> list[dict[str, Any]]:
-    """A node's row per phase, as a version 1 fleet file records it."""
-    return [{"workload": w.label, "unit": w.unit, "rate": w.stats.rate.median if w.stats.rate else None,
-             "average_w": w.energy.average_w, "work_per_joule": w.efficiency.work_per_joule,
-             "valid": w.validity.valid} for w in result.workloads]
-
-
-def _v1_member_problems(raw: dict[str, Any], members: list[Member], where: str) -> list[str]:
+def _v1_member_problems(raw: dict[str, Any], members: list[Checked], where: str) -> list[str]:
     """Each node row against its node's file."""
     rows = {n["file"]: n.get("workloads") for n in raw.get("nodes", []) if isinstance(n, dict)}
-    return [f"{where}: member {m.file}: the fleet's rows for it do not match the file"
-            for m in members if _v1_rows(m.result) != rows.get(m.file)]
+    return [f"{where}: member {m.summary.file}: the fleet's rows for it do not match the file"
+            for m in members if m.summary is not None and m.v1_rows != rows.get(m.summary.file)]
 
 
 def _v1_problems(raw: dict[str, Any], where: str) -> list[str]:

@@ -370,6 +370,12 @@ def sampling(k: int | None, seed: str | None = None) -> Iterator[None]:
         _SAMPLING.reset(token)
 
 
+def sampled() -> int | None:
+    """The ``k`` of the sampling in force (None: every share), for handing on to a worker."""
+    s = _SAMPLING.get()
+    return s.k if s is not None else None
+
+
 def draw_indexes(seed: str, label: str, trial: int, n: int, k: int) -> list[int]:
     """The ``k`` share indexes (of ``n``, with replacement) sampling re-hashes in a trial:
     index i is SHA-256("benchhash-sample-v1 {seed} {label} {trial} {i}") read as a

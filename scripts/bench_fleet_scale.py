@@ -35,6 +35,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -49,6 +50,7 @@ from benchhash.fsutil import print_json
 from benchhash.results import io
 from benchhash.results.fleet import RankSummary
 from benchhash.results.fleet_build import fleet_of, summarize
+from benchhash.results.shares import pack
 from benchhash.review.pool import Checked, Pool, check_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +73,24 @@ def _rss_mb() -> float:
 
 def _shares(path: Path) -> int:
     raw = json.loads(path.read_text())
-    return sum(len((t.get("proof") or {}).get("shares", [])) for w in raw["workloads"] for t in w["trials"])
+    return sum(len(p.get("shares", [])) or (p.get("packed_shares") or {}).get("count", 0)
+               for w in raw["workloads"] for t in w["trials"] if isinstance(p := t.get("proof"), dict))
+
+
+def as_v6(path: Path, folder: Path) -> Path:
+    """The published (schema 5) rank file as a schema 6 writer writes it: its shares packed, compact
+    JSON, resealed (the same measurement; what a fleet run writes now)."""
+    raw = io.read_json(path)
+    raw["schema_version"] = 6
+    for w in raw["workloads"]:
+        for t in w["trials"]:
+            if isinstance(t.get("proof"), dict) and "shares" in t["proof"]:
+                pairs = [(s["header"], s["nonce"]) for s in t["proof"].pop("shares")]
+                t["proof"]["packed_shares"] = pack(pairs).model_dump(mode="json")
+    raw["integrity"]["digest"] = io.digest_of(raw)
+    out = folder / f"{path.parent.name}-{path.name}"
+    out.write_text(io.dumps(raw, pretty=False))
+    return out
 
 
 # --- the fleet -----------------------------------------------------------------------------------
@@ -297,10 +316,25 @@ def _rebuild(summaries: list[RankSummary], n: int) -> tuple[float, float]:
 
 
 def verify_figures(quick: bool) -> dict[str, Any]:
-    check_file((str(RANK_FILES[0]), RANK_FILES[0].name))      # imports and first-call costs, once
+    """Verify's figures on the rank files as a schema 6 fleet writes them (shares packed), with
+    the published schema 5 files (shares listed, each hash stored) measured beside them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        v6 = [as_v6(p, Path(tmp)) for p in RANK_FILES[:2]]      # the H100 file's seed follows v4's rule
+        out = verify_of(v6, quick)
+        out["published_v5"] = {k: out_v5 for k, out_v5 in verify_of(RANK_FILES, quick).items()
+                               if k in ("pool", "shares_per_s_per_core", "check_peak_mb",
+                                        "projection_10000_gpus_16_cores")}
+    out["files"] = [{"file": str(p.relative_to(ROOT)), "shares": _shares(p),
+                     "as": "repacked as schema 6" if p in RANK_FILES[:2] else "published (v5 only)"}
+                    for p in RANK_FILES]
+    return out
+
+
+def verify_of(files: list[Path], quick: bool) -> dict[str, Any]:
+    check_file((str(files[0]), files[0].name))      # imports and first-call costs, once
     copies = 3 if quick else 8
-    items = [(str(p), p.name) for p in RANK_FILES] * copies
-    shares = sum(_shares(p) for p in RANK_FILES) * copies
+    items = [(str(p), p.name) for p in files] * copies
+    shares = sum(_shares(p) for p in files) * copies
     pooled: dict[str, Any] = {}
     kept: list[Checked] = []
     worker_mb = 0.0
@@ -320,13 +354,12 @@ def verify_figures(quick: bool) -> dict[str, Any]:
     per_file = _kept_bytes(kept)
     summaries = [c.summary for c in kept if c.summary is not None]
     rebuild = {str(n): _rebuild(summaries, n) for n in (1000, 10000)}
-    check_mb = max(_check_peak_mb(p) for p in RANK_FILES)
+    check_mb = max(_check_peak_mb(p) for p in files)
     base_mb = _verify_process_mb()
     ideal = 10_000 * H100_SHARES / (per_core * CORES) + rebuild["10000"][0]
     worker = worker_mb + check_mb
     memory_10k = base_mb + 10_000 * per_file / 2**20 + rebuild["10000"][1] + CORES * worker
     return {
-        "files": [{"file": str(p.relative_to(ROOT)), "shares": _shares(p)} for p in RANK_FILES],
         "pool": pooled, "shares_per_s_per_core": per_core, "parallel_efficiency_2_workers": efficiency,
         "verify_process_mb": base_mb, "kept_per_file_bytes": per_file,
         "worker_private_mb": worker_mb, "check_peak_mb": check_mb,
@@ -350,7 +383,13 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=1, help="rounds over the rank counts; medians are kept")
     ap.add_argument("--no-old", action="store_true", help="leave out the old gather of whole results")
     ap.add_argument("--skip-verify", action="store_true")
+    ap.add_argument("--verify-only", action="store_true", help="only verify's figures (no fleet is forked)")
     a = ap.parse_args()
+    if a.verify_only:
+        print_json({"benchmark": "bench_fleet_scale", "host": platform.node(), "cpus": os.cpu_count(),
+                    "python": platform.python_version(), "load_avg_1m": os.getloadavg()[0],
+                    "verify": verify_figures(a.quick)})
+        return 0
     ranks = [2, 4, 8] if a.quick and a.ranks == ap.get_default("ranks") else [int(x) for x in a.ranks.split(",")]
     meetings = 8 if a.quick else a.meetings
     shared = Shared(old=not a.no_old)

@@ -206,11 +206,11 @@ def test_every_command_ends_a_stop_the_same_way(stop: object, code: int, line: s
     interrupt path: one line naming the signal, exit 128 + its number; Typer alone would have
     made any stop a silent 130."""
     from benchhash.errors import Interrupted
-    from benchhash.review import verify
+    from benchhash.review import batch
 
     def stopped(*args: object, **kwargs: object) -> None:
         raise stop if isinstance(stop, BaseException) else Interrupted(str(stop), code)
-    monkeypatch.setattr(verify, "verdict", stopped)
+    monkeypatch.setattr(batch, "verify_paths", stopped)
     proc = cli("verify", str(GOLDEN))
     assert proc.returncode == code and proc.stderr == line + "\n" and proc.stdout == ""
 

@@ -146,10 +146,15 @@ def read_bytes(path: str | Path, what: str, error: type[BenchhashError] = InputE
     except (OSError, ValueError) as exc:
         raise error(f"cannot read {what} {p}: {getattr(exc, 'strerror', None) or exc}") from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise error(f"cannot read {what} {p}: not a regular file")
         with os.fdopen(fd, "rb", closefd=False) as fh:
-            data = fh.read(limit + 1)
+            # a buffer of the file's size, not of the limit (read(n) allocates n at once: 256 MiB
+            # a file, whatever its size); what a growing file added since fstat is read after
+            data = fh.read(min(limit, st.st_size) + 1)
+            if st.st_size < len(data) <= limit:
+                data += fh.read(limit + 1 - len(data))
     except OSError as exc:
         raise error(f"cannot read {what} {p}: {os_reason(exc)}") from None
     finally:

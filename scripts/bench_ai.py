@@ -122,7 +122,7 @@ def main() -> int:
     report = {"benchmark": "ai_workloads", "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "device": device.name, "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
               "summary": summary,
-              "failures": [f.to_json() for f in failures], "meter": described,
+              "failures": [f.model_dump(mode="json") for f in failures], "meter": described,
               "stopped": record.stopped, "compile_cache": cache or None, "phases": phases}
     print_json(report, args.out)          # what was measured is kept, however the run ended
     if record.error is not None:

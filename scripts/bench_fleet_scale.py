@@ -121,6 +121,7 @@ def _meetings(g: Group, count: int, old: bool) -> tuple[list[tuple[float, float]
         if old:
             box = [g.now() + LEAD_S if g.rank == 0 else None]
             dist.broadcast_object_list(box, 0)
+            assert box[0] is not None
             _sleep_until(g.now, float(box[0]))
         else:
             ls.open()

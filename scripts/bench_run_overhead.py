@@ -20,6 +20,7 @@ from benchhash.runner import Runner
 from benchhash.sha256d import scan
 from benchhash.sha256d.header import GENESIS
 from benchhash.workloads import create
+from benchhash.workloads.sha256d import Sha256dWorkload
 
 
 def main() -> int:
@@ -32,6 +33,7 @@ def main() -> int:
 
     device = resolve(args.device)
     workload = create("sha256d", device)
+    assert isinstance(workload, Sha256dWorkload)
     workload.setup()
     backend = workload._backend  # the very backend the runner drives
     # calibrate the bare scan's nonce count to the requested length

@@ -33,6 +33,7 @@ from benchhash.results.model import Config, WorkloadResult
 from benchhash.runner import Runner, RunRecord
 from benchhash.workloads import create
 from benchhash.workloads.llm import serve_proof as sp
+from benchhash.workloads.llm.workload import LlmWorkload
 
 
 def meter_for(spec: str, device: Any, watts: float) -> tuple[EnergyMeter, dict[str, Any]]:
@@ -108,12 +109,15 @@ def main() -> int:
     meter, assumed = meter_for(args.meter, device, args.watts)
     record = RunRecord()
     rows = []
+    w: LlmWorkload | None = None
     with meter:
         runner = Runner(meter, cfg, RunProgress(Console(stderr=True), 0.0, bars=False))
         for c in levels:
             opts = {"llm_phases": "decode,serve", "llm_batches": str(c), "serve_concurrency": str(c),
                     "llm_preset": args.preset, **({"serve_lengths": args.lengths} if args.lengths else {})}
-            w = create("llm", device, opts)
+            made = create("llm", device, opts)
+            assert isinstance(made, LlmWorkload)
+            w = made
             w.setup()
             mine = len(record.phases)
             for r in range(args.rounds):
@@ -124,8 +128,8 @@ def main() -> int:
         described = meter.describe() | assumed
     report = {"benchmark": "llm_serve_vs_decode", "device": device.name, "preset": args.preset,
               "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "config": vars(args), "meter": described, "lengths": w.lengths.label,
-              "prompt_of_decode": w.prompt, "max_seq": w.max_seq, "results": rows,
+              "config": vars(args), "meter": described, "lengths": w.lengths.label if w else None,
+              "prompt_of_decode": w.prompt if w else None, "max_seq": w.max_seq if w else None, "results": rows,
               "failures": [f.model_dump(mode="json") for f in record.failures]}
     print_json(report, args.out, indent=1)
     return 1 if record.failures else 0

@@ -14,6 +14,7 @@ import time
 
 from benchhash.fsutil import print_json
 from benchhash.sha256d import scan
+from benchhash.sha256d.backend import ScanBackend
 from benchhash.sha256d.header import GENESIS, NONCE_SPACE
 from benchhash.sha256d.reference import ReferenceBackend
 
@@ -26,7 +27,7 @@ def start_for(repeat: int, count: int) -> int:
     return repeat * count % (NONCE_SPACE - count + 1)
 
 
-def _rates(backend, count: int, repeats: int) -> list[float]:
+def _rates(backend: ScanBackend, count: int, repeats: int) -> list[float]:
     scan(GENESIS, 0, min(count, 1 << 16), backend=backend)  # warm-up: compile, caches, clocks
     rates = []
     for r in range(repeats):

@@ -112,7 +112,7 @@ def hot_path(insts: list[tuple[int, str, str, str]], labels: dict[str, int]) -> 
         m = re.search(r"\(?(\.L_x_\d+)\)?", ops)
         return labels.get(m.group(1)) if m else None
 
-    backs = [(a, target(o)) for a, _, op, o in insts if op == "BRA" and (target(o) or 1 << 62) < a]
+    backs = [(a, t) for a, _, op, o in insts if op == "BRA" and (t := target(o)) is not None and t < a]
     if not backs:
         raise SystemExit("kernel_sass: no loop found")
     back_addr, head = max(backs, key=lambda b: b[0] - b[1])

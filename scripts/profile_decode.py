@@ -18,6 +18,7 @@ from benchhash.fsutil import print_json
 from benchhash.hw.device import resolve
 from benchhash.workloads import create
 from benchhash.workloads.llm import accounting as acc
+from benchhash.workloads.llm.workload import DecodePhase, LlmWorkload
 
 
 def profile_steps(torch: Any, step: Any, steps: int, sync: Any) -> dict[str, Any]:
@@ -62,8 +63,10 @@ def main() -> int:
                **({"llm_attention": args.attention} if args.attention else {}),
                **({"llm_kv_span": args.kv_span} if args.kv_span else {}), "llm_phases": "decode"}
     w = create("llm", dev, options)
+    assert isinstance(w, LlmWorkload)
     w.setup()
     decode = next(p for p in w.phases() if p.name == f"decode.b{args.batch}")
+    assert isinstance(decode, DecodePhase)
     c = w.config
     report: dict[str, Any] = {"benchmark": "profile_decode", "device": dev.name, "torch": torch.__version__,
                               "preset": c.name, "batch": args.batch, "max_seq": w.max_seq,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.container import BarContainer
 
@@ -37,7 +38,7 @@ def _bar_problems(ax: Any) -> list[str]:
     low, high = ax.get_xlim() if horizontal else ax.get_ylim()
     if (ax.get_xscale() if horizontal else ax.get_yscale()) != "linear":
         return []
-    values = [v for c in bars for v in c.datavalues]
+    values = [float(v) for c in bars for v in np.asarray(c.datavalues, dtype=float).ravel()]
     if low > 0 or high < 0 or (min(values) >= 0 and low != 0):
         return [f"bars in {ax.get_title()!r} on an axis from {low:g} to {high:g}, not from zero"]
     return []

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from benchhash.runner import Clock
+
 
 class FakeTicker:
     """What meters.base.Ticker does (tick at once when started, then every interval_s until
@@ -46,7 +48,7 @@ class FakeTicker:
         self.running = False
 
 
-class FakeTime:
+class FakeTime(Clock):
     """monotonic() and perf_counter() read ``t``; advance() and sleep() move it, ticking every
     running FakeTicker whose next tick falls within the step, in time order."""
 
@@ -80,13 +82,16 @@ class FakeTime:
         self.advance(seconds)
 
     # --- moving it -------------------------------------------------------------------------------
-    def advance(self, seconds: float) -> None:
+    def advance(self, seconds: float) -> float:
+        """Move the clock on by ``seconds`` (the tickers due on the way firing in order); the new
+        time, so that a lambda may advance and go on."""
         end = self.t + seconds
         while due := [k for k in self.tickers if k.running and k.next_due <= end]:
             first = min(due, key=lambda k: k.next_due)
             self.t = max(self.t, first.next_due)
             first.fire()
         self.t = end
+        return end
 
     def ticker(self, tick: Callable[[], None], interval_s: float, name: str) -> FakeTicker:
         """A stand-in for meters.base.Ticker(tick, interval_s, name), on this clock."""

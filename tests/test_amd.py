@@ -15,8 +15,10 @@ from benchhash.hw.amd import AmdGPU, AmdsmiLibraryNotFound, AmdsmiNoPermission, 
 from benchhash.hw.gpu import LibraryMissing
 from benchhash.hw.gpus import gpus, meter_for, open_gpu
 from benchhash.meters import make_meter
+from benchhash.meters.base import Reading
 from benchhash.meters.gpu import GpuMeter
 from benchhash.results.model import Device
+from conftest import Cli
 from fake_amdsmi import FakeAmdGpu
 from fake_time import FakeTime
 
@@ -30,7 +32,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
     return FakeTime().install_meters(monkeypatch, gpu_meter)
 
 
-def window(clock: FakeTime, meter: GpuMeter, gpu: FakeAmdGpu, seconds: float, joules: float):
+def window(clock: FakeTime, meter: GpuMeter, gpu: FakeAmdGpu, seconds: float, joules: float) -> Reading:
     meter.begin()
     clock.advance(seconds)
     gpu.accumulator += int(joules * 1e6 / gpu.resolution_uj)
@@ -172,7 +174,7 @@ def rocm_torch(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_run_on_an_amd_gpu_measures_its_energy_through_amdsmi_and_verifies(
-        tmp_path: Path, cli, no_nvml: None, rocm_torch: None) -> None:  # type: ignore[no-untyped-def]
+        tmp_path: Path, cli: Cli, no_nvml: None, rocm_torch: None) -> None:
     from benchhash.results import io
     out = tmp_path / "mi300x.json"
     with FakeAmdGpu(live_counter=True, power_w=600).installed():

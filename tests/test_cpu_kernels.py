@@ -4,7 +4,9 @@ at 2^32), and auto keeps the faster kernel, says why, and never picks one the CP
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pytest
@@ -54,7 +56,7 @@ def test_sha_ni_h7_wraps_the_nonce_and_fills_exactly_n() -> None:
     assert out[7:].tolist() == [7, 7]          # nothing written past n (the lane tail included)
 
 
-def _fake(clock: FakeTime, seconds_per_call: float):
+def _fake(clock: FakeTime, seconds_per_call: float) -> Callable[[np.ndarray, int, int, np.ndarray], None]:
     def h7(pre: np.ndarray, start: int, n: int, out: np.ndarray) -> None:
         if n > 64:                             # the compile-or-load call before the clock starts is free
             clock.advance(seconds_per_call)
@@ -79,7 +81,7 @@ def test_auto_keeps_the_faster_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_auto_without_sha_ni_takes_simd_unmeasured(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cpu_choice, "sha_ni_problem", lambda: "this CPU has no SHA extensions (sha_ni)")
-    def never(kernel: str):
+    def never(kernel: str) -> NoReturn:
         raise AssertionError(f"{kernel} loaded: nothing should be measured")
     got = choose("auto", never)
     assert got == KernelChoice("simd", "only one", "this CPU has no SHA extensions (sha_ni)")

@@ -21,6 +21,7 @@ from benchhash.sha256d import cuda, scan
 from benchhash.sha256d.header import GENESIS
 from benchhash.sha256d.reference import ReferenceBackend
 from benchhash.workloads import create
+from benchhash.workloads.sha256d import Sha256dWorkload
 from conftest import run_main
 
 
@@ -290,5 +291,6 @@ def test_sha256d_falls_back_to_the_cpu_where_rocm_cannot_compile_the_kernel(
     assert why is not None and "ROCm build could not compile kernels/sha256d.cu" in why
     assert "hiprtc: error: unknown type name 'u32'" in why and "\n" not in why
     w = create("sha256d", resolve("auto"))          # the workload falls back to the CPU and says why
+    assert isinstance(w, Sha256dWorkload)
     assert w.fallback == why and "sha256d ran on the CPU instead" in w.notes()[0]
     assert cuda.unavailable(0) is not None and not cuda.probe(0).reason

@@ -35,7 +35,7 @@ class MidRun(Workload):
     name = "midrun"
 
     def setup(self) -> None:
-        self._phases = [SlowPhase("first", fail_at=1), SlowPhase("second")]
+        self._phases: list[Phase] = [SlowPhase("first", fail_at=1), SlowPhase("second")]
 
     def phases(self) -> list[Phase]:
         return self._phases

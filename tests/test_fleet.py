@@ -99,7 +99,8 @@ def test_two_cpu_ranks_under_torchrun_as_ci_runs_them(ci_fleet: tuple[Path, Any]
     (phase,) = fleet["phases"]
     trials = [r["workloads"][0]["trials"] for r in ranks]
     assert len(trials[0]) == len(trials[1]) == len(phase["trials"]) == 3
-    sums, prev = [], ()
+    sums: list[Any] = []
+    prev: tuple[Any, ...] = ()
     for a, b, f in zip(*trials, phase["trials"], strict=True):
         # in lockstep: no window opens before every rank closed the one before it (a barrier),
         # and the fleet reports how far apart they opened; how close that is depends on the
@@ -136,11 +137,13 @@ def _forged(ci_fleet: tuple[Path, Any], tmp_path: Path, edit: Any) -> list[str]:
     return verdict(folder / "fleet.json").problems
 
 
-def _scale_trial(f: dict[str, Any]) -> None:
-    """One trial's sum raised, and the phase's median recomputed to match: self-consistent."""
+def _scale_trial(f: dict[str, Any]) -> dict[str, Any]:
+    """One trial's sum raised, and the phase's median recomputed to match: self-consistent (the
+    fleet file, so that an edit may go on)."""
     p = f["phases"][0]
     p["trials"][0]["rate"] *= 1.5
     p["rate"] = statistics.median(t["rate"] for t in p["trials"])
+    return f
 
 
 @pytest.mark.parametrize(("edit", "says"), [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import pytest
 
@@ -9,39 +11,42 @@ from benchhash.sha256d import scan
 from benchhash.sha256d.header import GENESIS
 from benchhash.sha256d.reference import ReferenceBackend
 
+if TYPE_CHECKING:
+    from benchhash.sha256d.cuda import CudaBackend
+
 pytestmark = pytest.mark.gpu
 
 
 @pytest.fixture(scope="module", params=["run's launch", "256x1"])
-def cuda(request):  # type: ignore[no-untyped-def]
+def cuda(request: pytest.FixtureRequest) -> CudaBackend:
     """The launch a run uses on this GPU (tuned per compute capability) and the untuned 256 x 1."""
     from benchhash.sha256d.cuda import CudaBackend, Launch
     return CudaBackend(0, None if request.param == "run's launch" else Launch())
 
 
-def test_cuda_finds_genesis_in_2_20_window(cuda) -> None:
+def test_cuda_finds_genesis_in_2_20_window(cuda: CudaBackend) -> None:
     result = scan(GENESIS, 2083236893 - (1 << 19), 1 << 20, backend=cuda)
     assert [(h.nonce, h.hash) for h in result.hits] == [(2083236893, GENESIS.hash_hex())]
     assert result.scanned == 1 << 20
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_cuda_equals_reference_random_headers(cuda, seed: int) -> None:
+def test_cuda_equals_reference_random_headers(cuda: CudaBackend, seed: int) -> None:
     rng = np.random.default_rng(100 + seed)
     header = rng.integers(0, 256, 80, dtype=np.uint8).tobytes()
     start = int(rng.integers(0, (1 << 32) - 70000))
-    kwargs = dict(target=(1 << 248) - 1, share_bits=6)
+    kwargs: dict[str, Any] = dict(target=(1 << 248) - 1, share_bits=6)
     fast = scan(header, start, 65536, backend=cuda, **kwargs)
     slow = scan(header, start, 65536, backend=ReferenceBackend(), **kwargs)
     assert fast.hits == slow.hits and fast.shares == slow.shares
 
 
-def test_cuda_overflowing_buffer_is_redone(cuda) -> None:
+def test_cuda_overflowing_buffer_is_redone(cuda: CudaBackend) -> None:
     result = scan(GENESIS, 0, 5000, target=(1 << 256) - 1, backend=cuda)
     assert [h.nonce for h in result.hits] == list(range(5000))
 
 
-def test_cuda_range_end_of_nonce_space(cuda) -> None:
+def test_cuda_range_end_of_nonce_space(cuda: CudaBackend) -> None:
     result = scan(GENESIS, (1 << 32) - 1000, 1000, target=(1 << 250) - 1, backend=cuda)
     ref = scan(GENESIS, (1 << 32) - 1000, 1000, target=(1 << 250) - 1, backend=ReferenceBackend())
     assert result.hits == ref.hits
@@ -67,13 +72,13 @@ def test_every_kernel_variant_of_the_sweep_equals_reference(variant: str, thread
     rng = np.random.default_rng(threads + waves)
     header = rng.integers(0, 256, 80, dtype=np.uint8).tobytes()
     for start, count in ((int(rng.integers(0, 1 << 31)), 200_003), ((1 << 32) - 70_001, 70_001)):
-        kwargs = dict(target=(1 << 248) - 1, share_bits=6)
+        kwargs: dict[str, Any] = dict(target=(1 << 248) - 1, share_bits=6)
         fast = scan(header, start, count, backend=backend, **kwargs)
         slow = scan(header, start, count, backend=ReferenceBackend(), **kwargs)
         assert fast.hits == slow.hits and fast.shares == slow.shares and fast.scanned == count
 
 
-def test_probe_and_launch_shape_on_the_gpu(cuda) -> None:  # type: ignore[no-untyped-def]
+def test_probe_and_launch_shape_on_the_gpu(cuda: CudaBackend) -> None:
     from benchhash.hw.cuda import probe
     assert probe(0).ok, probe(0).steps
     info = cuda.launch_info()

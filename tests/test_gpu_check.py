@@ -152,7 +152,7 @@ def test_targets_do_not_apply_to_other_parts(tmp_path: Path) -> None:
 
 def test_a_skipped_gpu_test_fails_the_pytest_step() -> None:
     gc = load()
-    step = {"ok": True, "tail": "17 passed, 1 skipped, 510 deselected in 49.14s"}
+    step: dict[str, Any] = {"ok": True, "tail": "17 passed, 1 skipped, 510 deselected in 49.14s"}
     gc.judge_pytest(step)
     assert not step["ok"] and "skipped" in step["error"]
     step = {"ok": True, "tail": "18 passed, 510 deselected in 49.14s"}

@@ -13,6 +13,7 @@ from benchhash.hw.nvml import (
     NvmlUnknown,
     call,
 )
+from benchhash.meters.base import Reading
 from benchhash.meters.nvml import NvmlMeter
 from fake_nvml import FakeGpu, nvml_error
 from fake_time import FakeTime
@@ -25,7 +26,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
     return FakeTime().install_meters(monkeypatch, gpu_meter)
 
 
-def window(clock: FakeTime, meter: NvmlMeter, gpu: FakeGpu, seconds: float, joules: float):
+def window(clock: FakeTime, meter: NvmlMeter, gpu: FakeGpu, seconds: float, joules: float) -> Reading:
     """Open a window, let ``seconds`` pass (the poller ticking) and the fake counter advance by
     ``joules``, close it."""
     meter.begin()
@@ -126,6 +127,7 @@ def test_throttle_reasons_are_named_and_shared(clock: FakeTime) -> None:
         clock.advance(0.15)
         r = meter.end()
         session = meter.session()
+    assert r.telemetry is not None
     share = r.telemetry.throttle_share
     assert set(share) == {"sw_power_cap", "hw_thermal_slowdown"}
     assert 0.2 < share["sw_power_cap"] < 0.8          # throttled for half the window's polls

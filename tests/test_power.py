@@ -99,7 +99,8 @@ def test_a_sweep_goes_from_the_maximum_down_to_the_minimum() -> None:
 # --- the runner: every phase at every level, in order ----------------------------------------------
 class Levels(power.Caps):
     def __init__(self, levels: list[float | None]) -> None:
-        self.levels, self.applied = levels, []
+        self.levels = levels
+        self.applied: list[float | None] = []
 
     def apply(self, watts: float | None) -> None:
         self.applied.append(watts)

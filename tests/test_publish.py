@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from benchhash.results import io
-from benchhash.results.model import SCHEMA_VERSION
+from benchhash.results.fleet import FleetResult
+from benchhash.results.model import SCHEMA_VERSION, Result
 from benchhash.results.shares import PackedShares, pack, unpack
 from benchhash.review.compare import compare, regressions, sentence
 from benchhash.review.merge import merge
@@ -126,6 +127,12 @@ def test_verify_cli_reports_each_file_and_fails(tmp_path: Path, cli: Cli) -> Non
     assert "newer than this benchhash reads" in proc.stdout
 
 
+def _median_rate(path: Path) -> float:
+    rate = io.load(path)[0].workloads[0].stats.rate
+    assert rate is not None
+    return rate.median
+
+
 def _with_rates(rates: list[float]) -> Any:
     d = raw()
     w = d["workloads"][0]
@@ -143,7 +150,7 @@ def test_compare_marks_a_20_percent_regression_and_ignores_identical_samples() -
     ref = _with_rates(base)
     slower = _with_rates([x * 0.8 for x in base])
     (row,) = compare(ref, slower)
-    assert row.mark == "worse" and row.ratio == pytest.approx(0.8) and row.p_value < 0.01
+    assert row.mark == "worse" and row.ratio == pytest.approx(0.8) and row.p_value is not None and row.p_value < 0.01
     assert regressions([row], 5.0) == [row] and regressions([row], 25.0) == []
     (same,) = compare(ref, _with_rates(base))
     assert same.mark == "not significant" and same.ratio == 1.0
@@ -252,7 +259,7 @@ def test_merge_of_files_measured_apart_adds_their_medians_and_says_so(tmp_path: 
     (phase,) = fleet["phases"]
     assert phase["rate_method"] == "sum of per-rank medians" and phase["trials"] == []
     assert phase["average_w"] is None                       # one node had no energy reading
-    rates = [io.load(p)[0].workloads[0].stats.rate.median for p in (GOLDEN, GOLDEN_NULL)]
+    rates = [_median_rate(p) for p in (GOLDEN, GOLDEN_NULL)]
     assert phase["rate"] == pytest.approx(sum(rates))
     assert any("not measured together" in n for n in fleet["notes"])
     proc = cli("merge", str(GOLDEN), str(GOLDEN_NULL), "-o", str(out))
@@ -317,8 +324,9 @@ def test_html_charts_one_unit_each_and_one_bar_per_result() -> None:
     import matplotlib.pyplot as plt
 
     from benchhash.report import charts
-    results = [(str(GOLDEN), io.load(GOLDEN)[0]), (str(GOLDEN), io.load(GOLDEN)[0]),
-               (str(GOLDEN_NULL), io.load(GOLDEN_NULL)[0])]
+    results: list[tuple[str, Result | FleetResult]] = [
+        (str(GOLDEN), io.load(GOLDEN)[0]), (str(GOLDEN), io.load(GOLDEN)[0]),
+        (str(GOLDEN_NULL), io.load(GOLDEN_NULL)[0])]
     rates = charts.per_unit([(label, rate, unit) for label, rate, unit, _, _ in charts.points(results)])
     assert list(rates) == ["H/s"]                           # one unit, one chart
     labels = charts.unique([a for a, _ in rates["H/s"]])

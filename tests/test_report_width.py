@@ -12,6 +12,8 @@ from rich.console import Console
 from benchhash.report import formats
 from benchhash.report.table import RUN_COLUMNS, rows, run_table
 from benchhash.results import io
+from benchhash.results.fleet import FleetResult
+from benchhash.results.model import Result
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = [ROOT / "results" / "nvidia-h200" / "vm-20261204T164152Z.json",
@@ -43,7 +45,7 @@ def test_the_run_table_never_splits_a_word(width: int) -> None:
 
 @pytest.mark.parametrize("width", [80, 200])
 def test_the_report_table_keeps_paths_whole_and_numbers_its_warnings(width: int) -> None:
-    items = [(str(p.relative_to(ROOT)), io.load(p)[0]) for p in FILES]
+    items: list[tuple[str, Result | FleetResult]] = [(str(p.relative_to(ROOT)), io.load(p)[0]) for p in FILES]
     lines = _render(formats.rich_table(items), width)
     text = "\n".join(lines)
     for path, _ in items:

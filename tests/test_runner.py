@@ -5,6 +5,7 @@ has never seen plugs in without changes."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +69,9 @@ class Scripted(Phase):
 class Toy(Workload):
     name = "toy"
 
-    def __init__(self, device: Device, phases: list[Phase]) -> None:
+    def __init__(self, device: Device, phases: Sequence[Phase]) -> None:
         super().__init__(device)
-        self._phases = phases
+        self._phases = list(phases)
         self.synced = 0
 
     def setup(self) -> None:

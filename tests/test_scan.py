@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -57,7 +58,7 @@ def test_cpu_equals_reference(cpu: CpuBackend, header: bytes, start: int, target
                               share_bits: int) -> None:
     count = 2000
     target = (1 << (256 - target_bits)) - 1
-    kwargs = dict(target=target, share_bits=share_bits)
+    kwargs: dict[str, Any] = dict(target=target, share_bits=share_bits)
     fast = scan(header, start, count, backend=cpu, **kwargs)
     slow = scan(header, start, count, backend=ReferenceBackend(), **kwargs)
     assert fast.hits == slow.hits

@@ -20,7 +20,9 @@ from benchhash.workloads.llm import serve as serve_mod  # noqa: E402
 from benchhash.workloads.llm import serve_proof as sp  # noqa: E402
 from benchhash.workloads.llm.config import LlmConfig  # noqa: E402
 from benchhash.workloads.llm.model import build, decode_next, kv_span  # noqa: E402
+from benchhash.workloads.llm.workload import LlmWorkload  # noqa: E402
 from fake_time import FakeTime  # noqa: E402
+from typed import made  # noqa: E402
 
 CPU = Device(kind="cpu", name="test cpu")
 #: tiny's shape with its own LM head: greedy tokens then depend on the context, not only on the
@@ -161,7 +163,7 @@ def test_bad_serve_options_are_refused_before_anything_runs(opts: dict[str, Any]
 def test_serve_is_in_the_default_phases_on_a_gpu_only() -> None:
     from benchhash.workloads.llm import workload as llm
     assert "serve" in llm.GPU.phases and "serve" not in llm.CPU.phases
-    w = create("llm", CPU, {"llm_batches": "1"})
+    w = made(LlmWorkload, "llm", CPU, {"llm_batches": "1"})
     assert w.phase_set == ("prefill", "decode") and w.expected_phases() == 2
-    w = create("llm", CPU, {"llm_phases": "serve,decode", "llm_batches": "2,8", "serve_concurrency": "1,4"})
+    w = made(LlmWorkload, "llm", CPU, {"llm_phases": "serve,decode", "llm_batches": "2,8", "serve_concurrency": "1,4"})
     assert w.expected_phases() == 4 and w.rows == 8

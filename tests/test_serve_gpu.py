@@ -22,14 +22,18 @@ def _served(lengths: Path, compiled: bool) -> tuple[Any, dict[int, list[int]], i
     from benchhash.workloads import create
     from benchhash.workloads.llm.config import LlmConfig
     from benchhash.workloads.llm.model import build
+    from benchhash.workloads.llm.serve import ServePhase
+    from benchhash.workloads.llm.workload import LlmWorkload
     w = create("llm", resolve("cuda"), {"llm_preset": "tiny", "llm_phases": "serve", "serve_concurrency": "3",
                                         "serve_lengths": str(lengths), "no_compile": not compiled})
+    assert isinstance(w, LlmWorkload)
     w.setup()
     untied = LlmConfig("untied", dim=256, n_layers=2, n_heads=8, n_kv_heads=2, ffn_dim=512, vocab_size=4096,
                        tie_embeddings=False, rope_theta=10_000.0)
     w.model = build(untied, w.max_seq, w.dev, torch.float32, seed=2)      # fp32: the same tokens eager and compiled
     w.model.allocate_cache(3)
     (phase,) = w.phases()
+    assert isinstance(phase, ServePhase)
     phase.compile()
     graphs = counters["stats"]["unique_graphs"]
     phase.delivered = {}

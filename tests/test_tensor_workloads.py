@@ -1,3 +1,4 @@
+# mypy: disable-error-code="type-abstract"
 """gemm and llm workloads on the CPU: correctness, accounting, size fallback, refusal, and a quick
 run through the CLI."""
 
@@ -18,7 +19,12 @@ from benchhash.results.model import Device  # noqa: E402
 from benchhash.review.verify import verify_file  # noqa: E402
 from benchhash.workloads import create  # noqa: E402
 from benchhash.workloads import gemm as gemm_mod  # noqa: E402
+from benchhash.workloads.gemm import GemmPhase, GemmWorkload  # noqa: E402
+from benchhash.workloads.llm.phase import LlmPhase  # noqa: E402
+from benchhash.workloads.llm.serve import ServePhase  # noqa: E402
+from benchhash.workloads.llm.workload import DecodePhase, LlmWorkload  # noqa: E402
 from conftest import Cli  # noqa: E402
+from typed import made, phases_of  # noqa: E402
 
 CPU = Device(kind="cpu", name="test cpu")
 
@@ -31,9 +37,9 @@ def test_matmul_matches_numpy() -> None:
 
 
 def test_gemm_window_counts_2mnk_per_call() -> None:
-    w = create("gemm", CPU, {"gemm_size": 256})
+    w = made(GemmWorkload, "gemm", CPU, {"gemm_size": 256})
     w.setup()
-    (phase,) = w.phases()
+    (phase,) = phases_of(w, GemmPhase)
     assert phase.fn is None and phase.compile() and phase.fn is not None   # allocated here
     window = phase.run(0.1, threading.Event(), 0)
     calls = window.metrics["calls"]
@@ -55,17 +61,17 @@ def test_gemm_out_of_memory_falls_back_to_a_smaller_size(monkeypatch: pytest.Mon
             super().__init__(t, dtype, m, n, k, dev, gen)
 
     monkeypatch.setattr(gemm_mod, "MatMul", Tight)
-    w = create("gemm", CPU, {"gemm_size": 2048})
+    w = made(GemmWorkload, "gemm", CPU, {"gemm_size": 2048})
     w.setup()
-    (phase,) = w.phases()
+    (phase,) = phases_of(w, GemmPhase)
     phase.compile()
     assert phase.params()["m"] == 512 and phase.params()["oom_fallback_from"] == 2048
 
 
 def test_gemm_sweep_keeps_the_fastest_shape() -> None:
-    w = create("gemm", CPU, {"gemm_sweep": True})
+    w = made(GemmWorkload, "gemm", CPU, {"gemm_sweep": True})
     w.setup()
-    (phase,) = w.phases()
+    (phase,) = phases_of(w, GemmPhase)
     phase.compile()
     tried = phase.summary([phase.run(0.05, threading.Event(), 0)])["sweep"]
     best = max(tried, key=lambda r: r["tflops"] or 0)
@@ -73,7 +79,7 @@ def test_gemm_sweep_keeps_the_fastest_shape() -> None:
 
 
 def test_llm_phases_and_accounting() -> None:
-    w = create("llm", CPU, {"llm_batches": "1,4"})
+    w = made(LlmWorkload, "llm", CPU, {"llm_batches": "1,4"})
     w.setup()
     names = [p.name for p in w.phases()]
     assert names == ["prefill", "decode.b1", "decode.b4"]
@@ -93,7 +99,7 @@ def test_preset_too_big_is_refused_up_front(monkeypatch: pytest.MonkeyPatch) -> 
     import benchhash.workloads.llm.workload as llm
     monkeypatch.setattr(llm, "free_memory_bytes", lambda dev: 4 * 10 ** 9)
     with pytest.raises(InputError, match="preset 8b needs about .* GB"):
-        create("llm", CPU, {"llm_preset": "8b"})
+        made(LlmWorkload, "llm", CPU, {"llm_preset": "8b"})
 
 
 @pytest.mark.parametrize(("args", "needle"), [
@@ -132,10 +138,10 @@ def test_a_compiler_failure_falls_back_to_eager_per_phase_and_says_so(
         return call
 
     monkeypatch.setattr(torch, "compile", broken_compile)
-    w = create("llm", CPU, {"llm_batches": "2,3"})
+    w = made(LlmWorkload, "llm", CPU, {"llm_batches": "2,3"})
     w.use_compile = True
     w.setup()
-    for phase in w.phases():
+    for phase in phases_of(w, LlmPhase):
         assert phase.compile()
         win = phase.run(0.1, threading.Event(), 0)
         assert win.work > 0 and phase.params()["compiled"] is False
@@ -156,10 +162,10 @@ def test_compile_step_runs_under_tuned_config_and_restores_it(monkeypatch: pytes
         return call
 
     monkeypatch.setattr(torch, "compile", recording_compile)
-    w = create("llm", CPU, {"llm_batches": "2"})
+    w = made(LlmWorkload, "llm", CPU, {"llm_batches": "2"})
     w.use_compile = True
     w.setup()
-    prefill, decode = w.phases()
+    prefill, decode = phases_of(w, LlmPhase)
     assert prefill.compile() and decode.compile()
     assert prefill.params()["compiled"] and decode.params()["compiled"]
     assert (None, True, True, 1024) in seen and ("reduce-overhead", True, True, 1024) in seen
@@ -182,11 +188,12 @@ def test_the_compile_step_calls_every_shape_the_windows_will(phases: str, monkey
         return call
 
     monkeypatch.setattr(torch, "compile", recording_compile)
-    w = create("llm", CPU, {"llm_phases": phases, "llm_batches": "2", "serve_concurrency": "3",
+    w = made(LlmWorkload, "llm", CPU, {"llm_phases": phases, "llm_batches": "2", "serve_concurrency": "3",
                             "serve_lengths": "40:30"})
     w.use_compile = True
     w.setup()
-    (phase,) = w.phases()
+    (phase,) = phases_of(w, LlmPhase)
+    assert isinstance(phase, DecodePhase | ServePhase)
     assert phase.compile() and phase.compiled
     assert all(getattr(k, "_dynamo_dynamic_indices", None) == {0} for k in phase.spans.by_size.values())
     stage[0] = "windows"
@@ -204,15 +211,26 @@ def test_decode_synchronises_once_per_window(monkeypatch: pytest.MonkeyPatch) ->
     step_s = 2.0 ** -6                          # exact in binary: 32 steps make 0.5 s
     clock = FakeTime()
     monkeypatch.setattr(tu, "time", clock)
-    w = create("llm", CPU, {"llm_batches": "4"})
+    w = made(LlmWorkload, "llm", CPU, {"llm_batches": "4"})
     w.setup()
     _, decode = w.phases()
+    assert isinstance(decode, DecodePhase)
     decode.compile()
     real_step = decode.fn
-    decode.fn = lambda *args: (clock.advance(step_s), real_step(*args))[1]
+
+    def step(*args: Any) -> Any:
+        clock.advance(step_s)
+        return real_step(*args)
+
+    decode.fn = step
     syncs: list[int] = []
     real_sync = tu.synchronize
-    monkeypatch.setattr(tu, "synchronize", lambda dev: (syncs.append(decode.steps), real_sync(dev)))
+
+    def counted_sync(dev: Any) -> None:
+        syncs.append(decode.steps)
+        real_sync(dev)
+
+    monkeypatch.setattr(tu, "synchronize", counted_sync)
 
     def window(rate_estimate: float | None) -> tuple[Any, list[int]]:
         decode.per_call_s = None
@@ -242,15 +260,17 @@ def test_decode_attends_over_the_valid_length_rounded_up_and_reads_kv_once(
         calls.append((tuple(k.shape), k.untyped_storage().data_ptr()))
         return real(q, k, v, **kw)
 
-    w = create("llm", CPU, {"llm_batches": "2"})
+    w = made(LlmWorkload, "llm", CPU, {"llm_batches": "2"})
     w.setup()
     _, decode = w.phases()
+    assert isinstance(decode, DecodePhase)
     decode.compile()
     monkeypatch.setattr(model_mod.F, "scaled_dot_product_attention", spy)
     position = decode.position
     with torch.no_grad():
         decode._call()
-    cache = w.model.layers[0].attn.k_cache
+    layer: Any = w.model.layers[0]
+    cache = layer.attn.k_cache
     c = w.config
     (shape, ptr) = calls[0]
     span = kv_span(position + 1, w.max_seq)
@@ -320,7 +340,7 @@ def test_fp8_uses_fast_accumulation_and_sizes_of_16(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(torch, "_scaled_mm", lambda *a, **kw: seen.update(kw))
     gemm_mod.MatMul(torch, "fp8", 32, 48, 64, torch.device("cpu"))()
     assert seen["use_fast_accum"] is True and seen["out_dtype"] == torch.bfloat16
-    w = create("gemm", CPU, {"gemm_size": 1024})
+    w = made(GemmWorkload, "gemm", CPU, {"gemm_size": 1024})
     assert gemm_mod.GemmPhase(w, "fp8").params()["fp8_fast_accum"] is True
     for shape in [(10000, 10000, 10000), (8200, 4104, 1000)]:
         assert all(s % 16 == 0 for s in gemm_mod.halved(shape))   # after out-of-memory too
@@ -333,4 +353,4 @@ def test_fp8_uses_fast_accumulation_and_sizes_of_16(monkeypatch: pytest.MonkeyPa
 ])
 def test_what_the_device_cannot_run_is_refused_before_anything_runs(opts: dict, needle: str) -> None:
     with pytest.raises(InputError, match=needle):
-        create("gemm", CPU, opts)
+        made(GemmWorkload, "gemm", CPU, opts)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from benchhash.results import io
+from benchhash.results.fleet import FleetResult
 from benchhash.results.shares import PackedShares, pack, unpack
 from benchhash.review.verify import verdict, verify_data, verify_file
 
@@ -162,6 +163,7 @@ def test_a_version_1_fleet_file_still_verifies_and_reads(tmp_path: Path, cli: An
     assert verify_file(V1 / "fleet.json") == ("OK", [])
     from benchhash.review.load import load
     f = load(V1 / "fleet.json")
+    assert isinstance(f, FleetResult)
     assert not f.lockstep and [p.label for p in f.phases] == ["sha256d scan"] and len(f.ranks) == 2
     r = cli("report", str(V1 / "fleet.json"), "--format", "csv")
     assert r.returncode == 0 and "fleet: sum of per-rank medians" in r.stdout

@@ -15,7 +15,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from benchhash.results.model import Energy, Reading, Telemetry
 
@@ -152,7 +152,7 @@ class EnergyMeter(ABC):
         """Telemetry over everything polled since start(), for temperatures before/after/max."""
         return None
 
-    def __enter__(self) -> EnergyMeter:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

@@ -115,8 +115,10 @@ def test_each_phase_is_measured_at_each_level_and_keyed_by_it() -> None:
     out = Runner(NullMeter("test"), cfg, rec, clock, caps=caps).run([Toy(CPU, [a, b])])
     assert out.complete and caps.applied == [500.0, 300.0, 500.0, 300.0]
     assert [(p.phase, p.params) for p in out.phases] == [
-        ("a", {"size": 7, "power_limit_w": 500.0}), ("a", {"size": 7, "power_limit_w": 300.0}),
-        ("b", {"size": 7, "power_limit_w": 500.0}), ("b", {"size": 7, "power_limit_w": 300.0})]
+        ("a", {"size": 7, "workload_version": 1, "power_limit_w": 500.0}),
+        ("a", {"size": 7, "workload_version": 1, "power_limit_w": 300.0}),
+        ("b", {"size": 7, "workload_version": 1, "power_limit_w": 500.0}),
+        ("b", {"size": 7, "workload_version": 1, "power_limit_w": 300.0})]
     assert [p.label for p in out.phases] == ["toy a @500W", "toy a @300W", "toy b @500W", "toy b @300W"]
     assert sum("setting the power limit" in s for s in rec.stages) == 4
     result = result_of(out, cfg)

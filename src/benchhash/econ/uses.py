@@ -20,6 +20,7 @@ from benchhash.econ import cashflow, model
 from benchhash.econ import market as markets
 from benchhash.econ.market import Market, gpu_prices, systems
 from benchhash.hw import catalogue
+from benchhash.workloads.econ_figures import EconFigures
 
 BLOCKS_PER_YEAR = 144 * 365
 SMALL_MODEL_MIN, LARGE_MODEL_MIN = 0.5e9, 15e9      # parameters: below: no price; above: the 70B class
@@ -37,12 +38,12 @@ class Decode:
     model_params: float | None = None
 
     @classmethod
-    def of(cls, phase: str, figures: dict[str, float], params: dict[str, Any],
+    def of(cls, phase: str, figures: EconFigures, params: dict[str, Any],
            tokens_per_second: float, watts: float | None) -> Decode:
         """A decode phase from what its workload gives economics (econ_figures) and its params."""
         preset = params.get("preset")
-        return cls(phase, tokens_per_second, watts, int(figures["batch"]) if "batch" in figures else None,
-                   preset if isinstance(preset, str) else None, figures.get("model_params"))
+        return cls(phase, tokens_per_second, watts, figures.batch, preset if isinstance(preset, str) else None,
+                   figures.model_params)
 
     @property
     def joules_per_token(self) -> float | None:
@@ -59,13 +60,12 @@ class Served(Decode):
     tpot_ms_p99: float | None = None
 
     @classmethod
-    def of(cls, phase: str, figures: dict[str, float], params: dict[str, Any],
+    def of(cls, phase: str, figures: EconFigures, params: dict[str, Any],
            tokens_per_second: float, watts: float | None) -> Served:
         """A serve phase from what its workload gives economics (econ_figures: served_*)."""
         d = Decode.of(phase, figures, params, tokens_per_second, watts)
-        rows = figures.get("served_concurrency")
         return cls(d.phase, d.tokens_per_second, d.watts, None, d.preset, d.model_params,
-                   int(rows) if rows is not None else None, figures.get("served_tpot_ms_p99"))
+                   figures.served_concurrency, figures.served_tpot_ms_p99)
 
 
 @dataclass

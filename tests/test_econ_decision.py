@@ -34,7 +34,7 @@ def toy(*more: str) -> market.Market:
 
 
 def setting() -> decision.Setting:
-    return decision.Setting({"name": "S21", **market.asics()["S21"]})
+    return decision.Setting(market.Asic.of("S21", market.asics()["S21"]))
 
 
 def pv(flows: list[float], rate: float) -> float:
@@ -261,7 +261,7 @@ def test_price_responsive_mining_matches_the_hourly_dispatch(contract: str) -> N
     data = econ_json(EconRequest(decision=True, hourly=HourlyRequest(contract=contract)))
     flexible = data["hourly"]["uses"]["mining_flexible"]
     m = market.with_device_prices(market.load())
-    st = decision.Setting({"name": "S21", **market.asics()["S21"]}, series=prices.load(None), contract=contract)
+    st = decision.Setting(market.Asic.of("S21", market.asics()["S21"]), series=prices.load(None), contract=contract)
     mining = decision.context(m, st).rows.hourly_mining
     assert mining is not None
     revenue, power = mining(1.0)

@@ -268,7 +268,7 @@ def test_lease_reading_by_hand() -> None:
 def test_fleet_efficiency_is_uncertain_and_btc_and_difficulty_move_together() -> None:
     m = market.with_device_prices(market.load())
     s = claim.Setup(10, 100, 17.5, 700, 3.125)
-    assert "asic_efficiency_factor" in [r["input"] for r in claim.tornado(m, s)]
+    assert "asic_efficiency_factor" in [r.input for r in claim.tornado(m, s)]
     d = claim.draws_of(m, ("btc_usd", "difficulty", "pue_ai"), 20_000, seed=3)
     from scipy.stats import spearmanr
     rho = m["btc_difficulty_correlation"]
@@ -284,7 +284,7 @@ def test_fleet_efficiency_is_uncertain_and_btc_and_difficulty_move_together() ->
 def test_the_january_difficulty_is_the_one_set_on_january_8() -> None:
     m = market.load("2026-01-12")
     assert m["difficulty"] == 146.47e12 and m.inputs["difficulty"].date == "2026-01-08"
-    assert uses.derived(m)["hashprice_usd_per_ph_day"] == pytest.approx(39.33, abs=0.01)
+    assert uses.derived(m).hashprice_usd_per_ph_day == pytest.approx(39.33, abs=0.01)
 
 
 def test_the_newest_snapshot_is_the_default_and_every_input_is_sourced() -> None:
@@ -311,11 +311,12 @@ def test_deals_are_sourced_and_their_rate_is_computed_not_quoted(cli: Any) -> No
     ds = deals.deals()
     assert len(ds) >= 8
     for d in ds:
-        assert d["source"] and d["date"] and d["structure"] in ("gpu_cloud", "colocation")
-        if d["usd_per_it_mw_year"] is not None:          # an aggregate across terms has no single rate
-            assert d["usd_per_it_mw_year"] == pytest.approx(d["usd"] / d["years"] / d["it_mw"])
-    iren = next(d for d in ds if d["miner"] == "IREN")
-    assert iren["usd_per_it_mw_year"] == pytest.approx(9.7e6)
+        assert d.row["source"] and d.date and d.structure in ("gpu_cloud", "colocation")
+        if d.usd_per_it_mw_year is not None:            # an aggregate across terms has no single rate
+            assert d.years is not None
+            assert d.usd_per_it_mw_year == pytest.approx(d.usd / d.years / d.it_mw)
+    iren = next(d for d in ds if d.miner == "IREN")
+    assert iren.usd_per_it_mw_year == pytest.approx(9.7e6)
     data = econ_json(EconRequest(deals=True, draws=1))
     assert data["deals"]["median_usd_per_it_mw_year"]["colocation"] == pytest.approx(1.85e6, rel=0.01)
     assert {r["use"] for r in data["deals"]["model"]} >= {"ai_rental", "colocation"}

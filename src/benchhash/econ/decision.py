@@ -16,7 +16,7 @@ import numpy as np
 
 from benchhash.econ import finance, hourly, paths, uses
 from benchhash.econ.finance import Ledger
-from benchhash.econ.market import Market
+from benchhash.econ.market import Asic, Market
 from benchhash.econ.prices import PriceSeries
 
 #: Inputs whose break-even flips the ranking: key, what it is called, how it is shown.
@@ -39,7 +39,7 @@ TORNADO = ("btc_usd", "difficulty", "difficulty_growth_per_year", "power_usd_per
 class Setting:
     """What a decision is priced with besides the market: the ASIC, the GPU, the price series."""
 
-    spec: dict[str, Any]
+    spec: Asic
     meas: uses.Measured | None = None          # a measured GPU (None: the reference system)
     server_usd: float | None = None            # its server price per GPU (None: the market's)
     series: PriceSeries | None = None          # hourly prices: mining runs in the hours that pay
@@ -89,7 +89,7 @@ def _rows(m: Market, st: Setting) -> paths.Uses:
     one_year = None if m.inputs["gpu_usd_per_hour_1y"].missing else m["gpu_usd_per_hour_1y"]
     p = uses.Price(meas.device if meas else uses.reference_gpu().device, m["gpu_usd_per_hour"], one_year, server,
                    m.inputs["gpu_usd_per_hour"].source)
-    mining = uses.asic_mining(m, st.spec["name"], st.spec)
+    mining = uses.asic_mining(m, st.spec)
     firm = m.with_value("power_usd_per_mwh", firm_power_usd_per_mwh(m, st))
     contract = uses.ai_rental_contract(firm, meas, p) if one_year is not None else None
     return paths.Uses(mining, uses.ai_rental(firm, meas, p), contract, uses.colocation(firm), _hourly(m, st))
@@ -274,7 +274,7 @@ def _converted(ctx: paths.Context) -> dict[str, float]:
 
 def _site(ctx: paths.Context, st: Setting) -> dict[str, Any]:
     m = ctx.m
-    return {"facility_mw": ctx.site_mw, "asic": st.spec["name"], "owned_asic_mw": ctx.owned_mw,
+    return {"facility_mw": ctx.site_mw, "asic": st.spec.name, "owned_asic_mw": ctx.owned_mw,
             "th_s": ctx.site_mw * ctx.th_per_mw, "owned_th_s": ctx.owned_mw * ctx.th_per_mw,
             "asic_resale_usd_per_th": m["asic_resale_usd_per_th"], "build_months": ctx.build,
             "horizon_years": int(m["horizon_years"]), "gpu": st.meas.device if st.meas else uses.reference_gpu().device,

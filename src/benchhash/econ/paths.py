@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from benchhash.econ import cashflow, hourly, uses
 from benchhash.econ.finance import Asset, Finance, Stream
-from benchhash.econ.market import Market
+from benchhash.econ.market import Asic, Market
 from benchhash.econ.prices import PriceSeries
 from benchhash.errors import InputError
 
@@ -102,7 +101,7 @@ class Context:
 
     m: Market
     rows: Uses
-    spec: dict[str, Any]
+    spec: Asic
 
     @property
     def months(self) -> int:
@@ -116,7 +115,7 @@ class Context:
     def owned_mw(self) -> float:
         """Facility MW the owned fleet fills: a count, when given, else asics_owned_mw; at most the site."""
         count = self.m["asics_owned_count"]
-        mw = count * float(self.spec["watts"]) * self.m["pue_mining"] / 1e6 if count > 0 else self.m["asics_owned_mw"]
+        mw = count * float(self.spec.watts) * self.m["pue_mining"] / 1e6 if count > 0 else self.m["asics_owned_mw"]
         return min(mw, self.site_mw)
 
     @property
@@ -143,7 +142,7 @@ def mining_margins(ctx: Context, mw: float) -> tuple[np.ndarray, np.ndarray, np.
     """(revenue, power, opex) per month of ``mw`` of mining running every month of the horizon."""
     m, n = ctx.m, ctx.months
     d = uses.derived(m)
-    mult = cashflow.mining_multiplier(m["difficulty_growth_per_year"], d["years_to_halving"], m["fee_share"])
+    mult = cashflow.mining_multiplier(m["difficulty_growth_per_year"], d.years_to_halving, m["fee_share"])
     at = [ctx.rows.mining_at(mult((t + 0.5) / 12)) for t in range(n)]
     revenue = np.array([r for r, _ in at]) * mw / 12
     power = np.array([p for _, p in at]) * mw / 12

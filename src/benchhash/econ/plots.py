@@ -266,9 +266,12 @@ def figures(h: dict[str, Any], prices: list[float]) -> list[tuple[str, Any]]:
     return out
 
 
-def write_hourly_charts(h: dict[str, Any], prices: list[float], path: str) -> None:
-    """The hourly charts stacked in one file; the format follows the extension."""
+def write_hourly_charts(h: dict[str, Any] | None, prices: list[float], path: str) -> None:
+    """The hourly charts stacked in one file (``h``: the answer's hourly analysis, which a price
+    series always comes with); the format follows the extension."""
     check_path(path)
+    if h is None:
+        raise InputError("no hourly analysis to chart: give --hourly or --prices")
     plt = _plt()
     parts = _hourly_parts(h, prices)
     fig = plt.figure(figsize=(11, sum(height for _, _, height in parts)), layout="constrained")

@@ -14,7 +14,7 @@ import numpy as np
 
 from benchhash.econ import claim as claims
 from benchhash.econ import hourly, model, uses
-from benchhash.econ.market import Market
+from benchhash.econ.market import Asic, Market
 from benchhash.econ.prices import PriceSeries
 from benchhash.errors import InputError
 from benchhash.fsutil import read_text
@@ -71,14 +71,14 @@ def _seconds(text: str) -> int:
     return int((t.replace(tzinfo=UTC) if t.tzinfo is None else t).timestamp())
 
 
-def _mining(m: Market, spec: dict[str, Any]) -> tuple[hourly.Mining, dict[str, Any]]:
+def _mining(m: Market, spec: Asic) -> tuple[hourly.Mining, dict[str, Any]]:
     d = uses.derived(m)
-    j_per_th = float(spec["j_per_th"]) * m["asic_efficiency_factor"]
+    j_per_th = float(spec.j_per_th) * m["asic_efficiency_factor"]
     ph = model.mining_ph_per_facility_mw(j_per_th, m["pue_mining"])
-    hp = float(d["hashprice_usd_per_ph_day"] or 0.0)
+    hp = float(d.hashprice_usd_per_ph_day or 0.0)
     mine = hourly.Mining(hourly.mining_revenue_usd_per_mwh(hp, m["pool_fee"], ph), m["uptime_mining"],
                          m["opex_mining_usd_per_mw_year"])
-    echo = {"asic": spec["name"], "j_per_th": j_per_th, "asic_efficiency_factor": m["asic_efficiency_factor"],
+    echo = {"asic": spec.name, "j_per_th": j_per_th, "asic_efficiency_factor": m["asic_efficiency_factor"],
             "pue_mining": m["pue_mining"], "ph_per_facility_mw": ph, "hashprice_usd_per_ph_day": hp,
             "pool_fee": m["pool_fee"], "uptime_mining": m["uptime_mining"],
             "opex_mining_usd_per_mw_year": m["opex_mining_usd_per_mw_year"],
@@ -104,14 +104,14 @@ def _firms(m: Market, rows: list[uses.Use]) -> list[tuple[str, hourly.Firm]]:
     return out
 
 
-def analyse(series: PriceSeries, m: Market, spec: dict[str, Any], rows: list[uses.Use], req: HourlyRequest,
+def analyse(series: PriceSeries, m: Market, spec: Asic, rows: list[uses.Use], req: HourlyRequest,
             ai_mw: float, mining_mw: float) -> dict[str, Any]:
     contract = hourly.Contract(req.contract, m["power_adder_usd_per_mwh"], m["power_usd_per_mwh"])
     curtail = curtail_hours(req.fourcp, series) if req.fourcp else None
     flex = hourly.Flex(req.min_on_hours, req.min_off_hours, req.ramp_cost_usd_per_mw, curtail,
                        req.fourcp_usd_per_mw_year)
     mine, echo = _mining(m, spec)
-    name = spec["name"]
+    name = spec.name
     on = hourly.plan(series, mine, contract, flex)
     outcomes = {"mining_flexible": hourly.mining(series, mine, contract, flex, f"mining, {name}, price-responsive",
                                                  on=on),
@@ -163,7 +163,7 @@ def _beside_static(claim: dict[str, Any], rows: list[uses.Use], firms: dict[str,
         row = next((r for r in rows if key in firms and r.label == firms[key].label), None)
         if asic is not None and row is not None and reading in claim:
             claim[reading]["static"] = claims.judge(ai_mw * row.margin_now_usd_per_year,
-                                                    mining_mw * asic.margin_now_usd_per_year)
+                                                    mining_mw * asic.margin_now_usd_per_year).to_json()
 
 
 def _site(parts: list[tuple[float, dict[str, Any]]]) -> dict[str, float]:
@@ -198,9 +198,10 @@ def hourly_claim(js: dict[str, Any], ai_key: str | None, ai_mw: float, mining_mw
     out: dict[str, Any] = {}
     for reading, key in _readings(ai_key):
         if key is None or key not in js:
-            out[reading] = claims.no_row()
+            out[reading] = claims.no_row().to_json()
             continue
         ai = ai_mw * js[key]["margin_usd_per_year"]
-        out[reading] = claims.judge(ai, mining_mw * js["mining_flexible"]["margin_usd_per_year"])
-        out[reading]["against_flat_mining"] = claims.judge(ai, mining_mw * js["mining_flat"]["margin_usd_per_year"])
+        flat = claims.judge(ai, mining_mw * js["mining_flat"]["margin_usd_per_year"])
+        out[reading] = claims.judge(ai, mining_mw * js["mining_flexible"]["margin_usd_per_year"]).to_json() | {
+            "against_flat_mining": flat.to_json()}
     return out

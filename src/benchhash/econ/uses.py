@@ -18,7 +18,7 @@ from typing import Any
 
 from benchhash.econ import cashflow, model
 from benchhash.econ import market as markets
-from benchhash.econ.market import Market, gpu_prices, systems
+from benchhash.econ.market import Asic, Market, gpu_prices, systems
 from benchhash.hw import catalogue
 from benchhash.workloads.econ_figures import EconFigures
 
@@ -144,18 +144,28 @@ def host_watts_per_gpu(m: Market) -> float:
     return model.host_watts(m["host_overhead"], reference_gpu_watts())
 
 
-def derived(m: Market) -> dict[str, float | None]:
+@dataclass(frozen=True)
+class Derived:
+    """Figures computed from the inputs: the block subsidy (BTC), the hashprice (USD per PH/s a
+    day), the network's hashrate (EH/s) and the years to the next halving."""
+
+    subsidy_btc: float
+    hashprice_usd_per_ph_day: float
+    network_hashrate_eh_s: float
+    years_to_halving: float
+
+
+def derived(m: Market) -> Derived:
     """Figures computed from the inputs: subsidy, hashprice, years to the next halving."""
     height = int(m["block_height"])
     subsidy = model.subsidy_btc_at_height(height)
     next_halving = (height // 210_000 + 1) * 210_000
-    return {
-        "subsidy_btc": subsidy,
-        "hashprice_usd_per_ph_day": model.hashprice_usd_per_ph_day(
-            m["difficulty"], subsidy, m["fee_share"], m["btc_usd"]),
-        "network_hashrate_eh_s": model.network_hashrate_hs(m["difficulty"]) / 1e18,
-        "years_to_halving": (next_halving - height) / BLOCKS_PER_YEAR,
-    }
+    return Derived(
+        subsidy_btc=subsidy,
+        hashprice_usd_per_ph_day=model.hashprice_usd_per_ph_day(m["difficulty"], subsidy, m["fee_share"],
+                                                                m["btc_usd"]),
+        network_hashrate_eh_s=model.network_hashrate_hs(m["difficulty"]) / 1e18,
+        years_to_halving=(next_halving - height) / BLOCKS_PER_YEAR)
 
 
 def horizon(m: Market, life_key: str) -> int:
@@ -184,24 +194,24 @@ def _mining_projection(m: Market, revenue: float, power: float, capex: float, li
     return cashflow.Projection(
         years=horizon(m, life_key), revenue_usd_per_year=revenue, power_usd_per_year=power, capex_usd=capex,
         discount_rate=m["discount_rate"],
-        revenue_multiplier=cashflow.mining_multiplier(m["difficulty_growth_per_year"], d["years_to_halving"],
+        revenue_multiplier=cashflow.mining_multiplier(m["difficulty_growth_per_year"], d.years_to_halving,
                                                       m["fee_share"]),
         opex_fixed_usd_per_year=m["opex_mining_usd_per_mw_year"], can_switch_off=True)
 
 
-def asic_mining(m: Market, asic: str, spec: dict[str, Any]) -> Use:
-    hp = derived(m)["hashprice_usd_per_ph_day"]
-    assert hp is not None
-    j = spec["j_per_th"] * m["asic_efficiency_factor"]
+def asic_mining(m: Market, spec: Asic) -> Use:
+    hp = derived(m).hashprice_usd_per_ph_day
+    j = spec.j_per_th * m["asic_efficiency_factor"]
     pue, up = m["pue_mining"], m["uptime_mining"]
     rev = model.mining_revenue_usd_per_year(1.0, j, pue, hp, up, m["pool_fee"])
     power = model.power_cost_usd_per_year(1.0, m["power_usd_per_mwh"], up)
     th = model.mining_ph_per_facility_mw(j, pue) * 1000
     capex = m["capex_mining_usd_per_mw"] + th * m["asic_usd_per_th"]
+    asic = spec.name
     return _row("asic_mining", f"ASIC mining, {asic}", 1 / pue,
                 _mining_projection(m, rev, power, capex, "asic_life_years"),
                 {"asic": asic, "j_per_th": j, "th_s_per_facility_mw": th, "hashprice_usd_per_ph_day": hp,
-                 "asic_usd_per_th": m["asic_usd_per_th"], "asic_source": spec["source"]})
+                 "asic_usd_per_th": m["asic_usd_per_th"], "asic_source": spec.source})
 
 
 # --- devices and their prices ------------------------------------------------------------------
@@ -307,8 +317,7 @@ def device_mining(m: Market, meas: Measured) -> Use:
     if not meas.sha256d_hps or not meas.sha256d_watts:
         from benchhash.errors import InputError
         raise InputError(f"{meas.source}: no SHA-256d rate with an energy reading to price")
-    hp = derived(m)["hashprice_usd_per_ph_day"]
-    assert hp is not None
+    hp = derived(m).hashprice_usd_per_ph_day
     w_all_in = meas.sha256d_watts + host_watts_per_gpu(m)
     j = model.j_per_th_from_measurement(meas.sha256d_hps, w_all_in)
     pue, up = m["pue_ai"], m["uptime_mining"]

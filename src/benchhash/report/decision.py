@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchhash.econ.market import USER
+from benchhash.econ.market import USER, Input
 from benchhash.econ.paths import LABELS, SHORT
 from benchhash.report.table import Block, Grid, Items, Line
 from benchhash.units import num
@@ -69,9 +69,9 @@ def _flips(d: dict[str, Any]) -> list[str]:
     return out
 
 
-def spread_lines(d: dict[str, Any], inputs: dict[str, Any]) -> list[Block]:
+def spread_lines(d: dict[str, Any], inputs: dict[str, Input]) -> list[Block]:
     """The GPU-hour price's basis and its spread, with the GPU cloud's NPV at each band's ends."""
-    said = [f"{what} {num(inputs[key]['value'])} $/h ({_origin(inputs[key])})"
+    said = [f"{what} {num(inputs[key].value)} $/h ({_origin(inputs[key])})"
             for key, what in (("gpu_usd_per_hour", "on demand"), ("gpu_usd_per_hour_1y", "1-year contracts"))]
     items = []
     for b in d["gpu_price_spread"]:
@@ -81,8 +81,8 @@ def spread_lines(d: dict[str, Any], inputs: dict[str, Any]) -> list[Block]:
     return [Items(lead, items, indent=1)] if items else [Line(lead, indent=1)]
 
 
-def _origin(x: dict[str, Any]) -> str:
-    return f"given, {x['source']}" if x["origin"] in USER else f"dated {x['date']}"
+def _origin(x: Input) -> str:
+    return f"given, {x.source}" if x.origin in USER else f"dated {x.date}"
 
 
 def _leads(d: dict[str, Any], r: dict[str, Any]) -> str:
@@ -103,7 +103,7 @@ def tornado_blocks(d: dict[str, Any]) -> list[Block]:
     return out + ([Items("no effect on it, nor on which path leads", still, indent=1)] if still else [])
 
 
-def decision_blocks(d: dict[str, Any], inputs: dict[str, Any]) -> list[Block]:
+def decision_blocks(d: dict[str, Any], inputs: dict[str, Input]) -> list[Block]:
     out: list[Block] = [site_line(d), paths_grid(d), Line("verdict: " + d["verdict"], "heading", 1)]
     out.append(Items("break-evens at which the ranking flips", _flips(d), indent=1))
     lost = [f"{SHORT[p['name']]} {_m(p['mining_margin_lost_in_build_usd'])} M$" for p in d["paths"]

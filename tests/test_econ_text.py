@@ -197,7 +197,7 @@ def test_when_hourly_and_static_verdicts_differ_one_line_says_why() -> None:
     assert "+ 8.00 $/MWh adder" in why and "series' hourly price (mean" in why
     agree = _answer(EconRequest(hourly=HourlyRequest(), sets=("colocation_usd_per_it_mw_year=9e6",), today=TODAY))
     assert agree.hourly is not None
-    assert all(r["static"]["holds"] == r["holds"] for r in agree.hourly["claim"].values())
+    assert all(r.static is not None and r.static.holds == r.verdict.holds for r in agree.hourly.claim.values())
     assert "verdicts differ" not in _text(agree)
 
 

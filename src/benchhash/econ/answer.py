@@ -12,9 +12,11 @@ from typing import Any
 from benchhash.econ.caps import Curve
 from benchhash.econ.claim import Claim
 from benchhash.econ.deals import Deals
+from benchhash.econ.decision import Decision
 from benchhash.econ.jsonable import dump, dump_fields
 from benchhash.econ.market import Asic, Input
-from benchhash.econ.uses import Derived, Measured, Use
+from benchhash.econ.site import Hourly
+from benchhash.econ.uses import Derived, Measured, PriceBand, Use
 
 
 @dataclass(frozen=True)
@@ -24,18 +26,6 @@ class Snapshot:
     name: str
     today: str
     age_days: int
-
-
-@dataclass(frozen=True)
-class PriceBand:
-    """A band of the reference GPU's GPU-hour price, by kind of seller and term (USD/GPU-hour)."""
-
-    basis: str
-    term: str
-    low: float
-    high: float
-    date: str
-    source: str
 
 
 @dataclass(frozen=True)
@@ -66,8 +56,7 @@ class Sweep:
 class Econ(MarketView):
     """The whole answer of `benchhash econ`: the market, the notes, the ASIC, what each file
     measured, the derived figures and each use per facility MW; with the power-cap sweeps where
-    a file holds one, and the deals, claim, hourly site and decision where asked. The hourly site
-    and the decision are their modules' JSON objects (site.analyse, decision.decide)."""
+    a file holds one, and the deals, claim, hourly site and decision where asked."""
 
     note: str
     notes: list[str]
@@ -78,8 +67,8 @@ class Econ(MarketView):
     power_caps: list[Sweep]
     deals: Deals | None = None
     claim: Claim | None = None
-    hourly: dict[str, Any] | None = None
-    decision: dict[str, Any] | None = None
+    hourly: Hourly | None = None
+    decision: Decision | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = dump_fields(self)

@@ -12,7 +12,8 @@ from benchhash.econ import caps, uses
 from benchhash.econ import claim as claims
 from benchhash.econ import deals as deals_mod
 from benchhash.econ import market as markets
-from benchhash.econ.answer import Econ, MarketView, PriceBand, Snapshot, Sweep
+from benchhash.econ.answer import Econ, MarketView, Snapshot, Sweep
+from benchhash.econ.decision import Decision
 from benchhash.econ.market import Asic
 from benchhash.econ.measured import load
 from benchhash.econ.prices import PriceSeries
@@ -156,8 +157,7 @@ def market_view(m: markets.Market, today: date | None) -> MarketView:
     """The market's name, its snapshot and age (on ``today``, default the real date), the warning
     when it is stale, every input and the reference GPU's price bands."""
     snap = snapshot(m, today or date.today())
-    return MarketView(m.name, snap, stale(m, snap), dict(m.inputs),
-                      [PriceBand(**b) for b in uses.price_spread(m)])
+    return MarketView(m.name, snap, stale(m, snap), dict(m.inputs), uses.price_spread(m))
 
 
 def econ_data(req: EconRequest) -> tuple[dict[str, Any], PriceSeries | None]:
@@ -195,13 +195,13 @@ def answer(req: EconRequest) -> tuple[Econ, PriceSeries | None]:
         h = req.hourly
         series = prices.load(h.prices, h.fill, h.point)
         hourly = site.analyse(series, m, spec, rows, h, req.ai_mw, req.mining_mw)
-    decision = decision_json(m, spec, measured, req.hourly, series, notes) if req.decision else None
+    decision = decision_of(m, spec, measured, req.hourly, series, notes) if req.decision else None
     return Econ(view.market, view.snapshot, view.warnings, view.inputs, view.gpu_price_spread, FACILITY_NOTE, notes,
                 spec, measured, uses.derived(m), rows, sweeps, deals, claim, hourly, decision), series
 
 
-def decision_json(m: markets.Market, spec: Asic, measured: list[uses.Measured],
-                  h: HourlyRequest | None, series: PriceSeries | None, notes: list[str]) -> dict[str, Any]:
+def decision_of(m: markets.Market, spec: Asic, measured: list[uses.Measured],
+                h: HourlyRequest | None, series: PriceSeries | None, notes: list[str]) -> Decision:
     """The existing site's decision, on the measured GPU where one has AI watts and a price (its
     prices then stand for the market's GPU-hour prices), else the reference system; mining
     price-responsive over the hourly series when one is given."""

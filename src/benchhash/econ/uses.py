@@ -253,10 +253,22 @@ def price(m: Market, meas: Measured) -> Price | str:
     return Price(found or meas.device, on_demand, one_year, _server(m, found), why)
 
 
+@dataclass(frozen=True)
+class PriceBand:
+    """A band of the reference GPU's GPU-hour price, by kind of seller and term (USD/GPU-hour)."""
+
+    basis: str
+    term: str
+    low: float
+    high: float
+    date: str
+    source: str
+
+
 SPREAD_FRESH_DAYS = 90
 
 
-def price_spread(m: Market) -> list[dict[str, Any]]:
+def price_spread(m: Market) -> list[PriceBand]:
     """The reference GPU's price by kind of seller and term (its catalogue entry's 'spread'), as of the
     snapshot's date: per term, the bands dated within SPREAD_FRESH_DAYS of its newest band."""
     table = gpu_prices()
@@ -265,7 +277,8 @@ def price_spread(m: Market) -> list[dict[str, Any]]:
     newest: dict[str, date] = {}
     for b in bands:
         newest[b["term"]] = max(newest.get(b["term"], date.min), date.fromisoformat(str(b["date"])))
-    return [b for b in bands if (newest[b["term"]] - date.fromisoformat(str(b["date"]))).days <= SPREAD_FRESH_DAYS]
+    return [PriceBand(**b) for b in bands
+            if (newest[b["term"]] - date.fromisoformat(str(b["date"]))).days <= SPREAD_FRESH_DAYS]
 
 
 def _term(m: Market, found: str | None, term: str, key: str) -> tuple[float | None, str]:

@@ -133,7 +133,7 @@ def priced(econ: Econ, prices: list[float] | None) -> list[Chart]:
     (its market inputs are listed above it on the page)."""
     charts = _by_use(econ) + _sweep_money(econ)
     if econ.hourly is not None and prices is not None:
-        label = econ.hourly["series"]["label"]
+        label = econ.hourly.series.label
         charts += [(f"{t} ({label}; market inputs as listed above)", fig)
                    for t, fig in plots.figures(econ.hourly, prices)]
     return charts

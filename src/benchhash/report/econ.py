@@ -23,6 +23,8 @@ from benchhash.econ.caps import CapPoint
 from benchhash.econ.claim import Breakevens, Claim, Reading
 from benchhash.econ.deals import Deal, Deals
 from benchhash.econ.market import USER, Input, allowed
+from benchhash.econ.prices import SeriesSummary
+from benchhash.econ.site import Hourly, Mullet
 from benchhash.econ.uses import Use
 from benchhash.report import decision
 from benchhash.report.table import Block, Grid, Items, Line, markdown, show
@@ -234,74 +236,74 @@ def deals_blocks(deals: Deals) -> list[Block]:
 
 
 # --- the hourly site -----------------------------------------------------------------------------
-def _why_hourly_differs(h: dict[str, Any], static: dict[str, Any]) -> str:
+def _why_hourly_differs(h: Hourly) -> str:
     """Which inputs the hourly verdict and the static one do not share."""
-    i, sr, flex = h["inputs"], h["series"], h["uses"]["mining_flexible"]
-    c = i["contract"]
-    price = (f"the series' hourly price (mean {sr['mean_usd_per_mwh']:.2f} $/MWh) + {c['adder_usd_per_mwh']:.2f} "
-             "$/MWh adder (power_adder_usd_per_mwh)" if c["kind"] == "index"
-             else f"a PPA at {c['ppa_usd_per_mwh']:.2f} $/MWh with unused MWh sold back at the hourly price")
-    paid = flex["power_cost_usd"] / flex["energy_mwh"] if flex["energy_mwh"] else math.nan
-    return (f"the static verdict prices power at a flat {static['power_usd_per_mwh']:.2f} $/MWh "
+    i, sr, flex, static = h.inputs, h.series, h.uses["mining_flexible"], h.static_basis
+    c = i.contract
+    price = (f"the series' hourly price (mean {sr.mean_usd_per_mwh:.2f} $/MWh) + {c.adder_usd_per_mwh:.2f} "
+             "$/MWh adder (power_adder_usd_per_mwh)" if c.kind == "index"
+             else f"a PPA at {c.ppa_usd_per_mwh:.2f} $/MWh with unused MWh sold back at the hourly price")
+    paid = flex.total.power_cost_usd / flex.total.energy_mwh if flex.total.energy_mwh else math.nan
+    return (f"the static verdict prices power at a flat {static.power_usd_per_mwh:.2f} $/MWh "
             f"(power_usd_per_mwh), runs mining every hour and has AI draw its full MW; the hourly one at {price}, "
-            f"runs mining {flex['hours_on']:,} of {flex['hours']:,} h (paying {paid:.2f} $/MWh on average) and has "
-            f"AI draw {100 * i['ai_load_factor']:.0f} % of its MW (ai_load_factor)")
+            f"runs mining {flex.total.hours_on:,} of {flex.hours:,} h (paying {paid:.2f} $/MWh on average) and has "
+            f"AI draw {100 * i.ai_load_factor:.0f} % of its MW (ai_load_factor)")
 
 
-def hourly_blocks(h: dict[str, Any]) -> list[Block]:
-    sr, i = h["series"], h["inputs"]
-    c = i["contract"]
-    terms = (f"index: hourly price + {c['adder_usd_per_mwh']:.2f} $/MWh" if c["kind"] == "index"
-             else f"PPA at {c['ppa_usd_per_mwh']:.2f} $/MWh, unused MWh sold back at the hourly price")
+def hourly_blocks(h: Hourly) -> list[Block]:
+    sr, i = h.series, h.inputs
+    c = i.contract
+    terms = (f"index: hourly price + {c.adder_usd_per_mwh:.2f} $/MWh" if c.kind == "index"
+             else f"PPA at {c.ppa_usd_per_mwh:.2f} $/MWh, unused MWh sold back at the hourly price")
     out: list[Block] = [
-        Line(f"hourly: {sr['label']}: {sr['hours']:,} h from {sr['first_hour_utc']}, mean {sr['mean_usd_per_mwh']:.2f} "
-             f"$/MWh, max {sr['max_usd_per_mwh']:,.0f}; contract {terms}", "heading"),
-        Line(f"mining earns {i['revenue_usd_per_mwh']:.2f} $ per facility MWh (hashprice "
-             f"{i['hashprice_usd_per_ph_day']:.2f} $/PH/day, {i['j_per_th']:.1f} J/TH, PUE {i['pue_mining']:g}); "
-             f"it runs at or below {h['breakeven_usd_per_mwh']:.2f} $/MWh: {h['hours_curtailed']:,} h curtailed; "
-             f"flexibility is worth {m3(h['flexibility_value_usd_per_mw_year'])} M$ per MW-year", indent=1)]
+        Line(f"hourly: {sr.label}: {sr.hours:,} h from {sr.first_hour_utc}, mean {sr.mean_usd_per_mwh:.2f} "
+             f"$/MWh, max {sr.max_usd_per_mwh:,.0f}; contract {terms}", "heading"),
+        Line(f"mining earns {i.revenue_usd_per_mwh:.2f} $ per facility MWh (hashprice "
+             f"{i.hashprice_usd_per_ph_day:.2f} $/PH/day, {i.j_per_th:.1f} J/TH, PUE {i.pue_mining:g}); "
+             f"it runs at or below {h.breakeven_usd_per_mwh:.2f} $/MWh: {h.hours_curtailed:,} h curtailed; "
+             f"flexibility is worth {m3(h.flexibility_value_usd_per_mw_year)} M$ per MW-year", indent=1)]
     out += _series_notes(sr)
-    body = [[u["label"], f"{u['hours_on']:,}", f"{u['energy_mwh_per_year']:,.0f}", m3(u["revenue_usd_per_year"]),
-             m3(u["power_cost_usd_per_year"]), m3(u["credits_usd_per_year"]), m3(u["opex_usd_per_year"]),
-             m3(u["margin_usd_per_year"])] for u in h["uses"].values()]
+    body = [[u.label, f"{u.total.hours_on:,}", f"{u.per_year.energy_mwh:,.0f}", m3(u.per_year.revenue_usd),
+             m3(u.per_year.power_cost_usd), m3(u.per_year.credits_usd), m3(u.per_year.opex_usd),
+             m3(u.per_year.margin_usd)] for u in h.uses.values()]
     out.append(Grid("per facility MW over the series, a year (credits: unused contract MWh sold back)",
                     ["use", "hours on", "MWh", "revenue M$", "power M$", "credits M$", "opex M$", "margin M$"], body))
-    out += _mullet_blocks(h["mullet"])
+    out += _mullet_blocks(h.mullet)
     differs = False
-    for name, r in h["claim"].items():
-        flat = r.get("against_flat_mining", {}).get("in_words", "-")
-        static = r.get("static", {})
-        out.append(Line(f"claim on margin, hourly, {name.replace('_', ' ')}: {r['in_words']} (against flat mining: "
-                        f"{flat}; static: {static.get('in_words', '-')})", indent=1))
-        differs |= static.get("holds") is not None and r["holds"] is not None and static["holds"] != r["holds"]
+    for name, r in h.claim.items():
+        flat = r.against_flat_mining.in_words if r.against_flat_mining is not None else "-"
+        static = r.static
+        out.append(Line(f"claim on margin, hourly, {name.replace('_', ' ')}: {r.verdict.in_words} (against flat "
+                        f"mining: {flat}; static: {static.in_words if static is not None else '-'})", indent=1))
+        differs |= (static is not None and static.holds is not None and r.verdict.holds is not None
+                    and static.holds != r.verdict.holds)
     if differs:
-        out.append(Line("why the hourly and static verdicts differ: " + _why_hourly_differs(h, h["static_basis"]),
-                        indent=1))
+        out.append(Line("why the hourly and static verdicts differ: " + _why_hourly_differs(h), indent=1))
     return out
 
 
-def _series_notes(sr: dict[str, Any]) -> list[Block]:
+def _series_notes(sr: SeriesSummary) -> list[Block]:
     """Every gap --fill filled, with its length, and the zone the months are counted in."""
     out: list[Block] = []
-    gaps = sr.get("gaps_filled") or []
+    gaps = sr.gaps_filled
     if gaps:
-        listed = "; ".join(f"{g['hours']:,} h from {g['from_utc']}{' (empty cells)' if g['empty_cells'] else ''}"
-                           for g in gaps)
-        out.append(Line(f"filled {len(gaps)} gap(s), {sr['filled_hours']:,} h in all, by --fill {sr['fill']}: "
+        listed = "; ".join(f"{g.hours:,} h from {g.from_utc}{' (empty cells)' if g.empty else ''}" for g in gaps)
+        out.append(Line(f"filled {len(gaps)} gap(s), {sr.filled_hours:,} h in all, by --fill {sr.fill}: "
                         f"{listed}", "warning", 1))
-    if sr.get("months_in"):
-        out.append(Line(f"months in {sr['months_in']} ({sr.get('months_in_why', '')})", indent=1))
+    if sr.months_in:
+        out.append(Line(f"months in {sr.months_in} ({sr.months_in_why})", indent=1))
     return out
 
 
-def _mullet_blocks(mu: dict[str, Any]) -> list[Block]:
-    if "sites" not in mu:
-        return [Line(f"mullet site: {mu['note']}", indent=1)]
-    body = [[name.replace("_", " "), musd(s["revenue_usd_per_year"]), musd(s["power_cost_usd_per_year"]),
-             musd(s["credits_usd_per_year"]), musd(s["margin_usd_per_year"]), f"{s['energy_mwh_per_year']:,.0f}"]
-            for name, s in mu["sites"].items()]
-    return [Grid(f"sites of {mu['ai_mw'] + mu['mining_mw']:g} facility MW: {mu['ai_mw']:g} MW AI in front, "
-                 f"{mu['mining_mw']:g} MW mining behind, against pure sites (a year)",
+def _mullet_blocks(mu: Mullet) -> list[Block]:
+    if mu.sites is None:
+        return [Line(f"mullet site: {mu.note}", indent=1)]
+    body = [[name.replace("_", " "), musd(s.revenue_usd_per_year), musd(s.power_cost_usd_per_year),
+             musd(s.credits_usd_per_year), musd(s.margin_usd_per_year), f"{s.energy_mwh_per_year:,.0f}"]
+            for name, s in mu.sites.items()]
+    ai, mining = mu.ai_mw or 0.0, mu.mining_mw or 0.0
+    return [Grid(f"sites of {ai + mining:g} facility MW: {ai:g} MW AI in front, "
+                 f"{mining:g} MW mining behind, against pure sites (a year)",
                  ["site", "revenue", "power", "credits", "margin", "MWh/y"], body)]
 
 

@@ -22,7 +22,7 @@ from benchhash.errors import InputError
 from benchhash.results import io
 from benchhash.workloads import known
 from benchhash.workloads.base import PhaseFigures
-from benchhash.workloads.econ_figures import EconFigures, slowest_tpot_ms_p99
+from benchhash.workloads.econ_figures import EconFigures, figures_of, slowest_tpot_ms_p99
 from conftest import Cli, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,6 +70,15 @@ def test_each_workload_gives_economics_a_typed_value() -> None:
     assert sha.econ_figures(PhaseFigures("scan", 1e9, None)).hashing_watts is None      # not metered: no mining row
     assert gemm.econ_figures(PhaseFigures("bf16", 1e15, 650.0)) == EconFigures(ai_watts=650.0)
     assert gemm.econ_figures(PhaseFigures("bf16", 1e15, None)) == EconFigures()
+
+
+def test_a_plug_in_that_still_returns_a_dict_is_read_with_a_warning() -> None:
+    old = {"tokens_per_second": 7000.0, "batch": 64.0, "ai_watts": 650.0, "model_params": 8.03e9, "extra": 1.0}
+    with pytest.warns(DeprecationWarning, match="econ_figures returned a dict"):
+        fig = figures_of(old, "mine")
+    assert fig == EconFigures(ai_watts=650.0, tokens_per_second=7000.0, batch=64, model_params=8.03e9)
+    typed = EconFigures(hashes_per_second=1.0)
+    assert figures_of(typed, "sha256d") is typed
 
 
 def test_a_fleet_takes_its_slowest_devices_tpot_only_when_every_device_has_one() -> None:

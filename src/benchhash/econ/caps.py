@@ -20,7 +20,7 @@ from benchhash.results.fleet import FleetResult
 from benchhash.results.model import cap_of, label
 from benchhash.workloads import known
 from benchhash.workloads.base import PhaseFigures
-from benchhash.workloads.econ_figures import EconFigures
+from benchhash.workloads.econ_figures import EconFigures, figures_of
 
 METRICS = ("revenue_usd_per_year", "margin_usd_per_year", "npv_usd")
 
@@ -73,7 +73,7 @@ Pricer = Callable[[CapPoint, Phase, float], uses.Use | None]
 
 def _figures(ph: Phase) -> EconFigures:
     cls = known(ph.workload)
-    return cls.econ_figures(ph.figures) if cls is not None else EconFigures()
+    return figures_of(cls.econ_figures(ph.figures), ph.workload) if cls is not None else EconFigures()
 
 
 def _mining(m: Market, meas: uses.Measured) -> Pricer:

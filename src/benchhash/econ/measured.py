@@ -25,7 +25,7 @@ from benchhash.review.verdict import Verdict, require
 from benchhash.review.verify import check
 from benchhash.workloads import known
 from benchhash.workloads.base import PhaseFigures
-from benchhash.workloads.econ_figures import EconFigures, slowest_tpot_ms_p99
+from benchhash.workloads.econ_figures import EconFigures, figures_of, slowest_tpot_ms_p99
 
 WHY = ": economics prices only verified results"
 
@@ -47,7 +47,7 @@ def _ranks(path: str | Path, f: FleetResult) -> dict[int, Result | None]:
 
 def _figures(workload: str, f: PhaseFigures) -> EconFigures:
     cls = known(workload)
-    return cls.econ_figures(f) if cls is not None else EconFigures()
+    return figures_of(cls.econ_figures(f), workload) if cls is not None else EconFigures()
 
 
 def _slowest(f: FleetResult, results: dict[int, Result | None]) -> dict[Key, float | None]:

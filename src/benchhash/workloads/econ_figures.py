@@ -5,8 +5,9 @@ derived from one each time economics prices it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
 
 
 @dataclass(frozen=True)
@@ -44,3 +45,22 @@ def slowest_tpot_ms_p99(per_device: Sequence[EconFigures]) -> float | None:
     tpots = [f.served_tpot_ms_p99 for f in per_device]
     known = [t for t in tpots if t is not None]
     return max(known) if known and len(known) == len(tpots) else None
+
+
+#: the figures counted in whole units (a dict from before EconFigures gave them as floats)
+COUNTS = ("batch", "served_concurrency")
+
+
+def figures_of(value: EconFigures | Mapping[str, float], workload: str) -> EconFigures:
+    """What a workload's econ_figures gave, as EconFigures. A plug-in written before it returned
+    one may return the dict of its keys (hashes_per_second, ai_watts, ...): read, with a
+    DeprecationWarning, until the next minor release after 0.1.0; a key EconFigures has no field for
+    is left out, as economics never read one."""
+    if isinstance(value, EconFigures):
+        return value
+    warnings.warn(f"workload {workload!r}: econ_figures returned a dict; return "
+                  "benchhash.workloads.econ_figures.EconFigures instead (dicts are read until the next minor "
+                  "release)", DeprecationWarning, stacklevel=2)
+    names = {f.name for f in fields(EconFigures)}
+    given = {k: (int(v) if k in COUNTS else float(v)) for k, v in value.items() if k in names and v is not None}
+    return EconFigures(**given)  # type: ignore[arg-type]

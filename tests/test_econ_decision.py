@@ -77,7 +77,8 @@ def test_gpu_cloud_by_hand(path: str, use: str, rate: float) -> None:
     m = toy()
     r = row(m, use)
     flows, _ = hall_by_hand(m, 1.0)
-    gpus = r.basis["gpus_per_facility_mw"] * r.basis["server_usd_per_gpu"]
+    b = r.basis_of(uses.RentalBasis)
+    gpus = b.gpus_per_facility_mw * b.server_usd_per_gpu
     operating = (r.revenue_now_usd_per_year * (1 - m["opex_ai_share_of_revenue"]) - r.power_now_usd_per_year) / 12
     for t in range(6, N):
         flows[t] += operating

@@ -99,13 +99,13 @@ def test_tokens_are_priced_by_model_class_at_their_own_joules_per_token() -> Non
     # each GPU decodes at the phase's own rate (its 600 W give its joules per token)
     host = (m["host_overhead"] - 1) * 700
     gpus = 1e6 / ((700.0 + host) * m["pue_ai"])
-    assert row.basis["watts_per_gpu_all_in"] == pytest.approx(700.0 + host)
+    assert row.basis_of(uses.TokensBasis).watts_per_gpu_all_in == pytest.approx(700.0 + host)
     rental = uses.ai_rental(m, meas, uses.Price("H100 SXM", 2.0, None, 35000, "test"))
-    assert row.basis["gpus_per_facility_mw"] == pytest.approx(rental.basis["gpus_per_facility_mw"])
+    assert row.gpus_per_facility_mw == pytest.approx(rental.gpus_per_facility_mw)
     assert row.revenue_now_usd_per_year == pytest.approx(
         gpus * 5000 * 3600 * 8760 * m["gpu_utilisation"] * m["usd_per_m_tokens_8b"] / 1e6)
     large_row = uses.ai_tokens(m, meas, large, "usd_per_m_tokens_70b", 35000)
-    assert large_row.basis["usd_per_m_tokens"] == m["usd_per_m_tokens_70b"]
+    assert large_row.basis_of(uses.TokensBasis).usd_per_m_tokens == m["usd_per_m_tokens_70b"]
 
 
 def test_a_tiny_model_gets_no_token_price(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -151,8 +151,8 @@ def test_token_rows_count_the_gpus_the_rental_rows_count() -> None:
     p = uses.price(m, meas)
     assert isinstance(p, uses.Price)
     tokens, rental = uses.ai_tokens(m, meas, d, "usd_per_m_tokens_8b", p.server_usd), uses.ai_rental(m, meas, p)
-    assert tokens.basis["gpus_per_facility_mw"] == pytest.approx(rental.basis["gpus_per_facility_mw"])
-    assert "sized on peak" in tokens.basis["watts_basis"]
+    assert tokens.gpus_per_facility_mw == pytest.approx(rental.gpus_per_facility_mw)
+    assert "sized on peak" in tokens.basis_of(uses.TokensBasis).watts_basis
 
 
 # --- the correlation, named ----------------------------------------------------------------------

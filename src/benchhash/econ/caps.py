@@ -182,5 +182,7 @@ def curves(m: Market, meas: uses.Measured, phases: list[Phase]) -> list[Curve]:
 
 def _devices(u: uses.Use) -> float:
     """The devices one facility MW holds, as the use's row counted them."""
-    key = "devices_per_facility_mw" if "devices_per_facility_mw" in u.basis else "gpus_per_facility_mw"
-    return float(u.basis[key])
+    devices = u.gpus_per_facility_mw
+    if devices is None:
+        raise TypeError(f"the {u.use} row counts no devices")
+    return float(devices)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchhash.data import data_json
-from benchhash.econ.uses import Use
+from benchhash.econ.uses import LeaseBasis, Use
 
 
 def _rate(d: dict[str, Any]) -> tuple[float | None, float, str]:
@@ -125,7 +125,7 @@ def beside_model(rows: list[Use], day: str | None = None) -> Deals:
         if d.usd_per_it_mw_year is not None and not d.label:
             by.setdefault(d.structure, []).append(d.usd_per_it_mw_year)
     model = [ModelRow(r.use, r.label, r.revenue_now_usd_per_year / r.it_mw if r.it_mw else None,
-                      r.basis.get("lease_usd_per_it_mw_year"))
+                      r.basis.lease_usd_per_it_mw_year if isinstance(r.basis, LeaseBasis) else None)
              for r in rows if r.use in ("ai_rental", "ai_rental_contract", "colocation", "ai_tokens")]
     return Deals(ds, {k: statistics.median(v) for k, v in by.items()}, model, day, len(every) - len(ds),
                  "deal values are base terms (renewal options not counted) over their years and IT MW; the medians "

@@ -120,7 +120,7 @@ class Context:
 
     @property
     def th_per_mw(self) -> float:
-        return float(self.rows.mining.basis["th_s_per_facility_mw"])
+        return float(self.rows.mining.basis_of(uses.AsicBasis).th_s_per_facility_mw)
 
     @property
     def build(self) -> int:
@@ -239,7 +239,8 @@ def gpu_stream(ctx: Context, mw: float, owned_mw: float, contract: bool) -> Stre
     _hall(ctx, mw, s)
     _sell_asics(ctx, owned_mw, s)
     share = ramp(ctx)
-    server = mw * float(row.basis["gpus_per_facility_mw"]) * float(row.basis["server_usd_per_gpu"])
+    basis = row.basis_of(uses.RentalBasis)
+    server = mw * float(basis.gpus_per_facility_mw) * float(basis.server_usd_per_gpu)
     life = max(1, round(m["gpu_life_years"] * 12))
     prepay = m["gpu_contract_prepayment_share"] if contract else 0.0
     s.prepaid = _zeros(ctx)
@@ -255,7 +256,7 @@ def gpu_stream(ctx: Context, mw: float, owned_mw: float, contract: bool) -> Stre
         _prepay(s, sl, max(start - 1, 0), prepay)
     s.power[:] = row.power_now_usd_per_year * mw / 12 * share
     s.opex[:] = s.revenue * m["opex_ai_share_of_revenue"]
-    s.notes.append(f"{name}: the site owner buys {mw * float(row.basis['gpus_per_facility_mw']):,.0f} GPUs "
+    s.notes.append(f"{name}: the site owner buys {mw * float(basis.gpus_per_facility_mw):,.0f} GPUs "
                    f"({server / 1e6:,.1f} M$ a generation, every {life} months)"
                    + (f"; the contract customer prepays {100 * prepay:.0f} % of each generation's contract value"
                       if prepay else ""))

@@ -259,11 +259,12 @@ def _unreconciled(rows: list[uses.Use], revenue: claims.Judgement, s: claims.Set
     if row is None or math.isclose(per_mw, row.revenue_now_usd_per_year, rel_tol=1e-3):
         return []
     all_in = s.watts_all_in({"host_overhead": host_overhead})
+    basis = row.basis_of(uses.RentalBasis)
     return [f"the claim's GPU-cloud revenue per MW ({per_mw / 1e6:.3f} M$) is not its table row's "
             f"({row.revenue_now_usd_per_year / 1e6:.3f} M$, {row.label}): the claim takes {s.gpu_w:.0f} W + host "
             f"{all_in - s.gpu_w:.0f} W ((host overhead {host_overhead:g} - 1) x rated {s.rated_w or s.gpu_w:.0f} W) = "
             f"{all_in:.0f} W per GPU all-in, the row "
-            f"{row.basis['watts_per_gpu_all_in']:.0f} W ({row.basis['watts_basis']})"]
+            f"{basis.watts_per_gpu_all_in:.0f} W ({basis.watts_basis})"]
 
 
 def _reading(m: markets.Market, setup: claims.Setup, req: EconRequest, name: str, rows: list[uses.Use],

@@ -12,12 +12,13 @@ with prefill), with the decode-only row beside it, else from decode alone, label
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from benchhash.econ import cashflow, model
 from benchhash.econ import market as markets
+from benchhash.econ.jsonable import dump_fields, optional
 from benchhash.econ.market import Asic, Market, gpu_prices, systems
 from benchhash.hw import catalogue
 from benchhash.workloads.econ_figures import EconFigures
@@ -87,6 +88,109 @@ class Measured:
     unverified: str | None = None       # what the file does not prove, when priced on its word
 
 
+@dataclass(frozen=True)
+class AsicBasis:
+    """What the ASIC mining row is priced from: the ASIC, its J/TH (x asic_efficiency_factor), the
+    TH/s a facility MW holds, the hashprice, the ASIC price per TH and its source."""
+
+    asic: str
+    j_per_th: float
+    th_s_per_facility_mw: float
+    hashprice_usd_per_ph_day: float
+    asic_usd_per_th: float
+    asic_source: str
+
+
+@dataclass(frozen=True)
+class DeviceMiningBasis:
+    """Mining on a measured device: its rate, its watts and all-in watts (host included), its J/TH
+    all-in, the devices a facility MW holds, the server price per device and the file."""
+
+    sha256d_hps: float
+    device_watts: float
+    watts_all_in: float
+    j_per_th_all_in: float
+    devices_per_facility_mw: float
+    server_usd_per_device: float
+    source: str
+
+
+@dataclass(frozen=True)
+class RentalBasis:
+    """Renting GPUs by the hour: watts per GPU all-in and why, the GPUs a facility MW holds, the
+    price per GPU-hour, utilisation, the price row and its basis, the server price per GPU; and
+    for a capped GPU, the share of the priced GPU's work its hour does (``work_share``)."""
+
+    watts_per_gpu_all_in: float
+    watts_basis: str
+    gpus_per_facility_mw: float
+    usd_per_gpu_hour: float
+    utilisation: float
+    gpu_model: str
+    price_basis: str
+    server_usd_per_gpu: float
+    work_share: float | None = optional()
+
+
+@dataclass(frozen=True)
+class ServedBasis:
+    """A tokens row priced from a serve phase: its concurrency, its p99 TPOT, the objective it is
+    judged against (and the input that sets it) and whether it meets it."""
+
+    concurrency: int | None
+    tpot_ms_p99: float | None
+    tpot_objective_ms: float
+    tpot_objective_input: str
+    objective_met: bool
+
+
+@dataclass(frozen=True)
+class TokensBasis:
+    """Selling tokens: the phase's rate per GPU and J per token, the GPUs a facility MW holds, the
+    batch, preset and model size, tokens a year, the price input and price, watts per GPU all-in
+    and why, the file and phase; priced from a serve phase (``served``) or from decode alone."""
+
+    tokens_per_second_per_gpu: float
+    joules_per_token: float | None
+    gpus_per_facility_mw: float
+    batch: int | None
+    preset: str | None
+    model_params: float | None
+    tokens_per_year: float
+    price_input: str
+    usd_per_m_tokens: float
+    watts_per_gpu_all_in: float
+    watts_basis: str
+    source: str
+    phase: str
+    joules_per_token_basis: str
+    served: ServedBasis | None = None
+
+    @property
+    def priced_from(self) -> str:
+        return "decode" if self.served is None else "serve"
+
+    def to_json(self) -> dict[str, Any]:
+        out = {k: v for k, v in dump_fields(self).items() if k != "served"} | {"priced_from": self.priced_from}
+        return out | (dump_fields(self.served) if self.served is not None else {})
+
+
+@dataclass(frozen=True)
+class LeaseBasis:
+    """Leasing the hall: the lease's term average and first-year rent per IT MW-year, its term,
+    its escalator, and how the first year follows from the average."""
+
+    lease_usd_per_it_mw_year: float
+    lease_first_year_usd_per_it_mw_year: float
+    lease_term_years: int
+    escalator_per_year: float
+    lease_basis: str
+
+
+Basis = AsicBasis | DeviceMiningBasis | RentalBasis | TokensBasis | LeaseBasis
+B = TypeVar("B", AsicBasis, DeviceMiningBasis, RentalBasis, TokensBasis, LeaseBasis)
+
+
 @dataclass
 class Use:
     use: str
@@ -100,7 +204,7 @@ class Use:
     revenue_per_capex_usd: float | None
     payback_years: float | None
     npv_usd: float
-    basis: dict[str, Any] = field(default_factory=dict)
+    basis: Basis
     opex_usd_per_year: float = 0.0
     horizon_years: int = 0
     payback: str = ""
@@ -112,8 +216,22 @@ class Use:
     opex_now_usd_per_year: float = 0.0
     cash_flows: list[dict[str, Any]] = field(default_factory=list)
 
+    def basis_of(self, kind: type[B]) -> B:
+        """The row's basis, as the kind of row it is (asked of another kind: a bug, said)."""
+        if not isinstance(self.basis, kind):
+            raise TypeError(f"the {self.use} row's basis is a {type(self.basis).__name__}, not a {kind.__name__}")
+        return self.basis
+
+    @property
+    def gpus_per_facility_mw(self) -> float | None:
+        """The devices one facility MW holds, as the row counts them (None: a row of no devices)."""
+        b = self.basis
+        if isinstance(b, DeviceMiningBasis):
+            return b.devices_per_facility_mw
+        return b.gpus_per_facility_mw if isinstance(b, RentalBasis | TokensBasis) else None
+
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return dump_fields(self)
 
 
 def reference_gpu() -> Measured:
@@ -173,7 +291,7 @@ def horizon(m: Market, life_key: str) -> int:
     return int(min(m[life_key], m["horizon_years"]))
 
 
-def _row(use: str, label: str, it_mw: float, p: cashflow.Projection, basis: dict[str, Any]) -> Use:
+def _row(use: str, label: str, it_mw: float, p: cashflow.Projection, basis: Basis) -> Use:
     out = cashflow.project(p)
     first = out.first_year
     lifetime = sum(y.revenue_usd for y in out.years)
@@ -210,8 +328,7 @@ def asic_mining(m: Market, spec: Asic) -> Use:
     asic = spec.name
     return _row("asic_mining", f"ASIC mining, {asic}", 1 / pue,
                 _mining_projection(m, rev, power, capex, "asic_life_years"),
-                {"asic": asic, "j_per_th": j, "th_s_per_facility_mw": th, "hashprice_usd_per_ph_day": hp,
-                 "asic_usd_per_th": m["asic_usd_per_th"], "asic_source": spec.source})
+                AsicBasis(asic, j, th, hp, m["asic_usd_per_th"], spec.source))
 
 
 # --- devices and their prices ------------------------------------------------------------------
@@ -342,9 +459,7 @@ def device_mining(m: Market, meas: Measured) -> Use:
     kind = meas.energy if meas.measured else "reference"
     return _row("device_mining", f"mining, {meas.device} ({kind})", 1 / pue,
                 _mining_projection(m, rev, power, capex, "gpu_life_years"),
-                {"sha256d_hps": meas.sha256d_hps, "device_watts": meas.sha256d_watts, "watts_all_in": w_all_in,
-                 "j_per_th_all_in": j, "devices_per_facility_mw": devices, "server_usd_per_device": server,
-                 "source": meas.source})
+                DeviceMiningBasis(meas.sha256d_hps, meas.sha256d_watts, w_all_in, j, devices, server, meas.source))
 
 
 def _rental(m: Market, meas: Measured | None, p: Price, contract: bool, work_share: float = 1.0) -> Use:
@@ -365,10 +480,8 @@ def _rental(m: Market, meas: Measured | None, p: Price, contract: bool, work_sha
     device = "" if meas is None or not meas.measured else f", {meas.device}"
     return _row("ai_rental_contract" if contract else "ai_rental",
                 f"AI rental ({'1-year contracts' if contract else 'GPU-hours on demand'}{device})", 1 / pue, proj,
-                {"watts_per_gpu_all_in": w, "watts_basis": why, "gpus_per_facility_mw": gpus,
-                 "usd_per_gpu_hour": usd_h, "utilisation": util, "gpu_model": p.model, "price_basis": p.why,
-                 "server_usd_per_gpu": p.server_usd}
-                | ({} if work_share == 1.0 else {"work_share": work_share}))
+                RentalBasis(w, why, gpus, usd_h, util, p.model, p.why, p.server_usd,
+                            None if work_share == 1.0 else work_share))
 
 
 def ai_rental(m: Market, meas: Measured | None, p: Price, work_share: float = 1.0) -> Use:
@@ -454,22 +567,17 @@ def ai_tokens(m: Market, meas: Measured, d: Decode, price_key: str, server_usd: 
         revenue_multiplier=cashflow.declining(m["token_price_decline_per_year"]),
         opex_share_of_revenue=m["opex_ai_share_of_revenue"])
     what = f"{d.preset} " if d.preset else ""
+    served_basis = None
     if isinstance(d, Served):
         objective = m["token_tpot_objective_ms"]
         how = served_text(d, objective)
-        extra: dict[str, Any] = {
-            "priced_from": "serve", "concurrency": d.concurrency, "tpot_ms_p99": d.tpot_ms_p99,
-            "tpot_objective_ms": objective, "tpot_objective_input": "token_tpot_objective_ms",
-            "objective_met": d.tpot_ms_p99 is not None and d.tpot_ms_p99 <= objective}
+        served_basis = ServedBasis(d.concurrency, d.tpot_ms_p99, objective, "token_tpot_objective_ms",
+                                   d.tpot_ms_p99 is not None and d.tpot_ms_p99 <= objective)
     else:
-        how, extra = DECODE_ONLY, {"priced_from": "decode"}
+        how = DECODE_ONLY
     return _row(use, f"AI tokens, {meas.device}, {what}{d.phase}, {how}", 1 / pue, proj,
-                {"tokens_per_second_per_gpu": d.tokens_per_second, "joules_per_token": d.joules_per_token,
-                 "gpus_per_facility_mw": gpus,
-                 "batch": d.batch, "preset": d.preset, "model_params": d.model_params, "tokens_per_year": tokens,
-                 "price_input": price_key, "usd_per_m_tokens": m[price_key], "watts_per_gpu_all_in": w,
-                 "watts_basis": why, "source": meas.source, "phase": d.phase, "joules_per_token_basis": per}
-                | extra)
+                TokensBasis(d.tokens_per_second, d.joules_per_token, gpus, d.batch, d.preset, d.model_params, tokens,
+                            price_key, m[price_key], w, why, meas.source, d.phase, per, served_basis))
 
 
 def lease_first_year_usd_per_it_mw(m: Market) -> float:
@@ -492,8 +600,7 @@ def colocation(m: Market) -> Use:
         revenue_multiplier=cashflow.escalating(m["colocation_escalator_per_year"]),
         opex_share_of_revenue=m["opex_colocation_share_of_revenue"])
     return _row("colocation", "colocation lease", it_mw, proj,
-                {"lease_usd_per_it_mw_year": m["colocation_usd_per_it_mw_year"],
-                 "lease_first_year_usd_per_it_mw_year": first, "lease_term_years": int(m["colocation_lease_years"]),
-                 "escalator_per_year": m["colocation_escalator_per_year"],
-                 "lease_basis": "colocation_usd_per_it_mw_year is the term average (as deals quote it); the first "
-                                "year's rent is that average less the escalator's growth over the term"})
+                LeaseBasis(m["colocation_usd_per_it_mw_year"], first, int(m["colocation_lease_years"]),
+                           m["colocation_escalator_per_year"],
+                           "colocation_usd_per_it_mw_year is the term average (as deals quote it); the first "
+                           "year's rent is that average less the escalator's growth over the term"))

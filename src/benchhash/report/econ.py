@@ -25,7 +25,7 @@ from benchhash.econ.deals import Deal, Deals
 from benchhash.econ.market import USER, Input, allowed
 from benchhash.econ.prices import SeriesSummary
 from benchhash.econ.site import Hourly, Mullet
-from benchhash.econ.uses import Use
+from benchhash.econ.uses import TokensBasis, Use
 from benchhash.report import decision
 from benchhash.report.table import Block, Grid, Items, Line, markdown, show
 from benchhash.units import musd, num, si
@@ -80,9 +80,9 @@ def _shown(data: Econ) -> list[str]:
     kinds = {u.use for u in data.uses}
     if "ai_rental_contract" in kinds:
         keys += CONTRACT_SHOWN
-    tokens = [u.basis for u in data.uses if u.use in TOKEN_USES]
-    keys += [b["price_input"] for b in tokens]
-    keys += [b["tpot_objective_input"] for b in tokens if "tpot_objective_input" in b]
+    tokens = [u.basis for u in data.uses if u.use in TOKEN_USES and isinstance(u.basis, TokensBasis)]
+    keys += [b.price_input for b in tokens]
+    keys += [b.served.tpot_objective_input for b in tokens if b.served is not None]
     if data.hourly is not None:
         keys += HOURLY_SHOWN
     if data.decision is not None:

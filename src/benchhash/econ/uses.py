@@ -214,7 +214,7 @@ class Use:
     margin_now_usd_per_year: float = 0.0      # the same, after power and non-power opex (may be < 0)
     power_now_usd_per_year: float = 0.0       # today's power and non-power opex, running all year
     opex_now_usd_per_year: float = 0.0
-    cash_flows: list[dict[str, Any]] = field(default_factory=list)
+    cash_flows: list[cashflow.Year] = field(default_factory=list)
 
     def basis_of(self, kind: type[B]) -> B:
         """The row's basis, as the kind of row it is (asked of another kind: a bug, said)."""
@@ -304,7 +304,7 @@ def _row(use: str, label: str, it_mw: float, p: cashflow.Projection, basis: Basi
                switched_off_year=out.switched_off_year, revenue_now_usd_per_year=p.revenue_usd_per_year,
                margin_now_usd_per_year=p.revenue_usd_per_year - p.power_usd_per_year - opex_now,
                power_now_usd_per_year=p.power_usd_per_year, opex_now_usd_per_year=opex_now,
-               cash_flows=[y.to_json() for y in out.years])
+               cash_flows=list(out.years))
 
 
 def _mining_projection(m: Market, revenue: float, power: float, capex: float, life_key: str) -> cashflow.Projection:

@@ -7,16 +7,18 @@ nesting and numbers it has always had."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from benchhash.econ.caps import Curve
-from benchhash.econ.claim import Claim
-from benchhash.econ.deals import Deals
-from benchhash.econ.decision import Decision
 from benchhash.econ.jsonable import dump, dump_fields
 from benchhash.econ.market import Asic, Input
-from benchhash.econ.site import Hourly
 from benchhash.econ.uses import Derived, Measured, PriceBand, Use
+
+if TYPE_CHECKING:
+    from benchhash.econ.caps import Curve
+    from benchhash.econ.claim import Claim
+    from benchhash.econ.deals import Deals
+    from benchhash.econ.decision import Decision
+    from benchhash.econ.site import Hourly
 
 
 @dataclass(frozen=True)

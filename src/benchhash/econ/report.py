@@ -6,19 +6,21 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchhash.econ import caps, uses
 from benchhash.econ import claim as claims
 from benchhash.econ import deals as deals_mod
 from benchhash.econ import market as markets
 from benchhash.econ.answer import Econ, MarketView, Snapshot, Sweep
-from benchhash.econ.decision import Decision
 from benchhash.econ.market import Asic
 from benchhash.econ.measured import load
 from benchhash.econ.prices import PriceSeries
 from benchhash.econ.site import HourlyRequest
 from benchhash.errors import InputError
+
+if TYPE_CHECKING:
+    from benchhash.econ.decision import Decision
 
 FACILITY_NOTE = ("per facility MW-year: facility MW is what the site draws; IT MW = facility MW / "
                  "PUE reaches the machines")

@@ -4,13 +4,15 @@ GPU-hour price's basis and spread, the utilisation risk, a tornado on NPV and th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from benchhash.econ.decision import Decision, TornadoRow
 from benchhash.econ.market import USER, Input
 from benchhash.econ.paths import LABELS, SHORT
 from benchhash.report.table import Block, Grid, Items, Line
 from benchhash.units import num
+
+if TYPE_CHECKING:
+    from benchhash.econ.decision import Decision, TornadoRow
 
 #: The decision's inputs, shown above the figures (every input: econ --inputs).
 SHOWN = ("site_facility_mw", "asics_owned_mw", "asic_resale_usd_per_th", "asic_refresh_years",

@@ -14,21 +14,23 @@ import logging
 import math
 import re
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from benchhash.econ.answer import Econ, MarketView, Sweep
-from benchhash.econ.caps import CapPoint
-from benchhash.econ.claim import Breakevens, Claim, Reading
-from benchhash.econ.deals import Deal, Deals
 from benchhash.econ.market import USER, Input, allowed
-from benchhash.econ.prices import SeriesSummary
-from benchhash.econ.site import Hourly, Mullet
 from benchhash.econ.uses import TokensBasis, Use
 from benchhash.report import decision
 from benchhash.report.table import Block, Grid, Items, Line, markdown, show
 from benchhash.units import musd, num, si
+
+if TYPE_CHECKING:
+    from benchhash.econ.caps import CapPoint
+    from benchhash.econ.claim import Breakevens, Claim, Reading
+    from benchhash.econ.deals import Deal, Deals
+    from benchhash.econ.prices import SeriesSummary
+    from benchhash.econ.site import Hourly, Mullet
 
 log = logging.getLogger(__name__)
 

@@ -78,14 +78,15 @@ def test_mining_revenue_per_mw_follows_hashes_per_joule_and_rental_follows_work(
             for cap, r, w in ((700.0, 7e14, 690.0), (400.0, 5e14, 395.0))]
     mine, rent = caps.curves(m, meas, hashing + gemm)
     a, b = mine.points
-    assert mine.priced_as == "device_mining" and b.revenue_usd_per_year is not None
+    assert mine.priced_as == "device_mining"
+    assert a.revenue_usd_per_year is not None and b.revenue_usd_per_year is not None
     # the host's share per GPU (575 W) does not shrink with the cap: hashes per all-in joule
     host = (m["host_overhead"] - 1) * 700
     per_joule = {w: r / (w + host) for r, w in ((10e9, 690), (8e9, 395))}
     assert b.revenue_usd_per_year / a.revenue_usd_per_year == pytest.approx(per_joule[395] / per_joule[690])
     # a capped GPU-hour sells for the work it does: revenue per MW scales with FLOP per all-in joule
     a, b = rent.points
-    assert rent.priced_as == "ai_rental" and b.revenue_usd_per_year is not None
+    assert rent.priced_as == "ai_rental" and a.revenue_usd_per_year is not None and b.revenue_usd_per_year is not None
     per_joule = {w: r / (w + host) for r, w in ((7e14, 690), (5e14, 395))}
     assert b.revenue_usd_per_year / a.revenue_usd_per_year == pytest.approx(per_joule[395] / per_joule[690])
 

@@ -13,8 +13,11 @@ import matplotlib.pyplot as plt
 import pytest
 
 from benchhash.econ import plots
+from benchhash.econ.answer import Econ
 from benchhash.report import charts, formats
 from benchhash.results import io
+from benchhash.results.fleet import FleetResult
+from benchhash.results.model import Result
 from benchhash.units import j_per_th, per_joule, usd
 from chart_audit import problems
 from conftest import Cli
@@ -32,9 +35,9 @@ def _close_figures() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def page_data() -> tuple[list[Any], dict[str, Any], list[float]]:
+def page_data() -> tuple[list[Any], Econ, list[float]]:
     """The published H100 run, its power-limit sweep and a CPU run, priced as the report prices them."""
-    results = [(str(f), io.load(f)[0]) for f in (H100_SHA, SWEEP, GOLDEN)]
+    results: list[tuple[str, Result | FleetResult]] = [(str(f), io.load(f)[0]) for f in (H100_SHA, SWEEP, GOLDEN)]
     econ, prices = formats._econ(results, formats.Options(allow_unverified=True))   # v3 files, priced on their word
     assert econ is not None and prices is not None
     return results, econ, prices
@@ -98,7 +101,7 @@ def test_the_audit_catches_what_the_old_charts_did() -> None:
     assert any("offset" in p for p in problems(fig)) and any("not from zero" in p for p in problems(fig))
 
 
-def test_every_chart_of_the_page_is_honest(page_data: tuple[list[Any], dict[str, Any], list[float]]) -> None:
+def test_every_chart_of_the_page_is_honest(page_data: tuple[list[Any], Econ, list[float]]) -> None:
     results, econ, prices = page_data
     figures = charts.figures(results, econ, prices)
     titles = [t for t, _ in figures]
@@ -113,7 +116,7 @@ def test_every_chart_of_the_page_is_honest(page_data: tuple[list[Any], dict[str,
 
 
 def test_the_measured_h100_mining_row_is_drawn_with_its_loss(
-        page_data: tuple[list[Any], dict[str, Any], list[float]]) -> None:
+        page_data: tuple[list[Any], Econ, list[float]]) -> None:
     _, econ, _ = page_data
     (title, fig), = charts._by_use(econ)
     revenue_ax, margin_ax = fig.axes[:2]
@@ -124,7 +127,7 @@ def test_the_measured_h100_mining_row_is_drawn_with_its_loss(
 
 
 def test_the_page_shows_inputs_uses_claim_and_j_per_th(
-        page_data: tuple[list[Any], dict[str, Any], list[float]]) -> None:
+        page_data: tuple[list[Any], Econ, list[float]]) -> None:
     results, econ, prices = page_data
     page = formats.html_page(results[:1], econ, prices)
     for needle in ("Market inputs: ", "btc_usd", "Each use of one facility MW", "mining, NVIDIA H100 80GB HBM3 "

@@ -101,9 +101,10 @@ def test_claim_figures_by_hand() -> None:
     # 100 MW of S21: 1000/(17.5*1.05) PH/MW * 100 MW * 39.33 $/PH/day * 365 * 0.97 * 0.98
     assert mining == pytest.approx(100 * 1000 / (17.5 * 1.05) * 39.33 * 365 * 0.97 * 0.98, rel=0.003)
     b = claim.breakevens(m, s)
-    at = m.with_value("gpu_usd_per_hour", b["gpu_usd_per_hour"])
+    assert b.gpu_usd_per_hour is not None and b.btc_usd is not None
+    at = m.with_value("gpu_usd_per_hour", b.gpu_usd_per_hour)
     assert claim.ratio(at.values(), s) == pytest.approx(1.0)
-    at = m.with_value("btc_usd", b["btc_usd"])
+    at = m.with_value("btc_usd", b.btc_usd)
     assert claim.ratio(at.values(), s) == pytest.approx(1.0)
 
 
@@ -111,11 +112,15 @@ def test_tornado_sorted_and_monte_carlo_seeded() -> None:
     m = market.load()
     s = _setup(m)
     t = claim.tornado(m, s)
-    assert [r["swing"] for r in t] == sorted((r["swing"] for r in t), reverse=True)
+    assert [r.swing for r in t] == sorted((r.swing or 0.0 for r in t), reverse=True)
     a = claim.monte_carlo(m, s, draws=2000, seed=7)
     assert a == claim.monte_carlo(m, s, draws=2000, seed=7)
     assert a != claim.monte_carlo(m, s, draws=2000, seed=8)
-    assert a["p5"] <= a["p50"] <= a["p95"] and 0 <= a["share_claim_holds"] <= 1
+    r = a.revenue
+    assert r.p5 is not None and r.p50 is not None and r.p95 is not None
+    assert r.p5 <= r.p50 <= r.p95 and 0 <= r.share_claim_holds <= 1
+    j = a.to_json()                 # its top-level figures are the revenue ones, as version 1 had them
+    assert (j["p5"], j["p50"], j["p95"], j["share_claim_holds"]) == (r.p5, r.p50, r.p95, r.share_claim_holds)
 
 
 @settings(max_examples=50, deadline=None)
@@ -125,9 +130,10 @@ def test_ratio_monotone_in_gpu_price_and_btc_price(p1: float, p2: float, btc: fl
     s = _setup(m)
     v = m.values()
     lo, hi = sorted((p1, p2))
-    assert claim.ratio({**v, "gpu_usd_per_hour": lo, "btc_usd": btc}, s) <= \
-        claim.ratio({**v, "gpu_usd_per_hour": hi, "btc_usd": btc}, s)
-    assert claim.ratio({**v, "btc_usd": btc}, s) >= claim.ratio({**v, "btc_usd": btc * 1.1}, s)
+    cheap, dear = (claim.ratio({**v, "gpu_usd_per_hour": p, "btc_usd": btc}, s) for p in (lo, hi))
+    now, later = (claim.ratio({**v, "btc_usd": b}, s) for b in (btc, btc * 1.1))
+    assert cheap is not None and dear is not None and now is not None and later is not None
+    assert cheap <= dear and now >= later
 
 
 def test_json_holds_every_input_beside_every_output() -> None:

@@ -34,7 +34,7 @@ def toy(*more: str) -> market.Market:
 
 
 def setting() -> decision.Setting:
-    return decision.Setting({"name": "S21", **market.asics()["S21"]})
+    return decision.Setting(market.Asic.of("S21", market.asics()["S21"]))
 
 
 def pv(flows: list[float], rate: float) -> float:
@@ -77,7 +77,8 @@ def test_gpu_cloud_by_hand(path: str, use: str, rate: float) -> None:
     m = toy()
     r = row(m, use)
     flows, _ = hall_by_hand(m, 1.0)
-    gpus = r.basis["gpus_per_facility_mw"] * r.basis["server_usd_per_gpu"]
+    b = r.basis_of(uses.RentalBasis)
+    gpus = b.gpus_per_facility_mw * b.server_usd_per_gpu
     operating = (r.revenue_now_usd_per_year * (1 - m["opex_ai_share_of_revenue"]) - r.power_now_usd_per_year) / 12
     for t in range(6, N):
         flows[t] += operating
@@ -261,7 +262,7 @@ def test_price_responsive_mining_matches_the_hourly_dispatch(contract: str) -> N
     data = econ_json(EconRequest(decision=True, hourly=HourlyRequest(contract=contract)))
     flexible = data["hourly"]["uses"]["mining_flexible"]
     m = market.with_device_prices(market.load())
-    st = decision.Setting({"name": "S21", **market.asics()["S21"]}, series=prices.load(None), contract=contract)
+    st = decision.Setting(market.Asic.of("S21", market.asics()["S21"]), series=prices.load(None), contract=contract)
     mining = decision.context(m, st).rows.hourly_mining
     assert mining is not None
     revenue, power = mining(1.0)

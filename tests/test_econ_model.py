@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -69,6 +71,6 @@ def test_ratio_falls_with_btc_price(b1: float, b2: float, price: float) -> None:
     lambda: model.rental_revenue_usd_per_year(10, 1275, 1.3, 2.5, 1.5),
     lambda: model.hashprice_usd_per_ph_day(1e12, 3.125, 1.0, 90_000),
 ])
-def test_bad_inputs_raise(call) -> None:
+def test_bad_inputs_raise(call: Callable[[], object]) -> None:
     with pytest.raises(InputError):
         call()

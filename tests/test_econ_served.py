@@ -22,6 +22,7 @@ from benchhash.errors import InputError
 from benchhash.results import io
 from benchhash.workloads import known
 from benchhash.workloads.base import PhaseFigures
+from benchhash.workloads.econ_figures import EconFigures, figures_of, slowest_tpot_ms_p99
 from conftest import Cli, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,12 +49,43 @@ def test_a_serve_phase_gives_its_rate_concurrency_and_p99_tpot() -> None:
     f = PhaseFigures("serve.c64", 5000.0, 650.0, {"concurrency": 64, "preset": "8b"},
                      {"tpot_ms_p99": 38.0, "tpot_ms_p50": 30.0})
     fig = llm.econ_figures(f)
-    assert fig["served_tokens_per_second"] == 5000.0 and fig["served_concurrency"] == 64
-    assert fig["served_tpot_ms_p99"] == 38.0 and fig["ai_watts"] == 650.0
-    assert "tokens_per_second" not in fig                  # not taken for a decode phase
-    assert "served_tpot_ms_p99" not in llm.econ_figures(PhaseFigures("serve.c64", 5000.0, 650.0, {}))
+    assert fig.served_tokens_per_second == 5000.0 and fig.served_concurrency == 64
+    assert fig.served_tpot_ms_p99 == 38.0 and fig.ai_watts == 650.0
+    assert fig.model_params is not None and fig.model_params > 7e9
+    assert fig.tokens_per_second is None and fig.batch is None       # not taken for a decode phase
+    assert llm.econ_figures(PhaseFigures("serve.c64", 5000.0, 650.0, {})).served_tpot_ms_p99 is None
+    nan = llm.econ_figures(PhaseFigures("serve.c64", 5000.0, 650.0, {}, {"tpot_ms_p99": float("nan")}))
+    assert nan.served_tpot_ms_p99 is None and nan.model_params is None
     decode = llm.econ_figures(PhaseFigures("decode.b64", 7000.0, 650.0, {"batch": 64}, {"tpot_ms_p99": 9.0}))
-    assert "served_tpot_ms_p99" not in decode and decode["tokens_per_second"] == 7000.0
+    assert decode.served_tpot_ms_p99 is None and decode.tokens_per_second == 7000.0 and decode.batch == 64
+    prefill = llm.econ_figures(PhaseFigures("prefill", 9e4, 0.0, {"preset": "8b"}))
+    assert prefill == EconFigures()                   # unmetered (0 W: no reading) and no token figures
+
+
+def test_each_workload_gives_economics_a_typed_value() -> None:
+    sha, gemm = known("sha256d"), known("gemm")
+    assert sha is not None and gemm is not None
+    assert sha.econ_figures(PhaseFigures("scan", 1e9, 300.0)) == EconFigures(hashes_per_second=1e9,
+                                                                              hashing_watts=300.0)
+    assert sha.econ_figures(PhaseFigures("scan", 1e9, None)).hashing_watts is None      # not metered: no mining row
+    assert gemm.econ_figures(PhaseFigures("bf16", 1e15, 650.0)) == EconFigures(ai_watts=650.0)
+    assert gemm.econ_figures(PhaseFigures("bf16", 1e15, None)) == EconFigures()
+
+
+def test_a_plug_in_that_still_returns_a_dict_is_read_with_a_warning() -> None:
+    old = {"tokens_per_second": 7000.0, "batch": 64.0, "ai_watts": 650.0, "model_params": 8.03e9, "extra": 1.0}
+    with pytest.warns(DeprecationWarning, match="econ_figures returned a dict"):
+        fig = figures_of(old, "mine")
+    assert fig == EconFigures(ai_watts=650.0, tokens_per_second=7000.0, batch=64, model_params=8.03e9)
+    typed = EconFigures(hashes_per_second=1.0)
+    assert figures_of(typed, "sha256d") is typed
+
+
+def test_a_fleet_takes_its_slowest_devices_tpot_only_when_every_device_has_one() -> None:
+    a, b = EconFigures(served_tpot_ms_p99=40.0), EconFigures(served_tpot_ms_p99=90.0)
+    assert slowest_tpot_ms_p99([a, b]) == 90.0
+    assert slowest_tpot_ms_p99([a, EconFigures()]) is None and slowest_tpot_ms_p99([]) is None
+    assert a.with_slowest(None) == EconFigures() and EconFigures().with_slowest(90.0) == b
 
 
 # --- the choice, on figures made by hand ---------------------------------------------------------

@@ -17,7 +17,9 @@ import pytest
 from rich.console import Console
 
 from benchhash.econ import market
-from benchhash.econ.report import EconRequest, econ_json
+from benchhash.econ.answer import Econ
+from benchhash.econ.caps import CapPoint
+from benchhash.econ.report import EconRequest, answer, econ_json
 from benchhash.econ.site import HourlyRequest
 from benchhash.report import econ as text
 from benchhash.report.table import Grid, show
@@ -26,15 +28,24 @@ from conftest import Cli
 TODAY = date(2026, 12, 4)          # the snapshot 2026-06-26 is then 161 days old
 
 
-def _text(data: dict[str, Any], width: int = 80) -> str:
+def _text(data: Econ, width: int = 80) -> str:
     console = Console(file=io.StringIO(), width=width, color_system=None)
     show(text.econ_blocks(data), console)
     return console.file.getvalue()  # type: ignore[attr-defined]
 
 
+def _answer(req: EconRequest) -> Econ:
+    return answer(req)[0]
+
+
 @pytest.fixture(scope="module")
-def claim_data() -> dict[str, Any]:
-    return econ_json(EconRequest(claim=True, draws=200, today=TODAY))
+def claim_answer() -> Econ:
+    return _answer(EconRequest(claim=True, draws=200, today=TODAY))
+
+
+@pytest.fixture(scope="module")
+def claim_data(claim_answer: Econ) -> dict[str, Any]:
+    return claim_answer.to_json()
 
 
 # --- 1. assumptions in plain sight ---------------------------------------------------------------
@@ -55,33 +66,35 @@ def test_allowed_refuses_what_it_says() -> None:
 
 
 def test_set_is_echoed_old_to_new_with_its_unit() -> None:
-    data = econ_json(EconRequest(sets=("power_usd_per_mwh=30", "btc_usd=90000", "pool_fee=0.03"), today=TODAY))
-    out = _text(data)
+    typed = _answer(EconRequest(sets=("power_usd_per_mwh=30", "btc_usd=90000", "pool_fee=0.03"), today=TODAY))
+    data, out = typed.to_json(), _text(typed)
     assert "--set power_usd_per_mwh: 45 → 30 USD/MWh" in out
     assert "--set btc_usd: 60,000 → 90,000 USD/BTC" in out
     assert "--set pool_fee: 2 → 3 %" in out
     assert data["inputs"]["btc_usd"]["replaced"] == 60_000
 
 
-def test_the_deciding_inputs_are_printed_with_value_unit_and_date(claim_data: dict[str, Any]) -> None:
-    out = " ".join(_text(claim_data, 200).split())
+def test_the_deciding_inputs_are_printed_with_value_unit_and_date(claim_data: dict[str, Any],
+                                                                 claim_answer: Econ) -> None:
+    out = " ".join(_text(claim_answer, 200).split())
     for key, shown in (("btc_usd", "btc_usd 60,000 USD/BTC"), ("power_usd_per_mwh", "power_usd_per_mwh 45 USD/MWh"),
                        ("gpu_usd_per_hour", "gpu_usd_per_hour 2.95 USD/GPU-hour"),
                        ("discount_rate", "discount_rate 0.1 per year"), ("pue_ai", "pue_ai 1.3 facility W / IT W")):
         assert shown in out, key
         day = claim_data["inputs"][key]["date"]
-        assert re.search(rf"{day}: [^\n]*{re.escape(shown)}", _text(claim_data, 1000)), key
+        assert re.search(rf"{day}: [^\n]*{re.escape(shown)}", _text(claim_answer, 1000)), key
     assert "ASIC S21 17.5 J/TH" in out
 
 
 def test_a_stale_snapshot_is_said_with_how_to_update_it() -> None:
-    old = econ_json(EconRequest(today=TODAY))
+    old_answer = _answer(EconRequest(today=TODAY))
+    old = old_answer.to_json()
     assert old["snapshot"] == {"name": "2026-06-26", "today": "2026-12-04", "age_days": 161}
     (warning,) = old["warnings"]
     assert "161 days old" in warning and "--market live" in warning and "--set" in warning
-    assert "warning: the market snapshot 2026-06-26 is 161 days old" in " ".join(_text(old).split())
-    fresh = econ_json(EconRequest(today=date(2026, 7, 10)))
-    assert fresh["snapshot"]["age_days"] == 14 and fresh["warnings"] == []
+    assert "warning: the market snapshot 2026-06-26 is 161 days old" in " ".join(_text(old_answer).split())
+    fresh = _answer(EconRequest(today=date(2026, 7, 10)))
+    assert fresh.snapshot.age_days == 14 and fresh.warnings == []
     assert "warning" not in _text(fresh)
 
 
@@ -115,12 +128,13 @@ CLAIM_LINE = re.compile(r"(\w+): ([\d.]+) × (-?[\d.]+) = (-?[\d,.]+) M\$(?:/y)?
 COLUMN = {"revenue": "revenue M$/y", "margin": "margin M$/y", "NPV": "NPV M$"}
 
 
-def test_each_figure_of_a_verdict_is_a_table_figure_times_its_mw(claim_data: dict[str, Any]) -> None:
-    out = " ".join(_text(claim_data).split())
+def test_each_figure_of_a_verdict_is_a_table_figure_times_its_mw(claim_data: dict[str, Any],
+                                                                claim_answer: Econ) -> None:
+    out = " ".join(_text(claim_answer).split())
     found = CLAIM_LINE.findall(out)
     assert len(found) == 6                    # two readings x revenue, margin, NPV
     rows = claim_data["claim"]["rows"]
-    table = _text(claim_data)
+    table = _text(claim_answer)
     for i, (what, ai_mw, ai_per, ai_total, mining_mw, mining_per, mining_total) in enumerate(found):
         ai_row = rows["gpu_cloud" if i < 3 else "colocation_lease"]
         assert f"{COLUMN[what]}: {ai_per} " in _block(table, ai_row) + " ", (what, ai_row)
@@ -145,10 +159,11 @@ def test_a_claim_that_does_not_reconcile_says_why() -> None:
                for n in data["notes"])
 
 
-def test_a_loss_is_shown_as_a_loss_and_a_switch_off_says_when(claim_data: dict[str, Any]) -> None:
+def test_a_loss_is_shown_as_a_loss_and_a_switch_off_says_when(claim_data: dict[str, Any],
+                                                              claim_answer: Econ) -> None:
     gpu_mining = next(u for u in claim_data["uses"] if u["use"] == "device_mining")
     assert gpu_mining["margin_now_usd_per_year"] < 0 and gpu_mining["switched_off_year"] == 0
-    out = " ".join(_text(claim_data).split())
+    out = " ".join(_text(claim_answer).split())
     loss = f"{-gpu_mining['margin_now_usd_per_year'] / 1e6:.3f}"
     assert f"margin M$/y: -{loss}" in out
     assert f"would lose {loss} M$ a year per MW today: it is switched off from the start" in out
@@ -156,9 +171,8 @@ def test_a_loss_is_shown_as_a_loss_and_a_switch_off_says_when(claim_data: dict[s
                      r"\d+ \(year \d\)", out)
 
 
-def _point(cap: float, revenue: float, margin: float, npv: float) -> dict[str, Any]:
-    return {"cap_w": cap, "rate": 1e9, "watts": cap, "work_per_joule": 1e9 / cap, "devices_per_facility_mw": 1000,
-            "revenue_usd_per_year": revenue, "margin_usd_per_year": margin, "npv_usd": npv}
+def _point(cap: float, revenue: float, margin: float, npv: float) -> CapPoint:
+    return CapPoint(cap, 1e9, cap, 1e9 / cap, 1000, revenue, margin, npv)
 
 
 def test_no_best_cap_is_marked_among_ties() -> None:
@@ -172,16 +186,18 @@ def test_no_best_cap_is_marked_among_ties() -> None:
 
 # --- 3. disagreements explained --------------------------------------------------------------------
 def test_when_hourly_and_static_verdicts_differ_one_line_says_why() -> None:
-    data = econ_json(EconRequest(claim=True, draws=20, hourly=HourlyRequest(), today=TODAY))
+    typed = _answer(EconRequest(claim=True, draws=20, hourly=HourlyRequest(), today=TODAY))
+    data = typed.to_json()
     h = data["hourly"]["claim"]["colocation_lease"]
     static = data["claim"]["colocation_lease"]["margin"]
     assert h["static"]["ratio"] == pytest.approx(static["ratio"]) and h["static"]["holds"] != h["holds"]
-    out = " ".join(_text(data, 120).split())
+    out = " ".join(_text(typed, 120).split())
     why = out[out.index("why the hourly and static verdicts differ"):]
     assert "flat 45.00 $/MWh (power_usd_per_mwh)" in why and "ai_load_factor" in why
     assert "+ 8.00 $/MWh adder" in why and "series' hourly price (mean" in why
-    agree = econ_json(EconRequest(hourly=HourlyRequest(), sets=("colocation_usd_per_it_mw_year=9e6",), today=TODAY))
-    assert all(r["static"]["holds"] == r["holds"] for r in agree["hourly"]["claim"].values())
+    agree = _answer(EconRequest(hourly=HourlyRequest(), sets=("colocation_usd_per_it_mw_year=9e6",), today=TODAY))
+    assert agree.hourly is not None
+    assert all(r.static is not None and r.static.holds == r.verdict.holds for r in agree.hourly.claim.values())
     assert "verdicts differ" not in _text(agree)
 
 

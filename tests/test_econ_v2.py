@@ -99,13 +99,13 @@ def test_tokens_are_priced_by_model_class_at_their_own_joules_per_token() -> Non
     # each GPU decodes at the phase's own rate (its 600 W give its joules per token)
     host = (m["host_overhead"] - 1) * 700
     gpus = 1e6 / ((700.0 + host) * m["pue_ai"])
-    assert row.basis["watts_per_gpu_all_in"] == pytest.approx(700.0 + host)
+    assert row.basis_of(uses.TokensBasis).watts_per_gpu_all_in == pytest.approx(700.0 + host)
     rental = uses.ai_rental(m, meas, uses.Price("H100 SXM", 2.0, None, 35000, "test"))
-    assert row.basis["gpus_per_facility_mw"] == pytest.approx(rental.basis["gpus_per_facility_mw"])
+    assert row.gpus_per_facility_mw == pytest.approx(rental.gpus_per_facility_mw)
     assert row.revenue_now_usd_per_year == pytest.approx(
         gpus * 5000 * 3600 * 8760 * m["gpu_utilisation"] * m["usd_per_m_tokens_8b"] / 1e6)
     large_row = uses.ai_tokens(m, meas, large, "usd_per_m_tokens_70b", 35000)
-    assert large_row.basis["usd_per_m_tokens"] == m["usd_per_m_tokens_70b"]
+    assert large_row.basis_of(uses.TokensBasis).usd_per_m_tokens == m["usd_per_m_tokens_70b"]
 
 
 def test_a_tiny_model_gets_no_token_price(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -194,7 +194,7 @@ def test_mining_shuts_off_in_the_year_its_margin_turns_negative() -> None:
     out = cashflow.project(p)
     first_bad = next(m for m in range(48) if 1e6 * 1.5 ** -((m + 0.5) / 12) < 0.5e6)
     assert out.switched_off_year == pytest.approx(first_bad / 12)
-    assert int(out.switched_off_year) == 1                      # in year 2
+    assert out.switched_off_year is not None and int(out.switched_off_year) == 1      # in year 2
     assert [y.running_months for y in out.years] == [12, first_bad - 12, 0, 0]
     assert all(y.margin_usd >= 0 for y in out.years)            # it never ran at a loss
 
@@ -268,7 +268,7 @@ def test_lease_reading_by_hand() -> None:
 def test_fleet_efficiency_is_uncertain_and_btc_and_difficulty_move_together() -> None:
     m = market.with_device_prices(market.load())
     s = claim.Setup(10, 100, 17.5, 700, 3.125)
-    assert "asic_efficiency_factor" in [r["input"] for r in claim.tornado(m, s)]
+    assert "asic_efficiency_factor" in [r.input for r in claim.tornado(m, s)]
     d = claim.draws_of(m, ("btc_usd", "difficulty", "pue_ai"), 20_000, seed=3)
     from scipy.stats import spearmanr
     rho = m["btc_difficulty_correlation"]
@@ -284,7 +284,7 @@ def test_fleet_efficiency_is_uncertain_and_btc_and_difficulty_move_together() ->
 def test_the_january_difficulty_is_the_one_set_on_january_8() -> None:
     m = market.load("2026-01-12")
     assert m["difficulty"] == 146.47e12 and m.inputs["difficulty"].date == "2026-01-08"
-    assert uses.derived(m)["hashprice_usd_per_ph_day"] == pytest.approx(39.33, abs=0.01)
+    assert uses.derived(m).hashprice_usd_per_ph_day == pytest.approx(39.33, abs=0.01)
 
 
 def test_the_newest_snapshot_is_the_default_and_every_input_is_sourced() -> None:
@@ -311,11 +311,12 @@ def test_deals_are_sourced_and_their_rate_is_computed_not_quoted(cli: Any) -> No
     ds = deals.deals()
     assert len(ds) >= 8
     for d in ds:
-        assert d["source"] and d["date"] and d["structure"] in ("gpu_cloud", "colocation")
-        if d["usd_per_it_mw_year"] is not None:          # an aggregate across terms has no single rate
-            assert d["usd_per_it_mw_year"] == pytest.approx(d["usd"] / d["years"] / d["it_mw"])
-    iren = next(d for d in ds if d["miner"] == "IREN")
-    assert iren["usd_per_it_mw_year"] == pytest.approx(9.7e6)
+        assert d.row["source"] and d.date and d.structure in ("gpu_cloud", "colocation")
+        if d.usd_per_it_mw_year is not None:            # an aggregate across terms has no single rate
+            assert d.years is not None
+            assert d.usd_per_it_mw_year == pytest.approx(d.usd / d.years / d.it_mw)
+    iren = next(d for d in ds if d.miner == "IREN")
+    assert iren.usd_per_it_mw_year == pytest.approx(9.7e6)
     data = econ_json(EconRequest(deals=True, draws=1))
     assert data["deals"]["median_usd_per_it_mw_year"]["colocation"] == pytest.approx(1.85e6, rel=0.01)
     assert {r["use"] for r in data["deals"]["model"]} >= {"ai_rental", "colocation"}

@@ -18,7 +18,8 @@ import pytest
 from rich.console import Console
 
 from benchhash.econ import claim, market, prices, uses
-from benchhash.econ.report import EconRequest, econ_json
+from benchhash.econ.answer import Econ
+from benchhash.econ.report import EconRequest, answer, econ_json
 from benchhash.econ.site import HourlyRequest
 from benchhash.errors import InputError
 from benchhash.report import econ as text
@@ -29,15 +30,20 @@ TODAY = date(2026, 12, 4)
 SWEEP = "results/power-caps/sweep-20261123T111331Z.json"     # a real H100 power-limit sweep
 
 
-def _text(data: dict[str, Any], width: int = 100) -> str:
+def _text(data: Econ, width: int = 100) -> str:
     console = Console(file=io.StringIO(), width=width, color_system=None)
     show(text.econ_blocks(data), console)
     return " ".join(console.file.getvalue().split())  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module")
-def claim_data() -> dict[str, Any]:
-    return econ_json(EconRequest(claim=True, draws=2000, today=TODAY))
+def claim_answer() -> Econ:
+    return answer(EconRequest(claim=True, draws=2000, today=TODAY))[0]
+
+
+@pytest.fixture(scope="module")
+def claim_data(claim_answer: Econ) -> dict[str, Any]:
+    return claim_answer.to_json()
 
 
 def _row(data: dict[str, Any], use: str) -> dict[str, Any]:
@@ -79,7 +85,7 @@ def test_the_zero_margin_power_price_pays_the_non_power_opex_too(claim_data: dic
     assert b == pytest.approx(55.90, abs=0.01)                     # was 62.96, revenue over energy alone
     m = market.with_device_prices(market.load())
     at = m.with_value("power_usd_per_mwh", b)
-    asic = uses.asic_mining(at, "S21", {**market.asics()["S21"], "name": "S21"})
+    asic = uses.asic_mining(at, market.Asic.of("S21", market.asics()["S21"]))
     assert asic.margin_now_usd_per_year == pytest.approx(0.0, abs=1e-6)
 
 
@@ -122,10 +128,10 @@ def test_a_model_with_no_price_as_old_as_the_snapshot_says_how_to_give_one() -> 
 
 # --- verdicts in words ---------------------------------------------------------------------------
 def test_when_both_lose_the_verdict_says_so() -> None:
-    assert claim.judge(-1e6, -2e6)["in_words"] == "holds only in that AI loses less: both lose money, mining more"
-    assert claim.judge(-3e6, -2e6)["in_words"] == "does not hold: both lose money, AI more"
-    assert claim.judge(1e6, -2e6)["in_words"] == "holds: mining loses money, AI earns"
-    assert claim.judge(-1e6, 0.0)["in_words"] == "does not hold: AI loses money, mining earns nothing"
+    assert claim.judge(-1e6, -2e6).in_words == "holds only in that AI loses less: both lose money, mining more"
+    assert claim.judge(-3e6, -2e6).in_words == "does not hold: both lose money, AI more"
+    assert claim.judge(1e6, -2e6).in_words == "holds: mining loses money, AI earns"
+    assert claim.judge(-1e6, 0.0).in_words == "does not hold: AI loses money, mining earns nothing"
 
 
 # --- --set gpu_usd_per_hour keeps the contract row -----------------------------------------------
@@ -145,33 +151,35 @@ def test_token_rows_count_the_gpus_the_rental_rows_count() -> None:
     p = uses.price(m, meas)
     assert isinstance(p, uses.Price)
     tokens, rental = uses.ai_tokens(m, meas, d, "usd_per_m_tokens_8b", p.server_usd), uses.ai_rental(m, meas, p)
-    assert tokens.basis["gpus_per_facility_mw"] == pytest.approx(rental.basis["gpus_per_facility_mw"])
-    assert "sized on peak" in tokens.basis["watts_basis"]
+    assert tokens.gpus_per_facility_mw == pytest.approx(rental.gpus_per_facility_mw)
+    assert "sized on peak" in tokens.basis_of(uses.TokensBasis).watts_basis
 
 
 # --- the correlation, named ----------------------------------------------------------------------
-def test_the_copulas_correlation_is_not_called_a_rank_correlation(claim_data: dict[str, Any]) -> None:
+def test_the_copulas_correlation_is_not_called_a_rank_correlation(claim_data: dict[str, Any],
+                                                                 claim_answer: Econ) -> None:
     x = claim_data["inputs"]["btc_difficulty_correlation"]
     assert "rank correlation of the draws" not in x["unit"] and x["unit"].startswith("correlation of the normal scores")
     mc = claim_data["claim"]["gpu_cloud"]["monte_carlo"]
     assert mc["btc_difficulty_normal_score_correlation"] == 0.6
     assert mc["btc_difficulty_spearman_theoretical"] == pytest.approx(6 / math.pi * math.asin(0.3))
     assert mc["btc_difficulty_spearman_of_draws"] == pytest.approx(0.58, abs=0.03)
-    assert "normal-score correlation 0.6 (Gaussian copula): Spearman rank correlation 0.58" in _text(claim_data)
+    assert "normal-score correlation 0.6 (Gaussian copula): Spearman rank correlation 0.58" in _text(claim_answer)
 
 
 # --- a margin statistic that does not swing with the seed ----------------------------------------
 def test_the_margin_is_summarised_by_a_difference_stable_across_seeds() -> None:
     m = market.with_device_prices(market.load())
     s = claim.Setup(10, 100, 17.5, 700, 3.125)
-    a, b = (claim.monte_carlo(m, s, 4000, seed, "colocation_lease")["margin"] for seed in (0, 1))
+    a, b = (claim.monte_carlo(m, s, 4000, seed, "colocation_lease").to_json()["margin"] for seed in (0, 1))
     for key in ("difference_p5_usd", "difference_p50_usd", "difference_p95_usd"):
         assert a[key] == pytest.approx(b[key], abs=0.05 * abs(a["difference_p95_usd"] - a["difference_p5_usd"]))
     assert "difference" in a["statistic"]
 
 
 # --- a tornado on margin -------------------------------------------------------------------------
-def test_each_reading_has_a_tornado_on_margin_as_a_difference(claim_data: dict[str, Any]) -> None:
+def test_each_reading_has_a_tornado_on_margin_as_a_difference(claim_data: dict[str, Any],
+                                                             claim_answer: Econ) -> None:
     m = market.with_device_prices(market.load())
     s = claim.Setup(10, 100, 17.5, 700, 3.125, rated_w=700)
     for reading in ("gpu_cloud", "colocation_lease"):
@@ -183,9 +191,9 @@ def test_each_reading_has_a_tornado_on_margin_as_a_difference(claim_data: dict[s
         assert power["difference_at_low_usd"] == pytest.approx(ai.margin - mine.margin)
         ends = (power["difference_at_low_usd"], power["difference_at_high_usd"])
         assert power["verdict_flips"] == ((ends[0] >= 0) != (ends[1] >= 0))
-    out = _text(claim_data, 160)
+    out = _text(claim_answer, 160)
     assert "tornado (GPU cloud, margin)" in out and "tornado (colocation lease, margin)" in out
-    assert "# tornado on margin colocation_lease" in text.csv_text(claim_data)
+    assert "# tornado on margin colocation_lease" in text.csv_text(claim_answer)
 
 
 # --- hourly: empty cells are gaps; every gap filled is said; ERCOT's months by content -----------
@@ -227,10 +235,11 @@ def test_every_filled_gap_is_reported_with_its_length(tmp_path: Path) -> None:
     start = 19358 * 24 + 6                                     # midnight Central, 2023-01-01
     body = _hours(start, ["30"] * 100) + _hours(start + 269, ["35"] * 100)
     f = _series(tmp_path, body)
-    data = econ_json(EconRequest(hourly=HourlyRequest(prices=str(f), fill="previous"), today=TODAY))
+    typed = answer(EconRequest(hourly=HourlyRequest(prices=str(f), fill="previous"), today=TODAY))[0]
+    data = typed.to_json()
     assert data["hourly"]["series"]["gaps_filled"] == [
         {"from_utc": prices._iso(start + 100), "hours": 169, "line": 102, "empty_cells": False}]
-    assert f"filled 1 gap(s), 169 h in all, by --fill previous: 169 h from {prices._iso(start + 100)}" in _text(data)
+    assert f"filled 1 gap(s), 169 h in all, by --fill previous: 169 h from {prices._iso(start + 100)}" in _text(typed)
 
 
 def test_ercot_content_is_grouped_in_central_time_whatever_the_files_name(tmp_path: Path) -> None:
@@ -246,7 +255,7 @@ def test_ercot_content_is_grouped_in_central_time_whatever_the_files_name(tmp_pa
 # --- deals (item 3) ------------------------------------------------------------------------------
 def test_the_missing_deals_with_their_derivation_and_labels() -> None:
     from benchhash.econ import deals
-    by = {(d["miner"], d["partner"].split(" ")[0]): d for d in deals.deals()}
+    by = {(d.miner, d.partner.split(" ")[0]): d.to_json() for d in deals.deals()}
     riot = by[("Riot Platforms", "AMD")]
     assert riot["usd_per_it_mw_year"] == pytest.approx(311e6 / 10 / 25) and riot["date"] == "2026-01-16"
     assert riot["derivation"] == "311 M$ / 10 y / 25 MW = 1.244 M$"
@@ -254,10 +263,10 @@ def test_the_missing_deals_with_their_derivation_and_labels() -> None:
     assert galaxy["usd"] == 15e9 and galaxy["usd_per_it_mw_year"] == pytest.approx(1e9 / 526)
     hyper = by[("Hyperscale Data", "a")]
     assert hyper["label"] == "services included" and hyper["usd_per_it_mw_year"] == pytest.approx(6e6)
-    wulf = next(d for d in deals.deals() if d.get("aggregate"))
-    assert wulf["usd_per_it_mw_year"] is None and "0.981-2.452 M$ a year, no single rate" in wulf["derivation"]
+    wulf = next(d for d in deals.deals() if d.row.get("aggregate"))
+    assert wulf.usd_per_it_mw_year is None and "0.981-2.452 M$ a year, no single rate" in wulf.derivation
     for d in deals.deals():
-        assert d["source"] and d["date"] and d["derivation"]
+        assert d.row["source"] and d.date and d.derivation
 
 
 def test_the_deals_median_leaves_out_services_and_aggregates_and_later_deals() -> None:

@@ -38,10 +38,8 @@ def test_the_shipped_default_is_ercot_hb_west_2023_and_matches_its_provenance() 
     s = prices.load()
     assert s.name == "ercot-hb_west-2023-da" and len(s.hours) == 8760 and s.filled_hours == 0
     sm = s.summary()
-    mean = sm["mean_usd_per_mwh"]
-    assert isinstance(mean, float)
-    assert (round(mean, 2), sm["median_usd_per_mwh"], sm["max_usd_per_mwh"],
-            sm["min_usd_per_mwh"], sm["hours_below_zero"]) == (56.49, 23.22, 4207.43, -9.62, 183)
+    assert (round(sm.mean_usd_per_mwh, 2), sm.median_usd_per_mwh, sm.max_usd_per_mwh,
+            sm.min_usd_per_mwh, sm.hours_below_zero) == (56.49, 23.22, 4207.43, -9.62, 183)
     months = s.months
     aug = s.usd_per_mwh[months == "2023-08"].mean()
     assert round(float(aug), 2) == 264.67          # the README's Central-time monthly mean
@@ -156,7 +154,7 @@ def test_a_spike_and_a_negative_hour_on_an_index_contract() -> None:
     c = hourly.Contract("index", adder_usd_per_mwh=5.0)
     o = hourly.mining(s, MINE, c, hourly.Flex(), "flex")
     assert o.on.tolist() == [True, False, True, True]               # 50 + 5 <= 60 runs; 1000 does not
-    assert o.extra["breakeven_usd_per_mwh"] == 55.0
+    assert o.breakeven_usd_per_mwh == 55.0
     assert o.power_cost.sum() == pytest.approx(15 + 0 + 0 + 55)      # the negative hour costs 0 with its adder
     assert o.margin_usd == pytest.approx(3 * 60 - 70)
     flat = hourly.mining(s, MINE, c, None, "flat")

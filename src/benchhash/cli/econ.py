@@ -58,7 +58,7 @@ def econ(
     --hourly dispatches each use over a real hourly price series (curtailment, PPA credits, mullet site).
     The inputs the figures turn on are printed above them; every input --set takes, with its unit,
     allowed range, source and date: benchhash econ --inputs."""
-    from benchhash.econ.report import EconRequest, econ_data, inputs_json
+    from benchhash.econ.report import EconRequest, answer, market_of
     from benchhash.econ.site import HourlyRequest
     from benchhash.report import econ as text
 
@@ -68,7 +68,7 @@ def econ(
     if fmt not in text.FORMATS:
         raise InputError(f"--format must be one of {', '.join(text.FORMATS)}, got {fmt!r}")
     if inputs:
-        text.emit(inputs_json(EconRequest(market=market, sets=tuple(set_ or ()), asic=asic)), fmt, out, inputs=True)
+        text.emit(market_of(EconRequest(market=market, sets=tuple(set_ or ()), asic=asic)), fmt, out, inputs=True)
         return
     hour_req = None
     if plot:
@@ -79,12 +79,12 @@ def econ(
                                  ramp_cost, fourcp, fourcp_charge)
     elif fill or settlement_point or fourcp or fourcp_charge is not None:
         raise InputError("--fill, --settlement-point, --4cp and --4cp-charge need --hourly or --prices")
-    data, series = econ_data(EconRequest(results=tuple(results or ()), market=market, sets=tuple(set_ or ()),
+    data, series = answer(EconRequest(results=tuple(results or ()), market=market, sets=tuple(set_ or ()),
                                          asic=asic, claim=claim, ai_mw=ai_mw, mining_mw=mining_mw,
                                          draws=draws, seed=seed, deals=deals, hourly=hour_req, decision=decision,
                                          allow_unverified=allow_unverified))
     if plot and series is not None:
         from benchhash.econ.plots import write_hourly_charts
-        write_hourly_charts(data["hourly"], series.usd_per_mwh.tolist(), plot)
+        write_hourly_charts(data.hourly, series.usd_per_mwh.tolist(), plot)
         progress.info("hourly charts written to %s", plot)
     text.emit(data, fmt, out)

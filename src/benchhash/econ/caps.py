@@ -20,6 +20,7 @@ from benchhash.results.fleet import FleetResult
 from benchhash.results.model import cap_of, label
 from benchhash.workloads import known
 from benchhash.workloads.base import PhaseFigures
+from benchhash.workloads.econ_figures import EconFigures, figures_of
 
 METRICS = ("revenue_usd_per_year", "margin_usd_per_year", "npv_usd")
 
@@ -70,9 +71,9 @@ class Phase:
 Pricer = Callable[[CapPoint, Phase, float], uses.Use | None]
 
 
-def _figures(ph: Phase) -> dict[str, float]:
+def _figures(ph: Phase) -> EconFigures:
     cls = known(ph.workload)
-    return cls.econ_figures(ph.figures) if cls is not None else {}
+    return figures_of(cls.econ_figures(ph.figures), ph.workload) if cls is not None else EconFigures()
 
 
 def _mining(m: Market, meas: uses.Measured) -> Pricer:
@@ -108,17 +109,17 @@ def _rental(m: Market, meas: uses.Measured, at_price: uses.Price) -> Pricer:
 def _pricer(m: Market, meas: uses.Measured, ph: Phase) -> tuple[str | None, Pricer | None, str | None]:
     """How a phase's work sells: (use, pricer, why not priced)."""
     fig = _figures(ph)
-    if "hashes_per_second" in fig:
+    if fig.hashes_per_second is not None:
         return "device_mining", _mining(m, meas), None
     p = uses.price(m, meas)
-    if "tokens_per_second" in fig:
-        key = uses.token_price_key(_decode(ph, fig["tokens_per_second"], fig.get("ai_watts")))
+    if fig.tokens_per_second is not None:
+        key = uses.token_price_key(_decode(ph, fig.tokens_per_second, fig.ai_watts))
         if key is None:
             return None, None, "the model is too small to sell tokens of (no price class)"
         server = m["cpu_server_usd"] if meas.kind == "cpu" else (
             p.server_usd if isinstance(p, uses.Price) else m["gpu_server_usd_per_gpu"])
         return "ai_tokens", _tokens(m, meas, key, server), None
-    if "ai_watts" in fig:
+    if fig.ai_watts is not None:
         if isinstance(p, str):
             return None, None, p
         return "ai_rental", _rental(m, meas, p), None
@@ -181,5 +182,7 @@ def curves(m: Market, meas: uses.Measured, phases: list[Phase]) -> list[Curve]:
 
 def _devices(u: uses.Use) -> float:
     """The devices one facility MW holds, as the use's row counted them."""
-    key = "devices_per_facility_mw" if "devices_per_facility_mw" in u.basis else "gpus_per_facility_mw"
-    return float(u.basis[key])
+    devices = u.gpus_per_facility_mw
+    if devices is None:
+        raise TypeError(f"the {u.use} row counts no devices")
+    return float(devices)

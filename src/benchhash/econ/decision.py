@@ -16,7 +16,8 @@ import numpy as np
 
 from benchhash.econ import finance, hourly, paths, uses
 from benchhash.econ.finance import Ledger
-from benchhash.econ.market import Market
+from benchhash.econ.jsonable import dump_fields, optional
+from benchhash.econ.market import Asic, Market
 from benchhash.econ.prices import PriceSeries
 
 #: Inputs whose break-even flips the ranking: key, what it is called, how it is shown.
@@ -39,7 +40,7 @@ TORNADO = ("btc_usd", "difficulty", "difficulty_growth_per_year", "power_usd_per
 class Setting:
     """What a decision is priced with besides the market: the ASIC, the GPU, the price series."""
 
-    spec: dict[str, Any]
+    spec: Asic
     meas: uses.Measured | None = None          # a measured GPU (None: the reference system)
     server_usd: float | None = None            # its server price per GPU (None: the market's)
     series: PriceSeries | None = None          # hourly prices: mining runs in the hours that pay
@@ -65,20 +66,157 @@ class PathResult:
         sl = slice(self.commissioning, self.commissioning + 12)
         return float(self.flow("ebitda")[sl].sum()), float(sum(g.stream.revenue[sl].sum() for g in self.ledgers))
 
-    def to_json(self) -> dict[str, Any]:
+    def summary(self, lost_in_build_usd: float | None = None) -> PathSummary:
+        """The path's figures; ``lost_in_build_usd``: the mining margin its build costs (the decision's)."""
         equity = self.flow("equity_cf")
         ebitda, revenue = self.first_year()
-        return {"name": self.name, "label": paths.LABELS[self.name], "npv_usd": self.npv_usd,
-                "irr": finance.irr(equity), "payback_years": finance.payback_years(equity),
-                "peak_capital_usd": finance.deepest(self.flow("project_cf")),
-                "equity_needed_usd": finance.deepest(equity),
-                "first_year_ebitda_usd": ebitda, "first_year_revenue_usd": revenue,
-                "first_year_ebitda_margin": ebitda / revenue if revenue > 0 else None,
-                "commissioning_month": self.commissioning + 1,
-                "streams": [{"name": g.stream.name, "discount_rate": g.stream.discount_rate, "npv_usd": g.npv_usd}
-                            for g in self.ledgers],
-                "notes": [n for g in self.ledgers for n in g.stream.notes],
-                "cash_flows": finance.yearly(self.ledgers)}
+        return PathSummary(
+            self.name, paths.LABELS[self.name], self.npv_usd, finance.irr(equity), finance.payback_years(equity),
+            finance.deepest(self.flow("project_cf")), finance.deepest(equity), ebitda, revenue,
+            ebitda / revenue if revenue > 0 else None, self.commissioning + 1,
+            [StreamValue(g.stream.name, g.stream.discount_rate, g.npv_usd) for g in self.ledgers],
+            [n for g in self.ledgers for n in g.stream.notes], finance.yearly(self.ledgers), lost_in_build_usd)
+
+    def to_json(self) -> dict[str, Any]:
+        return dump_fields(self.summary())
+
+
+@dataclass(frozen=True)
+class StreamValue:
+    """One stream of a path's cash flows (mining, GPU cloud, lease, ...) at its own discount rate."""
+
+    name: str
+    discount_rate: float
+    npv_usd: float
+
+
+@dataclass(frozen=True)
+class PathSummary:
+    """One path for the whole site: its NPV (of the equity's flows, each stream at its rate), IRR,
+    payback, peak capital and equity needed, its first operating year, its streams, notes and
+    yearly cash flows (``cash_flows``: finance.yearly's rows), and the mining margin its halls
+    lose while they are built (in the decision)."""
+
+    name: str
+    label: str
+    npv_usd: float
+    irr: float | None
+    payback_years: float | None
+    peak_capital_usd: float
+    equity_needed_usd: float
+    first_year_ebitda_usd: float
+    first_year_revenue_usd: float
+    first_year_ebitda_margin: float | None
+    commissioning_month: int
+    streams: list[StreamValue]
+    notes: list[str]
+    cash_flows: list[dict[str, Any]]
+    mining_margin_lost_in_build_usd: float | None = optional()
+
+
+@dataclass(frozen=True)
+class Flip:
+    """Where another path takes the lead: the input's value, and the path."""
+
+    at: float
+    leader: str
+
+
+@dataclass(frozen=True)
+class Breakeven:
+    """An input (``what``, shown with ``format``) at which the ranking flips below or above its
+    value (None: no flip in the range searched)."""
+
+    input: str
+    what: str
+    value: float
+    format: str
+    below: Flip | None
+    above: Flip | None
+
+    def shown(self, x: float) -> str:
+        return self.format.format(x / 1e6 if "M$" in self.format else x)
+
+
+@dataclass(frozen=True)
+class UtilisationRisk:
+    """The share of hours the on-demand GPU cloud sells, the share it needs to break even (NPV 0)
+    and to match its best rival (None: never within (0.01, 1]), and its NPV at the range's low end."""
+
+    path: str
+    utilisation: float
+    low: float
+    npv_at_low_usd: float
+    rival: str
+    breakeven_utilisation: float | None
+    utilisation_to_match_rival: float | None
+
+
+@dataclass(frozen=True)
+class SpreadValue:
+    """A band of the GPU-hour price's spread, and the GPU cloud's NPV at each of its ends."""
+
+    band: uses.PriceBand
+    path: str
+    prices: list[float]
+    npv_usd: list[float | None]
+
+    def to_json(self) -> dict[str, Any]:
+        return dump_fields(self.band) | {"path": self.path, "prices": self.prices, "npv_usd": self.npv_usd}
+
+
+@dataclass(frozen=True)
+class TornadoRow:
+    """One input alone at the ends of its range: the leading path's NPV there, and which path leads."""
+
+    input: str
+    low: float
+    high: float
+    value: float
+    npv_at_low_usd: float
+    npv_at_high_usd: float
+    swing_usd: float
+    leader_at_low: str
+    leader_at_high: str
+
+
+@dataclass(frozen=True)
+class DecisionSite:
+    """The existing site: its MW, ASIC, owned machines (MW, TH/s), their resale price, the build,
+    the horizon, the GPU, the hourly series mining follows (None: every hour), what the AI halls pay
+    per MWh and each path's discount rate."""
+
+    facility_mw: float
+    asic: str
+    owned_asic_mw: float
+    th_s: float
+    owned_th_s: float
+    asic_resale_usd_per_th: float
+    build_months: int
+    horizon_years: int
+    gpu: str
+    mining_hourly: str | None
+    ai_power_usd_per_mwh: float
+    discount_rates: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """`econ --decision`: every path for the existing site, the best and the ranking, where the
+    ranking flips, the utilisation risk, the GPU-hour price's spread, the tornado on the best
+    path's NPV, the conventions and the verdict in words."""
+
+    site: DecisionSite
+    conventions: list[str]
+    best: str
+    ranking: list[str]
+    paths: list[PathSummary]
+    breakevens: list[Breakeven]
+    utilisation_risk: UtilisationRisk
+    gpu_price_spread: list[SpreadValue]
+    tornado: list[TornadoRow]
+    irr_method: str
+    verdict: str
 
 
 # --- one evaluation ------------------------------------------------------------------------------
@@ -89,7 +227,7 @@ def _rows(m: Market, st: Setting) -> paths.Uses:
     one_year = None if m.inputs["gpu_usd_per_hour_1y"].missing else m["gpu_usd_per_hour_1y"]
     p = uses.Price(meas.device if meas else uses.reference_gpu().device, m["gpu_usd_per_hour"], one_year, server,
                    m.inputs["gpu_usd_per_hour"].source)
-    mining = uses.asic_mining(m, st.spec["name"], st.spec)
+    mining = uses.asic_mining(m, st.spec)
     firm = m.with_value("power_usd_per_mwh", firm_power_usd_per_mwh(m, st))
     contract = uses.ai_rental_contract(firm, meas, p) if one_year is not None else None
     return paths.Uses(mining, uses.ai_rental(firm, meas, p), contract, uses.colocation(firm), _hourly(m, st))
@@ -109,7 +247,7 @@ def _hourly(m: Market, st: Setting) -> paths.HourlyMining | None:
     if st.series is None:
         return None
     from benchhash.econ.site import _mining
-    mine, _ = _mining(m, st.spec)
+    mine = _mining(m, st.spec)
     contract = hourly.Contract(st.contract, m["power_adder_usd_per_mwh"], m["power_usd_per_mwh"])
     return paths.HourlyMining.of(st.series, mine, contract, st.curtail)
 
@@ -168,7 +306,7 @@ def _solve(f: Callable[[float], float], lo: float, hi: float, whole: bool) -> fl
     return b if lo < hi else a
 
 
-def flip(m: Market, st: Setting, key: str, up: bool) -> dict[str, Any] | None:
+def flip(m: Market, st: Setting, key: str, up: bool) -> Flip | None:
     """The nearest value of ``key`` above (or below) its own at which another path leads."""
     base = npvs(m, st)
     lead, prev = best(base), m[key]
@@ -182,21 +320,18 @@ def flip(m: Market, st: Setting, key: str, up: bool) -> dict[str, Any] | None:
             def gap(v: float, a: str = lead, b: str = other) -> float:
                 n = npvs(m.with_value(key, v), st)
                 return n[a] - n[b]
-            return {"at": _solve(gap, prev, x, key == "conversion_build_months"), "leader": other}
+            return Flip(_solve(gap, prev, x, key == "conversion_build_months"), other)
         prev = x
     return None
 
 
-def breakevens(m: Market, st: Setting) -> list[dict[str, Any]]:
-    out = []
-    for key, what, fmt in FLIPS:
-        out.append({"input": key, "what": what, "value": m[key], "format": fmt,
-                    "below": flip(m, st, key, up=False), "above": flip(m, st, key, up=True)})
-    return out
+def breakevens(m: Market, st: Setting) -> list[Breakeven]:
+    return [Breakeven(key, what, m[key], fmt, flip(m, st, key, up=False), flip(m, st, key, up=True))
+            for key, what, fmt in FLIPS]
 
 
 # --- risk: utilisation, the price spread, the tornado ---------------------------------------------
-def utilisation_risk(m: Market, st: Setting) -> dict[str, Any]:
+def utilisation_risk(m: Market, st: Setting) -> UtilisationRisk:
     """The share of hours an on-demand GPU cloud must sell to be worth nothing more than nothing
     (NPV 0) and to match the best other path, and its NPV at the low end of the range."""
     from scipy.optimize import brentq
@@ -207,31 +342,29 @@ def utilisation_risk(m: Market, st: Setting) -> dict[str, Any]:
         return n[path] - (n[against] if against else 0.0)
     others = {k: v for k, v in npvs(m, st).items() if k != path}
     rival = best(others)
-    out: dict[str, Any] = {"path": path, "utilisation": m[key], "low": m.inputs[key].low,
-                           "npv_at_low_usd": value(m.inputs[key].low), "rival": rival}
-    for name, against in (("breakeven_utilisation", None), ("utilisation_to_match_rival", rival)):
+    shares: list[float | None] = []
+    for against in (None, rival):
         lo, hi = value(0.01, against), value(1.0, against)
-        out[name] = float(brentq(lambda u, a=against: value(u, a), 0.01, 1.0)) if lo < 0 < hi else None
-    return out
+        shares.append(float(brentq(lambda u, a=against: value(u, a), 0.01, 1.0)) if lo < 0 < hi else None)
+    return UtilisationRisk(path, m[key], m.inputs[key].low, value(m.inputs[key].low), rival, *shares)
 
 
 SPREAD_PATHS = {"on_demand": ("gpu_usd_per_hour", "gpu_cloud_on_demand"),
                 "contract_1y": ("gpu_usd_per_hour_1y", "gpu_cloud_contract")}
 
 
-def price_spread(m: Market, st: Setting) -> list[dict[str, Any]]:
+def price_spread(m: Market, st: Setting) -> list[SpreadValue]:
     """The GPU cloud's NPV (on demand, or on contracts) at each end of each band of the GPU-hour
     price's spread."""
     out = []
     for band in uses.price_spread(m):
-        key, path = SPREAD_PATHS[band["term"]]
-        ends = sorted({float(band["low"]), float(band["high"])})
-        at = [npvs(m.with_value(key, p), st).get(path) for p in ends]
-        out.append({**band, "path": path, "prices": ends, "npv_usd": at})
+        key, path = SPREAD_PATHS[band.term]
+        ends = sorted({float(band.low), float(band.high)})
+        out.append(SpreadValue(band, path, ends, [npvs(m.with_value(key, p), st).get(path) for p in ends]))
     return out
 
 
-def tornado(m: Market, st: Setting, lead: str) -> list[dict[str, Any]]:
+def tornado(m: Market, st: Setting, lead: str) -> list[TornadoRow]:
     """Each input alone at the ends of its range: the leading path's NPV there and which path
     leads there; sorted by the swing of the leader's NPV."""
     rows = []
@@ -240,29 +373,24 @@ def tornado(m: Market, st: Setting, lead: str) -> list[dict[str, Any]]:
         if x is None or x.missing or x.low == x.high:
             continue
         lo, hi = (npvs(m.with_value(key, v), st) for v in (x.low, x.high))
-        rows.append({"input": key, "low": x.low, "high": x.high, "value": x.value, "npv_at_low_usd": lo[lead],
-                     "npv_at_high_usd": hi[lead], "swing_usd": abs(hi[lead] - lo[lead]),
-                     "leader_at_low": best(lo), "leader_at_high": best(hi)})
-    return sorted(rows, key=lambda r: -r["swing_usd"])
+        rows.append(TornadoRow(key, x.low, x.high, x.value, lo[lead], hi[lead], abs(hi[lead] - lo[lead]),
+                               best(lo), best(hi)))
+    return sorted(rows, key=lambda r: -r.swing_usd)
 
 
 # --- the whole answer ----------------------------------------------------------------------------
-def decide(m: Market, st: Setting) -> dict[str, Any]:
-    """Every path, the best in words, where the ranking flips, the risks; JSON-ready."""
+def decide(m: Market, st: Setting) -> Decision:
+    """Every path, the best in words, where the ranking flips, the risks."""
     results = evaluate(m, st)
     values = {k: r.npv_usd for k, r in results.items()}
     ranking = sorted(values, key=lambda k: -values[k])
     ctx = context(m, st)
-    out: dict[str, Any] = {
-        "site": _site(ctx, st), "conventions": list(finance.CONVENTIONS), "best": ranking[0], "ranking": ranking,
-        "paths": [results[k].to_json() | {"mining_margin_lost_in_build_usd": paths.lost_in_build(ctx, mw)}
-                  for k, mw in _converted(ctx).items() if k in results],
-        "breakevens": breakevens(m, st), "utilisation_risk": utilisation_risk(m, st),
-        "gpu_price_spread": price_spread(m, st), "tornado": tornado(m, st, ranking[0]),
-        "irr_method": "scipy.optimize.brentq on the monthly equity cash flows (a yearly rate)",
-    }
-    out["verdict"] = verdict(out)
-    return out
+    summaries = [results[k].summary(paths.lost_in_build(ctx, mw)) for k, mw in _converted(ctx).items() if k in results]
+    flips, risk = breakevens(m, st), utilisation_risk(m, st)
+    return Decision(_site(ctx, st), list(finance.CONVENTIONS), ranking[0], ranking, summaries, flips, risk,
+                    price_spread(m, st), tornado(m, st, ranking[0]),
+                    "scipy.optimize.brentq on the monthly equity cash flows (a yearly rate)",
+                    verdict(summaries, ranking, flips, risk))
 
 
 def _converted(ctx: paths.Context) -> dict[str, float]:
@@ -272,43 +400,31 @@ def _converted(ctx: paths.Context) -> dict[str, float]:
             "mullet": ctx.m["mullet_ai_share"] * site}
 
 
-def _site(ctx: paths.Context, st: Setting) -> dict[str, Any]:
+def _site(ctx: paths.Context, st: Setting) -> DecisionSite:
     m = ctx.m
-    return {"facility_mw": ctx.site_mw, "asic": st.spec["name"], "owned_asic_mw": ctx.owned_mw,
-            "th_s": ctx.site_mw * ctx.th_per_mw, "owned_th_s": ctx.owned_mw * ctx.th_per_mw,
-            "asic_resale_usd_per_th": m["asic_resale_usd_per_th"], "build_months": ctx.build,
-            "horizon_years": int(m["horizon_years"]), "gpu": st.meas.device if st.meas else uses.reference_gpu().device,
-            "mining_hourly": st.series.label if st.series is not None else None,
-            "ai_power_usd_per_mwh": firm_power_usd_per_mwh(m, st),
-            "discount_rates": {k: m[v] for k, v in paths.RATES.items()}}
+    return DecisionSite(ctx.site_mw, st.spec.name, ctx.owned_mw, ctx.site_mw * ctx.th_per_mw,
+                        ctx.owned_mw * ctx.th_per_mw, m["asic_resale_usd_per_th"], ctx.build,
+                        int(m["horizon_years"]), st.meas.device if st.meas else uses.reference_gpu().device,
+                        st.series.label if st.series is not None else None, firm_power_usd_per_mwh(m, st),
+                        {k: m[v] for k, v in paths.RATES.items()})
 
 
 def _money(v: float) -> str:
     return f"{v / 1e6:,.1f} M$"
 
 
-def _value(b: dict[str, Any], x: float) -> str:
-    return str(b["format"]).format(x / 1e6 if "M$" in b["format"] else x)
-
-
-def verdict(d: dict[str, Any]) -> str:
+def verdict(summaries: list[PathSummary], ranking: list[str], flips: list[Breakeven], u: UtilisationRisk) -> str:
     """The best path in words, what would change the ranking, and the utilisation risk."""
-    by = {p["name"]: p for p in d["paths"]}
-    first, second = (by[k] for k in d["ranking"][:2])
-    words = [f"best: {first['label']}, NPV {_money(first['npv_usd'])}, {_money(first['npv_usd'] - second['npv_usd'])} "
-             f"ahead of {second['label']} ({_money(second['npv_usd'])})"]
-    flips = []
-    for b in d["breakevens"]:
-        for side, word in (("below", "below"), ("above", "above")):
-            f = b[side]
-            if f is not None:
-                flips.append(f"{b['what']} {word} {_value(b, f['at'])} ({paths.LABELS[f['leader']]} leads)")
-    words.append("the ranking flips at " + "; ".join(flips) if flips else
+    by = {p.name: p for p in summaries}
+    first, second = (by[k] for k in ranking[:2])
+    words = [f"best: {first.label}, NPV {_money(first.npv_usd)}, {_money(first.npv_usd - second.npv_usd)} "
+             f"ahead of {second.label} ({_money(second.npv_usd)})"]
+    said = [f"{b.what} {word} {b.shown(f.at)} ({paths.LABELS[f.leader]} leads)"
+            for b in flips for f, word in ((b.below, "below"), (b.above, "above")) if f is not None]
+    words.append("the ranking flips at " + "; ".join(said) if said else
                  "no break-even within the searched ranges flips the ranking")
-    u = d["utilisation_risk"]
-    need = "never" if u["breakeven_utilisation"] is None else f"{100 * u['breakeven_utilisation']:.0f} %"
-    words.append(f"utilisation: on-demand GPU cloud sells {100 * u['utilisation']:.0f} % of its hours; it needs "
-                 f"{need} to break even (NPV 0), and at {100 * u['low']:.0f} % its NPV is "
-                 f"{_money(u['npv_at_low_usd'])}")
+    need = "never" if u.breakeven_utilisation is None else f"{100 * u.breakeven_utilisation:.0f} %"
+    words.append(f"utilisation: on-demand GPU cloud sells {100 * u.utilisation:.0f} % of its hours; it needs "
+                 f"{need} to break even (NPV 0), and at {100 * u.low:.0f} % its NPV is "
+                 f"{_money(u.npv_at_low_usd)}")
     return "; ".join(words)
-

@@ -14,11 +14,12 @@ Every figure is per facility MW over the whole series and, annualised, per year.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 
+from benchhash.econ.jsonable import dump_fields
 from benchhash.econ.prices import PriceSeries
 from benchhash.errors import InputError
 
@@ -83,7 +84,9 @@ class Outcome:
     transmission_4cp_usd: float = 0.0
     starts: int = 0
     ramp_usd: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    breakeven_usd_per_mwh: float | None = None     # mining: the price it runs at or below
+    revenue_usd_per_mwh: float | None = None       # mining: what a facility MWh of it earns
+    load_factor: float | None = None               # a firm use: the share of its MW it draws
     power_paid_share: float = 1.0        # a landlord whose tenant pays the power (and its 4CP) pays 1 - that
 
     @property
@@ -94,30 +97,83 @@ class Outcome:
     def margin_usd(self) -> float:
         return float(self.margin.sum()) - self.transmission_4cp_usd - self.ramp_usd
 
-    def to_json(self, series: PriceSeries) -> dict[str, Any]:
-        per_year = 8760 / self.hours
-        totals = {"hours_on": int(self.on.sum()), "energy_mwh": float(self.draw_mw.sum()),
-                  "revenue_usd": float(self.revenue.sum()), "power_cost_usd": float(self.power_cost.sum()),
-                  "credits_usd": float(self.credits.sum()), "opex_usd": float(self.opex.sum()),
-                  "transmission_4cp_usd": self.transmission_4cp_usd, "ramp_usd": self.ramp_usd,
-                  "margin_usd": self.margin_usd}
-        out: dict[str, Any] = {"label": self.label, "hours": self.hours, **totals}
-        out.update({f"{k}_per_year": v * per_year for k, v in totals.items()})
+    def dispatch(self, series: PriceSeries) -> Dispatch:
+        """Its totals over the series and a year of them, and its months."""
+        total = Totals(int(self.on.sum()), float(self.draw_mw.sum()), float(self.revenue.sum()),
+                       float(self.power_cost.sum()), float(self.credits.sum()), float(self.opex.sum()),
+                       self.transmission_4cp_usd, self.ramp_usd, self.margin_usd)
+        return Dispatch(self.label, self.hours, total, total.scaled(8760 / self.hours), self.starts,
+                        self.breakeven_usd_per_mwh, self.revenue_usd_per_mwh, self.load_factor,
+                        monthly(self, series))
+
+
+@dataclass(frozen=True)
+class Totals:
+    """A use's figures over some hours, per facility MW (USD, MWh; hours on)."""
+
+    hours_on: float
+    energy_mwh: float
+    revenue_usd: float
+    power_cost_usd: float
+    credits_usd: float
+    opex_usd: float
+    transmission_4cp_usd: float
+    ramp_usd: float
+    margin_usd: float
+
+    def scaled(self, factor: float) -> Totals:
+        return Totals(*(getattr(self, f.name) * factor for f in fields(self)))
+
+
+@dataclass(frozen=True)
+class Month:
+    """A use's calendar month of the series (in the series' zone), per facility MW."""
+
+    month: str
+    hours: int
+    hours_on: int
+    margin_usd: float
+    revenue_usd: float
+    power_cost_usd: float
+    credits_usd: float
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """One use dispatched over the series, per facility MW: its totals over the series
+    (``total``) and a year of them (``per_year``: the totals x 8760 / hours), its starts, a
+    mining use's break-even price and revenue per MWh, a firm use's load factor, and its months.
+    Its JSON is flat: each total under its name, and again with _per_year."""
+
+    label: str
+    hours: int
+    total: Totals
+    per_year: Totals
+    starts: int
+    breakeven_usd_per_mwh: float | None
+    revenue_usd_per_mwh: float | None
+    load_factor: float | None
+    monthly: list[Month]
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"label": self.label, "hours": self.hours, **dump_fields(self.total)}
+        out.update({f"{k}_per_year": v for k, v in dump_fields(self.per_year).items()})
         out["starts"] = self.starts
-        out.update(self.extra)
-        out["monthly"] = monthly(self, series)
+        for key in ("breakeven_usd_per_mwh", "revenue_usd_per_mwh", "load_factor"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        out["monthly"] = [dump_fields(m) for m in self.monthly]
         return out
 
 
-def monthly(o: Outcome, series: PriceSeries) -> list[dict[str, Any]]:
+def monthly(o: Outcome, series: PriceSeries) -> list[Month]:
     months = series.months
     margin = o.margin
     out = []
     for mm in dict.fromkeys(months.tolist()):
         sel = months == mm
-        out.append({"month": mm, "hours": int(sel.sum()), "hours_on": int(o.on[sel].sum()),
-                    "margin_usd": float(margin[sel].sum()), "revenue_usd": float(o.revenue[sel].sum()),
-                    "power_cost_usd": float(o.power_cost[sel].sum()), "credits_usd": float(o.credits[sel].sum())})
+        out.append(Month(mm, int(sel.sum()), int(o.on[sel].sum()), float(margin[sel].sum()),
+                         float(o.revenue[sel].sum()), float(o.power_cost[sel].sum()), float(o.credits[sel].sum())))
     return out
 
 
@@ -175,8 +231,8 @@ def mining(series: PriceSeries, m: Mining, c: Contract, flex: Flex | None, label
     out = Outcome(label, len(p), on, draw, draw * m.revenue_usd_per_mwh, cost, credits,
                   np.full(len(p), m.opex_usd_per_mw_year / 8760), starts=starts,
                   ramp_usd=starts * (flex.ramp_cost_usd_per_mw if flex else 0.0))
-    out.extra["breakeven_usd_per_mwh"] = m.breakeven_usd_per_mwh(c)
-    out.extra["revenue_usd_per_mwh"] = m.revenue_usd_per_mwh
+    out.breakeven_usd_per_mwh = m.breakeven_usd_per_mwh(c)
+    out.revenue_usd_per_mwh = m.revenue_usd_per_mwh
     return out
 
 
@@ -245,7 +301,7 @@ def firm(series: PriceSeries, f: Firm, c: Contract) -> Outcome:
     out = Outcome(f.label, n, np.ones(n, dtype=bool), draw, revenue, cost * f.power_paid_share,
                   credits * f.power_paid_share, revenue * f.opex_share_of_revenue,
                   power_paid_share=f.power_paid_share)
-    out.extra["load_factor"] = f.load_factor
+    out.load_factor = f.load_factor
     return out
 
 

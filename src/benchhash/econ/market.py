@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -137,6 +137,26 @@ def snapshots() -> list[str]:
 def default_snapshot() -> str:
     """The newest snapshot."""
     return snapshots()[-1]
+
+
+@dataclass(frozen=True)
+class Asic:
+    """The reference ASIC of the mining rows: its name and its entry in data/asics.json (``row``,
+    echoed in the JSON as it is there)."""
+
+    name: str
+    j_per_th: float
+    watts: float
+    source: str
+    date: str
+    row: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def of(cls, name: str, row: dict[str, Any]) -> Asic:
+        return cls(name, row["j_per_th"], row["watts"], row["source"], row["date"], row)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, **self.row}
 
 
 def asics() -> dict[str, dict[str, Any]]:

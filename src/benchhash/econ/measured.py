@@ -25,14 +25,11 @@ from benchhash.review.verdict import Verdict, require
 from benchhash.review.verify import check
 from benchhash.workloads import known
 from benchhash.workloads.base import PhaseFigures
+from benchhash.workloads.econ_figures import EconFigures, figures_of, slowest_tpot_ms_p99
 
 WHY = ": economics prices only verified results"
 
 
-#: Figures a fleet takes from its slowest device rather than its sum over devices: a latency.
-#: A fleet meets a TPOT objective when each of its devices does, and its pooled p99 is at most
-#: the largest of its devices' p99s.
-SLOWEST = ("served_tpot_ms_p99",)
 Key = tuple[str, str, float | None]
 
 
@@ -48,42 +45,47 @@ def _ranks(path: str | Path, f: FleetResult) -> dict[int, Result | None]:
     return results
 
 
-def _slowest(f: FleetResult, results: dict[int, Result | None]) -> dict[Key, dict[str, float]]:
-    """Per phase of a fleet, the SLOWEST figures over its ranks, asked of its workload on each
-    rank's file; none for a phase with a rank whose file is not there or that has no such figure
-    (the fleet file keeps no latencies)."""
-    out: dict[Key, dict[str, float]] = {}
+def _figures(workload: str, f: PhaseFigures) -> EconFigures:
+    cls = known(workload)
+    return figures_of(cls.econ_figures(f), workload) if cls is not None else EconFigures()
+
+
+def _slowest(f: FleetResult, results: dict[int, Result | None]) -> dict[Key, float | None]:
+    """Per phase of a fleet, the p99 TPOT of its slowest rank, asked of its workload on each
+    rank's file; None for a phase with a rank whose file is not there or that has none (the
+    fleet file keeps no latencies)."""
+    out: dict[Key, float | None] = {}
     for ph in f.phases:
-        key, cls = (ph.workload, ph.phase, cap_of(ph.params)), known(ph.workload)
-        figures: list[dict[str, float]] = []
+        key = (ph.workload, ph.phase, cap_of(ph.params))
+        figures: list[EconFigures] = []
         for rank in ph.ranks:
             res = results.get(rank)
             w = next((w for w in res.workloads if w.key == key), None) if res is not None else None
-            figures.append(cls.econ_figures(PhaseFigures.of(w)) if cls is not None and w is not None else {})
-        out[key] = {k: max(fig[k] for fig in figures) for k in SLOWEST
-                    if figures and all(k in fig for fig in figures)}
+            figures.append(_figures(ph.workload, PhaseFigures.of(w)) if w is not None else EconFigures())
+        out[key] = slowest_tpot_ms_p99(figures)
     return out
 
 
 def _take(meas: Measured, workload: str, f: PhaseFigures, ai_watts: list[float],
-          slowest: dict[str, float] | None = None) -> None:
-    cls = known(workload)
-    figures = cls.econ_figures(f) if cls is not None else {}
-    if slowest is not None:                 # a fleet's phase: its latencies are its slowest device's
-        figures = {k: v for k, v in figures.items() if k not in SLOWEST} | slowest
-    if "hashes_per_second" in figures:
-        meas.sha256d_hps = figures["hashes_per_second"]
-        meas.sha256d_watts = figures.get("hashing_watts")
-    if "ai_watts" in figures:
-        ai_watts.append(figures["ai_watts"])
-    tps = figures.get("tokens_per_second")
+          fleet: bool = False, slowest_tpot: float | None = None) -> None:
+    """What one phase adds to ``meas``; a fleet's phase (``fleet``) takes its latencies from its
+    slowest device (``slowest_tpot``)."""
+    fig = _figures(workload, f)
+    if fleet:
+        fig = fig.with_slowest(slowest_tpot)
+    if fig.hashes_per_second is not None:
+        meas.sha256d_hps = fig.hashes_per_second
+        meas.sha256d_watts = fig.hashing_watts
+    if fig.ai_watts is not None:
+        ai_watts.append(fig.ai_watts)
+    tps = fig.tokens_per_second
     if tps:
-        meas.decode.append(Decode.of(f"{workload} {f.phase}", figures, f.params, tps, figures.get("ai_watts")))
+        meas.decode.append(Decode.of(f"{workload} {f.phase}", fig, f.params, tps, fig.ai_watts))
         if (meas.tokens_per_second or 0) < tps:
             meas.tokens_per_second = tps
-    served = figures.get("served_tokens_per_second")
+    served = fig.served_tokens_per_second
     if served:
-        meas.served.append(Served.of(f"{workload} {f.phase}", figures, f.params, served, figures.get("ai_watts")))
+        meas.served.append(Served.of(f"{workload} {f.phase}", fig, f.params, served, fig.ai_watts))
 
 
 def _top(phases: list[Phase]) -> list[Phase]:
@@ -129,15 +131,15 @@ def load(path: str | Path, allow_unverified: bool = False) -> tuple[Measured, li
                         kind="cpu" if kinds == {"cpu"} else "cuda", fleet=f"fleet of {len(every)}, per device",
                         energy="replayed" if _replayed(list(ranks.values())) else "measured", unverified=unverified)
         phases = phases_of(f)
-        slowest: dict[Key, dict[str, float]] | None = _slowest(f, ranks)
+        slowest: dict[Key, float | None] | None = _slowest(f, ranks)
     else:
         meas = Measured(source=str(path), device=f.device.name, kind=f.device.kind,
                         energy="replayed" if _replayed([f]) else "measured", unverified=unverified)
         phases, slowest = phases_of(f), None
     ai_watts: list[float] = []
     for ph in _top(phases):
-        _take(meas, ph.workload, ph.figures, ai_watts,
-              None if slowest is None else slowest.get((ph.workload, ph.phase, ph.cap_w), {}))
+        _take(meas, ph.workload, ph.figures, ai_watts, slowest is not None,
+              None if slowest is None else slowest.get((ph.workload, ph.phase, ph.cap_w)))
     meas.ai_watts = max(ai_watts) if ai_watts else None
     return meas, phases
 

@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from benchhash.econ import cashflow, hourly, uses
 from benchhash.econ.finance import Asset, Finance, Stream
-from benchhash.econ.market import Market
+from benchhash.econ.market import Asic, Market
 from benchhash.econ.prices import PriceSeries
 from benchhash.errors import InputError
 
@@ -102,7 +101,7 @@ class Context:
 
     m: Market
     rows: Uses
-    spec: dict[str, Any]
+    spec: Asic
 
     @property
     def months(self) -> int:
@@ -116,12 +115,12 @@ class Context:
     def owned_mw(self) -> float:
         """Facility MW the owned fleet fills: a count, when given, else asics_owned_mw; at most the site."""
         count = self.m["asics_owned_count"]
-        mw = count * float(self.spec["watts"]) * self.m["pue_mining"] / 1e6 if count > 0 else self.m["asics_owned_mw"]
+        mw = count * float(self.spec.watts) * self.m["pue_mining"] / 1e6 if count > 0 else self.m["asics_owned_mw"]
         return min(mw, self.site_mw)
 
     @property
     def th_per_mw(self) -> float:
-        return float(self.rows.mining.basis["th_s_per_facility_mw"])
+        return float(self.rows.mining.basis_of(uses.AsicBasis).th_s_per_facility_mw)
 
     @property
     def build(self) -> int:
@@ -143,7 +142,7 @@ def mining_margins(ctx: Context, mw: float) -> tuple[np.ndarray, np.ndarray, np.
     """(revenue, power, opex) per month of ``mw`` of mining running every month of the horizon."""
     m, n = ctx.m, ctx.months
     d = uses.derived(m)
-    mult = cashflow.mining_multiplier(m["difficulty_growth_per_year"], d["years_to_halving"], m["fee_share"])
+    mult = cashflow.mining_multiplier(m["difficulty_growth_per_year"], d.years_to_halving, m["fee_share"])
     at = [ctx.rows.mining_at(mult((t + 0.5) / 12)) for t in range(n)]
     revenue = np.array([r for r, _ in at]) * mw / 12
     power = np.array([p for _, p in at]) * mw / 12
@@ -240,7 +239,8 @@ def gpu_stream(ctx: Context, mw: float, owned_mw: float, contract: bool) -> Stre
     _hall(ctx, mw, s)
     _sell_asics(ctx, owned_mw, s)
     share = ramp(ctx)
-    server = mw * float(row.basis["gpus_per_facility_mw"]) * float(row.basis["server_usd_per_gpu"])
+    basis = row.basis_of(uses.RentalBasis)
+    server = mw * float(basis.gpus_per_facility_mw) * float(basis.server_usd_per_gpu)
     life = max(1, round(m["gpu_life_years"] * 12))
     prepay = m["gpu_contract_prepayment_share"] if contract else 0.0
     s.prepaid = _zeros(ctx)
@@ -256,7 +256,7 @@ def gpu_stream(ctx: Context, mw: float, owned_mw: float, contract: bool) -> Stre
         _prepay(s, sl, max(start - 1, 0), prepay)
     s.power[:] = row.power_now_usd_per_year * mw / 12 * share
     s.opex[:] = s.revenue * m["opex_ai_share_of_revenue"]
-    s.notes.append(f"{name}: the site owner buys {mw * float(row.basis['gpus_per_facility_mw']):,.0f} GPUs "
+    s.notes.append(f"{name}: the site owner buys {mw * float(basis.gpus_per_facility_mw):,.0f} GPUs "
                    f"({server / 1e6:,.1f} M$ a generation, every {life} months)"
                    + (f"; the contract customer prepays {100 * prepay:.0f} % of each generation's contract value"
                       if prepay else ""))

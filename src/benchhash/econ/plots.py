@@ -13,13 +13,16 @@ import io
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from matplotlib.ticker import Formatter, MaxNLocator
 
 from benchhash.errors import InputError
 from benchhash.fsutil import write_output
 from benchhash.units import j_per_th, prefix_of, si
+
+if TYPE_CHECKING:
+    from benchhash.econ.site import Hourly
 
 FORMATS = (".png", ".svg", ".pdf")
 MEASURED, REFERENCE, LOSS = "#3b6ea5", "#b0b0b0", "#c0392b"
@@ -173,11 +176,11 @@ def _zoom_top(ranked: list[float], breakeven: float) -> float:
     return math.ceil(top / step) * step
 
 
-def price_duration(fig: Any, h: dict[str, Any], prices: list[float]) -> None:
+def price_duration(fig: Any, h: Hourly, prices: list[float]) -> None:
     """Prices sorted from the dearest hour down, with the break-even price mining runs below: every
     hour on a linear axis, and beside it the same curve zoomed to the prices most hours have."""
     ranked = sorted(prices, reverse=True)
-    be = h["breakeven_usd_per_mwh"]
+    be = h.breakeven_usd_per_mwh or 0.0
     hours = range(1, len(ranked) + 1)
     cut = _zoom_top(ranked, be)
     above = sum(p > cut for p in ranked)
@@ -186,7 +189,7 @@ def price_duration(fig: Any, h: dict[str, Any], prices: list[float]) -> None:
         ax.plot(hours, ranked, color=MEASURED, lw=1.2, label="hourly price")
         ax.axhline(be, color=LOSS, ls="--", lw=1, label=f"mining break-even {be:.1f} $/MWh")
         ax.fill_between(hours, ranked, be, where=[p > be for p in ranked], color=LOSS, alpha=0.15,
-                        label=f"{h['hours_curtailed']:,} h curtailed")
+                        label=f"{h.hours_curtailed:,} h curtailed")
         ax.set_ylim(floor, cut if zoomed else None)
         ax.xaxis.set_major_formatter(UnitTicks("h", prefixed=False))
         ax.yaxis.set_major_formatter(UnitTicks("$/MWh", prefixed=False))
@@ -195,7 +198,7 @@ def price_duration(fig: Any, h: dict[str, Any], prices: list[float]) -> None:
         ax.set_title(f"zoomed: cut at {cut:,.0f} $/MWh, the {above:,} dearest hours run off the top" if zoomed
                      else f"every hour (up to {max(ranked, default=0):,.0f} $/MWh)", fontsize=9)
     legend_beside(ax)
-    fig.suptitle(f"Price duration: {h['series']['label']}", fontsize=10)
+    fig.suptitle(f"Price duration: {h.series.label}", fontsize=10)
 
 
 def scale_groups(peaks: dict[str, float], ratio: float = SCALE_RATIO) -> list[list[str]]:
@@ -210,20 +213,25 @@ def scale_groups(peaks: dict[str, float], ratio: float = SCALE_RATIO) -> list[li
     return groups
 
 
-def monthly_margin(fig: Any, h: dict[str, Any]) -> None:
+def _peaks(h: Hourly) -> dict[str, float]:
+    """Each use's largest monthly margin, gain or loss."""
+    return {k: max(abs(m.margin_usd) for m in u.monthly) for k, u in h.uses.items()}
+
+
+def monthly_margin(fig: Any, h: Hourly) -> None:
     """Each use's margin by month, one panel per scale (AI's ~1 M$ a month beside mining's ~20 k$
     would flatten mining to a line), bars from zero on linear axes."""
-    uses = h["uses"]
-    peaks = {k: max(abs(m["margin_usd"]) for m in u["monthly"]) for k, u in uses.items()}
+    uses = h.uses
+    peaks = _peaks(h)
     groups = [sorted(g, key=list(uses).index) for g in reversed(scale_groups(peaks))]
     for ax, keys in zip(fig.subplots(len(groups), 1, squeeze=False)[:, 0], groups, strict=True):
-        months = [m["month"] for m in uses[keys[0]]["monthly"]]
+        months = [m.month for m in uses[keys[0]].monthly]
         width = 0.8 / len(keys)
-        for i, (k, label) in enumerate(zip(keys, unique([uses[k]["label"] for k in keys]), strict=True)):
-            ax.bar([j + i * width for j in range(len(months))], [m["margin_usd"] for m in uses[k]["monthly"]],
+        for i, (k, label) in enumerate(zip(keys, unique([uses[k].label for k in keys]), strict=True)):
+            ax.bar([j + i * width for j in range(len(months))], [m.margin_usd for m in uses[k].monthly],
                    width, label=label)
         ax.set_xticks([j + 0.4 - width / 2 for j in range(len(months))], [m[2:] for m in months], fontsize=8)
-        _value_axis_from_zero(ax, [m["margin_usd"] for k in keys for m in uses[k]["monthly"]], horizontal=False)
+        _value_axis_from_zero(ax, [m.margin_usd for k in keys for m in uses[k].monthly], horizontal=False)
         ax.axhline(0, color="black", lw=0.6)
         ax.yaxis.set_major_formatter(UnitTicks("$"))
         ax.tick_params(axis="y", labelsize=8)
@@ -234,28 +242,28 @@ def monthly_margin(fig: Any, h: dict[str, Any]) -> None:
                                                         if len(groups) > 1 else ""), fontsize=10)
 
 
-def hours_on(fig: Any, h: dict[str, Any]) -> None:
-    flex = h["uses"]["mining_flexible"]["monthly"]
-    months = [m["month"][2:] for m in flex]
+def hours_on(fig: Any, h: Hourly) -> None:
+    flex = h.uses["mining_flexible"].monthly
+    months = [m.month[2:] for m in flex]
     ax = fig.subplots()
-    ax.bar(months, [m["hours"] for m in flex], color="#dddddd", label="hours in the month")
-    ax.bar(months, [m["hours_on"] for m in flex], color=MEASURED, label="price-responsive mining on")
-    ax.set_ylim(0, 1.1 * max((m["hours"] for m in flex), default=1))
+    ax.bar(months, [m.hours for m in flex], color="#dddddd", label="hours in the month")
+    ax.bar(months, [m.hours_on for m in flex], color=MEASURED, label="price-responsive mining on")
+    ax.set_ylim(0, 1.1 * max((m.hours for m in flex), default=1))
     ax.yaxis.set_major_formatter(UnitTicks("h", prefixed=False))
     ax.tick_params(labelsize=8)
     ax.set_title("Mining's hours on by month", fontsize=10)
     legend_beside(ax)
 
 
-def _hourly_parts(h: dict[str, Any], prices: list[float]) -> list[tuple[str, Callable[[Any], None], float]]:
+def _hourly_parts(h: Hourly, prices: list[float]) -> list[tuple[str, Callable[[Any], None], float]]:
     """(title, draw on a figure, height in inches) per hourly chart."""
-    panels = len(scale_groups({k: max(abs(m["margin_usd"]) for m in u["monthly"]) for k, u in h["uses"].items()}))
+    panels = len(scale_groups(_peaks(h)))
     return [("Price duration and mining's break-even", lambda f: price_duration(f, h, prices), 4.2),
             ("Margin by month and use", lambda f: monthly_margin(f, h), 0.6 + 3.0 * panels),
             ("Mining's hours on by month", lambda f: hours_on(f, h), 3.8)]
 
 
-def figures(h: dict[str, Any], prices: list[float]) -> list[tuple[str, Any]]:
+def figures(h: Hourly, prices: list[float]) -> list[tuple[str, Any]]:
     """(title, figure) for each hourly chart."""
     plt = _plt()
     out = []
@@ -266,9 +274,12 @@ def figures(h: dict[str, Any], prices: list[float]) -> list[tuple[str, Any]]:
     return out
 
 
-def write_hourly_charts(h: dict[str, Any], prices: list[float], path: str) -> None:
-    """The hourly charts stacked in one file; the format follows the extension."""
+def write_hourly_charts(h: Hourly | None, prices: list[float], path: str) -> None:
+    """The hourly charts stacked in one file (``h``: the answer's hourly analysis, which a price
+    series always comes with); the format follows the extension."""
     check_path(path)
+    if h is None:
+        raise InputError("no hourly analysis to chart: give --hourly or --prices")
     plt = _plt()
     parts = _hourly_parts(h, prices)
     fig = plt.figure(figsize=(11, sum(height for _, _, height in parts)), layout="constrained")

@@ -57,8 +57,37 @@ class Gap:
             return f"line {self.line}: gap of {self.hours} hour(s) from {_iso(self.start)} (empty price)"
         return f"line {self.line}: gap of {self.hours} hour(s) before {_iso(self.start + self.hours)}"
 
+    @property
+    def from_utc(self) -> str:
+        return _iso(self.start)
+
     def to_json(self) -> dict[str, object]:
-        return {"from_utc": _iso(self.start), "hours": self.hours, "line": self.line, "empty_cells": self.empty}
+        return {"from_utc": self.from_utc, "hours": self.hours, "line": self.line, "empty_cells": self.empty}
+
+
+@dataclass(frozen=True)
+class SeriesSummary:
+    """A price series as the hourly analysis echoes it: its name, label and source, its hours
+    (first and last, UTC), the gaps --fill filled, the zone its months are counted in and why, and
+    its prices' mean, median, p95, max and min (USD/MWh) and hours below zero."""
+
+    name: str
+    label: str
+    source: str
+    hours: int
+    first_hour_utc: str
+    last_hour_utc: str
+    filled_hours: int
+    fill: str | None
+    months_in: str
+    months_in_why: str
+    gaps_filled: list[Gap]
+    mean_usd_per_mwh: float
+    median_usd_per_mwh: float
+    p95_usd_per_mwh: float
+    max_usd_per_mwh: float
+    min_usd_per_mwh: float
+    hours_below_zero: int
 
 
 @dataclass(frozen=True)
@@ -84,15 +113,12 @@ class PriceSeries:
         z = ZoneInfo(self.zone)
         return np.array([datetime.fromtimestamp(int(h) * 3600, z).strftime("%Y-%m") for h in self.hours])
 
-    def summary(self) -> dict[str, object]:
+    def summary(self) -> SeriesSummary:
         p = self.usd_per_mwh
-        return {"name": self.name, "label": self.label, "source": self.source, "hours": len(p),
-                "first_hour_utc": _iso(int(self.hours[0])), "last_hour_utc": _iso(int(self.hours[-1])),
-                "filled_hours": self.filled_hours, "fill": self.fill, "months_in": self.zone,
-                "months_in_why": self.zone_why, "gaps_filled": [g.to_json() for g in self.gaps],
-                "mean_usd_per_mwh": float(p.mean()), "median_usd_per_mwh": float(np.median(p)),
-                "p95_usd_per_mwh": float(np.percentile(p, 95)), "max_usd_per_mwh": float(p.max()),
-                "min_usd_per_mwh": float(p.min()), "hours_below_zero": int((p < 0).sum())}
+        return SeriesSummary(self.name, self.label, self.source, len(p), _iso(int(self.hours[0])),
+                             _iso(int(self.hours[-1])), self.filled_hours, self.fill, self.zone, self.zone_why,
+                             list(self.gaps), float(p.mean()), float(np.median(p)), float(np.percentile(p, 95)),
+                             float(p.max()), float(p.min()), int((p < 0).sum()))
 
 
 def _iso(hour: int) -> str:

@@ -4,29 +4,34 @@ text, Markdown and CSV: econ.text)."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchhash.econ import caps, uses
 from benchhash.econ import claim as claims
 from benchhash.econ import deals as deals_mod
 from benchhash.econ import market as markets
+from benchhash.econ.answer import Econ, MarketView, Snapshot, Sweep
+from benchhash.econ.market import Asic
 from benchhash.econ.measured import load
 from benchhash.econ.prices import PriceSeries
 from benchhash.econ.site import HourlyRequest
 from benchhash.errors import InputError
 
+if TYPE_CHECKING:
+    from benchhash.econ.decision import Decision
+
 FACILITY_NOTE = ("per facility MW-year: facility MW is what the site draws; IT MW = facility MW / "
                  "PUE reaches the machines")
 
 
-def _asic(name: str) -> dict[str, Any]:
+def _asic(name: str) -> Asic:
     table = markets.asics()
     match = {k.lower(): k for k in table}.get(name.strip().lower())
     if match is None:
         raise InputError(f"unknown ASIC {name!r}; known: {', '.join(table)}")
-    return {"name": match, **table[match]}
+    return Asic.of(match, table[match])
 
 
 @dataclass(frozen=True)
@@ -135,72 +140,70 @@ def _claim_device(m: markets.Market, measured: list[uses.Measured]) -> tuple[use
 
 
 def econ_json(req: EconRequest) -> dict[str, Any]:
-    return econ_data(req)[0]
+    """The answer as `econ --json` writes it."""
+    return answer(req)[0].to_json()
+
+
+def market_of(req: EconRequest) -> MarketView:
+    """The market asked for (its snapshot, --market, --set, --asic), without the rest."""
+    _checked(req)
+    return market_view(_market(req, _asic(req.asic).name), req.today)
 
 
 def inputs_json(req: EconRequest) -> dict[str, Any]:
-    """The market asked for (its snapshot, --market, --set, --asic), without the rest."""
-    _checked(req)
-    return market_json(_market(req, _asic(req.asic)["name"]), req.today)
+    """The market asked for as JSON (`econ --inputs --json` adds each input's allowed range)."""
+    return market_of(req).to_json()
 
 
-def market_json(m: markets.Market, today: date | None) -> dict[str, Any]:
+def market_view(m: markets.Market, today: date | None) -> MarketView:
     """The market's name, its snapshot and age (on ``today``, default the real date), the warning
-    when it is stale, and every input."""
+    when it is stale, every input and the reference GPU's price bands."""
     snap = snapshot(m, today or date.today())
-    return {"market": m.name, "snapshot": snap, "warnings": stale(m, snap),
-            "inputs": {k: x.to_json() for k, x in m.inputs.items()}, "gpu_price_spread": uses.price_spread(m)}
+    return MarketView(m.name, snap, stale(m, snap), dict(m.inputs), uses.price_spread(m))
 
 
 def econ_data(req: EconRequest) -> tuple[dict[str, Any], PriceSeries | None]:
     """Every input and output as JSON, and the hourly price series it used (for charts)."""
+    out, series = answer(req)
+    return out.to_json(), series
+
+
+def answer(req: EconRequest) -> tuple[Econ, PriceSeries | None]:
+    """Every input and output, and the hourly price series it used (for charts)."""
     _checked(req)
     spec = _asic(req.asic)
-    m = _market(req, spec["name"])
+    m = _market(req, spec.name)
     loaded = [load(p, req.allow_unverified) for p in req.results]
     measured = [meas for meas, _ in loaded]
     notes: list[str] = [f"{meas.source} is priced on its word (--allow-unverified): {meas.unverified}"
                         for meas in measured if meas.unverified]
-    sweeps = [{"source": meas.source, "device": meas.device,
-               "curves": [c.to_json() for c in caps.curves(m, meas, phases)]}
+    sweeps = [Sweep(meas.source, meas.device, caps.curves(m, meas, phases))
               for meas, phases in loaded if caps.is_sweep(phases)]
-    notes += [f"{s['source']}: a power-limit sweep; the rows below take each phase at its highest cap, "
+    notes += [f"{s.source}: a power-limit sweep; the rows below take each phase at its highest cap, "
               "the power-cap tables every cap" for s in sweeps]
     if not measured:
         notes.append("no result file given: GPU rows use reference figures from the data "
                      "(" + uses.systems()["reference_gpu"]["source"] + ")")
-    rows = [uses.asic_mining(m, spec["name"], spec)]
+    rows = [uses.asic_mining(m, spec)]
     for meas in measured or [uses.reference_gpu()]:
         rows += _device_rows(m, meas, notes)
     rows.append(uses.colocation(m))
-    out: dict[str, Any] = {
-        **market_json(m, req.today),
-        "note": FACILITY_NOTE,
-        "notes": notes,
-        "asic": spec,
-        "measured": [asdict(x) for x in measured],
-        "derived": uses.derived(m),
-        "uses": [r.to_json() for r in rows],
-    }
-    if sweeps:
-        out["power_caps"] = sweeps
-    if req.deals:
-        out["deals"] = deals_mod.beside_model(out["uses"], m.snapshot or None)
-    if req.claim:
-        out["claim"] = claim_json(m, spec, req, measured, rows, notes)
-    series = None
+    view = market_view(m, req.today)
+    deals = deals_mod.beside_model(rows, m.snapshot or None) if req.deals else None
+    claim = claim_of(m, spec, req, measured, rows, notes) if req.claim else None
+    series, hourly = None, None
     if req.hourly is not None:
         from benchhash.econ import prices, site
         h = req.hourly
         series = prices.load(h.prices, h.fill, h.point)
-        out["hourly"] = site.analyse(series, m, spec, rows, h, req.ai_mw, req.mining_mw)
-    if req.decision:
-        out["decision"] = decision_json(m, spec, measured, req.hourly, series, notes)
-    return out, series
+        hourly = site.analyse(series, m, spec, rows, h, req.ai_mw, req.mining_mw)
+    decision = decision_of(m, spec, measured, req.hourly, series, notes) if req.decision else None
+    return Econ(view.market, view.snapshot, view.warnings, view.inputs, view.gpu_price_spread, FACILITY_NOTE, notes,
+                spec, measured, uses.derived(m), rows, sweeps, deals, claim, hourly, decision), series
 
 
-def decision_json(m: markets.Market, spec: dict[str, Any], measured: list[uses.Measured],
-                  h: HourlyRequest | None, series: PriceSeries | None, notes: list[str]) -> dict[str, Any]:
+def decision_of(m: markets.Market, spec: Asic, measured: list[uses.Measured],
+                h: HourlyRequest | None, series: PriceSeries | None, notes: list[str]) -> Decision:
     """The existing site's decision, on the measured GPU where one has AI watts and a price (its
     prices then stand for the market's GPU-hour prices), else the reference system; mining
     price-responsive over the hourly series when one is given."""
@@ -220,55 +223,69 @@ def decision_json(m: markets.Market, spec: dict[str, Any], measured: list[uses.M
 STALE_DAYS = 30
 
 
-def snapshot(m: markets.Market, today: date) -> dict[str, Any]:
+def snapshot(m: markets.Market, today: date) -> Snapshot:
     """The shipped snapshot under the market, and its age in days on ``today``."""
-    return {"name": m.snapshot, "today": today.isoformat(),
-            "age_days": (today - date.fromisoformat(m.snapshot)).days}
+    return Snapshot(m.snapshot, today.isoformat(), (today - date.fromisoformat(m.snapshot)).days)
 
 
-def stale(m: markets.Market, snap: dict[str, Any]) -> list[str]:
+def stale(m: markets.Market, snap: Snapshot) -> list[str]:
     """A warning, saying how to bring it up to date, when the snapshot is older than STALE_DAYS."""
-    age = snap["age_days"]
+    age = snap.age_days
     if age <= STALE_DAYS:
         return []
     live = any(x.origin == "live" for x in m.inputs.values())
     how = ("the live API gave the Bitcoin figures; give the others (power, GPU and lease prices) with "
            if live else "bring the BTC price, difficulty, block height and fee share up to date with "
            "--market live (mempool.space), and the others with ")
-    return [f"the market snapshot {snap['name']} is {age} days old (more than {STALE_DAYS}): {how}--set key=value "
+    return [f"the market snapshot {snap.name} is {age} days old (more than {STALE_DAYS}): {how}--set key=value "
             "or --market FILE (every input, with its own date: benchhash econ --inputs)"]
 
 
-def _npv_judgement(rows: list[uses.Use], use: str, ai_mw: float, mining_npv: float) -> dict[str, Any]:
+def _npv_judgement(rows: list[uses.Use], use: str, ai_mw: float, mining_npv: float) -> claims.Judgement:
     row = next((r for r in rows if r.use == use), None)
     if row is None:
         return claims.no_row()
-    out = claims.judge(row.npv_usd * ai_mw, mining_npv)
-    out.update(ai_revenue_per_capex=row.lifetime_revenue_per_capex_usd, horizon_years=row.horizon_years)
-    return out
+    return claims.judge(row.npv_usd * ai_mw, mining_npv).on_capital(row.lifetime_revenue_per_capex_usd,
+                                                                    row.horizon_years)
 
 
 def _row_label(rows: list[uses.Use], use: str) -> str | None:
     return next((r.label for r in rows if r.use == use), None)
 
 
-def _unreconciled(rows: list[uses.Use], revenue: dict[str, Any], s: claims.Setup, host_overhead: float) -> list[str]:
+def _unreconciled(rows: list[uses.Use], revenue: claims.Judgement, s: claims.Setup, host_overhead: float) -> list[str]:
     """A note when the claim's GPU-cloud revenue per MW is not its table row's (the two take a
     GPU's all-in watts from different figures), so that the difference is said, not found."""
     row = next((r for r in rows if r.use == "ai_rental"), None)
-    per_mw = revenue["ai_usd"] / s.ai_mw
+    per_mw = (revenue.ai_usd or 0.0) / s.ai_mw
     if row is None or math.isclose(per_mw, row.revenue_now_usd_per_year, rel_tol=1e-3):
         return []
     all_in = s.watts_all_in({"host_overhead": host_overhead})
+    basis = row.basis_of(uses.RentalBasis)
     return [f"the claim's GPU-cloud revenue per MW ({per_mw / 1e6:.3f} M$) is not its table row's "
             f"({row.revenue_now_usd_per_year / 1e6:.3f} M$, {row.label}): the claim takes {s.gpu_w:.0f} W + host "
             f"{all_in - s.gpu_w:.0f} W ((host overhead {host_overhead:g} - 1) x rated {s.rated_w or s.gpu_w:.0f} W) = "
             f"{all_in:.0f} W per GPU all-in, the row "
-            f"{row.basis['watts_per_gpu_all_in']:.0f} W ({row.basis['watts_basis']})"]
+            f"{basis.watts_per_gpu_all_in:.0f} W ({basis.watts_basis})"]
 
 
-def claim_json(m: markets.Market, spec: dict[str, Any], req: EconRequest, measured: list[uses.Measured],
-               rows: list[uses.Use], notes: list[str]) -> dict[str, Any]:
+def _reading(m: markets.Market, setup: claims.Setup, req: EconRequest, name: str, rows: list[uses.Use],
+             mining_npv: float) -> claims.Reading:
+    """One reading of the claim on its three measures, with its tornados and Monte Carlo."""
+    v = m.values()
+    ai, mine = claims.READINGS[name](v, setup), claims.mining(v, setup)
+    torn = claims.tornado(m, setup, name)
+    return claims.Reading(
+        label=claims.READING_LABELS[name], revenue=claims.judge(ai.revenue, mine.revenue),
+        margin=claims.judge(ai.margin, mine.margin),
+        return_on_capital=_npv_judgement(rows, "ai_rental" if name == "gpu_cloud" else "colocation", req.ai_mw,
+                                         mining_npv),
+        decided_by=torn[0].input, tornado=torn, tornado_margin=claims.tornado_margin(m, setup, name),
+        monte_carlo=claims.monte_carlo(m, setup, req.draws, req.seed, name))
+
+
+def claim_of(m: markets.Market, spec: Asic, req: EconRequest, measured: list[uses.Measured],
+             rows: list[uses.Use], notes: list[str]) -> claims.Claim:
     """Both readings of the claim, on revenue, margin and return on capital."""
     d = uses.derived(m)
     meas, p = _claim_device(m, measured)
@@ -276,43 +293,21 @@ def claim_json(m: markets.Market, spec: dict[str, Any], req: EconRequest, measur
         notes.append("the claim uses the reference H100: no measured GPU has AI watts and a rental price")
     m_claim = m.with_value("gpu_usd_per_hour", p.on_demand) if p is not None else m
     gpu = meas.device if meas is not None else uses.reference_gpu().device
-    setup = claims.Setup(req.ai_mw, req.mining_mw, spec["j_per_th"],
+    setup = claims.Setup(req.ai_mw, req.mining_mw, spec.j_per_th,
                          meas.ai_watts if meas is not None and meas.ai_watts else uses.reference_gpu_watts(),
-                         float(d["subsidy_btc"] or 0), rated_w=uses.reference_gpu_watts())
-    v = m_claim.values()
+                         float(d.subsidy_btc or 0), rated_w=uses.reference_gpu_watts())
     asic_row = rows[0]
     mining_npv = asic_row.npv_usd * req.mining_mw
-    readings: dict[str, Any] = {}
-    for name in ("gpu_cloud", "colocation_lease"):
-        ai, mine = claims.READINGS[name](v, setup), claims.mining(v, setup)
-        torn = claims.tornado(m_claim, setup, name)
-        readings[name] = {
-            "label": claims.READING_LABELS[name],
-            "revenue": claims.judge(ai.revenue, mine.revenue),
-            "margin": claims.judge(ai.margin, mine.margin),
-            "return_on_capital": _npv_judgement(rows, "ai_rental" if name == "gpu_cloud" else "colocation",
-                                                req.ai_mw, mining_npv),
-            "decided_by": torn[0]["input"], "tornado": torn,
-            "tornado_margin": claims.tornado_margin(m_claim, setup, name),
-            "monte_carlo": claims.monte_carlo(m_claim, setup, req.draws, req.seed, name),
-        }
-    gc = readings["gpu_cloud"]
-    labels = {"mining": asic_row.label, "gpu_cloud": _row_label(rows, "ai_rental"),
-              "colocation_lease": _row_label(rows, "colocation")}
-    notes += _unreconciled(rows, gc["revenue"], setup, v["host_overhead"])
-    words = []
+    gc, lease = (_reading(m_claim, setup, req, name, rows, mining_npv) for name in ("gpu_cloud", "colocation_lease"))
+    notes += _unreconciled(rows, gc.revenue, setup, m_claim.values()["host_overhead"])
     measures = (("revenue", "revenue"), ("margin", "margin"), ("return_on_capital", "return on capital (NPV)"))
-    for measure, what in measures:
-        words.append(f"on {what}, GPU cloud: {gc[measure]['in_words']}; colocation lease: "
-                     f"{readings['colocation_lease'][measure]['in_words']}")
-    return {
-        "statement": f"{req.ai_mw:g} MW of AI ({gpu}) earns what {req.mining_mw:g} MW of Bitcoin mining "
-                     f"({spec['name']}) earns (facility MW)",
-        "basis": "revenue and margin at today's conditions; return on capital = NPV of each use over its own "
-                 "horizon (ASIC life, GPU life, lease term), scaled to the claim's MW",
-        "verdicts": words, **readings, "ai_mw": req.ai_mw, "mining_mw": req.mining_mw, "rows": labels,
-        # the GPU-cloud reading on revenue under the names version 1 of this JSON used
-        "ai_revenue_usd_per_year": gc["revenue"]["ai_usd"], "mining_revenue_usd_per_year": gc["revenue"]["mining_usd"],
-        "ratio": gc["revenue"]["ratio"], "verdict": gc["revenue"]["verdict"], "decided_by": gc["decided_by"],
-        "breakevens": claims.breakevens(m_claim, setup), "tornado": gc["tornado"], "monte_carlo": gc["monte_carlo"],
-    }
+    words = [f"on {what}, GPU cloud: {gc.on(measure).in_words}; colocation lease: {lease.on(measure).in_words}"
+             for measure, what in measures]
+    return claims.Claim(
+        statement=f"{req.ai_mw:g} MW of AI ({gpu}) earns what {req.mining_mw:g} MW of Bitcoin mining "
+                  f"({spec.name}) earns (facility MW)",
+        basis="revenue and margin at today's conditions; return on capital = NPV of each use over its own "
+              "horizon (ASIC life, GPU life, lease term), scaled to the claim's MW",
+        verdicts=words, gpu_cloud=gc, colocation_lease=lease, ai_mw=req.ai_mw, mining_mw=req.mining_mw,
+        rows=claims.ClaimRows(asic_row.label, _row_label(rows, "ai_rental"), _row_label(rows, "colocation")),
+        breakevens=claims.breakevens(m_claim, setup))

@@ -5,7 +5,7 @@ outputs, so each figure can be recomputed by hand."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,8 +14,9 @@ import numpy as np
 
 from benchhash.econ import claim as claims
 from benchhash.econ import hourly, model, uses
-from benchhash.econ.market import Market
-from benchhash.econ.prices import PriceSeries
+from benchhash.econ.jsonable import optional
+from benchhash.econ.market import Asic, Market
+from benchhash.econ.prices import PriceSeries, SeriesSummary
 from benchhash.errors import InputError
 from benchhash.fsutil import read_text
 
@@ -71,19 +72,62 @@ def _seconds(text: str) -> int:
     return int((t.replace(tzinfo=UTC) if t.tzinfo is None else t).timestamp())
 
 
-def _mining(m: Market, spec: dict[str, Any]) -> tuple[hourly.Mining, dict[str, Any]]:
-    d = uses.derived(m)
-    j_per_th = float(spec["j_per_th"]) * m["asic_efficiency_factor"]
-    ph = model.mining_ph_per_facility_mw(j_per_th, m["pue_mining"])
-    hp = float(d["hashprice_usd_per_ph_day"] or 0.0)
-    mine = hourly.Mining(hourly.mining_revenue_usd_per_mwh(hp, m["pool_fee"], ph), m["uptime_mining"],
+@dataclass(frozen=True)
+class FourCp:
+    """The 4CP intervals asked for (--4cp), the hours they curtail and their charge (--4cp-charge)."""
+
+    spec: str | None
+    hours: int
+    charge_usd_per_mw_year: float | None
+
+
+@dataclass(frozen=True)
+class HourlyInputs:
+    """Every input the hourly analysis used, echoed so that each figure can be recomputed: the
+    mining side (ASIC, efficiency, PUE, PH per facility MW, hashprice, pool fee, uptime, opex, its
+    revenue per facility MWh), the contract, the AI side (load factor, opex shares, passthrough,
+    each firm use's revenue per MW-year) and the dispatch's constraints and 4CP."""
+
+    asic: str
+    j_per_th: float
+    asic_efficiency_factor: float
+    pue_mining: float
+    ph_per_facility_mw: float
+    hashprice_usd_per_ph_day: float
+    pool_fee: float
+    uptime_mining: float
+    opex_mining_usd_per_mw_year: float
+    revenue_usd_per_mwh: float
+    contract: hourly.Contract
+    ai_load_factor: float
+    opex_ai_share_of_revenue: float
+    opex_colocation_share_of_revenue: float
+    colocation_power_passthrough: float
+    ai_revenue_usd_per_mw_year: dict[str, float]
+    min_on_hours: int
+    min_off_hours: int
+    ramp_cost_usd_per_mw: float
+    fourcp: FourCp
+
+
+def _mining(m: Market, spec: Asic) -> hourly.Mining:
+    hp = float(uses.derived(m).hashprice_usd_per_ph_day or 0.0)
+    ph = model.mining_ph_per_facility_mw(float(spec.j_per_th) * m["asic_efficiency_factor"], m["pue_mining"])
+    return hourly.Mining(hourly.mining_revenue_usd_per_mwh(hp, m["pool_fee"], ph), m["uptime_mining"],
                          m["opex_mining_usd_per_mw_year"])
-    echo = {"asic": spec["name"], "j_per_th": j_per_th, "asic_efficiency_factor": m["asic_efficiency_factor"],
-            "pue_mining": m["pue_mining"], "ph_per_facility_mw": ph, "hashprice_usd_per_ph_day": hp,
-            "pool_fee": m["pool_fee"], "uptime_mining": m["uptime_mining"],
-            "opex_mining_usd_per_mw_year": m["opex_mining_usd_per_mw_year"],
-            "revenue_usd_per_mwh": mine.revenue_usd_per_mwh}
-    return mine, echo
+
+
+def _inputs(m: Market, spec: Asic, mine: hourly.Mining, contract: hourly.Contract, flex: hourly.Flex,
+            firms: list[tuple[str, hourly.Firm]], fourcp: FourCp) -> HourlyInputs:
+    j_per_th = float(spec.j_per_th) * m["asic_efficiency_factor"]
+    return HourlyInputs(
+        spec.name, j_per_th, m["asic_efficiency_factor"], m["pue_mining"],
+        model.mining_ph_per_facility_mw(j_per_th, m["pue_mining"]),
+        float(uses.derived(m).hashprice_usd_per_ph_day or 0.0), m["pool_fee"], m["uptime_mining"],
+        m["opex_mining_usd_per_mw_year"], mine.revenue_usd_per_mwh, contract, m["ai_load_factor"],
+        m["opex_ai_share_of_revenue"], m["opex_colocation_share_of_revenue"], m["colocation_power_passthrough"],
+        {k: f.revenue_usd_per_mw_year for k, f in firms}, flex.min_on_hours, flex.min_off_hours,
+        flex.ramp_cost_usd_per_mw, fourcp)
 
 
 def _firms(m: Market, rows: list[uses.Use]) -> list[tuple[str, hourly.Firm]]:
@@ -104,14 +148,82 @@ def _firms(m: Market, rows: list[uses.Use]) -> list[tuple[str, hourly.Firm]]:
     return out
 
 
-def analyse(series: PriceSeries, m: Market, spec: dict[str, Any], rows: list[uses.Use], req: HourlyRequest,
-            ai_mw: float, mining_mw: float) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SiteTotals:
+    """A site of several uses over the series, a year: the sums of its uses' figures, each at its MW."""
+
+    revenue_usd_per_year: float
+    power_cost_usd_per_year: float
+    credits_usd_per_year: float
+    margin_usd_per_year: float
+    energy_mwh_per_year: float
+    facility_mw: float
+
+
+@dataclass(frozen=True)
+class Mullet:
+    """A MW of firm AI in front and M MW of flexible mining behind, against pure sites of the same
+    MW (``sites``); where there is no AI rental row to put in front, only a ``note`` saying so."""
+
+    ai_mw: float | None = optional()
+    mining_mw: float | None = optional()
+    ai_use: str | None = optional()
+    soaked_mw: float | None = optional()
+    sites: dict[str, SiteTotals] | None = optional()
+    note: str | None = optional()
+
+
+@dataclass(frozen=True)
+class HourlyVerdict:
+    """The claim on margin over the series with mining price-responsive; against flat mining;
+    and the static verdict on margin from the same rows (``static``, where there are both rows)."""
+
+    verdict: claims.Judgement
+    against_flat_mining: claims.Judgement | None = None
+    static: claims.Judgement | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out = self.verdict.to_json()
+        for key, j in (("against_flat_mining", self.against_flat_mining), ("static", self.static)):
+            if j is not None:
+                out[key] = j.to_json()
+        return out
+
+
+@dataclass(frozen=True)
+class StaticBasis:
+    """What the static verdict assumes that the hourly one does not."""
+
+    power_usd_per_mwh: float
+    ai_draw_share: float
+    mining_hours: str
+
+
+@dataclass(frozen=True)
+class Hourly:
+    """`econ --hourly`: each use dispatched over an hourly price series, per facility MW; mining's
+    break-even price, the hours it is curtailed and the value of its flexibility; the mullet site;
+    the claim on margin; and every input used (``inputs``), with the series (``series``)."""
+
+    series: SeriesSummary
+    inputs: HourlyInputs
+    uses: dict[str, hourly.Dispatch]
+    breakeven_usd_per_mwh: float | None
+    hours_curtailed: int
+    flexibility_value_usd_per_mw_year: float
+    mullet: Mullet
+    claim: dict[str, HourlyVerdict]
+    static_basis: StaticBasis
+
+
+def analyse(series: PriceSeries, m: Market, spec: Asic, rows: list[uses.Use], req: HourlyRequest,
+            ai_mw: float, mining_mw: float) -> Hourly:
     contract = hourly.Contract(req.contract, m["power_adder_usd_per_mwh"], m["power_usd_per_mwh"])
     curtail = curtail_hours(req.fourcp, series) if req.fourcp else None
     flex = hourly.Flex(req.min_on_hours, req.min_off_hours, req.ramp_cost_usd_per_mw, curtail,
                        req.fourcp_usd_per_mw_year)
-    mine, echo = _mining(m, spec)
-    name = spec["name"]
+    mine = _mining(m, spec)
+    name = spec.name
     on = hourly.plan(series, mine, contract, flex)
     outcomes = {"mining_flexible": hourly.mining(series, mine, contract, flex, f"mining, {name}, price-responsive",
                                                  on=on),
@@ -121,32 +233,19 @@ def analyse(series: PriceSeries, m: Market, spec: dict[str, Any], rows: list[use
         outcomes[key] = hourly.firm(series, f, contract)
     for o in outcomes.values():
         hourly.fourcp(o, flex)
-    js = {k: o.to_json(series) for k, o in outcomes.items()}
-    echo.update(contract=contract.to_json(), ai_load_factor=m["ai_load_factor"],
-                opex_ai_share_of_revenue=m["opex_ai_share_of_revenue"],
-                opex_colocation_share_of_revenue=m["opex_colocation_share_of_revenue"],
-                colocation_power_passthrough=m["colocation_power_passthrough"],
-                ai_revenue_usd_per_mw_year={k: f.revenue_usd_per_mw_year for k, f in firms},
-                min_on_hours=flex.min_on_hours, min_off_hours=flex.min_off_hours,
-                ramp_cost_usd_per_mw=flex.ramp_cost_usd_per_mw,
-                fourcp={"spec": req.fourcp, "hours": int(curtail.sum()) if curtail is not None else 0,
-                        "charge_usd_per_mw_year": flex.fourcp_usd_per_mw_year})
+    js = {k: o.dispatch(series) for k, o in outcomes.items()}
+    fourcp = FourCp(req.fourcp, int(curtail.sum()) if curtail is not None else 0, flex.fourcp_usd_per_mw_year)
     flat, flexed = js["mining_flat"], js["mining_flexible"]
-    out: dict[str, Any] = {
-        "series": series.summary(), "inputs": echo, "uses": js,
-        "breakeven_usd_per_mwh": flexed["breakeven_usd_per_mwh"],
-        "hours_curtailed": flexed["hours"] - flexed["hours_on"],
-        "flexibility_value_usd_per_mw_year": flexed["margin_usd_per_year"] - flat["margin_usd_per_year"],
-    }
     ai_key = next((k for k, _ in firms if k.startswith("ai_rental")), None)
     soak = hourly.mining(series, mine, contract, flex, "mining on AI's idle share", pays_contract=False, on=on)
     hourly.fourcp(soak, flex)
-    out["mullet"] = mullet(js, ai_key, soak.to_json(series), ai_mw, mining_mw, m["ai_load_factor"])
-    out["claim"] = hourly_claim(js, ai_key, ai_mw, mining_mw)
-    _beside_static(out["claim"], rows, dict(firms), ai_key, ai_mw, mining_mw)
-    out["static_basis"] = {"power_usd_per_mwh": m["power_usd_per_mwh"], "ai_draw_share": 1.0,
-                           "mining_hours": "every hour, at uptime_mining"}
-    return out
+    claim = hourly_claim(js, ai_key, ai_mw, mining_mw)
+    _beside_static(claim, rows, dict(firms), ai_key, ai_mw, mining_mw)
+    return Hourly(series.summary(), _inputs(m, spec, mine, contract, flex, firms, fourcp), js,
+                  flexed.breakeven_usd_per_mwh, flexed.hours - int(flexed.total.hours_on),
+                  flexed.per_year.margin_usd - flat.per_year.margin_usd,
+                  mullet(js, ai_key, soak.dispatch(series), ai_mw, mining_mw, m["ai_load_factor"]), claim,
+                  StaticBasis(m["power_usd_per_mwh"], 1.0, "every hour, at uptime_mining"))
 
 
 def _readings(ai_key: str | None) -> tuple[tuple[str, str | None], ...]:
@@ -154,53 +253,58 @@ def _readings(ai_key: str | None) -> tuple[tuple[str, str | None], ...]:
     return ("gpu_cloud", ai_key), ("colocation_lease", "colocation_lease")
 
 
-def _beside_static(claim: dict[str, Any], rows: list[uses.Use], firms: dict[str, hourly.Firm], ai_key: str | None,
-                   ai_mw: float, mining_mw: float) -> None:
+def _beside_static(claim: dict[str, HourlyVerdict], rows: list[uses.Use], firms: dict[str, hourly.Firm],
+                   ai_key: str | None, ai_mw: float, mining_mw: float) -> None:
     """Each hourly verdict with the static one on margin (`econ --claim`: a flat power price, AI at
     its full MW, mining every hour) from the same rows, so that a disagreement can be explained."""
     asic = next((r for r in rows if r.use == "asic_mining"), None)
     for reading, key in _readings(ai_key):
         row = next((r for r in rows if key in firms and r.label == firms[key].label), None)
         if asic is not None and row is not None and reading in claim:
-            claim[reading]["static"] = claims.judge(ai_mw * row.margin_now_usd_per_year,
-                                                    mining_mw * asic.margin_now_usd_per_year)
+            claim[reading] = replace(claim[reading], static=claims.judge(ai_mw * row.margin_now_usd_per_year,
+                                                                          mining_mw * asic.margin_now_usd_per_year))
 
 
-def _site(parts: list[tuple[float, dict[str, Any]]]) -> dict[str, float]:
-    keys = ("revenue_usd_per_year", "power_cost_usd_per_year", "credits_usd_per_year", "margin_usd_per_year",
-            "energy_mwh_per_year")
-    return {k: sum(mw * u[k] for mw, u in parts) for k in keys} | {"facility_mw": sum(mw for mw, _ in parts)}
+def _site(parts: list[tuple[float, hourly.Dispatch]], facility_mw: float | None = None) -> SiteTotals:
+    """The sums of the parts' yearly figures, each at its MW (the site's MW: theirs, unless given)."""
+    return SiteTotals(sum(mw * u.per_year.revenue_usd for mw, u in parts),
+                      sum(mw * u.per_year.power_cost_usd for mw, u in parts),
+                      sum(mw * u.per_year.credits_usd for mw, u in parts),
+                      sum(mw * u.per_year.margin_usd for mw, u in parts),
+                      sum(mw * u.per_year.energy_mwh for mw, u in parts),
+                      sum(mw for mw, _ in parts) if facility_mw is None else facility_mw)
 
 
-def mullet(js: dict[str, Any], ai_key: str | None, soak: dict[str, Any], ai_mw: float, mining_mw: float,
-           load_factor: float) -> dict[str, Any]:
+def mullet(js: dict[str, hourly.Dispatch], ai_key: str | None, soak: hourly.Dispatch, ai_mw: float, mining_mw: float,
+           load_factor: float) -> Mullet:
     """A MW of firm AI plus M MW of flexible mining, with and without mining soaking up the
     power AI leaves undrawn, against pure sites of the same A + M MW."""
     if ai_key is None:
-        return {"note": "no AI rental row to put in front (no GPU price): give --set gpu_usd_per_hour=..."}
+        return Mullet(note="no AI rental row to put in front (no GPU price): give --set gpu_usd_per_hour=...")
     ai, flex, flat = js[ai_key], js["mining_flexible"], js["mining_flat"]
     total = ai_mw + mining_mw
     idle = (1 - load_factor) * ai_mw
     sites = {
         "mullet": _site([(ai_mw, ai), (mining_mw, flex)]),
-        "mullet_soaking_idle_ai_power": _site([(ai_mw, ai), (mining_mw, flex), (idle, soak)]),
+        # the soak uses AI's interconnect
+        "mullet_soaking_idle_ai_power": _site([(ai_mw, ai), (mining_mw, flex), (idle, soak)], total),
         "pure_ai": _site([(total, ai)]),
         "pure_mining_flexible": _site([(total, flex)]),
         "pure_mining_flat": _site([(total, flat)]),
     }
-    sites["mullet_soaking_idle_ai_power"]["facility_mw"] = total   # the soak uses AI's interconnect
-    return {"ai_mw": ai_mw, "mining_mw": mining_mw, "ai_use": ai_key, "soaked_mw": idle, "sites": sites}
+    return Mullet(ai_mw, mining_mw, ai_key, idle, sites)
 
 
-def hourly_claim(js: dict[str, Any], ai_key: str | None, ai_mw: float, mining_mw: float) -> dict[str, Any]:
+def hourly_claim(js: dict[str, hourly.Dispatch], ai_key: str | None, ai_mw: float,
+                 mining_mw: float) -> dict[str, HourlyVerdict]:
     """'A MW of AI earns what M MW of mining earns', on margin over the hourly series, with the
     mining fleet price-responsive (its best case) and, for comparison, flat."""
-    out: dict[str, Any] = {}
+    out: dict[str, HourlyVerdict] = {}
     for reading, key in _readings(ai_key):
         if key is None or key not in js:
-            out[reading] = claims.no_row()
+            out[reading] = HourlyVerdict(claims.no_row())
             continue
-        ai = ai_mw * js[key]["margin_usd_per_year"]
-        out[reading] = claims.judge(ai, mining_mw * js["mining_flexible"]["margin_usd_per_year"])
-        out[reading]["against_flat_mining"] = claims.judge(ai, mining_mw * js["mining_flat"]["margin_usd_per_year"])
+        ai = ai_mw * js[key].per_year.margin_usd
+        out[reading] = HourlyVerdict(claims.judge(ai, mining_mw * js["mining_flexible"].per_year.margin_usd),
+                                     claims.judge(ai, mining_mw * js["mining_flat"].per_year.margin_usd))
     return out

@@ -12,14 +12,16 @@ with prefill), with the decode-only row beside it, else from decode alone, label
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from benchhash.econ import cashflow, model
 from benchhash.econ import market as markets
-from benchhash.econ.market import Market, gpu_prices, systems
+from benchhash.econ.jsonable import dump_fields, optional
+from benchhash.econ.market import Asic, Market, gpu_prices, systems
 from benchhash.hw import catalogue
+from benchhash.workloads.econ_figures import EconFigures
 
 BLOCKS_PER_YEAR = 144 * 365
 SMALL_MODEL_MIN, LARGE_MODEL_MIN = 0.5e9, 15e9      # parameters: below: no price; above: the 70B class
@@ -37,12 +39,12 @@ class Decode:
     model_params: float | None = None
 
     @classmethod
-    def of(cls, phase: str, figures: dict[str, float], params: dict[str, Any],
+    def of(cls, phase: str, figures: EconFigures, params: dict[str, Any],
            tokens_per_second: float, watts: float | None) -> Decode:
         """A decode phase from what its workload gives economics (econ_figures) and its params."""
         preset = params.get("preset")
-        return cls(phase, tokens_per_second, watts, int(figures["batch"]) if "batch" in figures else None,
-                   preset if isinstance(preset, str) else None, figures.get("model_params"))
+        return cls(phase, tokens_per_second, watts, figures.batch, preset if isinstance(preset, str) else None,
+                   figures.model_params)
 
     @property
     def joules_per_token(self) -> float | None:
@@ -59,13 +61,12 @@ class Served(Decode):
     tpot_ms_p99: float | None = None
 
     @classmethod
-    def of(cls, phase: str, figures: dict[str, float], params: dict[str, Any],
+    def of(cls, phase: str, figures: EconFigures, params: dict[str, Any],
            tokens_per_second: float, watts: float | None) -> Served:
         """A serve phase from what its workload gives economics (econ_figures: served_*)."""
         d = Decode.of(phase, figures, params, tokens_per_second, watts)
-        rows = figures.get("served_concurrency")
         return cls(d.phase, d.tokens_per_second, d.watts, None, d.preset, d.model_params,
-                   int(rows) if rows is not None else None, figures.get("served_tpot_ms_p99"))
+                   figures.served_concurrency, figures.served_tpot_ms_p99)
 
 
 @dataclass
@@ -87,6 +88,109 @@ class Measured:
     unverified: str | None = None       # what the file does not prove, when priced on its word
 
 
+@dataclass(frozen=True)
+class AsicBasis:
+    """What the ASIC mining row is priced from: the ASIC, its J/TH (x asic_efficiency_factor), the
+    TH/s a facility MW holds, the hashprice, the ASIC price per TH and its source."""
+
+    asic: str
+    j_per_th: float
+    th_s_per_facility_mw: float
+    hashprice_usd_per_ph_day: float
+    asic_usd_per_th: float
+    asic_source: str
+
+
+@dataclass(frozen=True)
+class DeviceMiningBasis:
+    """Mining on a measured device: its rate, its watts and all-in watts (host included), its J/TH
+    all-in, the devices a facility MW holds, the server price per device and the file."""
+
+    sha256d_hps: float
+    device_watts: float
+    watts_all_in: float
+    j_per_th_all_in: float
+    devices_per_facility_mw: float
+    server_usd_per_device: float
+    source: str
+
+
+@dataclass(frozen=True)
+class RentalBasis:
+    """Renting GPUs by the hour: watts per GPU all-in and why, the GPUs a facility MW holds, the
+    price per GPU-hour, utilisation, the price row and its basis, the server price per GPU; and
+    for a capped GPU, the share of the priced GPU's work its hour does (``work_share``)."""
+
+    watts_per_gpu_all_in: float
+    watts_basis: str
+    gpus_per_facility_mw: float
+    usd_per_gpu_hour: float
+    utilisation: float
+    gpu_model: str
+    price_basis: str
+    server_usd_per_gpu: float
+    work_share: float | None = optional()
+
+
+@dataclass(frozen=True)
+class ServedBasis:
+    """A tokens row priced from a serve phase: its concurrency, its p99 TPOT, the objective it is
+    judged against (and the input that sets it) and whether it meets it."""
+
+    concurrency: int | None
+    tpot_ms_p99: float | None
+    tpot_objective_ms: float
+    tpot_objective_input: str
+    objective_met: bool
+
+
+@dataclass(frozen=True)
+class TokensBasis:
+    """Selling tokens: the phase's rate per GPU and J per token, the GPUs a facility MW holds, the
+    batch, preset and model size, tokens a year, the price input and price, watts per GPU all-in
+    and why, the file and phase; priced from a serve phase (``served``) or from decode alone."""
+
+    tokens_per_second_per_gpu: float
+    joules_per_token: float | None
+    gpus_per_facility_mw: float
+    batch: int | None
+    preset: str | None
+    model_params: float | None
+    tokens_per_year: float
+    price_input: str
+    usd_per_m_tokens: float
+    watts_per_gpu_all_in: float
+    watts_basis: str
+    source: str
+    phase: str
+    joules_per_token_basis: str
+    served: ServedBasis | None = None
+
+    @property
+    def priced_from(self) -> str:
+        return "decode" if self.served is None else "serve"
+
+    def to_json(self) -> dict[str, Any]:
+        out = {k: v for k, v in dump_fields(self).items() if k != "served"} | {"priced_from": self.priced_from}
+        return out | (dump_fields(self.served) if self.served is not None else {})
+
+
+@dataclass(frozen=True)
+class LeaseBasis:
+    """Leasing the hall: the lease's term average and first-year rent per IT MW-year, its term,
+    its escalator, and how the first year follows from the average."""
+
+    lease_usd_per_it_mw_year: float
+    lease_first_year_usd_per_it_mw_year: float
+    lease_term_years: int
+    escalator_per_year: float
+    lease_basis: str
+
+
+Basis = AsicBasis | DeviceMiningBasis | RentalBasis | TokensBasis | LeaseBasis
+B = TypeVar("B", AsicBasis, DeviceMiningBasis, RentalBasis, TokensBasis, LeaseBasis)
+
+
 @dataclass
 class Use:
     use: str
@@ -100,7 +204,7 @@ class Use:
     revenue_per_capex_usd: float | None
     payback_years: float | None
     npv_usd: float
-    basis: dict[str, Any] = field(default_factory=dict)
+    basis: Basis
     opex_usd_per_year: float = 0.0
     horizon_years: int = 0
     payback: str = ""
@@ -110,10 +214,24 @@ class Use:
     margin_now_usd_per_year: float = 0.0      # the same, after power and non-power opex (may be < 0)
     power_now_usd_per_year: float = 0.0       # today's power and non-power opex, running all year
     opex_now_usd_per_year: float = 0.0
-    cash_flows: list[dict[str, Any]] = field(default_factory=list)
+    cash_flows: list[cashflow.Year] = field(default_factory=list)
+
+    def basis_of(self, kind: type[B]) -> B:
+        """The row's basis, as the kind of row it is (asked of another kind: a bug, said)."""
+        if not isinstance(self.basis, kind):
+            raise TypeError(f"the {self.use} row's basis is a {type(self.basis).__name__}, not a {kind.__name__}")
+        return self.basis
+
+    @property
+    def gpus_per_facility_mw(self) -> float | None:
+        """The devices one facility MW holds, as the row counts them (None: a row of no devices)."""
+        b = self.basis
+        if isinstance(b, DeviceMiningBasis):
+            return b.devices_per_facility_mw
+        return b.gpus_per_facility_mw if isinstance(b, RentalBasis | TokensBasis) else None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return dump_fields(self)
 
 
 def reference_gpu() -> Measured:
@@ -144,18 +262,28 @@ def host_watts_per_gpu(m: Market) -> float:
     return model.host_watts(m["host_overhead"], reference_gpu_watts())
 
 
-def derived(m: Market) -> dict[str, float | None]:
+@dataclass(frozen=True)
+class Derived:
+    """Figures computed from the inputs: the block subsidy (BTC), the hashprice (USD per PH/s a
+    day), the network's hashrate (EH/s) and the years to the next halving."""
+
+    subsidy_btc: float
+    hashprice_usd_per_ph_day: float
+    network_hashrate_eh_s: float
+    years_to_halving: float
+
+
+def derived(m: Market) -> Derived:
     """Figures computed from the inputs: subsidy, hashprice, years to the next halving."""
     height = int(m["block_height"])
     subsidy = model.subsidy_btc_at_height(height)
     next_halving = (height // 210_000 + 1) * 210_000
-    return {
-        "subsidy_btc": subsidy,
-        "hashprice_usd_per_ph_day": model.hashprice_usd_per_ph_day(
-            m["difficulty"], subsidy, m["fee_share"], m["btc_usd"]),
-        "network_hashrate_eh_s": model.network_hashrate_hs(m["difficulty"]) / 1e18,
-        "years_to_halving": (next_halving - height) / BLOCKS_PER_YEAR,
-    }
+    return Derived(
+        subsidy_btc=subsidy,
+        hashprice_usd_per_ph_day=model.hashprice_usd_per_ph_day(m["difficulty"], subsidy, m["fee_share"],
+                                                                m["btc_usd"]),
+        network_hashrate_eh_s=model.network_hashrate_hs(m["difficulty"]) / 1e18,
+        years_to_halving=(next_halving - height) / BLOCKS_PER_YEAR)
 
 
 def horizon(m: Market, life_key: str) -> int:
@@ -163,7 +291,7 @@ def horizon(m: Market, life_key: str) -> int:
     return int(min(m[life_key], m["horizon_years"]))
 
 
-def _row(use: str, label: str, it_mw: float, p: cashflow.Projection, basis: dict[str, Any]) -> Use:
+def _row(use: str, label: str, it_mw: float, p: cashflow.Projection, basis: Basis) -> Use:
     out = cashflow.project(p)
     first = out.first_year
     lifetime = sum(y.revenue_usd for y in out.years)
@@ -176,7 +304,7 @@ def _row(use: str, label: str, it_mw: float, p: cashflow.Projection, basis: dict
                switched_off_year=out.switched_off_year, revenue_now_usd_per_year=p.revenue_usd_per_year,
                margin_now_usd_per_year=p.revenue_usd_per_year - p.power_usd_per_year - opex_now,
                power_now_usd_per_year=p.power_usd_per_year, opex_now_usd_per_year=opex_now,
-               cash_flows=[y.to_json() for y in out.years])
+               cash_flows=list(out.years))
 
 
 def _mining_projection(m: Market, revenue: float, power: float, capex: float, life_key: str) -> cashflow.Projection:
@@ -184,24 +312,23 @@ def _mining_projection(m: Market, revenue: float, power: float, capex: float, li
     return cashflow.Projection(
         years=horizon(m, life_key), revenue_usd_per_year=revenue, power_usd_per_year=power, capex_usd=capex,
         discount_rate=m["discount_rate"],
-        revenue_multiplier=cashflow.mining_multiplier(m["difficulty_growth_per_year"], d["years_to_halving"],
+        revenue_multiplier=cashflow.mining_multiplier(m["difficulty_growth_per_year"], d.years_to_halving,
                                                       m["fee_share"]),
         opex_fixed_usd_per_year=m["opex_mining_usd_per_mw_year"], can_switch_off=True)
 
 
-def asic_mining(m: Market, asic: str, spec: dict[str, Any]) -> Use:
-    hp = derived(m)["hashprice_usd_per_ph_day"]
-    assert hp is not None
-    j = spec["j_per_th"] * m["asic_efficiency_factor"]
+def asic_mining(m: Market, spec: Asic) -> Use:
+    hp = derived(m).hashprice_usd_per_ph_day
+    j = spec.j_per_th * m["asic_efficiency_factor"]
     pue, up = m["pue_mining"], m["uptime_mining"]
     rev = model.mining_revenue_usd_per_year(1.0, j, pue, hp, up, m["pool_fee"])
     power = model.power_cost_usd_per_year(1.0, m["power_usd_per_mwh"], up)
     th = model.mining_ph_per_facility_mw(j, pue) * 1000
     capex = m["capex_mining_usd_per_mw"] + th * m["asic_usd_per_th"]
+    asic = spec.name
     return _row("asic_mining", f"ASIC mining, {asic}", 1 / pue,
                 _mining_projection(m, rev, power, capex, "asic_life_years"),
-                {"asic": asic, "j_per_th": j, "th_s_per_facility_mw": th, "hashprice_usd_per_ph_day": hp,
-                 "asic_usd_per_th": m["asic_usd_per_th"], "asic_source": spec["source"]})
+                AsicBasis(asic, j, th, hp, m["asic_usd_per_th"], spec.source))
 
 
 # --- devices and their prices ------------------------------------------------------------------
@@ -243,10 +370,22 @@ def price(m: Market, meas: Measured) -> Price | str:
     return Price(found or meas.device, on_demand, one_year, _server(m, found), why)
 
 
+@dataclass(frozen=True)
+class PriceBand:
+    """A band of the reference GPU's GPU-hour price, by kind of seller and term (USD/GPU-hour)."""
+
+    basis: str
+    term: str
+    low: float
+    high: float
+    date: str
+    source: str
+
+
 SPREAD_FRESH_DAYS = 90
 
 
-def price_spread(m: Market) -> list[dict[str, Any]]:
+def price_spread(m: Market) -> list[PriceBand]:
     """The reference GPU's price by kind of seller and term (its catalogue entry's 'spread'), as of the
     snapshot's date: per term, the bands dated within SPREAD_FRESH_DAYS of its newest band."""
     table = gpu_prices()
@@ -255,7 +394,8 @@ def price_spread(m: Market) -> list[dict[str, Any]]:
     newest: dict[str, date] = {}
     for b in bands:
         newest[b["term"]] = max(newest.get(b["term"], date.min), date.fromisoformat(str(b["date"])))
-    return [b for b in bands if (newest[b["term"]] - date.fromisoformat(str(b["date"]))).days <= SPREAD_FRESH_DAYS]
+    return [PriceBand(**b) for b in bands
+            if (newest[b["term"]] - date.fromisoformat(str(b["date"]))).days <= SPREAD_FRESH_DAYS]
 
 
 def _term(m: Market, found: str | None, term: str, key: str) -> tuple[float | None, str]:
@@ -307,8 +447,7 @@ def device_mining(m: Market, meas: Measured) -> Use:
     if not meas.sha256d_hps or not meas.sha256d_watts:
         from benchhash.errors import InputError
         raise InputError(f"{meas.source}: no SHA-256d rate with an energy reading to price")
-    hp = derived(m)["hashprice_usd_per_ph_day"]
-    assert hp is not None
+    hp = derived(m).hashprice_usd_per_ph_day
     w_all_in = meas.sha256d_watts + host_watts_per_gpu(m)
     j = model.j_per_th_from_measurement(meas.sha256d_hps, w_all_in)
     pue, up = m["pue_ai"], m["uptime_mining"]
@@ -320,9 +459,7 @@ def device_mining(m: Market, meas: Measured) -> Use:
     kind = meas.energy if meas.measured else "reference"
     return _row("device_mining", f"mining, {meas.device} ({kind})", 1 / pue,
                 _mining_projection(m, rev, power, capex, "gpu_life_years"),
-                {"sha256d_hps": meas.sha256d_hps, "device_watts": meas.sha256d_watts, "watts_all_in": w_all_in,
-                 "j_per_th_all_in": j, "devices_per_facility_mw": devices, "server_usd_per_device": server,
-                 "source": meas.source})
+                DeviceMiningBasis(meas.sha256d_hps, meas.sha256d_watts, w_all_in, j, devices, server, meas.source))
 
 
 def _rental(m: Market, meas: Measured | None, p: Price, contract: bool, work_share: float = 1.0) -> Use:
@@ -343,10 +480,8 @@ def _rental(m: Market, meas: Measured | None, p: Price, contract: bool, work_sha
     device = "" if meas is None or not meas.measured else f", {meas.device}"
     return _row("ai_rental_contract" if contract else "ai_rental",
                 f"AI rental ({'1-year contracts' if contract else 'GPU-hours on demand'}{device})", 1 / pue, proj,
-                {"watts_per_gpu_all_in": w, "watts_basis": why, "gpus_per_facility_mw": gpus,
-                 "usd_per_gpu_hour": usd_h, "utilisation": util, "gpu_model": p.model, "price_basis": p.why,
-                 "server_usd_per_gpu": p.server_usd}
-                | ({} if work_share == 1.0 else {"work_share": work_share}))
+                RentalBasis(w, why, gpus, usd_h, util, p.model, p.why, p.server_usd,
+                            None if work_share == 1.0 else work_share))
 
 
 def ai_rental(m: Market, meas: Measured | None, p: Price, work_share: float = 1.0) -> Use:
@@ -432,22 +567,17 @@ def ai_tokens(m: Market, meas: Measured, d: Decode, price_key: str, server_usd: 
         revenue_multiplier=cashflow.declining(m["token_price_decline_per_year"]),
         opex_share_of_revenue=m["opex_ai_share_of_revenue"])
     what = f"{d.preset} " if d.preset else ""
+    served_basis = None
     if isinstance(d, Served):
         objective = m["token_tpot_objective_ms"]
         how = served_text(d, objective)
-        extra: dict[str, Any] = {
-            "priced_from": "serve", "concurrency": d.concurrency, "tpot_ms_p99": d.tpot_ms_p99,
-            "tpot_objective_ms": objective, "tpot_objective_input": "token_tpot_objective_ms",
-            "objective_met": d.tpot_ms_p99 is not None and d.tpot_ms_p99 <= objective}
+        served_basis = ServedBasis(d.concurrency, d.tpot_ms_p99, objective, "token_tpot_objective_ms",
+                                   d.tpot_ms_p99 is not None and d.tpot_ms_p99 <= objective)
     else:
-        how, extra = DECODE_ONLY, {"priced_from": "decode"}
+        how = DECODE_ONLY
     return _row(use, f"AI tokens, {meas.device}, {what}{d.phase}, {how}", 1 / pue, proj,
-                {"tokens_per_second_per_gpu": d.tokens_per_second, "joules_per_token": d.joules_per_token,
-                 "gpus_per_facility_mw": gpus,
-                 "batch": d.batch, "preset": d.preset, "model_params": d.model_params, "tokens_per_year": tokens,
-                 "price_input": price_key, "usd_per_m_tokens": m[price_key], "watts_per_gpu_all_in": w,
-                 "watts_basis": why, "source": meas.source, "phase": d.phase, "joules_per_token_basis": per}
-                | extra)
+                TokensBasis(d.tokens_per_second, d.joules_per_token, gpus, d.batch, d.preset, d.model_params, tokens,
+                            price_key, m[price_key], w, why, meas.source, d.phase, per, served_basis))
 
 
 def lease_first_year_usd_per_it_mw(m: Market) -> float:
@@ -470,8 +600,7 @@ def colocation(m: Market) -> Use:
         revenue_multiplier=cashflow.escalating(m["colocation_escalator_per_year"]),
         opex_share_of_revenue=m["opex_colocation_share_of_revenue"])
     return _row("colocation", "colocation lease", it_mw, proj,
-                {"lease_usd_per_it_mw_year": m["colocation_usd_per_it_mw_year"],
-                 "lease_first_year_usd_per_it_mw_year": first, "lease_term_years": int(m["colocation_lease_years"]),
-                 "escalator_per_year": m["colocation_escalator_per_year"],
-                 "lease_basis": "colocation_usd_per_it_mw_year is the term average (as deals quote it); the first "
-                                "year's rent is that average less the escalator's growth over the term"})
+                LeaseBasis(m["colocation_usd_per_it_mw_year"], first, int(m["colocation_lease_years"]),
+                           m["colocation_escalator_per_year"],
+                           "colocation_usd_per_it_mw_year is the term average (as deals quote it); the first "
+                           "year's rent is that average less the escalator's growth over the term"))

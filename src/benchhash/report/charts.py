@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from benchhash.econ import plots
+from benchhash.econ.answer import Econ
 from benchhash.econ.plots import unique
 from benchhash.results.fleet import FleetResult, devices_text
 from benchhash.results.model import Result
@@ -64,16 +65,16 @@ def _per_unit_bars(results: list[Item], log: bool) -> list[Chart]:
     return out
 
 
-def _by_use(econ: dict[str, Any]) -> list[Chart]:
+def _by_use(econ: Econ) -> list[Chart]:
     """Revenue and margin per facility MW-year by use at today's conditions (what the claim uses):
     every use, a loss drawn as a loss."""
-    uses = econ["uses"]
-    revenue = [u["revenue_now_usd_per_year"] for u in uses]
-    margin = [u["margin_now_usd_per_year"] for u in uses]
-    title = (f"Revenue and margin per facility MW-year by use, at today's conditions (market {econ['market']}; "
+    uses = econ.uses
+    revenue = [u.revenue_now_usd_per_year for u in uses]
+    margin = [u.margin_now_usd_per_year for u in uses]
+    title = (f"Revenue and margin per facility MW-year by use, at today's conditions (market {econ.market}; "
              "grey: reference figures, red: a loss)")
-    colors = [plots.REFERENCE if "(reference)" in u["label"] else plots.MEASURED for u in uses]
-    return [(title, plots.bar_panels(title, unique([u["label"] for u in uses]),
+    colors = [plots.REFERENCE if "(reference)" in u.label else plots.MEASURED for u in uses]
+    return [(title, plots.bar_panels(title, unique([u.label for u in uses]),
                                      [("revenue per year", revenue, "$", [usd(v) for v in revenue]),
                                       ("margin per year", margin, "$", [usd(v) for v in margin])], colors))]
 
@@ -105,19 +106,19 @@ def _sweep_lines(results: list[Item]) -> list[Chart]:
         ("Work per joule vs power limit", per_j, "work per joule"))]
 
 
-def _sweep_money(econ: dict[str, Any]) -> list[Chart]:
+def _sweep_money(econ: Econ) -> list[Chart]:
     """Revenue per facility MW vs cap, per phase of a sweep that economics priced."""
     money = []
-    for sweep in econ.get("power_caps", []):
-        for c in sweep["curves"]:
-            priced = [(p["cap_w"], p["revenue_usd_per_year"]) for p in sorted(c["points"], key=lambda p: p["cap_w"])
-                      if p["revenue_usd_per_year"] is not None]
+    for sweep in econ.power_caps:
+        for c in sweep.curves:
+            priced = [(p.cap_w, p.revenue_usd_per_year) for p in sorted(c.points, key=lambda p: p.cap_w)
+                      if p.revenue_usd_per_year is not None]
             if priced:
-                money.append((f"{c['workload']}, {PRICED_AS.get(c['priced_as'], 'priced')}",
+                money.append((f"{c.workload}, {PRICED_AS.get(c.priced_as or '', 'priced')}",
                               [a for a, _ in priced], [b for _, b in priced], "W", "$"))
     if not money:
         return []
-    t = f"Revenue per facility MW vs power limit (per year; market {econ['market']}, today's conditions)"
+    t = f"Revenue per facility MW vs power limit (per year; market {econ.market}, today's conditions)"
     return [(t, plots.small_multiples(t, money, "revenue per year"))]
 
 
@@ -127,18 +128,18 @@ def measured(results: list[Item], log: bool = False) -> list[Chart]:
     return _per_unit_bars(results, log) + _sweep_lines(results)
 
 
-def priced(econ: dict[str, Any], prices: list[float] | None) -> list[Chart]:
+def priced(econ: Econ, prices: list[float] | None) -> list[Chart]:
     """The charts of the economics: each use per facility MW, each priced sweep, the hourly analysis
     (its market inputs are listed above it on the page)."""
     charts = _by_use(econ) + _sweep_money(econ)
-    if "hourly" in econ and prices is not None:
-        label = econ["hourly"]["series"]["label"]
+    if econ.hourly is not None and prices is not None:
+        label = econ.hourly.series.label
         charts += [(f"{t} ({label}; market inputs as listed above)", fig)
-                   for t, fig in plots.figures(econ["hourly"], prices)]
+                   for t, fig in plots.figures(econ.hourly, prices)]
     return charts
 
 
-def figures(results: list[Item], econ: dict[str, Any] | None, prices: list[float] | None = None,
+def figures(results: list[Item], econ: Econ | None, prices: list[float] | None = None,
             log: bool = False) -> list[Chart]:
     """Every chart of the page, in its order."""
     return measured(results, log) + (priced(econ, prices) if econ else [])

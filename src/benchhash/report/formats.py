@@ -9,7 +9,7 @@ import csv
 import io as stdio
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -19,6 +19,9 @@ from benchhash.report.table import rows as table_rows
 from benchhash.results.fleet import FleetResult, devices_text
 from benchhash.results.model import Result, cap_of
 from benchhash.units import per_joule, si
+
+if TYPE_CHECKING:
+    from benchhash.econ.answer import Econ
 
 Item = tuple[str, Result | FleetResult]     # (file as shown, what it holds)
 
@@ -102,7 +105,7 @@ def _png(fig: Any) -> str:
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode()
 
-def html_page(results: list[Item], econ: dict[str, Any] | None, prices: list[float] | None = None,
+def html_page(results: list[Item], econ: Econ | None, prices: list[float] | None = None,
               log: bool = False) -> str:
     from benchhash.report import charts, html
     rows = [[html.esc(r[c]) for c in COLUMNS] for r in report_rows(results)]
@@ -142,17 +145,17 @@ class Options:
         return self.market is not None or bool(self.sets)
 
 
-def _econ(results: list[Item], opts: Options) -> tuple[dict[str, Any] | None, list[float] | None]:
+def _econ(results: list[Item], opts: Options) -> tuple[Econ | None, list[float] | None]:
     """Every use per facility MW, the claim and the hourly analysis for the HTML page, with the
     hourly prices; (None, None), said, when economics cannot price the files and no market was
     asked for."""
-    from benchhash.econ.report import EconRequest, econ_data
+    from benchhash.econ.report import EconRequest, answer
     from benchhash.econ.site import HourlyRequest
     from benchhash.report.charts import file_of
     req = EconRequest(results=tuple(file_of(f) for f, _ in results), market=opts.market, sets=opts.sets,
                       claim=True, hourly=HourlyRequest(), allow_unverified=opts.allow_unverified)
     try:
-        data, series = econ_data(req)
+        data, series = answer(req)
     except BenchhashError as exc:
         if opts.priced:
             raise

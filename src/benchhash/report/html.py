@@ -7,9 +7,13 @@ charts of money. The charts of what was measured follow the run table."""
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Iterable, Sequence
-from typing import Any
 
+from benchhash.econ.answer import Econ, MarketView
+from benchhash.econ.claim import Claim
+from benchhash.econ.market import Input
+from benchhash.econ.uses import Use
 from benchhash.units import usd
 
 STYLE = ("body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;margin:0.5em 0}"
@@ -51,50 +55,55 @@ ORIGIN = {"snapshot": "snapshot", "table": "device table", "file": "your market 
           "live": "live API"}
 
 
-def _value(x: dict[str, Any]) -> str:
+def _number(v: float | None) -> str:
+    """An input's figure; a missing one (not finite: no table figure as old as the snapshot) 'none'."""
+    return "none" if v is None or not math.isfinite(v) else number(v)
+
+
+def _value(x: Input) -> str:
     """An input's value, and the value it replaced where the user gave it ('60,000 → 90,000')."""
-    old = x.get("replaced")
-    return esc(number(x["value"]) if old is None else f"{number(old)} → {number(x['value'])}")
+    old = x.replaced
+    return esc(_number(x.value) if old is None else f"{_number(old)} → {_number(x.value)}")
 
 
-def _snapshot(econ: dict[str, Any]) -> str:
-    """The snapshot's age and any warning that it is stale (where economics gives them)."""
-    snap = econ.get("snapshot")
-    age = "" if not snap else f"Snapshot {esc(snap['name'])}, {snap['age_days']} days old on {esc(snap['today'])}. "
-    return age + "".join(f'<span class="loss">warning: {esc(w)}</span> ' for w in econ.get("warnings", []))
+def _snapshot(econ: MarketView) -> str:
+    """The snapshot's age and any warning that it is stale."""
+    snap = econ.snapshot
+    age = f"Snapshot {esc(snap.name)}, {snap.age_days} days old on {esc(snap.today)}. "
+    return age + "".join(f'<span class="loss">warning: {esc(w)}</span> ' for w in econ.warnings)
 
 
-def inputs_section(econ: dict[str, Any]) -> str:
+def inputs_section(econ: MarketView) -> str:
     """Every market input with its value, unit, date, range and source; --set ones first, marked."""
-    items = sorted(econ["inputs"].items(), key=lambda kv: kv[1]["origin"] != "set")
-    changed = [k for k, x in items if x["origin"] == "set"]
-    rows = [[esc(k), _value(x), esc(x["unit"]), esc(x["date"]),
-             esc(f"{number(x['low'])} to {number(x['high'])}"), esc(ORIGIN.get(x["origin"], x["origin"])),
-             f'<span class="src">{esc(x["source"])}</span>'] for k, x in items]
+    items = sorted(econ.inputs.items(), key=lambda kv: kv[1].origin != "set")
+    changed = [k for k, x in items if x.origin == "set"]
+    rows = [[esc(k), _value(x), esc(x.unit), esc(x.date),
+             esc(f"{_number(x.low)} to {_number(x.high)}"), esc(ORIGIN.get(x.origin, x.origin)),
+             f'<span class="src">{esc(x.source)}</span>'] for k, x in items]
     said = (f"; changed by --set: {esc(', '.join(changed))} (marked)" if changed else "; nothing changed by --set")
-    return (f"<h2>Market inputs: {esc(econ['market'])}</h2><p class=\"note\">{_snapshot(econ)}Every figure "
+    return (f"<h2>Market inputs: {esc(econ.market)}</h2><p class=\"note\">{_snapshot(econ)}Every figure "
             f"below uses these values{said}. The range is what the claim's tornado and Monte Carlo sweep.</p>"
             + table(("input", "value", "unit", "date", "range", "from", "source"), rows, (1,),
-                    ["set" if x["origin"] == "set" else "" for _, x in items], nowrap=3))
+                    ["set" if x.origin == "set" else "" for _, x in items], nowrap=3))
 
 
-def _payback(u: dict[str, Any]) -> str:
+def _payback(u: Use) -> str:
     """Payback, and for a use the projection switches off, from when, and what it loses today."""
-    text = esc(u["payback"])
-    if u["switched_off_year"] is not None:
-        text += f"; switched off from year {int(u['switched_off_year']) + 1}, when it stops paying"
-    if u["margin_now_usd_per_year"] < 0:
-        text += f"; run today, it would lose {money(-u['margin_now_usd_per_year'])} a year"
+    text = esc(u.payback)
+    if u.switched_off_year is not None:
+        text += f"; switched off from year {int(u.switched_off_year) + 1}, when it stops paying"
+    if u.margin_now_usd_per_year < 0:
+        text += f"; run today, it would lose {money(-u.margin_now_usd_per_year)} a year"
     return text
 
 
-def uses_section(econ: dict[str, Any]) -> str:
+def uses_section(econ: Econ) -> str:
     """Each use per facility MW: first-year and today's revenue and margin, payback, NPV."""
-    rows = [[esc(u["label"]), f"{u['it_mw']:.2f}", money(u["revenue_usd_per_year"]), money(u["margin_usd_per_year"]),
-             money(u["revenue_now_usd_per_year"]), money(u["margin_now_usd_per_year"]), _payback(u),
-             f"{money(u['npv_usd'])} / {u['horizon_years']} y"] for u in econ["uses"]]
-    notes = "".join(f'<p class="note">note: {esc(n)}</p>' for n in econ["notes"])
-    return (f"<h2>Each use of one facility MW</h2><p class=\"note\">{esc(econ['note'])}. First year: the "
+    rows = [[esc(u.label), f"{u.it_mw:.2f}", money(u.revenue_usd_per_year), money(u.margin_usd_per_year),
+             money(u.revenue_now_usd_per_year), money(u.margin_now_usd_per_year), _payback(u),
+             f"{money(u.npv_usd)} / {u.horizon_years} y"] for u in econ.uses]
+    notes = "".join(f'<p class="note">note: {esc(n)}</p>' for n in econ.notes)
+    return (f"<h2>Each use of one facility MW</h2><p class=\"note\">{esc(econ.note)}. First year: the "
             "projection's year 1 (a use that would lose money is switched off and earns 0); today: at the "
             "inputs above, running whether or not it pays (the basis of the claim below).</p>" + notes
             + table(("use", "IT MW", "revenue/y, year 1", "margin/y, year 1", "revenue/y, today",
@@ -111,38 +120,40 @@ BREAKEVENS = {"gpu_usd_per_hour": ("GPU-hour price at which GPU cloud's revenue 
               "mining_zero_margin_power_usd_per_mwh": ("power price at which mining's margin is zero", "$/MWh")}
 
 
-def _readings(c: dict[str, Any]) -> str:
+def _readings(c: Claim) -> str:
     rows = []
-    for name in ("gpu_cloud", "colocation_lease"):
-        r = c[name]
+    for r in (c.gpu_cloud, c.colocation_lease):
         for key, what in MEASURES:
-            j = r[key]
-            rows.append([esc(r["label"]), esc(what), money(j.get("ai_usd")), money(j.get("mining_usd")),
-                         "-" if j.get("ratio") is None else f"{j['ratio']:.2f}", esc(j["in_words"])])
+            j = r.on(key)
+            rows.append([esc(r.label), esc(what), money(j.ai_usd), money(j.mining_usd),
+                         "-" if j.ratio is None else f"{j.ratio:.2f}", esc(j.in_words)])
     return table(("reading", "measure", "AI", "mining", "AI / mining", "verdict"), rows, (2, 3, 4))
 
 
-def _monte_carlo(c: dict[str, Any]) -> str:
+def _monte_carlo(c: Claim) -> str:
     lines = []
-    for name in ("gpu_cloud", "colocation_lease"):
-        r = c[name]
-        mc = r["monte_carlo"]
-        lines.append(f"{esc(r['label'])}: decided most by {esc(r['decided_by'])}; the claim holds in "
-                     f"{100 * mc['revenue']['share_claim_holds']:.0f} % of {mc['draws']:,} draws on revenue, "
-                     f"{100 * mc['margin']['share_claim_holds']:.0f} % on margin (Monte Carlo over the input "
+    for r in (c.gpu_cloud, c.colocation_lease):
+        mc = r.monte_carlo
+        lines.append(f"{esc(r.label)}: decided most by {esc(r.decided_by)}; the claim holds in "
+                     f"{100 * mc.revenue.share_claim_holds:.0f} % of {mc.draws:,} draws on revenue, "
+                     f"{100 * mc.margin.share_claim_holds:.0f} % on margin (Monte Carlo over the input "
                      "ranges above)")
     return "<ul>" + "".join(f"<li>{line}</li>" for line in lines) + "</ul>"
 
 
-def claim_section(econ: dict[str, Any]) -> str:
+def claim_section(econ: Econ) -> str:
     """The claim: its statement, verdicts per reading and measure, what decides it, break-evens."""
-    c = econ.get("claim")
-    if not c:
+    c = econ.claim
+    if c is None:
         return ""
-    verdicts = "".join(f"<li>{esc(v)}</li>" for v in c["verdicts"])
-    evens = [[esc(what), esc(number(c["breakevens"][k])), esc(unit)] for k, (what, unit) in BREAKEVENS.items()
-             if c["breakevens"].get(k) is not None]
-    return (f"<h2>Claim: {esc(c['statement'])}</h2><p class=\"note\">Basis: {esc(c['basis'])}. Revenue and margin "
+    verdicts = "".join(f"<li>{esc(v)}</li>" for v in c.verdicts)
+    b = c.breakevens
+    given = {"gpu_usd_per_hour": b.gpu_usd_per_hour, "colocation_usd_per_it_mw_year": b.colocation_usd_per_it_mw_year,
+             "btc_usd": b.btc_usd, "btc_usd_colocation": b.btc_usd_colocation,
+             "mining_zero_margin_power_usd_per_mwh": b.mining_zero_margin_power_usd_per_mwh}
+    evens = [[esc(what), esc(number(v)), esc(unit)] for k, (what, unit) in BREAKEVENS.items()
+             if (v := given[k]) is not None]
+    return (f"<h2>Claim: {esc(c.statement)}</h2><p class=\"note\">Basis: {esc(c.basis)}. Revenue and margin "
             "are the 'today' columns above times the claim's MW.</p>"
             f"<ul>{verdicts}</ul>" + _readings(c) + _monte_carlo(c)
             + "<h3>Break-evens</h3>" + table(("what", "value", "unit"), evens, (1,)))
@@ -153,7 +164,7 @@ def _charts(charts: list[tuple[str, str]]) -> str:
                    for t, d in charts)
 
 
-def page(run_table: str, measured: list[tuple[str, str]], econ: dict[str, Any] | None,
+def page(run_table: str, measured: list[tuple[str, str]], econ: Econ | None,
          priced: list[tuple[str, str]]) -> str:
     """The page: the run table and the charts of what was measured, then (when economics priced
     the files) the market inputs, each use, the claim and the charts of money. Charts are (title,

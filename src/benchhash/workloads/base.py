@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from benchhash.errors import InputError
 from benchhash.results.build import Window
 from benchhash.results.model import Binding, Device
+from benchhash.workloads.econ_figures import EconFigures
 
 if TYPE_CHECKING:
     from benchhash.results.model import Result, WorkloadResult
@@ -240,11 +241,10 @@ class Workload(ABC):
         return None
 
     @classmethod
-    def econ_figures(cls, f: PhaseFigures) -> dict[str, float]:
+    def econ_figures(cls, f: PhaseFigures) -> EconFigures:
         """What economics takes from a measured phase of this workload (one device's, or a
-        fleet's per device): hashes_per_second, hashing_watts, ai_watts, tokens_per_second
-        (only those that apply); {} for none."""
-        return {}
+        fleet's per device): those of EconFigures' figures that apply; none by default."""
+        return EconFigures()
 
     def expected_phases(self) -> int:
         """How many phases setup() will create (for progress estimates)."""

@@ -16,6 +16,7 @@ from pydantic import Field, field_validator
 from benchhash.errors import InputError
 from benchhash.results.model import Device, Result, WorkloadResult
 from benchhash.workloads.base import Options, Phase, PhaseFigures, Window
+from benchhash.workloads.econ_figures import EconFigures
 from benchhash.workloads.peaks import device_peak_flops, flop_bound
 from benchhash.workloads.recompute import figure_problems
 from benchhash.workloads.torch_util import (
@@ -317,8 +318,8 @@ class GemmWorkload(TorchWorkload):
         return check(w, result)
 
     @classmethod
-    def econ_figures(cls, f: PhaseFigures) -> dict[str, float]:
-        return {"ai_watts": f.average_w} if f.average_w else {}
+    def econ_figures(cls, f: PhaseFigures) -> EconFigures:
+        return EconFigures(ai_watts=f.average_w or None)
 
     def unsupported(self, dtype: str) -> str | None:
         torch = import_torch()

@@ -27,6 +27,7 @@ from benchhash.sha256d.cpu_choice import check_choice, check_name
 from benchhash.sha256d.header import NONCE_SPACE, hash_to_int, sha256d, share_target
 from benchhash.workloads import sha256d_proof
 from benchhash.workloads.base import SEED_RULE, Options, Phase, PhaseFigures, Window, Workload
+from benchhash.workloads.econ_figures import EconFigures
 from benchhash.workloads.sha256d_proof import (
     HEADER_RULE,
     SHARES_PER_TRIAL,
@@ -194,13 +195,8 @@ class Sha256dWorkload(Workload):
         return sha256d_proof.max_rate(w, result)
 
     @classmethod
-    def econ_figures(cls, f: PhaseFigures) -> dict[str, float]:
-        out: dict[str, float] = {}
-        if f.rate is not None:
-            out["hashes_per_second"] = f.rate
-        if f.average_w is not None:
-            out["hashing_watts"] = f.average_w     # the watts belong to this work
-        return out
+    def econ_figures(cls, f: PhaseFigures) -> EconFigures:
+        return EconFigures(hashes_per_second=f.rate, hashing_watts=f.average_w)   # the watts belong to this work
 
     def setup(self) -> None:
         threads = self.options.threads

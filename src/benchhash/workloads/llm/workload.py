@@ -20,6 +20,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from benchhash.errors import InputError
 from benchhash.results.model import Device, Result, WorkloadResult
 from benchhash.workloads.base import Options, Phase, PhaseFigures, Window
+from benchhash.workloads.econ_figures import EconFigures
 from benchhash.workloads.llm import accounting as acc
 from benchhash.workloads.llm import figures, serve_proof
 from benchhash.workloads.llm.config import PRESETS, LlmConfig, preset
@@ -396,30 +397,30 @@ class LlmWorkload(TorchWorkload):
         return bound, reason
 
     @classmethod
-    def econ_figures(cls, f: PhaseFigures) -> dict[str, float]:
+    def econ_figures(cls, f: PhaseFigures) -> EconFigures:
         """The phase's watts; for a decode phase also its tokens per second, its batch and the
         model's size (which decides the price class of its tokens). A serve phase gives its
         output tokens per second (prefill inside its windows, so its watts over it are J per
         output token with prefill), its concurrency and its p99 TPOT (the percentile its own TPOT
-        objectives are judged at, as MLPerf's server scenario does) under served_* keys: economics
-        prices the served tokens row from the fastest serve phase within its TPOT objective."""
-        out: dict[str, float] = {}
-        if f.average_w:
-            out["ai_watts"] = f.average_w
+        objectives are judged at, as MLPerf's server scenario does) as its served_* figures:
+        economics prices the served tokens row from the fastest serve phase within its TPOT
+        objective."""
+        watts = f.average_w or None
         serve = f.phase.startswith("serve")
-        if (f.phase.startswith("decode") or serve) and f.rate is not None:
-            out["served_tokens_per_second" if serve else "tokens_per_second"] = f.rate
-            rows = f.params.get("concurrency" if serve else "batch")
-            if isinstance(rows, int):
-                out["served_concurrency" if serve else "batch"] = float(rows)
-            tpot = f.metrics.get("tpot_ms_p99")
-            if serve and isinstance(tpot, int | float) and not isinstance(tpot, bool) and math.isfinite(tpot):
-                out["served_tpot_ms_p99"] = float(tpot)
-            name = f.params.get("preset")
-            if isinstance(name, str) and name.strip().lower() in PRESETS:
-                c = PRESETS[name.strip().lower()]
-                out["model_params"] = float(c.published_params or acc.total_params(c))
-        return out
+        if not (f.phase.startswith("decode") or serve) or f.rate is None:
+            return EconFigures(ai_watts=watts)
+        rows = f.params.get("concurrency" if serve else "batch")
+        count = int(rows) if isinstance(rows, int) else None
+        name = f.params.get("preset")
+        c = PRESETS.get(name.strip().lower()) if isinstance(name, str) else None
+        size = float(c.published_params or acc.total_params(c)) if c is not None else None
+        if not serve:
+            return EconFigures(ai_watts=watts, tokens_per_second=f.rate, batch=count, model_params=size)
+        tpot = f.metrics.get("tpot_ms_p99")
+        if not isinstance(tpot, int | float) or isinstance(tpot, bool) or not math.isfinite(tpot):
+            tpot = None
+        return EconFigures(ai_watts=watts, model_params=size, served_tokens_per_second=f.rate,
+                           served_concurrency=count, served_tpot_ms_p99=None if tpot is None else float(tpot))
 
     def teardown(self) -> None:
         self.model = None  # type: ignore[assignment]

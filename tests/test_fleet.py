@@ -19,8 +19,10 @@ from typing import Any
 
 import pytest
 
+from benchhash.errors import InputError
 from benchhash.results.shares import PackedShares, unpack
 from benchhash.review.verify import verdict
+from benchhash.workloads.sha256d_proof import MIN_SHARES
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = ROOT / "tests" / "plugins"
@@ -135,6 +137,13 @@ def _forged(ci_fleet: tuple[Path, Any], tmp_path: Path, edit: Any) -> list[str]:
     fleet["integrity"]["digest"] = io.digest_of(fleet)
     (folder / "fleet.json").write_text(json.dumps(fleet))
     return verdict(folder / "fleet.json").problems
+
+
+def _short_trials(*paths: Path) -> bool:
+    """Whether a trial in these files found fewer shares than the protocol's least."""
+    proofs = [t.get("proof") or {} for p in paths for w in load(p)["workloads"] for t in w["trials"]]
+    counts = [pr.get("packed_shares", {}).get("count", len(pr.get("shares", []))) for pr in proofs]
+    return min(counts) < MIN_SHARES
 
 
 def _scale_trial(f: dict[str, Any]) -> dict[str, Any]:
@@ -254,9 +263,15 @@ def test_readme_slurm_script_on_two_simulated_nodes(tmp_path: Path) -> None:
     ranks = [load(out / f"rank-{r}.json")["workloads"][0]["trials"] for r in (0, 1)]
     watts = [a["energy"]["average_w"] + b["energy"]["average_w"] for a, b in zip(*ranks, strict=True)]
     assert phase["average_w"] == pytest.approx(statistics.median(watts), rel=1e-12)
-    # economics: the fleet's figures per device (sums over the 2 devices, divided by 2)
+    # economics: the fleet's figures per device (sums over the 2 devices, divided by 2). A trial
+    # that ran slower than the warm-up that set its share target (a machine busier then) may find
+    # fewer shares than the protocol's least: its work is unproven, and econ says so and refuses
     from benchhash.econ.report import EconRequest, econ_json
-    econ = econ_json(EconRequest(results=(str(out / "fleet.json"),)))
+    short = _short_trials(out / "rank-0.json", out / "rank-1.json")
+    if short:
+        with pytest.raises(InputError, match="fewer than the protocol"):
+            econ_json(EconRequest(results=(str(out / "fleet.json"),)))
+    econ = econ_json(EconRequest(results=(str(out / "fleet.json"),), allow_unverified=short))
     (mining,) = [u for u in econ["uses"] if u["use"] == "device_mining"]
     assert mining["basis"]["sha256d_hps"] == pytest.approx(phase["rate"] / 2)
     assert mining["basis"]["device_watts"] == pytest.approx(phase["average_w"] / 2)

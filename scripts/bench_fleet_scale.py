@@ -44,13 +44,13 @@ from typing import Any
 
 import torch.distributed as dist
 
+from bench_verify import packed_copy
 from benchhash.fleet.lockstep import LEAD_S, Group, Lockstep, _sleep_until
 from benchhash.fleet.ranks import RankEnv
 from benchhash.fsutil import print_json
 from benchhash.results import io
 from benchhash.results.fleet import RankSummary
 from benchhash.results.fleet_build import fleet_of, summarize
-from benchhash.results.shares import pack
 from benchhash.review.pool import Checked, Pool, check_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,13 +80,7 @@ def _shares(path: Path) -> int:
 def as_v6(path: Path, folder: Path) -> Path:
     """The published (schema 5) rank file as a schema 6 writer writes it: its shares packed, compact
     JSON, resealed (the same measurement; what a fleet run writes now)."""
-    raw = io.read_json(path)
-    raw["schema_version"] = 6
-    for w in raw["workloads"]:
-        for t in w["trials"]:
-            if isinstance(t.get("proof"), dict) and "shares" in t["proof"]:
-                pairs = [(s["header"], s["nonce"]) for s in t["proof"].pop("shares")]
-                t["proof"]["packed_shares"] = pack(pairs).model_dump(mode="json")
+    raw = packed_copy(io.read_json(path))
     raw["integrity"]["digest"] = io.digest_of(raw)
     out = folder / f"{path.parent.name}-{path.name}"
     out.write_text(io.dumps(raw, pretty=False))

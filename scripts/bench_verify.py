@@ -158,7 +158,7 @@ def start_cost(repeats: int) -> dict[str, Any]:
             "old_extra_scipy_stats_import_s_median": statistics.median(scipy) - statistics.median(bare)}
 
 
-def _packed(raw: dict[str, Any]) -> dict[str, Any]:
+def packed_copy(raw: dict[str, Any]) -> dict[str, Any]:
     """The file with every SHA-256d trial's shares packed (schema 6's form; not resealed)."""
     d = copy.deepcopy(raw)
     d["schema_version"] = 6
@@ -178,7 +178,7 @@ def sizes(paths: tuple[Path, ...] = (H100, SWEEP)) -> dict[str, Any]:
         raw = io.read_json(path)
         shares = sum(len(t["proof"]["shares"]) for w in raw["workloads"] for t in w["trials"]
                      if isinstance(t.get("proof"), dict) and "shares" in t["proof"])
-        packed = _packed(raw)
+        packed = packed_copy(raw)
         out[str(path.relative_to(ROOT))] = {
             "shares": shares,
             "bytes_as_published_listed_indented": path.stat().st_size,

@@ -44,13 +44,13 @@ from typing import Any
 
 import torch.distributed as dist
 
-from bench_verify import packed_copy
 from benchhash.fleet.lockstep import LEAD_S, Group, Lockstep, _sleep_until
 from benchhash.fleet.ranks import RankEnv
 from benchhash.fsutil import print_json
 from benchhash.results import io
 from benchhash.results.fleet import RankSummary
 from benchhash.results.fleet_build import fleet_of, summarize
+from benchhash.results.shares import packed_copy
 from benchhash.review.pool import Checked, Pool, check_file
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,6 @@ samples kept, ratios of runs measured side by side."""
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import platform
 import statistics
@@ -27,7 +26,7 @@ from pydantic import Field
 from benchhash.fsutil import print_json
 from benchhash.results import io
 from benchhash.results.model import Hex64, Model, WorkloadResult
-from benchhash.results.shares import pack
+from benchhash.results.shares import packed_copy
 from benchhash.sha256d.header import hash_to_int, sha256d
 from benchhash.workloads import sha256d_proof
 
@@ -156,18 +155,6 @@ def start_cost(repeats: int) -> dict[str, Any]:
             "fixed_cost_s_median": statistics.median(wall) - statistics.median(inproc),
             "python_start_s_median": statistics.median(bare),
             "old_extra_scipy_stats_import_s_median": statistics.median(scipy) - statistics.median(bare)}
-
-
-def packed_copy(raw: dict[str, Any]) -> dict[str, Any]:
-    """The file with every SHA-256d trial's shares packed (schema 6's form; not resealed)."""
-    d = copy.deepcopy(raw)
-    d["schema_version"] = 6
-    for w in d["workloads"]:
-        for t in w["trials"]:
-            if isinstance(t.get("proof"), dict) and "shares" in t["proof"]:
-                pairs = [(s["header"], s["nonce"]) for s in t["proof"].pop("shares")]
-                t["proof"]["packed_shares"] = pack(pairs).model_dump(mode="json")
-    return d
 
 
 def sizes(paths: tuple[Path, ...] = (H100, SWEEP)) -> dict[str, Any]:

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 from collections.abc import Iterable
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -125,3 +126,18 @@ def unpack_keys(packed: PackedShares) -> list[int]:
 def unpack(packed: PackedShares) -> list[tuple[int, int]]:
     """The (header index, nonce) pairs, sorted."""
     return [(k >> NONCE_BITS, k & NONCE_MASK) for k in unpack_keys(packed)]
+
+
+def packed_copy(raw: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a result file's JSON with every trial's listed shares (schema 5 and before)
+    packed as schema 6 writes them, and schema_version 6; not resealed. For measuring what a
+    file weighs and costs to check as schema 6 (scripts/bench_verify.py, bench_fleet_scale.py):
+    a file whose proof follows an older seed rule does not verify as schema 6."""
+    d = copy.deepcopy(raw)
+    d["schema_version"] = 6
+    for w in d["workloads"]:
+        for t in w["trials"]:
+            if isinstance(t.get("proof"), dict) and "shares" in t["proof"]:
+                pairs = [(s["header"], s["nonce"]) for s in t["proof"].pop("shares")]
+                t["proof"]["packed_shares"] = pack(pairs).model_dump(mode="json")
+    return d

@@ -99,9 +99,10 @@ class Shared:
             if old else b""
 
 
-def _meetings(g: Group, count: int, old: bool) -> tuple[list[tuple[float, float]], list[float]]:
+def _meetings(g: Group, count: int, old: bool,
+              ls: Lockstep | None = None) -> tuple[list[tuple[float, float]], list[float]]:
     """(arrival, release) of each meeting and the instant its window opened, on rank 0's clock."""
-    ls = Lockstep(g)
+    ls = ls or Lockstep(g)
     times, opened = [], []
     for _ in range(count):
         arrived = g.now()
@@ -152,14 +153,26 @@ def _gather(g: Group, shared: Shared, n: int) -> dict[str, Any]:
     return out
 
 
+def _interleaved(g: Group, count: int) -> tuple[Any, Any]:
+    """Meetings of the two arms in turn (new, old, old, new, ...), so that neither gets the
+    machine's calmer or busier stretch: ((times, opened) of the new arm, of the old)."""
+    ls = Lockstep(g)
+    arms: dict[bool, tuple[list[tuple[float, float]], list[float]]] = {False: ([], []), True: ([], [])}
+    for i in range(count):
+        for old in (False, True) if i % 2 == 0 else (True, False):
+            times, opened = _meetings(g, 1, old, ls)
+            arms[old][0].extend(times)
+            arms[old][1].extend(opened)
+    return arms[False], arms[True]
+
+
 def _rank(r: int, n: int, port: int, meetings: int, shared: Shared, queue: Any) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     try:
         t0 = time.perf_counter()
         g = Group(RankEnv(r, n, 0, 1, r, "bench"), timeout_s=300)
         out: dict[str, Any] = {"rank": r, "start_s": time.perf_counter() - t0, "rtt_s": g.rtt_s}
-        out["new"] = _meetings(g, meetings, old=False)
-        out["old"] = _meetings(g, meetings, old=True)
+        out["new"], out["old"] = _interleaved(g, meetings)
         out.update(_gather(g, shared, n))
         g.close()
         queue.put(out)

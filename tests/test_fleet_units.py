@@ -212,3 +212,44 @@ def test_the_meeting_reduce_over_real_processes_not_a_power_of_two() -> None:
     assert [g[2] for g in got] == [[n * (n - 1) // 2, n]] * n
     assert got[0][3:] == got[1][3:] == (0.0, 0.0)           # rank 1 shares rank 0's node
     assert got[2][3:] == got[3][3:] and got[2][4] > 0        # rank 3 took rank 2's probe
+
+
+class _CountingDist:
+    """torch.distributed as _doubling sees it, for one rank alone: every receive gets zeros, and
+    each exchange is counted (what a meeting costs in sequential steps, not in seconds)."""
+
+    class _Sent:
+        def wait(self) -> None:
+            return None
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def send(self, t: Any, peer: int, tag: int = 0) -> None:
+        self.steps += 1
+
+    def isend(self, t: Any, peer: int, tag: int = 0) -> _CountingDist._Sent:
+        return self._Sent()
+
+    def recv(self, t: Any, peer: int, tag: int = 0) -> None:
+        self.steps += 1
+        t.zero_()
+
+
+@pytest.mark.parametrize("n", [2, 4, 5, 64, 100, 1000, 10_000])
+def test_a_meeting_takes_steps_growing_as_log_n(n: int) -> None:
+    """The meeting's all-reduce by recursive doubling: no rank takes more than log2(N) + 2
+    sequential exchanges (the ring of gloo's all_reduce took 2(N - 1)); checked for a sample of
+    ranks, each run alone against a counting fake."""
+    import math
+
+    import torch
+
+    from benchhash.fleet.lockstep import _doubling
+    most = 0
+    for rank in sorted({0, 1, n // 2, n - 1, (1 << (n.bit_length() - 1)) - 1} & set(range(n))):
+        d = _CountingDist()
+        _doubling(d, torch.zeros(10, dtype=torch.int64), torch.maximum, rank, n)
+        most = max(most, d.steps)
+    assert most <= math.floor(math.log2(n)) + 2
+    assert most >= math.floor(math.log2(n))          # every rank hears from log2 N partners at least

@@ -105,7 +105,8 @@ def mann_whitney_p(a: list[float], b: list[float]) -> float | None:
 def incomparable(ref: Result, new: Result, r: WorkloadResult, n: WorkloadResult) -> str | None:
     """Why the pair measured different things (REF -> NEW), or None."""
     if ref.methodology_version != new.methodology_version:
-        return f"another methodology (version {ref.methodology_version} -> {new.methodology_version})"
+        return (f"another methodology (version {ref.methodology_version} -> {new.methodology_version}): "
+                "measure the reference again with this benchhash to compare")
     va, vb = r.params.get(WORKLOAD_VERSION), n.params.get(WORKLOAD_VERSION)
     if va != vb:
         return (f"another version of workload {r.workload} ({_said(va)} -> {_said(vb)}): what its phases "

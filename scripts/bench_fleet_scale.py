@@ -99,29 +99,25 @@ class Shared:
             if old else b""
 
 
-def _meetings(g: Group, count: int, old: bool,
-              ls: Lockstep | None = None) -> tuple[list[tuple[float, float]], list[float]]:
-    """(arrival, release) of each meeting and the instant its window opened, on rank 0's clock."""
-    ls = ls or Lockstep(g)
-    times, opened = [], []
-    for _ in range(count):
-        arrived = g.now()
-        if old:
-            dist.monitored_barrier(wait_all_ranks=True)
-            seen: list[Any] = [None] * dist.get_world_size()
-            dist.all_gather_object(seen, ((0, 0), "window", "bench trial", ()))
-        else:
-            ls.meet("window", "bench trial", (0, 0))
-        times.append((arrived, g.now()))
-        if old:
-            box = [g.now() + LEAD_S if g.rank == 0 else None]
-            dist.broadcast_object_list(box, 0)
-            assert box[0] is not None
-            _sleep_until(g.now, float(box[0]))
-        else:
-            ls.open()
-        opened.append(g.now())
-    return times, opened
+def _meeting(g: Group, old: bool, ls: Lockstep) -> tuple[tuple[float, float], float]:
+    """One meeting's (arrival, release) and the instant its window opened, on rank 0's clock:
+    the new way (ls) or the old (a monitored barrier, an all_gather, rank 0's instant broadcast)."""
+    arrived = g.now()
+    if old:
+        dist.monitored_barrier(wait_all_ranks=True)
+        seen: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(seen, ((0, 0), "window", "bench trial", ()))
+    else:
+        ls.meet("window", "bench trial", (0, 0))
+    released = g.now()
+    if old:
+        box = [g.now() + LEAD_S if g.rank == 0 else None]
+        dist.broadcast_object_list(box, 0)
+        assert box[0] is not None
+        _sleep_until(g.now, float(box[0]))
+    else:
+        ls.open()
+    return (arrived, released), g.now()
 
 
 def _gather(g: Group, shared: Shared, n: int) -> dict[str, Any]:
@@ -160,9 +156,9 @@ def _interleaved(g: Group, count: int) -> tuple[Any, Any]:
     arms: dict[bool, tuple[list[tuple[float, float]], list[float]]] = {False: ([], []), True: ([], [])}
     for i in range(count):
         for old in (False, True) if i % 2 == 0 else (True, False):
-            times, opened = _meetings(g, 1, old, ls)
-            arms[old][0].extend(times)
-            arms[old][1].extend(opened)
+            times, opened = _meeting(g, old, ls)
+            arms[old][0].append(times)
+            arms[old][1].append(opened)
     return arms[False], arms[True]
 
 

@@ -9,12 +9,10 @@ from functools import partial
 
 from benchhash.errors import ResultFileError
 from benchhash.results import sign
-from benchhash.review.fleet import verify_fleet
 from benchhash.review.load import read
 from benchhash.review.pool import Pool
 from benchhash.review.verdict import Verdict
 from benchhash.review.verify import check
-from benchhash.workloads.sha256d_proof import sampling
 
 
 def _verdict(path: str, trusted: list[sign.Signer] | None, accept_claims: bool,
@@ -43,9 +41,7 @@ def verify_paths(paths: list[str], trusted: list[sign.Signer] | None = None, acc
                 fleets.append(len(out) - 1)
         for i in fleets:
             try:
-                loaded = read(paths[i])
-                with sampling(sample):
-                    out[i] = verify_fleet(loaded.raw, loaded.path, trusted, accept_claims, pool)
+                out[i] = check(read(paths[i]), trusted, accept_claims, sample, pool)
             except ResultFileError as exc:
                 out[i] = Verdict(paths[i], "FAIL", [str(exc)])
     return out

@@ -6,7 +6,7 @@ benchhash.results.verify are here too."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchhash.errors import ResultFileError
 from benchhash.results import io, sign
@@ -17,19 +17,23 @@ from benchhash.review.result import verify_data, verify_result
 from benchhash.review.verdict import ALLOW, CLAIMED, Verdict, require
 from benchhash.workloads.sha256d_proof import sampling
 
+if TYPE_CHECKING:
+    from benchhash.review.pool import Pool
+
 __all__ = ["ALLOW", "CLAIMED", "Verdict", "check", "load_verified", "require", "verdict", "verify_data",
            "verify_file", "verify_result"]
 
 
 def check(f: Loaded, trusted: list[sign.Signer] | None = None, accept_claims: bool = False,
-          sample: int | None = None) -> Verdict:
+          sample: int | None = None, pool: Pool | None = None) -> Verdict:
     """The verdict on a file read by the loader. ``accept_claims``: a fleet file without its rank
     files is said as unproven rather than failed (verify --allow-unverified). ``sample``: re-hash
     that many SHA-256d shares a trial, drawn from each result file's digest (verify --sample),
-    and say what that leaves unseen; None re-hashes every share."""
+    and say what that leaves unseen; None re-hashes every share. ``pool``: the workers that
+    check a fleet's rank files (None: verify_fleet starts its own)."""
     with sampling(sample):
         if f.kind == "fleet":
-            return verify_fleet(f.raw, f.path, trusted, accept_claims)
+            return verify_fleet(f.raw, f.path, trusted, accept_claims, pool)
         if f.kind == "result":
             return verify_result(f.raw, f.path, trusted)
     return Verdict(f.path, "SKIP", claimed=[f.what or "not a result"])
